@@ -1,0 +1,102 @@
+# Rideshare — build, test, run.
+#
+#   make            build every binary into build/bin
+#   make asan       the same with AddressSanitizer + UBSan into build/asan/bin
+#   make deps       install the Debian packages needed (root), or say which
+#   make test       everything: unit (plain + sanitizers), fuzz, integration
+#   make test-unit  the fast part alone
+#   make run        RabbitMQ, ZooKeeper, orchestrator and workers on this host
+#   make bench      the benchmarks of bench/ (not part of make test)
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+OPT     ?= -O2
+PKGS    := libmicrohttpd librabbitmq sqlite3 libcjson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# snprintf truncation is always deliberate here (bounded buffers); gcc's guesses at it are noise.
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wno-format-truncation $(OPT) -g -D_GNU_SOURCE -DTHREADED \
+           -Icommon $(PKG_CFLAGS) $(SAN) -MMD -MP
+LDFLAGS += $(SAN)
+LDLIBS  += $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
+
+COMMON_SRC := $(wildcard common/*.c)
+WORKER_SRC := $(filter-out services/worker/main.c,$(wildcard services/worker/*.c))
+ORCH_SRC   := $(filter-out services/orchestrator/main.c,$(wildcard services/orchestrator/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+ITEST_SRC  := $(wildcard tests/integration/*.c)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libcommon.a
+LIBWORKER := $(BUILD)/libworker.a
+LIBORCH   := $(BUILD)/liborchestrator.a
+
+BINS  := $(BUILD)/bin/rideshare-orchestrator $(BUILD)/bin/rideshare-worker
+UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRC))
+HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all asan deps test test-unit run bench clean fuzz
+all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBWORKER): $(call obj,$(WORKER_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBORCH): $(call obj,$(ORCH_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/rideshare-worker: $(call obj,services/worker/main.c) $(LIBWORKER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/rideshare-orchestrator: $(call obj,services/orchestrator/main.c) $(LIBORCH) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BENCHES): %: %.o $(LIBCOMMON)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+asan:
+	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+
+# libFuzzer harness over the request path (clang from Debian).
+FUZZ_BIN := build/fuzz/fuzz_request
+fuzz: $(FUZZ_BIN)
+$(FUZZ_BIN): tests/fuzz/fuzz_request.c common/dbop.c common/dbschema.c common/json.c common/log.c services/worker/sqlgen.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ $(PKG_LIBS) -lm -o $@
+
+deps:
+	@services/infra/deps.sh
+
+test: deps
+	@tests/run.sh all
+
+test-unit: deps
+	@tests/run.sh unit
+
+run: all
+	@services/infra/run.sh
+
+bench: all
+	@bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,19 @@
+/* clock.h — monotonic time for timeouts and deadlines (never wall time). */
+#ifndef RS_CLOCK_H
+#define RS_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t clock_ms(void);
+
+/* An absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait
+ * on a condition variable created with clock_cond_init. */
+struct timespec clock_deadline(int64_t ms);
+
+#include <pthread.h>
+/* A condition variable that measures timeouts on CLOCK_MONOTONIC. */
+int clock_cond_init(pthread_cond_t *cond);
+
+#endif

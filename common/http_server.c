@@ -1,0 +1,565 @@
+/*
+ * http_server.c — see http_server.h.
+ *
+ * How it works. libmicrohttpd runs one thread per connection. For every
+ * request MHD first calls our URI-log callback with the raw request target;
+ * there we allocate the per-request state (MHD hands it back as *con_cls and
+ * we free it in the "request completed" callback) and split the raw path into
+ * percent-decoded segments. We split the raw target rather than MHD's url
+ * argument because MHD has already unescaped that one, and "%2F" inside a
+ * ride id would then look like a segment separator.
+ *
+ * The access handler is then called several times per request:
+ *   1. headers read: route the path (most specific pattern wins) and look at
+ *      Content-Length;
+ *   2. zero or more times with body bytes: copy them into a buffer that grows
+ *      up to max_body, or count and drop them once the body is over the limit;
+ *   3. once more with no data: the body is complete; run the handler (or make
+ *      the 404/405/413 error) and queue the response.
+ * Queuing only in step 3 is what keeps the connection alive: a response
+ * queued before the body is read makes MHD close the connection afterwards.
+ * The one exception is a body declared so large that reading it just to
+ * throw it away is not worth it: that request gets its 413 (or 404/405) at
+ * step 1 and the connection closes. A chunked body that turns out that large is dropped
+ * with the connection (MHD accepts no response in the middle of an upload).
+ *
+ * Precedence: each route carries a rank, one bit per segment, set for a
+ * literal, the first segment in the highest bit. Among the patterns that
+ * match a path the highest rank wins, i.e. compared left to right, a literal
+ * segment beats a capture. The route table is filled before start and only
+ * read afterwards, so connection threads read it without a lock.
+ *
+ * The observer runs right after the response is queued, before the handler
+ * returns to MHD, hence before the client can see the response: a client
+ * that reads a counter kept by the observer sees its own earlier requests.
+ */
+#include "http_server.h"
+
+#include "json.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_ROUTES 64
+#define MAX_SEGMENTS 16          /* a longer path matches nothing: 404 */
+#define MAX_METHOD 16
+#define CONNECTION_TIMEOUT_S 30  /* an idle client frees its thread after this */
+#define CONNECTION_LIMIT 512     /* one thread each */
+#define DISCARD_MAX (1024 * 1024) /* over-limit body bytes we read to keep the connection */
+
+struct route {
+    char method[MAX_METHOD];
+    char *pattern;               /* as registered, for the observer */
+    char *segbuf;                /* the pattern's segments, NUL-separated */
+    const char *seg[MAX_SEGMENTS]; /* literal text, or NULL for a capture */
+    int nseg;
+    uint32_t rank;
+    http_handler fn;
+    void *ctx;
+};
+
+struct http_server {
+    size_t max_body;
+    struct route routes[MAX_ROUTES];
+    int nroutes;
+    http_observer observer;
+    void *observer_ctx;
+    struct MHD_Daemon *daemon;
+};
+
+/* One HTTP request, from the URI callback to the completed callback. */
+struct request {
+    struct http_request pub;
+    char *raw_path;              /* request target up to '?', undecoded */
+    char *decoded;               /* the decoded segments, NUL-separated */
+    const char *seg[MAX_SEGMENTS];
+    int nseg;                    /* -1: the path can match no pattern */
+    const struct route *best;    /* first route of the winning pattern, or NULL */
+    const struct route *route;   /* the route for this method, or NULL */
+    int started;
+    int too_large;
+    char *body;
+    size_t len, cap;
+    uint64_t discarded;
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Splits r->raw_path into decoded segments in r->decoded. Every segment
+ * consumes one '/' from the input and writes one NUL, and decoding never
+ * lengthens text, so the output fits in strlen(raw_path) + 1 bytes. Returns
+ * the segment count, or -1 for a path no pattern can match (too many
+ * segments, an encoded NUL, not starting with '/'). */
+static int split_path(struct request *r)
+{
+    const char *p = r->raw_path;
+    char *out = r->decoded;
+    int n = 0;
+
+    if (p[0] != '/') return -1;
+    if (p[1] == '\0') return 0;          /* "/" has no segments */
+    while (*p == '/') {
+        p++;
+        if (n == MAX_SEGMENTS) return -1;
+        r->seg[n++] = out;
+        while (*p != '\0' && *p != '/') {
+            int hi, lo;
+            if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+                if (hi == 0 && lo == 0) return -1; /* would cut the C string */
+                *out++ = (char)(hi * 16 + lo);
+                p += 3;
+            } else {
+                *out++ = *p++;
+            }
+        }
+        *out++ = '\0';
+    }
+    return n;
+}
+
+static int route_matches(const struct route *rt, const struct request *r)
+{
+    if (rt->nseg != r->nseg) return 0;
+    for (int i = 0; i < rt->nseg; i++) {
+        if (rt->seg[i] ? strcmp(rt->seg[i], r->seg[i]) != 0 : r->seg[i][0] == '\0')
+            return 0;
+    }
+    return 1;
+}
+
+/* Finds the winning pattern for the path and the route for the method. */
+static void route_request(const struct http_server *s, struct request *r)
+{
+    if (r->nseg < 0) return;
+    for (int i = 0; i < s->nroutes; i++) {
+        const struct route *rt = &s->routes[i];
+        if (route_matches(rt, r) && (!r->best || rt->rank > r->best->rank)) r->best = rt;
+    }
+    if (!r->best) return;
+    for (int i = 0; i < s->nroutes; i++) {
+        const struct route *rt = &s->routes[i];
+        if (rt->rank == r->best->rank && route_matches(rt, r) &&
+            strcmp(rt->method, r->pub.method) == 0) {
+            r->route = rt;
+            return;
+        }
+    }
+}
+
+/* The Allow header for a 405: every method of the winning pattern, once. */
+static void allow_list(const struct http_server *s, const struct request *r, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s->nroutes; i++) {
+        const struct route *rt = &s->routes[i];
+        if (rt->rank != r->best->rank || !route_matches(rt, r)) continue;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = s->routes[j].rank == rt->rank && route_matches(&s->routes[j], r) &&
+                   strcmp(s->routes[j].method, rt->method) == 0;
+        if (seen) continue;
+        int n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", rt->method);
+        if (n < 0 || (size_t)n >= size - used) break;
+        used += (size_t)n;
+    }
+}
+
+/* Queues the response (taking over body), then tells the observer. */
+static enum MHD_Result respond(struct http_server *s, struct request *r, int status,
+                               char *body, const char *content_type, const char *allow)
+{
+    struct MHD_Response *resp;
+
+    if (status == 204 || status == 304 || (body && body[0] == '\0')) {
+        free(body);   /* no body allowed, or nothing to send */
+        body = NULL;
+    }
+    if (body) {
+        resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) free(body);   /* MHD frees it only once the response exists */
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp) {
+        log_error("http: out of memory building a response status=%d", status);
+        return MHD_NO;
+    }
+    if (body)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type ? content_type : "application/json");
+    if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(r->pub.conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    if (ret != MHD_YES) log_warn("http: could not queue response status=%d", status);
+    if (s->observer)
+        s->observer(&r->pub, r->best ? r->best->pattern : NULL, status, s->observer_ctx);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct http_server *s, struct request *r, int status,
+                                     const char *msg, const char *allow)
+{
+    return respond(s, r, status, json_error_text(msg), NULL, allow);
+}
+
+/* Answers 404, 405 or 413, in the header's order, when one applies. */
+static int reject(struct http_server *s, struct request *r, enum MHD_Result *ret)
+{
+    if (!r->best) {
+        *ret = respond_error(s, r, 404, "not found", NULL);
+    } else if (!r->route) {
+        char allow[MAX_ROUTES * (MAX_METHOD + 2)];
+        allow_list(s, r, allow, sizeof allow);
+        *ret = respond_error(s, r, 405, "method not allowed", allow);
+    } else if (r->too_large) {
+        *ret = respond_error(s, r, 413, "request body too large", NULL);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Step 3: the whole request is in. */
+static enum MHD_Result finish(struct http_server *s, struct request *r)
+{
+    enum MHD_Result ret;
+    if (reject(s, r, &ret)) return ret;
+
+    const struct route *rt = r->route;
+    r->pub.body = r->body ? r->body : "";
+    r->pub.body_len = r->len;
+    for (int i = 0; i < rt->nseg; i++)
+        if (!rt->seg[i]) r->pub.captures[r->pub.ncaptures++] = r->seg[i];
+
+    struct http_response res = { 0, NULL, NULL };
+    rt->fn(&r->pub, &res, rt->ctx);
+    if (res.status < 200 || res.status > 599) {
+        /* A handler that forgot to answer is a bug; say so rather than
+         * sending MHD something it would refuse. */
+        log_error("http: handler set no valid status pattern=%s status=%d", rt->pattern, res.status);
+        free(res.body);
+        return respond_error(s, r, 500, "handler produced no response", NULL);
+    }
+    return respond(s, r, res.status, res.body, res.content_type, NULL);
+}
+
+/* Step 2: takes n body bytes. Returns 0 to drop the connection. */
+static int absorb(struct http_server *s, struct request *r, const char *data, size_t n)
+{
+    if (!r->too_large && n > s->max_body - r->len) {
+        r->too_large = 1;   /* keep what we have; the handler will not run */
+    }
+    if (r->too_large) {
+        r->discarded += n;
+        return r->discarded <= DISCARD_MAX;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 1024;
+        while (cap < r->len + n + 1) cap *= 2;
+        if (cap > s->max_body + 1) cap = s->max_body + 1;
+        char *p = realloc(r->body, cap);
+        if (!p) {
+            log_error("http: out of memory reading a body len=%zu", r->len + n);
+            return 0;
+        }
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return 1;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_server *s = cls;
+    struct request *r = *con_cls;
+    (void)url;
+    (void)version;
+
+    if (!r) return MHD_NO;   /* the URI callback ran out of memory */
+    if (!r->started) {       /* step 1 */
+        r->started = 1;
+        r->pub.method = method;
+        r->pub.conn = conn;
+        route_request(s, r);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long declared = strtoull(cl, &end, 10);
+            if (end != cl && declared > s->max_body) {
+                enum MHD_Result ret;
+                r->too_large = 1;
+                if ((errno == ERANGE || declared - s->max_body > DISCARD_MAX) && reject(s, r, &ret))
+                    return ret;   /* not worth reading: answer now, MHD then closes */
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) { /* step 2 */
+        int ok = absorb(s, r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (!ok && r->too_large)
+            log_warn("http: dropping connection, body far over the limit max_body=%zu", s->max_body);
+        return ok ? MHD_YES : MHD_NO;
+    }
+    return finish(s, r);         /* step 3 */
+}
+
+static void free_request(struct request *r)
+{
+    if (!r) return;
+    free(r->raw_path);
+    free(r->decoded);
+    free(r->body);
+    free(r);
+}
+
+/* Called by MHD once per request, before the headers are parsed, with the
+ * raw request target (uri may be NULL for a request line with none). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    if (!uri) uri = "";
+    size_t len = strcspn(uri, "?#");
+    r->raw_path = malloc(len + 1);
+    r->decoded = malloc(len + 1);
+    if (!r->raw_path || !r->decoded) {
+        free_request(r);
+        return NULL;
+    }
+    memcpy(r->raw_path, uri, len);
+    r->raw_path[len] = '\0';
+    r->nseg = split_path(r);
+    r->pub.path = r->raw_path;
+    r->pub.body = "";
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    free_request(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    log_warn("http: mhd: %s", buf);
+}
+
+struct http_server *http_server_new(size_t max_body)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    /* max_body + 1 (the NUL) must not wrap */
+    s->max_body = max_body < SIZE_MAX / 2 ? max_body : SIZE_MAX / 2;
+    return s;
+}
+
+/* Parses pattern into rt's segments; -1 when malformed. Segments must be
+ * non-empty; a capture is exactly "{name}"; braces appear nowhere else. */
+static int parse_pattern(struct route *rt, const char *pattern)
+{
+    if (pattern[0] != '/') return -1;
+    rt->segbuf = strdup(pattern + 1);
+    if (!rt->segbuf) return -1;
+    rt->nseg = 0;
+    rt->rank = 0;
+    if (rt->segbuf[0] == '\0') return 0;   /* "/" */
+    int ncap = 0;
+    char *p = rt->segbuf;
+    for (;;) {
+        char *end = strchr(p, '/');
+        if (end) *end = '\0';
+        size_t n = strlen(p);
+        if (n == 0 || rt->nseg == MAX_SEGMENTS) return -1;
+        if (p[0] == '{') {
+            if (n < 3 || p[n - 1] != '}' || strpbrk(p + 1, "{") || strchr(p + 1, '}') != p + n - 1)
+                return -1;
+            if (++ncap > HTTP_MAX_CAPTURES) return -1;
+            rt->seg[rt->nseg] = NULL;
+        } else {
+            if (strpbrk(p, "{}")) return -1;
+            rt->seg[rt->nseg] = p;
+            rt->rank |= 1u << (MAX_SEGMENTS - 1 - rt->nseg);
+        }
+        rt->nseg++;
+        if (!end) return 0;
+        p = end + 1;
+    }
+}
+
+int http_server_route(struct http_server *s, const char *method, const char *pattern,
+                      http_handler fn, void *ctx)
+{
+    if (!s || !method || !pattern || !fn || s->daemon) return -1;
+    if (s->nroutes == MAX_ROUTES) {
+        log_error("http: route table full pattern=%s", pattern);
+        return -1;
+    }
+    size_t mlen = strlen(method);
+    if (mlen == 0 || mlen >= MAX_METHOD) return -1;
+
+    struct route *rt = &s->routes[s->nroutes];
+    memset(rt, 0, sizeof *rt);
+    if (parse_pattern(rt, pattern) != 0 || !(rt->pattern = strdup(pattern))) {
+        log_error("http: malformed route pattern=%s", pattern);
+        free(rt->segbuf);
+        memset(rt, 0, sizeof *rt);
+        return -1;
+    }
+    memcpy(rt->method, method, mlen + 1);
+    rt->fn = fn;
+    rt->ctx = ctx;
+    s->nroutes++;
+    return 0;
+}
+
+void http_server_observe(struct http_server *s, http_observer fn, void *ctx)
+{
+    if (!s || s->daemon) return;   /* read without a lock once serving */
+    s->observer = fn;
+    s->observer_ctx = ctx;
+}
+
+int http_server_start(struct http_server *s, const char *host, int port)
+{
+    if (!s || s->daemon) return -1;
+    if (port < 0 || port > 65535) {
+        log_error("http: bad port port=%d", port);
+        return -1;
+    }
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (!host || !*host) {
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        int rc = getaddrinfo(host, NULL, &hints, &res);
+        if (rc != 0 || !res) {
+            log_error("http: cannot resolve host=%s error=%s", host, gai_strerror(rc));
+            if (res) freeaddrinfo(res);
+            return -1;
+        }
+        memcpy(&sa.sin_addr, &((const struct sockaddr_in *)(const void *)res->ai_addr)->sin_addr,
+               sizeof sa.sin_addr);
+        freeaddrinfo(res);
+    }
+
+    /* MHD_USE_POLL: per-connection threads wait with poll(), so a socket
+     * numbered above FD_SETSIZE (busy process) still works. */
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, (void *)s,   /* first: MHD asks */
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)s,
+        MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, (void *)s,
+        MHD_OPTION_END);
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof addr);
+    if (!s->daemon) {
+        log_error("http: cannot listen host=%s port=%d", addr, port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = info ? (int)info->port : port;
+    if (bound <= 0) {
+        log_error("http: cannot learn the bound port host=%s", addr);
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+        return -1;
+    }
+    log_info("http: listening host=%s port=%d", addr, bound);
+    return bound;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s) return;
+    if (s->daemon) MHD_stop_daemon(s->daemon);   /* joins every connection thread */
+    for (int i = 0; i < s->nroutes; i++) {
+        free(s->routes[i].pattern);
+        free(s->routes[i].segbuf);
+    }
+    free(s);
+}
+
+const char *http_query(const struct http_request *req, const char *key)
+{
+    if (!req || !req->conn || !key) return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+    if (!req || !req->conn || !name) return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* A handler may reply twice; the last reply wins and the first body goes. */
+static void set_reply(struct http_response *res, int status, char *body)
+{
+    if (res->body != body) free(res->body);
+    res->status = status;
+    res->body = body;
+    res->content_type = NULL;
+}
+
+void http_reply_json(struct http_response *res, int status, const struct cJSON *body)
+{
+    set_reply(res, status, body ? json_print(body) : NULL);
+}
+
+void http_reply_error(struct http_response *res, int status, const char *msg)
+{
+    set_reply(res, status, json_error_text(msg ? msg : "error"));
+}
+
+void http_reply_raw(struct http_response *res, int status, char *json_text)
+{
+    set_reply(res, status, json_text);
+}

@@ -1,0 +1,77 @@
+/*
+ * http_server.h — the HTTP server every service runs, on libmicrohttpd.
+ *
+ * Routes are (method, pattern) pairs. A pattern is a path whose segments are
+ * literals or "{name}" captures: "/api/v1/rides/{rideId}". A literal segment
+ * beats a capture, so "/api/v1/rides/count" is never taken for a ride id.
+ * Dispatch rules, in order:
+ *   - no pattern matches the path          -> 404 {"error": "..."}
+ *   - a pattern matches, not the method    -> 405 {"error": "..."} with Allow
+ *   - the body is over the limit           -> 413 {"error": "..."} (body is not read further)
+ *   - otherwise the route's handler runs.
+ *
+ * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so a
+ * handler may block on a downstream call (an RPC, an HTTP request) without
+ * stalling other clients. Handlers therefore run concurrently and must be
+ * thread-safe. Keep-alive is kept: the response is queued only once the whole
+ * body has been read.
+ */
+#ifndef RS_HTTP_SERVER_H
+#define RS_HTTP_SERVER_H
+
+#include <stddef.h>
+
+struct cJSON;
+
+#define HTTP_MAX_CAPTURES 4
+
+struct http_request {
+    const char *method;            /* "GET", "POST", ... */
+    const char *path;              /* without the query string */
+    const char *body;              /* NUL-terminated copy; "" when empty */
+    size_t body_len;
+    const char *captures[HTTP_MAX_CAPTURES]; /* values of the {name} segments, in order, percent-decoded */
+    int ncaptures;
+    void *conn;                    /* private: the MHD connection */
+};
+
+struct http_response {
+    int status;
+    char *body;                    /* malloc'd, owned by the server after return; NULL: no body */
+    const char *content_type;      /* default "application/json" */
+};
+
+typedef void (*http_handler)(const struct http_request *req, struct http_response *res, void *ctx);
+
+/* Called after each request is answered (routed or not): the matched pattern
+ * (NULL when none matched) and the status sent. Runs on the connection's
+ * thread. For counters such as the spec's _count. */
+typedef void (*http_observer)(const struct http_request *req, const char *pattern, int status, void *ctx);
+
+struct http_server;
+
+struct http_server *http_server_new(size_t max_body);
+/* Registers a route; returns 0, or -1 if the table is full or the pattern is malformed. */
+int http_server_route(struct http_server *s, const char *method, const char *pattern,
+                      http_handler fn, void *ctx);
+void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
+
+/* Listens on host:port (port 0: any free port) and serves in background
+ * threads. Returns the bound port, or -1 with the reason logged. */
+int http_server_start(struct http_server *s, const char *host, int port);
+/* Stops listening, finishes the requests in flight, frees everything. */
+void http_server_free(struct http_server *s);
+
+/* The value of a query-string argument, or NULL. */
+const char *http_query(const struct http_request *req, const char *key);
+/* The value of a request header, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/* Sets the response: status and the JSON text of body (NULL: no body). */
+void http_reply_json(struct http_response *res, int status, const struct cJSON *body);
+/* Sets the response to status with {"error": msg}. */
+void http_reply_error(struct http_response *res, int status, const char *msg);
+/* Sets the response to status with a body already in JSON text (taken over). */
+void http_reply_raw(struct http_response *res, int status, char *json_text);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * mq.h — an AMQP 0-9-1 connection on rabbitmq-c, reduced to what the
+ * services need: declare queues, publish (optionally with publisher
+ * confirms), consume, ack.
+ *
+ * One struct mq is one TCP connection with one channel. It is owned by one
+ * thread at a time: rabbitmq-c connections are not thread-safe, and this
+ * wrapper adds no locking. A component that consumes and also publishes with
+ * confirms uses two connections, so that waiting for confirms never has to
+ * sort deliveries from acks.
+ *
+ * Failure model: any error on the connection (broker gone, channel closed by
+ * the broker) makes every later call fail with -1 and mq_ok() false. The
+ * owner then mq_close()s it, reconnects with mq_connect_retry(), and declares
+ * its topology again. Nothing here reconnects behind the caller's back,
+ * because what must be redone after a reconnect (re-declare, re-consume from
+ * an offset, fail in-flight RPCs) is the caller's knowledge.
+ *
+ * Streams (the replication log): a queue declared with MQ_STREAM is a
+ * RabbitMQ stream. Its consumers must set a prefetch (mq_qos) and must ack —
+ * never nack or reject, which the broker answers by closing the connection.
+ */
+#ifndef RS_MQ_H
+#define RS_MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mq;
+
+enum mq_queue_kind {
+    MQ_CLASSIC,        /* durable classic queue */
+    MQ_SINGLE_ACTIVE,  /* durable classic queue, x-single-active-consumer */
+    MQ_STREAM,         /* durable stream, x-queue-type=stream */
+};
+
+struct mq_props {
+    const char *message_id;      /* NULL: unset */
+    const char *correlation_id;  /* NULL: unset */
+    const char *reply_to;        /* NULL: unset */
+    int persistent;              /* delivery_mode 2 */
+};
+
+struct mq_message {
+    uint64_t delivery_tag;
+    int redelivered;
+    char *body;                  /* malloc'd, NUL-terminated copy */
+    size_t len;
+    char message_id[128];        /* "" when unset */
+    char correlation_id[128];
+    char reply_to[256];
+    int64_t stream_offset;       /* -1 unless delivered from a stream */
+};
+
+/* Connects to an amqp:// URL within timeout_ms and opens the channel.
+ * NULL on failure, with the reason logged. */
+struct mq *mq_connect(const char *url, int timeout_ms);
+
+/* Retries mq_connect with exponential backoff (100 ms doubling to 2 s)
+ * until it succeeds or *stop becomes non-zero (checked at least every
+ * 100 ms); NULL when stopped. */
+struct mq *mq_connect_retry(const char *url, volatile int *stop);
+
+void mq_close(struct mq *m);
+
+/* Whether the connection is still usable. */
+int mq_ok(const struct mq *m);
+
+int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind);
+
+/* Declares an exclusive, auto-delete, server-named queue for RPC replies;
+ * writes its name into name (size n). */
+int mq_declare_reply_queue(struct mq *m, char *name, size_t n);
+
+/* basic.qos: at most prefetch unacked deliveries to this channel. */
+int mq_qos(struct mq *m, int prefetch);
+
+/* Starts a consumer. stream_offset is used for streams only: NULL for the
+ * broker's default ("next"), "first", "last", "next", or a decimal offset.
+ * no_ack: deliveries need no ack (reply queues). */
+int mq_consume(struct mq *m, const char *queue, const char *stream_offset, int no_ack);
+
+/* Waits up to timeout_ms (0: do not wait) for the next delivery.
+ * Returns 1 with *msg filled (free with mq_message_free), 0 on timeout,
+ * -1 when the connection failed. */
+int mq_next(struct mq *m, struct mq_message *msg, int timeout_ms);
+void mq_message_free(struct mq_message *msg);
+
+int mq_ack(struct mq *m, uint64_t delivery_tag, int multiple);
+
+/* Publishes to a queue through the default exchange. */
+int mq_publish(struct mq *m, const char *queue, const struct mq_props *props,
+               const void *body, size_t len);
+
+/* Puts the channel in confirm mode; later publishes are numbered 1, 2, ...
+ * and mq_published() returns the number of the last one. */
+int mq_confirm_select(struct mq *m);
+uint64_t mq_published(const struct mq *m);
+
+/* Waits until every publish up to and including seqno has been confirmed,
+ * or timeout_ms passes. 0: all confirmed; -1: a nack, a timeout or a failed
+ * connection (the caller cannot know whether the messages are stored). */
+int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms);
+
+/* Messages ready in a queue and its consumers (passive declare); -1 on error. */
+int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers);
+
+#endif

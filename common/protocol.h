@@ -1,0 +1,41 @@
+/*
+ * protocol.h — what travels through RabbitMQ between the orchestrator and
+ * the workers. Both sides include this; nothing else does.
+ *
+ * Queues:
+ *   writeQ  durable, single-active-consumer: write requests, consumed by the master
+ *   readQ   durable: read requests, consumed round-robin by the slaves
+ *   replog  durable stream: the replication log, appended by the master,
+ *           replayed by every replica (the spec's syncQ, made durable)
+ *
+ * Request (orchestrator -> worker), published persistent with
+ * message_id = request id (unique per client request), correlation_id and
+ * reply_to set:
+ *   {"op": <operation, see dbop.h>, "min_seq": N}
+ * min_seq is for reads: the highest seq acknowledged before the read began.
+ *
+ * Reply (worker -> reply_to, same correlation_id):
+ *   {"status": 200, "epoch": E, "seq": N, "result": {...}}      write applied
+ *   {"status": 409, "epoch": E, "seq": N, "error": "..."}       write rejected
+ *   {"status": 200, "seq": N, "result": {...}}                 read (seq = replica's applied seq)
+ *   {"status": 4xx/503, "error": "..."}                        bad request / replica behind
+ * Results: insert {"changes": n, "id": rideId}; update/delete/clear
+ * {"changes": n}; select {"rows": [{col: value, ...}, ...]}; count {"count": n}.
+ *
+ * Log entry (master -> replog), one per consumed write, rejected ones too,
+ * so that a redelivered request id is always found in the log:
+ *   {"epoch": E, "seq": N, "rid": "...", "status": 200, "op": {...}, "result": {...}}
+ *   {"epoch": E, "seq": N, "rid": "...", "status": 409, "error": "..."}
+ * The op of an insert carries the id the master chose (rides.ride_id).
+ * Epoch marker, appended by a master before it takes writeQ:
+ *   {"epoch": E, "marker": "<worker id>"}
+ * Replicas ignore entries whose epoch is below the highest they have seen.
+ */
+#ifndef RS_PROTOCOL_H
+#define RS_PROTOCOL_H
+
+#define PROTO_WRITE_QUEUE "writeQ"
+#define PROTO_READ_QUEUE  "readQ"
+#define PROTO_LOG_STREAM  "replog"
+
+#endif

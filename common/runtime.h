@@ -1,0 +1,62 @@
+/*
+ * runtime.h — where workers run: start one, kill one, list them.
+ *
+ * The orchestrator manages workers only through this interface, so the
+ * lifecycle, failover and scaling logic is the same whether a worker is a
+ * local process (runtime_process.c) or a Docker container (runtime_docker.c,
+ * later). A worker has a stable id chosen by the caller ("w7"), and a PID:
+ * the OS PID of the process, or the container's State.Pid — the PID of the
+ * spec.
+ *
+ * Exit notices: the runtime calls on_exit (from a thread of its own) once for
+ * every worker it has seen running that stops, whoever stopped it. Workers
+ * started by an earlier orchestrator are adopted by runtime_list, and their
+ * exits are reported too.
+ */
+#ifndef RS_RUNTIME_H
+#define RS_RUNTIME_H
+
+#define RUNTIME_ID_MAX 48
+#define RUNTIME_MAX_ENV 24
+
+struct runtime_worker {
+    char id[RUNTIME_ID_MAX];
+    int pid;
+};
+
+struct runtime_spec {
+    const char *id;                       /* worker id, [A-Za-z0-9_-]+ */
+    const char *env[RUNTIME_MAX_ENV + 1]; /* "NAME=value" strings, NULL-terminated */
+};
+
+typedef void (*runtime_exit_fn)(const char *id, int pid, int status, void *ctx);
+
+struct runtime {
+    const struct runtime_ops *ops;
+};
+
+struct runtime_ops {
+    /* Starts a worker; fills *out. 0, or -1 with the reason logged. */
+    int (*spawn)(struct runtime *rt, const struct runtime_spec *spec, struct runtime_worker *out);
+    /* Sends SIGKILL (crash) or SIGTERM (graceful stop) to a worker. 0 or -1. */
+    int (*kill)(struct runtime *rt, const char *id, int sig);
+    /* Running workers of this deployment, up to max; returns the count or -1. */
+    int (*list)(struct runtime *rt, struct runtime_worker *out, int max);
+    void (*destroy)(struct runtime *rt);
+};
+
+/* The process runtime: fork+exec of worker_bin on this host. Each worker's
+ * PID is recorded in state_dir (so a restarted orchestrator can adopt it);
+ * every worker gets the env of the spec on top of the orchestrator's own. */
+struct runtime *runtime_process_new(const char *worker_bin, const char *state_dir,
+                                    runtime_exit_fn on_exit, void *ctx);
+
+static inline int runtime_spawn(struct runtime *rt, const struct runtime_spec *s, struct runtime_worker *out)
+{ return rt->ops->spawn(rt, s, out); }
+static inline int runtime_kill(struct runtime *rt, const char *id, int sig)
+{ return rt->ops->kill(rt, id, sig); }
+static inline int runtime_list(struct runtime *rt, struct runtime_worker *out, int max)
+{ return rt->ops->list(rt, out, max); }
+static inline void runtime_destroy(struct runtime *rt) { rt->ops->destroy(rt); }
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * rideshare-orchestrator — the DB service's front: DB API over RabbitMQ,
+ * worker lifecycle through a runtime, membership through ZooKeeper. It never
+ * touches a database.
+ *
+ * Start-up: connect to ZooKeeper, start the master and a slave and wait
+ * until they are ready, then listen. SIGTERM/SIGINT: stop listening, stop
+ * the workers, exit — within a second.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dbapi.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+#include "rpc.h"
+#include "runtime.h"
+#include "workers.h"
+#include "zk.h"
+
+static const struct config_var vars[] = {
+    { "ORCH_HOST", "127.0.0.1", "address to listen on" },
+    { "ORCH_PORT", "8083", "port to listen on (0: any free port, printed at start)" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker" },
+    { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts" },
+    { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
+    { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms (orchestrator and workers)" },
+    { "DATA_DIR", "./data", "where workers keep their SQLite files (process runtime)" },
+    { "WORKER_BIN", "", "worker binary (default: rideshare-worker next to this binary)" },
+    { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master" },
+    { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
+    { "INITIAL_SLAVES", "1", "slaves started with the master" },
+    { "READY_TIMEOUT_MS", "30000", "how long start-up waits for the first workers" },
+    { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
+    { "LOG_LEVEL", "info", "debug, info, warn or error" },
+    { 0 },
+};
+
+static volatile sig_atomic_t stop;
+static sigset_t stop_signals;
+
+/* SIGTERM/SIGINT are blocked in every thread and taken here, so that no
+ * library call is interrupted and shutdown runs in ordinary code. */
+static void *signal_main(void *arg)
+{
+    (void)arg;
+    int sig;
+    if (sigwait(&stop_signals, &sig) == 0) {
+        log_info("stopping signal=%d", sig);
+        stop = 1;
+    }
+    return NULL;
+}
+
+static void worker_bin_default(char *buf, size_t n)
+{
+    char self[900];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) { snprintf(buf, n, "rideshare-worker"); return; }
+    self[len] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    snprintf(buf, n, "%s/rideshare-worker", self);
+}
+
+int main(int argc, char **argv)
+{
+    config_args(argc, argv, "rideshare-orchestrator",
+                "The Rideshare DB service's orchestrator: DB API, workers, failover.", vars);
+    log_init("orchestrator");
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread from here on */
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, signal_main, NULL);
+    pthread_detach(sig_thread);
+    http_client_global_init();
+
+    const char *data_dir = config_str(vars, "DATA_DIR");
+    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64];
+    if (*config_str(vars, "WORKER_BIN")) snprintf(worker_bin, sizeof worker_bin, "%s", config_str(vars, "WORKER_BIN"));
+    else worker_bin_default(worker_bin, sizeof worker_bin);
+    snprintf(state_dir, sizeof state_dir, "%s/run", data_dir);
+    char mk[1200];
+    snprintf(mk, sizeof mk, "%s", state_dir);
+    for (char *p = mk + 1; *p; p++) if (*p == '/') { *p = 0; mkdir(mk, 0755); *p = '/'; }
+    mkdir(mk, 0755);
+
+    int session_ms = (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000);
+    snprintf(e_url, sizeof e_url, "RABBITMQ_URL=%s", config_str(vars, "RABBITMQ_URL"));
+    snprintf(e_zk, sizeof e_zk, "ZK_HOSTS=%s", config_str(vars, "ZK_HOSTS"));
+    snprintf(e_root, sizeof e_root, "ZK_ROOT=%s", config_str(vars, "ZK_ROOT"));
+    snprintf(e_sess, sizeof e_sess, "ZK_SESSION_MS=%d", session_ms);
+    snprintf(e_lvl, sizeof e_lvl, "LOG_LEVEL=%s", config_str(vars, "LOG_LEVEL"));
+
+    struct zk *zk = zk_open(config_str(vars, "ZK_HOSTS"), session_ms, 10000, NULL, NULL);
+    if (!zk) return 1;
+    struct workers_config wcfg = {
+        .zk_root = config_str(vars, "ZK_ROOT"),
+        .data_dir = data_dir,
+        .env = { e_url, e_zk, e_root, e_sess, e_lvl, NULL },
+        .ready_timeout_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000),
+        .initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32),
+    };
+    struct workers *ws = workers_new(&wcfg, zk);
+    struct runtime *rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
+    if (!rt) return 1;
+    workers_attach(ws, rt);
+    struct rpc *rpc = rpc_start(config_str(vars, "RABBITMQ_URL"));
+
+    int rc = 1;
+    struct http_server *srv = NULL;
+    struct dbapi *api = NULL;
+    if (workers_start(ws, &stop) == 0) {
+        srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
+        struct dbapi_config dcfg = {
+            .write_timeout_ms = (int)config_long(vars, "WRITE_TIMEOUT_MS", 100, 600000),
+            .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
+        };
+        api = dbapi_register(srv, &dcfg, rpc, ws);
+        int port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
+                                     (int)config_long(vars, "ORCH_PORT", 0, 65535));
+        if (port > 0) {
+            log_info("orchestrator listening url=http://%s:%d/ pid=%d", config_str(vars, "ORCH_HOST"),
+                     port, (int)getpid());
+            rc = 0;
+            while (!stop) {
+                struct timespec tick = { 0, 50 * 1000000L };
+                nanosleep(&tick, NULL);
+            }
+        }
+    }
+    http_server_free(srv);
+    workers_stop_all(ws, 700);
+    rpc_stop(rpc);
+    dbapi_free(api);
+    runtime_destroy(rt);
+    workers_free(ws);
+    zk_close(zk);
+    log_info("orchestrator stopped");
+    return rc;
+}

@@ -1,0 +1,91 @@
+/*
+ * follower.c — consuming the replication log into the store.
+ *
+ * The log is a RabbitMQ stream. A follower consumes it from one past the
+ * offset its store last committed (or from the first entry, for a new
+ * replica), applies what arrives in batches of up to batch_max entries in one
+ * transaction, commits the new position with the data, and only then acks.
+ * Acks on a stream are flow control, not deletion: nothing is lost if the
+ * follower dies between commit and ack, and a restart resumes at the
+ * committed offset, so each entry is applied once.
+ *
+ * On a broken connection the open batch is rolled back and the follower
+ * reconnects and resumes from the committed offset.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "mq.h"
+#include "protocol.h"
+#include "replica.h"
+#include "worker.h"
+
+static struct mq *open_log(struct worker *w)
+{
+    struct mq *m = mq_connect_retry(w->amqp_url, &w->stop);
+    if (!m) return NULL;
+    struct store_pos pos = store_position(w->store);
+    char from[32];
+    if (pos.log_offset >= 0) snprintf(from, sizeof from, "%lld", (long long)pos.log_offset + 1);
+    else snprintf(from, sizeof from, "first");
+    if (mq_declare(m, PROTO_LOG_STREAM, MQ_STREAM) || mq_qos(m, w->batch_max * 2) ||
+        mq_consume(m, PROTO_LOG_STREAM, from, 0)) {
+        mq_close(m);
+        return NULL;
+    }
+    log_info("following log from=%s applied_seq=%lld", from, (long long)pos.applied_seq);
+    return m;
+}
+
+/* One batch: what is available now, up to batch_max. 1 if the marker with
+ * until_nonce was applied, 0 to go on, 2 if nothing came (caught up with the
+ * log's end for now), -1 connection lost, -2 fatal. */
+static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
+{
+    struct mq_message msg;
+    int got = mq_next(m, &msg, 100);
+    if (got <= 0) return got < 0 ? -1 : 2;
+
+    struct store_pos pos = store_position(w->store);
+    uint64_t last_tag = 0;
+    int n = 0, reached = 0, rc = 0;
+    if (store_begin(w->store)) { mq_message_free(&msg); return -2; }
+    do {
+        struct replica_marker mk;
+        last_tag = msg.delivery_tag;
+        if (replica_apply(w->store, &pos, msg.body, msg.len, msg.stream_offset, &mk)) rc = -2;
+        if (mk.seen && until_nonce && strcmp(mk.nonce, until_nonce) == 0) reached = 1;
+        mq_message_free(&msg);
+        n++;
+    } while (rc == 0 && !reached && n < w->batch_max && (got = mq_next(m, &msg, 0)) == 1);
+    if (got < 0 && rc == 0) rc = -1;
+    if (rc) {
+        store_rollback(w->store);
+        return rc;
+    }
+    if (store_commit(w->store, &pos)) return -2;
+    worker_advance(w, pos.applied_seq);
+    if (mq_ack(m, last_tag, 1)) return -1;
+    log_debug("applied log batch n=%d applied_seq=%lld offset=%lld", n,
+              (long long)pos.applied_seq, (long long)pos.log_offset);
+    return reached;
+}
+
+int follower_run(struct worker *w, const char *until_nonce)
+{
+    while (!w->stop) {
+        struct mq *m = open_log(w);
+        if (!m) { worker_nap(w, 200); continue; } /* stopped, or the declare failed */
+        int rc = 0;
+        while (!w->stop && ((rc = apply_batch(w, m, until_nonce)) == 0 || rc == 2))
+            if (rc == 2) worker_caught_up(w);
+        mq_close(m);
+        if (w->stop) break;
+        if (rc == 1) return 0;
+        if (rc == -2) return -1;
+        log_warn("log connection lost, reconnecting");
+    }
+    return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * rideshare-worker — one database replica, master or slave (worker.h).
+ *
+ * Started by the orchestrator through a runtime (process or container) with
+ * its id, role and epoch in the environment. Exits 0 on SIGTERM/SIGINT,
+ * 1 on a fatal error, 3 when it finds a newer master's epoch in the log.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "worker.h"
+
+static const struct config_var vars[] = {
+    { "WORKER_ID", NULL, "this worker's id ([A-Za-z0-9_-], required)" },
+    { "WORKER_ROLE", "slave", "master or slave" },
+    { "WORKER_EPOCH", "1", "the epoch a master writes with (set by the orchestrator)" },
+    { "DATA_DIR", "./data", "directory of the worker's SQLite file <id>.db" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker" },
+    { "ZK_HOSTS", "", "ZooKeeper hosts (host:port,...); empty: no membership znode" },
+    { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
+    { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms" },
+    { "BATCH_MAX", "256", "writes per transaction / log entries per batch" },
+    { "READ_WAIT_MS", "2000", "how long a read waits for the replica to reach its min_seq" },
+    { "READ_THREADS", "1", "reader threads of a slave" },
+    { "LOG_LEVEL", "info", "debug, info, warn or error" },
+    { 0 },
+};
+
+static struct worker W;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    W.stop = 1;
+}
+
+static int valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 47) return 0;
+    return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+int main(int argc, char **argv)
+{
+    config_args(argc, argv, "rideshare-worker", "One database replica of the Rideshare DB service.", vars);
+    const char *id = config_str(vars, "WORKER_ID");
+    char component[64];
+    snprintf(component, sizeof component, "worker-%.40s", id);
+    log_init(component); /* every line says which worker wrote it */
+    const char *role = config_str(vars, "WORKER_ROLE");
+    if (!valid_id(id)) { log_error("WORKER_ID must be 1-47 of [A-Za-z0-9_-] id=%s", id); return 2; }
+    if (strcmp(role, "master") && strcmp(role, "slave")) { log_error("bad WORKER_ROLE role=%s", role); return 2; }
+
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s.db", config_str(vars, "DATA_DIR"), id);
+    W.id = id;
+    W.amqp_url = config_str(vars, "RABBITMQ_URL");
+    W.db_path = path;
+    W.epoch = config_long(vars, "WORKER_EPOCH", 1, 1L << 40);
+    W.batch_max = (int)config_long(vars, "BATCH_MAX", 1, 4096);
+    W.read_wait_ms = (int)config_long(vars, "READ_WAIT_MS", 0, 60000);
+    W.read_threads = (int)config_long(vars, "READ_THREADS", 1, 16);
+    pthread_mutex_init(&W.lock, NULL);
+    clock_cond_init(&W.advanced);
+
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    W.store = store_open(path);
+    if (!W.store) return 1;
+    W.applied_seq = store_position(W.store).applied_seq;
+    worker_set_state(&W, role, "starting");
+    log_info("worker starting id=%s role=%s epoch=%lld pid=%d db=%s applied_seq=%lld", id, role,
+             (long long)W.epoch, (int)getpid(), path, (long long)W.applied_seq);
+    if (membership_start(&W, config_str(vars, "ZK_HOSTS"), config_str(vars, "ZK_ROOT"),
+                         (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000))) {
+        log_error("could not register in ZooKeeper");
+        store_close(W.store);
+        return 1;
+    }
+    int rc = strcmp(role, "master") == 0 ? master_run(&W) : slave_run(&W);
+    W.stop = 1;
+    membership_stop(&W);
+    store_close(W.store);
+    log_info("worker stopped id=%s rc=%d", id, rc);
+    return rc == 0 ? 0 : rc == -2 ? 3 : 1;
+}

@@ -1,0 +1,227 @@
+/*
+ * master.c — the master role: the only worker that applies client writes.
+ *
+ * Taking over (also after any broken connection):
+ *   1. append an epoch marker {epoch, marker: id, nonce} to the log, confirmed;
+ *   2. follow the log up to that marker (follower.c), so every entry that any
+ *      earlier master got into the log is applied here first — the log's
+ *      order is the truth;
+ *   3. only then consume writeQ.
+ *
+ * Serving, one batch at a time (up to batch_max requests that are ready):
+ *   - a request id already in the store is answered from its stored reply
+ *     (a redelivery: never applied twice);
+ *   - otherwise the write gets seq = applied_seq + 1, is applied in the open
+ *     transaction (savepoint each, so a rejected one leaves no trace), and its
+ *     log entry is published;
+ *   - the batch waits for the broker's confirms of all its entries, commits,
+ *     then replies to every request and acks writeQ.
+ * A reply therefore means the entry is in the durable log: no acknowledged
+ * write can be lost. If confirms fail the batch is rolled back and the
+ * master starts over at step 1: whatever did reach the log is applied from
+ * there, and the unacked requests come back from writeQ and are answered
+ * from the store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dbop.h"
+#include "json.h"
+#include "log.h"
+#include "mq.h"
+#include "protocol.h"
+#include "replica.h"
+#include "worker.h"
+
+#define CONFIRM_TIMEOUT_MS 5000
+
+struct pending {
+    struct mq_message msg;
+    char *reply;          /* NULL: nothing to send */
+};
+
+static int publish_marker(struct worker *w, struct mq *log, char *nonce, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(nonce, n, "%llx%lx", (unsigned long long)ts.tv_sec, (unsigned long)ts.tv_nsec ^ (unsigned long)rand());
+    cJSON *m = cJSON_CreateObject();
+    json_add_int(m, "epoch", w->epoch);
+    cJSON_AddStringToObject(m, "marker", w->id);
+    cJSON_AddStringToObject(m, "nonce", nonce);
+    char *text = json_print(m);
+    cJSON_Delete(m);
+    struct mq_props props = { .persistent = 1 };
+    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, strlen(text));
+    free(text);
+    if (rc == 0) rc = mq_wait_confirms(log, mq_published(log), CONFIRM_TIMEOUT_MS);
+    return rc;
+}
+
+/* Handles one request inside the open batch; sets p->reply. Returns the
+ * number of log entries published (0 or 1), or -1 on a database error. */
+static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struct pending *p)
+{
+    const char *rid = p->msg.message_id;
+    if (!*rid) {
+        p->reply = json_error_text("request has no message id");
+        return 0;
+    }
+    int64_t seq;
+    char *stored;
+    int found = store_lookup(w->store, rid, &seq, &stored);
+    if (found < 0) return -1;
+    if (found) {
+        log_info("answering redelivered request from the store rid=%s seq=%lld", rid, (long long)seq);
+        p->reply = replica_reply_with_epoch(stored, w->epoch);
+        free(stored);
+        return 0;
+    }
+    char err[256];
+    struct dbop op;
+    cJSON *env = json_parse(p->msg.body, p->msg.len);
+    cJSON *opj = env ? cJSON_GetObjectItemCaseSensitive(env, "op") : NULL;
+    if (!opj || dbop_parse(opj, DBOP_ALLOW_CLEAR, &op, err, sizeof err) || !dbop_is_write(&op)) {
+        if (!opj) snprintf(err, sizeof err, "request is not {\"op\": ...}");
+        else if (!dbop_is_write(&op)) snprintf(err, sizeof err, "not a write operation");
+        cJSON *r = cJSON_CreateObject();
+        json_add_int(r, "status", 400);
+        cJSON_AddStringToObject(r, "error", err);
+        p->reply = json_print(r);
+        cJSON_Delete(r);
+        cJSON_Delete(env);
+        return 0;
+    }
+    cJSON *result = NULL;
+    int status = store_apply(w->store, &op, opj, &result, err, sizeof err);
+    if (status < 0) {
+        log_error("write failed in the database rid=%s err=%s", rid, err);
+        cJSON_Delete(env);
+        return -1;
+    }
+    seq = pos->applied_seq + 1;
+    cJSON *e = cJSON_CreateObject();
+    json_add_int(e, "epoch", w->epoch);
+    json_add_int(e, "seq", seq);
+    cJSON_AddStringToObject(e, "rid", rid);
+    json_add_int(e, "status", status);
+    if (status == 200) {
+        cJSON_AddItemReferenceToObject(e, "op", opj);
+        cJSON_AddItemToObject(e, "result", result);
+    } else {
+        cJSON_AddStringToObject(e, "error", err);
+    }
+    char *text = json_print(e);
+    char *reply = replica_reply_of(e);
+    cJSON_Delete(e);
+    cJSON_Delete(env);
+    struct mq_props props = { .persistent = 1 };
+    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, strlen(text));
+    free(text);
+    if (rc == 0) rc = store_record(w->store, rid, seq, reply);
+    if (rc == 0) {
+        pos->applied_seq = seq;
+        p->reply = replica_reply_with_epoch(reply, w->epoch);
+    }
+    free(reply);
+    return rc ? -1 : 1;
+}
+
+static void free_batch(struct pending *batch, int n)
+{
+    for (int i = 0; i < n; i++) {
+        mq_message_free(&batch[i].msg);
+        free(batch[i].reply);
+        batch[i].reply = NULL;
+    }
+}
+
+/* Serves one batch. 0: done (or nothing to do); 1: start over (the log
+ * connection failed); -1: fatal. */
+static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct pending *batch)
+{
+    int n = 0, got = mq_next(in, &batch[0].msg, 100);
+    if (got <= 0) return got < 0 ? 1 : 0;
+    n = 1;
+    while (n < w->batch_max && (got = mq_next(in, &batch[n].msg, 0)) == 1) n++;
+
+    struct store_pos pos = store_position(w->store);
+    int published = 0, rc = 0;
+    if (store_begin(w->store)) rc = -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int r = handle(w, log, &pos, &batch[i]);
+        if (r < 0) rc = mq_ok(log) ? -1 : 1;
+        else published += r;
+    }
+    if (rc == 0 && published && mq_wait_confirms(log, mq_published(log), CONFIRM_TIMEOUT_MS)) {
+        log_warn("log confirms failed; starting over n=%d", published);
+        rc = 1;
+    }
+    if (rc == 0 && store_commit(w->store, &pos)) rc = -1;
+    if (rc != 0) {
+        store_rollback(w->store);
+        free_batch(batch, n);
+        return rc;
+    }
+    worker_advance(w, pos.applied_seq);
+    for (int i = 0; i < n; i++) {
+        struct mq_message *m = &batch[i].msg;
+        if (!batch[i].reply || !*m->reply_to) continue;
+        struct mq_props props = { .correlation_id = m->correlation_id };
+        mq_publish(in, m->reply_to, &props, batch[i].reply, strlen(batch[i].reply));
+    }
+    /* A failed ack is harmless: the requests come back and are answered from the store. */
+    mq_ack(in, batch[n - 1].msg.delivery_tag, 1);
+    free_batch(batch, n);
+    return mq_ok(in) ? 0 : 1;
+}
+
+int master_run(struct worker *w)
+{
+    struct pending *batch = calloc((size_t)w->batch_max, sizeof *batch);
+    if (!batch) abort();
+    int rc = 0;
+    while (!w->stop && rc == 0) {
+        worker_set_state(w, "master", "catching-up");
+        struct mq *log = mq_connect_retry(w->amqp_url, &w->stop), *in = NULL;
+        char nonce[40];
+        if (!log) break;
+        if (mq_declare(log, PROTO_LOG_STREAM, MQ_STREAM) || mq_confirm_select(log) ||
+            publish_marker(w, log, nonce, sizeof nonce)) {
+            log_warn("could not append the epoch marker; retrying epoch=%lld", (long long)w->epoch);
+            mq_close(log);
+            worker_nap(w, 200);
+            continue;
+        }
+        if (follower_run(w, nonce)) { rc = -1; mq_close(log); break; }
+        struct store_pos pos = store_position(w->store);
+        if (pos.max_epoch > w->epoch) {
+            log_error("a newer master exists; refusing writes epoch=%lld newer=%lld",
+                      (long long)w->epoch, (long long)pos.max_epoch);
+            mq_close(log);
+            rc = -2;
+            break;
+        }
+        in = w->stop ? NULL : mq_connect_retry(w->amqp_url, &w->stop);
+        if (in && (mq_declare(in, PROTO_WRITE_QUEUE, MQ_SINGLE_ACTIVE) ||
+                   mq_qos(in, w->batch_max * 2) || mq_consume(in, PROTO_WRITE_QUEUE, NULL, 0))) {
+            mq_close(in);
+            in = NULL;
+        }
+        if (in) {
+            log_info("master taking writes epoch=%lld applied_seq=%lld", (long long)w->epoch,
+                     (long long)pos.applied_seq);
+            worker_set_state(w, "master", "ready");
+            int r = 0;
+            while (!w->stop && (r = serve_batch(w, in, log, batch)) == 0) {}
+            if (r < 0) rc = -1;
+            else if (!w->stop) log_warn("master connection lost; taking over again");
+        }
+        mq_close(in);
+        mq_close(log);
+    }
+    free(batch);
+    return rc;
+}

@@ -1,0 +1,147 @@
+/*
+ * slave.c — the slave role: follow the log, answer reads.
+ *
+ * One follower thread applies the log (follower.c). Reader threads, each
+ * with its own AMQP connection and its own read-only SQLite connection,
+ * consume readQ; RabbitMQ spreads reads round-robin over the consumers of
+ * every slave. A read carries min_seq, the highest seq the orchestrator had
+ * acknowledged when the read arrived; a reader answers only once this
+ * replica has applied it, waiting up to read_wait_ms for the follower, and
+ * answers 503 otherwise. So a read never misses a write acknowledged before
+ * it began.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dbop.h"
+#include "json.h"
+#include "log.h"
+#include "mq.h"
+#include "protocol.h"
+#include "worker.h"
+
+/* Waits until the replica has applied min_seq; returns the applied seq. */
+static int64_t wait_applied(struct worker *w, int64_t min_seq)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->applied_seq < min_seq) {
+        struct timespec until = clock_deadline(w->read_wait_ms);
+        while (w->applied_seq < min_seq && !w->stop &&
+               pthread_cond_timedwait(&w->advanced, &w->lock, &until) == 0) {}
+    }
+    int64_t applied = w->applied_seq;
+    pthread_mutex_unlock(&w->lock);
+    return applied;
+}
+
+static char *reply_error(int status, const char *msg)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_int(r, "status", status);
+    cJSON_AddStringToObject(r, "error", msg);
+    char *text = json_print(r);
+    cJSON_Delete(r);
+    return text;
+}
+
+static char *answer(struct worker *w, struct store_reader *rd, const struct mq_message *msg)
+{
+    char err[256];
+    struct dbop op;
+    int64_t min_seq = 0;
+    cJSON *env = json_parse(msg->body, msg->len);
+    cJSON *opj = env ? cJSON_GetObjectItemCaseSensitive(env, "op") : NULL;
+    char *reply;
+    if (!opj || dbop_parse(opj, 0, &op, err, sizeof err)) {
+        reply = reply_error(400, opj ? err : "request is not {\"op\": ...}");
+    } else if (dbop_is_write(&op)) {
+        reply = reply_error(400, "not a read operation");
+    } else {
+        json_get_int(env, "min_seq", &min_seq);
+        int64_t applied = wait_applied(w, min_seq);
+        cJSON *result = NULL;
+        if (applied < min_seq) {
+            snprintf(err, sizeof err, "replica behind: applied %lld of %lld", (long long)applied,
+                     (long long)min_seq);
+            reply = reply_error(503, err);
+        } else if (store_read(rd, &op, &result, err, sizeof err)) {
+            reply = reply_error(500, err);
+        } else {
+            cJSON *r = cJSON_CreateObject();
+            json_add_int(r, "status", 200);
+            json_add_int(r, "seq", applied);
+            cJSON_AddItemToObject(r, "result", result);
+            reply = json_print(r);
+            cJSON_Delete(r);
+        }
+    }
+    cJSON_Delete(env);
+    return reply;
+}
+
+static void *reader_main(void *arg)
+{
+    struct worker *w = arg;
+    /* A replica far behind would only make reads wait: serve once caught up. */
+    pthread_mutex_lock(&w->lock);
+    while (!w->caught_up && !w->stop) {
+        struct timespec until = clock_deadline(100);
+        pthread_cond_timedwait(&w->advanced, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+    struct store_reader *rd = store_reader_open(w->db_path);
+    if (!rd) { w->stop = 1; return NULL; }
+    while (!w->stop) {
+        struct mq *m = mq_connect_retry(w->amqp_url, &w->stop);
+        if (!m) break;
+        if (mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC) || mq_qos(m, 32) ||
+            mq_consume(m, PROTO_READ_QUEUE, NULL, 0)) {
+            mq_close(m);
+            worker_nap(w, 200);
+            continue;
+        }
+        /* Acks go in groups: once the deliveries at hand are answered, or
+         * every 16. A slave that dies before acking gets its unanswered
+         * reads requeued to another slave by the broker. */
+        struct mq_message msg;
+        uint64_t last_tag = 0;
+        int unacked = 0, got;
+        while (!w->stop && (got = mq_next(m, &msg, unacked ? 0 : 100)) >= 0) {
+            if (got == 1) {
+                char *reply = answer(w, rd, &msg);
+                if (*msg.reply_to) {
+                    struct mq_props props = { .correlation_id = msg.correlation_id };
+                    mq_publish(m, msg.reply_to, &props, reply, strlen(reply));
+                }
+                last_tag = msg.delivery_tag;
+                unacked++;
+                free(reply);
+                mq_message_free(&msg);
+            }
+            if (unacked && (got == 0 || unacked >= 16)) {
+                mq_ack(m, last_tag, 1);
+                unacked = 0;
+            }
+        }
+        if (!w->stop) log_warn("read connection lost, reconnecting");
+        mq_close(m);
+    }
+    store_reader_close(rd);
+    return NULL;
+}
+
+int slave_run(struct worker *w)
+{
+    int n = w->read_threads;
+    pthread_t *readers = calloc((size_t)n, sizeof *readers);
+    if (!readers) abort();
+    worker_set_state(w, "slave", "catching-up");
+    for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
+    int rc = follower_run(w, NULL);
+    w->stop = 1; /* the follower only returns on stop or a fatal error: take the readers down too */
+    for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
+    free(readers);
+    return rc;
+}

@@ -1,0 +1,304 @@
+/*
+ * store.c — see store.h.
+ *
+ * The file is in WAL mode with synchronous=NORMAL: a commit is durable
+ * against a process crash (the WAL is written before commit returns) but may
+ * lose the last transactions on power loss. That is enough here because the
+ * replication log, not a replica's file, is the truth: a worker that crashed
+ * is never reused, its replacement rebuilds from the log.
+ *
+ * Bookkeeping tables (names a client cannot reach: the schema in dbschema.c
+ * does not list them, so no operation can name them):
+ *   rs_meta(k, v)                       applied_seq, log_offset, max_epoch
+ *   rs_requests(rid, seq, reply)        outcome of every request id
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbop.h"
+#include "dbschema.h"
+#include "json.h"
+#include "log.h"
+#include "sqlgen.h"
+
+struct store {
+    sqlite3 *db;
+    struct store_pos pos;
+    sqlite3_stmt *lookup, *record, *setmeta;
+};
+
+struct store_reader {
+    sqlite3 *db;
+};
+
+static const char bookkeeping_sql[] =
+    "CREATE TABLE IF NOT EXISTS rs_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS rs_requests (rid TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+    " reply TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO rs_meta VALUES ('applied_seq', 0), ('log_offset', -1), ('max_epoch', 0);";
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("sqlite exec failed err=%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare failed err=%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t meta_get(sqlite3 *db, const char *k)
+{
+    sqlite3_stmt *st;
+    int64_t v = 0;
+    if (prepare(db, "SELECT v FROM rs_meta WHERE k = ?", &st)) return 0;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static sqlite3 *open_db(const char *path, int flags)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        log_error("sqlite open failed path=%s err=%s", path, db ? sqlite3_errmsg(db) : "oom");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    return db;
+}
+
+struct store *store_open(const char *path)
+{
+    sqlite3 *db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (!db) return NULL;
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) abort();
+    st->db = db;
+    if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") ||
+        exec(db, db_schema_sql) || exec(db, bookkeeping_sql) ||
+        prepare(db, "SELECT seq, reply FROM rs_requests WHERE rid = ?", &st->lookup) ||
+        prepare(db, "INSERT INTO rs_requests (rid, seq, reply) VALUES (?, ?, ?)", &st->record) ||
+        prepare(db, "UPDATE rs_meta SET v = ? WHERE k = ?", &st->setmeta)) {
+        store_close(st);
+        return NULL;
+    }
+    st->pos.applied_seq = meta_get(db, "applied_seq");
+    st->pos.log_offset = meta_get(db, "log_offset");
+    st->pos.max_epoch = meta_get(db, "max_epoch");
+    return st;
+}
+
+void store_close(struct store *st)
+{
+    if (!st) return;
+    sqlite3_finalize(st->lookup);
+    sqlite3_finalize(st->record);
+    sqlite3_finalize(st->setmeta);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+struct store_pos store_position(const struct store *st) { return st->pos; }
+
+int store_begin(struct store *st) { return exec(st->db, "BEGIN IMMEDIATE"); }
+
+void store_rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) exec(st->db, "ROLLBACK");
+}
+
+static int set_meta(struct store *st, const char *k, int64_t v)
+{
+    sqlite3_reset(st->setmeta);
+    sqlite3_bind_int64(st->setmeta, 1, v);
+    sqlite3_bind_text(st->setmeta, 2, k, -1, SQLITE_STATIC);
+    return sqlite3_step(st->setmeta) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_commit(struct store *st, const struct store_pos *pos)
+{
+    if (set_meta(st, "applied_seq", pos->applied_seq) ||
+        set_meta(st, "log_offset", pos->log_offset) ||
+        set_meta(st, "max_epoch", pos->max_epoch) || exec(st->db, "COMMIT")) {
+        log_error("commit failed err=%s", sqlite3_errmsg(st->db));
+        store_rollback(st);
+        return -1;
+    }
+    st->pos = *pos;
+    return 0;
+}
+
+/* Runs one write statement. On a constraint failure returns 409 with the
+ * message; the caller's savepoint undoes any partial effect. */
+static int run_write(struct store *st, const struct dbop *op, char *err, size_t errlen)
+{
+    if (op->kind == DBOP_CLEAR) {
+        char *msg = NULL;
+        if (sqlite3_exec(st->db, sqlgen_clear_sql(), NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "%s", msg ? msg : "clear failed");
+            sqlite3_free(msg);
+            return -1;
+        }
+        return 200;
+    }
+    char sql[2048];
+    sqlite3_stmt *stmt;
+    if (sqlgen_build(op, sql, sizeof sql)) {
+        snprintf(err, errlen, "operation too large");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    int rc = sqlgen_bind(stmt, op);
+    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_DONE) return 200;
+    snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+    return (rc & 0xff) == SQLITE_CONSTRAINT ? 409 : -1;
+}
+
+int store_apply(struct store *st, const struct dbop *op, cJSON *op_json,
+                cJSON **result, char *err, size_t errlen)
+{
+    *result = NULL;
+    if (exec(st->db, "SAVEPOINT op")) return -1;
+    int before = sqlite3_total_changes(st->db);
+    int status = run_write(st, op, err, errlen);
+    if (status != 200) {
+        exec(st->db, "ROLLBACK TO op; RELEASE op");
+        return status;
+    }
+    exec(st->db, "RELEASE op");
+    cJSON *res = cJSON_CreateObject();
+    json_add_int(res, "changes", sqlite3_total_changes(st->db) - before);
+    const struct db_table *t = op->table;
+    if (op->kind == DBOP_INSERT && t->auto_col >= 0) {
+        int64_t id = sqlite3_last_insert_rowid(st->db);
+        json_add_int(res, "id", id);
+        /* Carry the chosen id in the operation, so replicas insert the same row. */
+        cJSON *values = cJSON_GetObjectItemCaseSensitive(op_json, "values");
+        const char *col = t->cols[t->auto_col].name;
+        if (values && !cJSON_GetObjectItemCaseSensitive(values, col)) json_add_int(values, col, id);
+    }
+    *result = res;
+    return 200;
+}
+
+int store_record(struct store *st, const char *rid, int64_t seq, const char *reply)
+{
+    sqlite3_reset(st->record);
+    sqlite3_bind_text(st->record, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->record, 2, seq);
+    sqlite3_bind_text(st->record, 3, reply, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st->record);
+    sqlite3_clear_bindings(st->record);
+    if (rc != SQLITE_DONE) {
+        log_error("recording request failed rid=%s err=%s", rid, sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+int store_lookup(struct store *st, const char *rid, int64_t *seq, char **reply)
+{
+    sqlite3_reset(st->lookup);
+    sqlite3_bind_text(st->lookup, 1, rid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st->lookup), found = 0;
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st->lookup, 0);
+        *reply = strdup((const char *)sqlite3_column_text(st->lookup, 1));
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = -1;
+    }
+    sqlite3_reset(st->lookup);
+    sqlite3_clear_bindings(st->lookup);
+    return found;
+}
+
+struct store_reader *store_reader_open(const char *path)
+{
+    sqlite3 *db = open_db(path, SQLITE_OPEN_READONLY);
+    if (!db) return NULL;
+    struct store_reader *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->db = db;
+    return r;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+    if (!r) return;
+    sqlite3_close(r->db);
+    free(r);
+}
+
+static cJSON *column_json(sqlite3_stmt *stmt, int i)
+{
+    if (sqlite3_column_type(stmt, i) == SQLITE_INTEGER)
+        return cJSON_CreateNumber((double)sqlite3_column_int64(stmt, i));
+    const unsigned char *s = sqlite3_column_text(stmt, i);
+    return cJSON_CreateString(s ? (const char *)s : "");
+}
+
+int store_read(struct store_reader *r, const struct dbop *op, cJSON **result,
+               char *err, size_t errlen)
+{
+    char sql[2048];
+    sqlite3_stmt *stmt;
+    *result = NULL;
+    if (sqlgen_build(op, sql, sizeof sql)) {
+        snprintf(err, errlen, "operation too large");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(r->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(r->db));
+        return -1;
+    }
+    int rc = sqlgen_bind(stmt, op);
+    cJSON *res = cJSON_CreateObject();
+    if (op->kind == DBOP_COUNT) {
+        if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            json_add_int(res, "count", sqlite3_column_int64(stmt, 0));
+            rc = SQLITE_DONE;
+        }
+    } else {
+        cJSON *rows = cJSON_AddArrayToObject(res, "rows");
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(stmt);
+            if (rc != SQLITE_ROW) break;
+            cJSON *row = cJSON_CreateObject();
+            int n = sqlite3_column_count(stmt);
+            for (int i = 0; i < n; i++)
+                cJSON_AddItemToObject(row, sqlite3_column_name(stmt, i), column_json(stmt, i));
+            cJSON_AddItemToArray(rows, row);
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(r->db));
+        cJSON_Delete(res);
+        res = NULL;
+    }
+    sqlite3_finalize(stmt);
+    *result = res;
+    return res ? 0 : -1;
+}

@@ -1,0 +1,76 @@
+/*
+ * store.h — a worker's SQLite database: the replicated tables plus the
+ * replication bookkeeping, kept in the same file so that they commit
+ * together.
+ *
+ * Invariants (each holds at every commit):
+ *   - applied_seq is the seq of the last log entry whose effect is in the
+ *     tables; entries are applied in seq order, each exactly once.
+ *   - every request id applied (or rejected) up to applied_seq is in the
+ *     request table with its seq and its reply, so a redelivered request is
+ *     answered from there instead of being applied again.
+ *   - log_offset is the stream offset of the last log entry consumed (-1:
+ *     none), max_epoch the highest epoch seen in the log.
+ *
+ * Writes happen in batches: store_begin, then any number of store_apply
+ * (each in a savepoint, so a rejected operation leaves no trace), then
+ * store_commit with the new position. One writer connection per store; reads
+ * use their own connections (store_reader), which WAL lets run concurrently
+ * with the writer.
+ */
+#ifndef RS_STORE_H
+#define RS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct dbop;
+
+struct store_pos {
+    int64_t applied_seq;
+    int64_t log_offset;
+    int64_t max_epoch;
+};
+
+struct store;
+
+/* Opens (creating if needed) the database file and its schema. NULL on error. */
+struct store *store_open(const char *path);
+void store_close(struct store *st);
+
+/* The position as of the last commit. */
+struct store_pos store_position(const struct store *st);
+
+int store_begin(struct store *st);
+/* Commits the batch and records pos. 0 or -1. */
+int store_commit(struct store *st, const struct store_pos *pos);
+void store_rollback(struct store *st);
+
+/* Applies a write operation inside the open batch. op_json is the
+ * operation's JSON: for an insert with a master-chosen id (rides.ride_id)
+ * the id is added to it, so the log entry carries it. Returns the status:
+ * 200 with *result ({"changes": n[, "id": n]}) or 409 with a message in err
+ * (a constraint failed; nothing changed). -1: a database error (the batch
+ * must be rolled back). */
+int store_apply(struct store *st, const struct dbop *op, struct cJSON *op_json,
+                struct cJSON **result, char *err, size_t errlen);
+
+/* Records a request id's outcome inside the open batch. reply is the JSON
+ * text to answer a redelivery with. 0 or -1. */
+int store_record(struct store *st, const char *rid, int64_t seq, const char *reply);
+
+/* Looks a request id up (committed or in the open batch). 1: found, *seq
+ * and *reply (malloc'd) set; 0: unknown; -1: error. */
+int store_lookup(struct store *st, const char *rid, int64_t *seq, char **reply);
+
+/* A read-only connection to the same file, for one reader thread. */
+struct store_reader;
+struct store_reader *store_reader_open(const char *path);
+void store_reader_close(struct store_reader *r);
+/* Runs a select or count; *result is {"rows": [...]} or {"count": n}.
+ * 0, or -1 with err set. */
+int store_read(struct store_reader *r, const struct dbop *op, struct cJSON **result,
+               char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""test_dbservice.py — the replicated DB service end to end: a real
+orchestrator, master and slaves over a real RabbitMQ and ZooKeeper.
+
+What must hold (DESIGN §2–3): every operation kind round-trips; a read never
+misses a write acknowledged before it began; bad input changes nothing; a
+late replica reaches the master's exact data from the log; a redelivered
+write is applied once; SIGTERM stops everything within a second.
+"""
+import concurrent.futures
+import hashlib
+import os
+import sqlite3
+import subprocess
+import time
+
+from harness import HELPERS, BIN, Stack, Suite, check, wait_for
+
+suite = Suite("dbservice")
+PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
+
+
+def user(name):
+    return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
+
+
+def count(c, table, where=None):
+    op = {"op": "count", "table": table}
+    if where:
+        op["where"] = where
+    status, body = c.read(op)
+    check(status == 200, f"count {table}: {status} {body}")
+    return body["count"]
+
+
+def db_digest(path):
+    """Row counts and a checksum of the replicated tables of one worker's file."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    out = {}
+    for table, key in (("users", "username"), ("rides", "ride_id"), ("ride_members", "ride_id, username")):
+        rows = db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+        out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+    seq = db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
+    db.close()
+    return out, seq
+
+
+@suite.test
+def round_trips_every_operation():
+    s = Stack("roundtrip")
+    try:
+        c = s.client
+        check(c.clear()[0] == 200, "clear")
+        st, body = c.write(user("alice"))
+        check(st == 200 and body["changes"] == 1 and body["seq"] >= 1, f"insert user: {st} {body}")
+        check(c.write(user("bob"))[0] == 200, "insert bob")
+        st, body = c.write({"op": "insert", "table": "rides", "values": {
+            "created_by": "alice", "ts": 2000000000, "source": 1, "destination": 2}})
+        check(st == 200 and isinstance(body.get("id"), int), f"insert ride: {st} {body}")
+        ride = body["id"]
+        st, body = c.write({"op": "insert", "table": "rides", "values": {
+            "created_by": "alice", "ts": 1000, "source": 1, "destination": 2}})
+        check(st == 200 and body["id"] > ride, f"ride ids increase: {body}")
+        check(c.write({"op": "insert", "table": "ride_members",
+                       "values": {"ride_id": ride, "username": "bob"}})[0] == 200, "join")
+        # select with columns, equality and range filters, order, limit
+        st, body = c.read({"op": "select", "table": "rides", "columns": ["ride_id", "created_by"],
+                           "where": {"source": 1, "destination": 2, "ts": {"gt": 1500}},
+                           "order": [{"column": "ts", "dir": "desc"}], "limit": 10})
+        check(st == 200 and body["rows"] == [{"ride_id": ride, "created_by": "alice"}], f"select: {body}")
+        st, body = c.read({"op": "select", "table": "rides", "order": [{"column": "ride_id"}], "limit": 1})
+        check(st == 200 and len(body["rows"]) == 1 and body["rows"][0]["ts"] == 2000000000, f"limit: {body}")
+        check(count(c, "rides") == 2 and count(c, "users") == 2, "counts")
+        check(count(c, "rides", {"ts": {"le": 1000}}) == 1, "range count")
+        # update
+        st, body = c.write({"op": "update", "table": "users", "set": {"password": "a" * 40},
+                            "where": {"username": "bob"}})
+        check(st == 200 and body["changes"] == 1, f"update: {st} {body}")
+        st, body = c.read({"op": "select", "table": "users", "where": {"username": "bob"}})
+        check(body["rows"] == [{"username": "bob", "password": "a" * 40}], f"updated row: {body}")
+        # a constraint violation is a 409 and changes nothing
+        st, body = c.write(user("alice"))
+        check(st == 409 and "error" in body, f"duplicate user: {st} {body}")
+        st, body = c.write({"op": "insert", "table": "rides", "values": {
+            "created_by": "nobody", "ts": 1, "source": 1, "destination": 2}})
+        check(st == 409, f"ride by unknown user: {st} {body}")
+        check(count(c, "users") == 2 and count(c, "rides") == 2, "nothing changed by the 409s")
+        # delete cascades: removing alice removes her rides and their members
+        st, body = c.write({"op": "delete", "table": "users", "where": {"username": "alice"}})
+        check(st == 200 and body["changes"] == 1, f"delete: {body}")
+        check(count(c, "rides") == 0 and count(c, "ride_members") == 0, "cascade")
+        st, body = c.clear()
+        check(st == 200 and "seq" in body, f"clear: {body}")
+        check(count(c, "users") == 0, "cleared")
+        # ids are never reused, even after a clear
+        check(c.write(user("carol"))[0] == 200, "carol")
+        st, body = c.write({"op": "insert", "table": "rides", "values": {
+            "created_by": "carol", "ts": 5, "source": 3, "destination": 4}})
+        check(body["id"] > ride + 1, f"ride id after clear: {body}")
+    finally:
+        s.stop()
+
+
+@suite.test
+def read_your_writes_with_three_slaves():
+    s = Stack("ryw", INITIAL_SLAVES=3)
+    try:
+        c = s.client
+        misses = 0
+        for i in range(1000):
+            st, _ = c.write(user(f"ryw{i}"))
+            check(st == 200, f"write {i}: {st}")
+            st, body = c.read({"op": "select", "table": "users", "columns": ["username"],
+                               "where": {"username": f"ryw{i}"}})
+            check(st == 200, f"read {i}: {st} {body}")
+            misses += body["rows"] != [{"username": f"ryw{i}"}]
+        check(misses == 0, f"{misses} reads missed the write acknowledged just before")
+    finally:
+        s.stop()
+
+
+@suite.test
+def concurrent_clients_get_correct_answers():
+    s = Stack("concurrent", INITIAL_SLAVES=2)
+    try:
+        c = s.client
+
+        def client(k):
+            errors = []
+            for i in range(2000 // 32 // 2):
+                name = f"c{k}-{i}"
+                st, body = c.write(user(name))
+                if st != 200:
+                    errors.append(f"write {name}: {st} {body}")
+                st, body = c.read({"op": "count", "table": "users", "where": {"username": name}})
+                if st != 200 or body != {"count": 1}:
+                    errors.append(f"read {name}: {st} {body}")
+            return errors
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            errors = [e for f in [pool.submit(client, k) for k in range(32)] for e in f.result(timeout=300)]
+        check(not errors, f"{len(errors)} wrong answers, first: {errors[:3]}")
+        check(count(c, "users") == 32 * (2000 // 32 // 2), "all users stored once")
+    finally:
+        s.stop()
+
+
+@suite.test
+def bad_input_is_refused_and_changes_nothing():
+    s = Stack("badinput")
+    try:
+        c = s.client
+        check(c.write(user("keep"))[0] == 200, "seed")
+        before = {t: count(c, t) for t in ("users", "rides", "ride_members")}
+        bad = [
+            ("write", "not json"), ("write", "[1, 2]"), ("write", '{"op": "insert"'),
+            ("write", {"op": "insert", "table": "nope", "values": {}}),
+            ("write", {"op": "insert", "table": "users", "values": {"username": "x", "pw": "y"}}),
+            ("write", {"op": "insert", "table": "users", "values": {"username": 5, "password": "y"}}),
+            ("write", {"op": "insert", "table": "users", "values": ["username", "password"]}),
+            ("write", {"op": "insert", "table": "rides", "values": {
+                "ride_id": 9, "created_by": "keep", "ts": 1, "source": 1, "destination": 2}}),
+            ("write", {"op": "delete", "table": "users"}),
+            ("write", {"op": "update", "table": "users", "set": {}, "where": {"username": "keep"}}),
+            ("write", {"op": "drop", "table": "users"}),
+            ("write", {"op": "select", "table": "users"}),
+            ("write", {"op": "clear"}),
+            ("read", {"op": "insert", "table": "users", "values": {"username": "x", "password": "y"}}),
+            ("read", {"op": "select", "table": "users", "columns": ["password; DROP TABLE users"]}),
+            ("read", {"op": "select", "table": "users", "where": {"username": {"like": "%"}}}),
+            ("read", {"op": "select", "table": "users", "limit": -1}),
+            ("read", {"op": "count", "table": "rides", "where": {"ts": 1.5}}),
+            ("write", "{" + '"a":' * 5000),
+            ("clear", "[]"),
+        ]
+        for kind, body in bad:
+            st, resp = c.request("POST", f"/api/v1/db/{kind}", body)
+            check(400 <= st < 500, f"{kind} {str(body)[:80]}: status {st}")
+            check(isinstance(resp, dict) and isinstance(resp.get("error"), str),
+                  f"{kind} {str(body)[:80]}: no JSON error: {resp}")
+        big = {"op": "insert", "table": "users", "values": {"username": "big", "password": "x" * (1 << 20)}}
+        st, resp = c.request("POST", "/api/v1/db/write", big)
+        check(st == 413 and "error" in resp, f"1 MB body: {st}")
+        st, _ = c.request("GET", "/api/v1/db/write")
+        check(st == 405, f"GET db/write: {st}")
+        st, _ = c.request("POST", "/api/v1/db/nope", {})
+        check(st == 404, f"unknown path: {st}")
+        after = {t: count(c, t) for t in ("users", "rides", "ride_members")}
+        check(before == after, f"data changed: {before} -> {after}")
+        # Strings that look like SQL, quotes and unicode are data, stored verbatim.
+        for name in ["x'); DROP TABLE users;--", 'Robert"); --', "名前 ünïcödé 🚗", "a\\b\"c", " "]:
+            st, body = c.write(user(name))
+            check(st == 200, f"insert {name!r}: {st} {body}")
+            st, body = c.read({"op": "select", "table": "users", "columns": ["username"],
+                               "where": {"username": name}})
+            check(body["rows"] == [{"username": name}], f"{name!r} read back as {body}")
+        check(count(c, "users") == before["users"] + 5, "users table intact")
+    finally:
+        s.stop()
+
+
+@suite.test
+def late_slave_reaches_the_masters_data():
+    s = Stack("lateslave")
+    try:
+        c = s.client
+
+        def writer(k):
+            for i in range(k, 10000, 16):
+                if i % 10 == 0:
+                    op = {"op": "insert", "table": "rides", "values": {
+                        "created_by": f"u{i - i % 100}", "ts": i, "source": 1 + i % 198, "destination": 2}}
+                elif i % 100 == 1:
+                    op = {"op": "delete", "table": "users", "where": {"username": f"u{i - 1 - 100}"}}
+                else:
+                    op = user(f"u{i}")
+                st, body = c.write(op)
+                if st not in (200, 409):
+                    return f"write {i}: {st} {body}"
+            return None
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            errors = [e for e in pool.map(writer, range(16)) if e]
+        check(not errors, f"writes failed: {errors[:3]}")
+        master = s.db_path(s.master_id())
+        want, master_seq = db_digest(master)
+        check(master_seq >= 10000, f"master applied {master_seq}")
+        late_dir = os.path.join(s.dir, "late")
+        os.makedirs(late_dir)
+        started = time.monotonic()
+        p = s.start_worker("late1", data_dir=late_dir)
+        path = os.path.join(late_dir, "late1.db")
+
+        def caught_up():
+            check(p.poll() is None, f"late slave exited {p.returncode}")
+            try:
+                return db_digest(path)[1] == master_seq
+            except sqlite3.Error:
+                return False
+
+        wait_for(caught_up, 60, "the late slave to apply the whole log")
+        took = time.monotonic() - started
+        got, _ = db_digest(path)
+        check(got == want, f"late slave differs: {got} vs {want}")
+        print(f"# late slave replayed {master_seq} entries in {took:.2f}s", flush=True)
+    finally:
+        s.stop()
+
+
+@suite.test
+def redelivered_write_is_applied_once():
+    s = Stack("dedupe")
+    try:
+        c = s.client
+        body = '{"op": {"op": "insert", "table": "users", "values": {"username": "once", "password": "%s"}}}' % PASSWORD
+        env = dict(os.environ, RABBITMQ_URL=s.url)
+        out = subprocess.run([os.path.join(HELPERS, "mqsend"), "writeQ", "dup-request-1", "2", body],
+                             env=env, capture_output=True, text=True, timeout=30)
+        check(out.returncode == 0, f"mqsend: {out.returncode} {out.stderr[-500:]}")
+        import json
+        replies = [json.loads(line) for line in out.stdout.splitlines()]
+        check(len(replies) == 2, f"replies: {replies}")
+        check(all(r["status"] == 200 for r in replies), f"statuses: {replies}")
+        check(replies[0]["seq"] == replies[1]["seq"], f"two seqs for one request: {replies}")
+        # Once more, later: still the stored answer, not a second apply (which would be a 409).
+        out = subprocess.run([os.path.join(HELPERS, "mqsend"), "writeQ", "dup-request-1", "1", body],
+                             env=env, capture_output=True, text=True, timeout=30)
+        again = json.loads(out.stdout.splitlines()[0])
+        check(again["status"] == 200 and again["seq"] == replies[0]["seq"], f"later redelivery: {again}")
+        check(count(c, "users", {"username": "once"}) == 1, "applied once")
+        # A read that follows sees it (its min_seq is not known to this orchestrator; it is on the slave).
+    finally:
+        s.stop()
+
+
+@suite.test
+def sigterm_stops_everything_within_a_second():
+    s = Stack("sigterm")
+    check(s.client.write(user("x"))[0] == 200, "write")
+    pids = [pid for _, pid in s.workers().values()]
+    check(len(pids) == 2, f"workers: {pids}")
+    took, left = s.stop()
+    check(s.proc.returncode == 0, f"orchestrator exit status {s.proc.returncode}")
+    check(took < 1.0, f"took {took:.2f}s")
+    check(not left, f"workers left running: {left}")
+
+
+@suite.test
+def every_binary_answers_help():
+    for name in ("rideshare-orchestrator", "rideshare-worker"):
+        out = subprocess.run([os.path.join(BIN, name), "--help"], capture_output=True, text=True, timeout=10)
+        check(out.returncode == 0 and "RABBITMQ_URL" in out.stdout and "default" in out.stdout,
+              f"{name} --help: {out.returncode} {out.stdout[:200]}")
+
+
+if __name__ == "__main__":
+    suite.run()
