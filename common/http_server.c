@@ -267,8 +267,10 @@ static int absorb(struct http_server *s, struct request *r, const char *data, si
         r->too_large = 1;   /* keep what we have; the handler will not run */
     }
     if (r->too_large) {
+        /* Read and drop up to DISCARD_MAX bytes past the limit, counting
+         * from the start of the body (too_large may be set before any byte). */
         r->discarded += n;
-        return r->discarded <= DISCARD_MAX;
+        return r->len + r->discarded <= s->max_body + DISCARD_MAX;
     }
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;

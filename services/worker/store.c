@@ -145,17 +145,21 @@ int store_commit(struct store *st, const struct store_pos *pos)
     return 0;
 }
 
-/* Runs one write statement. On a constraint failure returns 409 with the
- * message; the caller's savepoint undoes any partial effect. */
-static int run_write(struct store *st, const struct dbop *op, char *err, size_t errlen)
+/* Runs one write statement and counts the rows it changed: the rows named
+ * by the operation, not those a cascade took with them (a clear counts every
+ * row it removed). On a constraint failure returns 409 with the message; the
+ * caller's savepoint undoes any partial effect. */
+static int run_write(struct store *st, const struct dbop *op, int *changes, char *err, size_t errlen)
 {
     if (op->kind == DBOP_CLEAR) {
         char *msg = NULL;
+        int before = sqlite3_total_changes(st->db);
         if (sqlite3_exec(st->db, sqlgen_clear_sql(), NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, errlen, "%s", msg ? msg : "clear failed");
             sqlite3_free(msg);
             return -1;
         }
+        *changes = sqlite3_total_changes(st->db) - before;
         return 200;
     }
     char sql[2048];
@@ -171,6 +175,7 @@ static int run_write(struct store *st, const struct dbop *op, char *err, size_t 
     int rc = sqlgen_bind(stmt, op);
     if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
+    *changes = sqlite3_changes(st->db);
     if (rc == SQLITE_DONE) return 200;
     snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
     return (rc & 0xff) == SQLITE_CONSTRAINT ? 409 : -1;
@@ -181,15 +186,15 @@ int store_apply(struct store *st, const struct dbop *op, cJSON *op_json,
 {
     *result = NULL;
     if (exec(st->db, "SAVEPOINT op")) return -1;
-    int before = sqlite3_total_changes(st->db);
-    int status = run_write(st, op, err, errlen);
+    int changes = 0;
+    int status = run_write(st, op, &changes, err, errlen);
     if (status != 200) {
         exec(st->db, "ROLLBACK TO op; RELEASE op");
         return status;
     }
     exec(st->db, "RELEASE op");
     cJSON *res = cJSON_CreateObject();
-    json_add_int(res, "changes", sqlite3_total_changes(st->db) - before);
+    json_add_int(res, "changes", changes);
     const struct db_table *t = op->table;
     if (op->kind == DBOP_INSERT && t->auto_col >= 0) {
         int64_t id = sqlite3_last_insert_rowid(st->db);
