@@ -25,6 +25,8 @@ LDLIBS  += $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
 COMMON_SRC := $(wildcard common/*.c)
 WORKER_SRC := $(filter-out services/worker/main.c,$(wildcard services/worker/*.c))
 ORCH_SRC   := $(filter-out services/orchestrator/main.c,$(wildcard services/orchestrator/*.c))
+USERS_SRC  := $(filter-out services/users/main.c,$(wildcard services/users/*.c))
+RIDES_SRC  := $(filter-out services/rides/main.c,$(wildcard services/rides/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 ITEST_SRC  := $(wildcard tests/integration/*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -35,8 +37,12 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBWORKER := $(BUILD)/libworker.a
 LIBORCH   := $(BUILD)/liborchestrator.a
+LIBUSERS  := $(BUILD)/libusers.a
+LIBRIDES  := $(BUILD)/librides.a
 
-BINS  := $(BUILD)/bin/rideshare-orchestrator $(BUILD)/bin/rideshare-worker
+BINS  := $(BUILD)/bin/rideshare-orchestrator $(BUILD)/bin/rideshare-worker \
+         $(if $(wildcard services/users/main.c),$(BUILD)/bin/rideshare-users) \
+         $(if $(wildcard services/rides/main.c),$(BUILD)/bin/rideshare-rides)
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRC))
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
@@ -58,6 +64,12 @@ $(LIBWORKER): $(call obj,$(WORKER_SRC))
 $(LIBORCH): $(call obj,$(ORCH_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+$(LIBUSERS): $(call obj,$(USERS_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBRIDES): $(call obj,$(RIDES_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
 
 $(BUILD)/bin/rideshare-worker: $(call obj,services/worker/main.c) $(LIBWORKER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -65,7 +77,13 @@ $(BUILD)/bin/rideshare-worker: $(call obj,services/worker/main.c) $(LIBWORKER) $
 $(BUILD)/bin/rideshare-orchestrator: $(call obj,services/orchestrator/main.c) $(LIBORCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBCOMMON)
+$(BUILD)/bin/rideshare-users: $(call obj,services/users/main.c) $(LIBUSERS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/rideshare-rides: $(call obj,services/rides/main.c) $(LIBRIDES) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBUSERS) $(LIBRIDES) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BENCHES): %: %.o $(LIBCOMMON)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

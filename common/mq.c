@@ -375,22 +375,47 @@ static void copy_str(char *dst, size_t n, amqp_bytes_t b)
     dst[len] = '\0';
 }
 
-static int64_t stream_offset_of(const amqp_basic_properties_t *p)
+/* An integer field's value; 0 if the field is not an integer. */
+static int int_field(const amqp_field_value_t *v, int64_t *out)
 {
-    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG)) return -1;
+    switch (v->kind) { /* the broker sends a long; take any integer */
+    case AMQP_FIELD_KIND_I64: *out = v->value.i64; return 1;
+    case AMQP_FIELD_KIND_U64: *out = (int64_t)v->value.u64; return 1;
+    case AMQP_FIELD_KIND_I32: *out = v->value.i32; return 1;
+    case AMQP_FIELD_KIND_U32: *out = v->value.u32; return 1;
+    case AMQP_FIELD_KIND_I16: *out = v->value.i16; return 1;
+    case AMQP_FIELD_KIND_U16: *out = v->value.u16; return 1;
+    case AMQP_FIELD_KIND_I8: *out = v->value.i8; return 1;
+    case AMQP_FIELD_KIND_U8: *out = v->value.u8; return 1;
+    default: return 0;
+    }
+}
+
+/* Keeps the stream offset and the other integer headers of a delivery. */
+static void take_headers(struct mq_message *msg, const amqp_basic_properties_t *p)
+{
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG)) return;
     for (int i = 0; i < p->headers.num_entries; i++) {
         const amqp_table_entry_t *e = &p->headers.entries[i];
-        if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) != 0) continue;
-        const amqp_field_value_t *v = &e->value;
-        switch (v->kind) { /* the broker sends a long; take any integer */
-        case AMQP_FIELD_KIND_I64: return v->value.i64;
-        case AMQP_FIELD_KIND_U64: return (int64_t)v->value.u64;
-        case AMQP_FIELD_KIND_I32: return v->value.i32;
-        case AMQP_FIELD_KIND_U32: return v->value.u32;
-        default: return -1;
+        int64_t v;
+        if (!int_field(&e->value, &v)) continue;
+        if (e->key.len == 15 && memcmp(e->key.bytes, "x-stream-offset", 15) == 0) {
+            msg->stream_offset = v;
+        } else if (msg->nheaders < MQ_MAX_HEADERS && e->key.len < MQ_HEADER_NAME) {
+            copy_str(msg->header_names[msg->nheaders], MQ_HEADER_NAME, e->key);
+            msg->header_values[msg->nheaders++] = v;
         }
     }
-    return -1;
+}
+
+int mq_header(const struct mq_message *msg, const char *name, int64_t *value)
+{
+    for (int i = 0; i < msg->nheaders; i++)
+        if (strcmp(msg->header_names[i], name) == 0) {
+            *value = msg->header_values[i];
+            return 1;
+        }
+    return 0;
 }
 
 /* Copies a delivery out of the library's envelope. */
@@ -410,7 +435,7 @@ static int fill(struct mq_message *msg, const amqp_envelope_t *env)
     COPY(correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG)
     COPY(reply_to, AMQP_BASIC_REPLY_TO_FLAG)
 #undef COPY
-    msg->stream_offset = stream_offset_of(p);
+    take_headers(msg, p);
     return 0;
 }
 
@@ -489,6 +514,18 @@ int mq_publish(struct mq *m, const char *queue, const struct mq_props *props,
     if (props && props->persistent) {
         p._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
         p.delivery_mode = 2;
+    }
+    amqp_table_entry_t hdr[MQ_MAX_HEADERS];
+    if (props && props->nheaders > 0) {
+        int n = props->nheaders < MQ_MAX_HEADERS ? props->nheaders : MQ_MAX_HEADERS;
+        for (int i = 0; i < n; i++) {
+            hdr[i].key = amqp_cstring_bytes(props->headers[i].name);
+            hdr[i].value.kind = AMQP_FIELD_KIND_I64;
+            hdr[i].value.value.i64 = props->headers[i].value;
+        }
+        p._flags |= AMQP_BASIC_HEADERS_FLAG;
+        p.headers.num_entries = n;
+        p.headers.entries = hdr;
     }
     amqp_bytes_t b = { len, (void *)body };
     int rc = amqp_basic_publish(m->conn, CH, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,

@@ -34,11 +34,21 @@ enum mq_queue_kind {
     MQ_STREAM,         /* durable stream, x-queue-type=stream */
 };
 
+/* An integer message header: small metadata beside an opaque body. */
+struct mq_header {
+    const char *name;            /* at most MQ_HEADER_NAME-1 bytes */
+    int64_t value;
+};
+#define MQ_MAX_HEADERS 4
+#define MQ_HEADER_NAME 16
+
 struct mq_props {
     const char *message_id;      /* NULL: unset */
     const char *correlation_id;  /* NULL: unset */
     const char *reply_to;        /* NULL: unset */
     int persistent;              /* delivery_mode 2 */
+    int nheaders;                /* integer headers, at most MQ_MAX_HEADERS */
+    struct mq_header headers[MQ_MAX_HEADERS];
 };
 
 struct mq_message {
@@ -50,7 +60,13 @@ struct mq_message {
     char correlation_id[128];
     char reply_to[256];
     int64_t stream_offset;       /* -1 unless delivered from a stream */
+    int nheaders;                /* the message's integer headers (up to MQ_MAX_HEADERS) */
+    char header_names[MQ_MAX_HEADERS][MQ_HEADER_NAME];
+    int64_t header_values[MQ_MAX_HEADERS];
 };
+
+/* The integer header name of msg: 1 with *value set, 0 if absent. */
+int mq_header(const struct mq_message *msg, const char *name, int64_t *value);
 
 /* Connects to an amqp:// URL within timeout_ms and opens the channel.
  * NULL on failure, with the reason logged. */

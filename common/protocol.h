@@ -14,13 +14,15 @@
  *   {"op": <operation, see dbop.h>, "min_seq": N}
  * min_seq is for reads: the highest seq acknowledged before the read began.
  *
- * Reply (worker -> reply_to, same correlation_id):
- *   {"status": 200, "epoch": E, "seq": N, "result": {...}}      write applied
- *   {"status": 409, "epoch": E, "seq": N, "error": "..."}       write rejected
- *   {"status": 200, "seq": N, "result": {...}}                 read (seq = replica's applied seq)
- *   {"status": 4xx/503, "error": "..."}                        bad request / replica behind
- * Results: insert {"changes": n, "id": rideId}; update/delete/clear
- * {"changes": n}; select {"rows": [{col: value, ...}, ...]}; count {"count": n}.
+ * Reply (worker -> reply_to, same correlation_id): integer headers
+ *   status  the HTTP status the orchestrator answers with: 200, 400, 409, 503
+ *   seq     writes: the write's seq; reads: the replica's applied seq
+ *   epoch   writes: the epoch of the master that answered
+ * and a JSON body, passed on to the client as it is: the result on 200, else
+ * {"error": "..."}. Results: insert {"changes": n, "id": rideId};
+ * update/delete/clear {"changes": n}; select {"rows": [{col: value, ...}, ...]};
+ * count {"count": n}. Keeping status and seq out of the body lets the
+ * orchestrator answer a read without parsing or re-printing its rows.
  *
  * Log entry (master -> replog), one per consumed write, rejected ones too,
  * so that a redelivered request id is always found in the log:

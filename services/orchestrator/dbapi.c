@@ -3,7 +3,7 @@
  *
  * A request is checked against the schema (dbop.c) before anything is
  * published, so an invalid operation costs one parse and a 400. A valid one
- * is wrapped as {"op": ...[, "min_seq": N]} and sent:
+ * is wrapped as {"min_seq": N, "op": ...} and sent:
  *   - writes to writeQ, persistent, with a request id unique to this
  *     orchestrator run; the reply counts only if it carries the current
  *     epoch (a replaced master's answer becomes a 503, never a 2xx), and its
@@ -60,16 +60,31 @@ static cJSON *parse_op(const struct http_request *req, struct http_response *res
     return j;
 }
 
-/* Sends env to queue and turns the worker's reply into the HTTP answer. */
-static void call(struct dbapi *api, const char *queue, cJSON *env, int write, struct http_response *res)
+/* The request envelope {"min_seq": N, "op": <op>} as text. op is the
+ * client's body, already parsed and validated: it is one JSON value with at
+ * most whitespace around it, so it is embedded as it came, unprinted. */
+static char *envelope(const char *op, size_t len, int64_t min_seq)
 {
-    char rid[48], *reply = NULL;
+    size_t n = len + 64;
+    char *env = malloc(n);
+    if (!env) abort();
+    int k = snprintf(env, n, "{\"min_seq\":%lld,\"op\":", (long long)min_seq);
+    memcpy(env + k, op, len);
+    memcpy(env + k + len, "}", 2);
+    return env;
+}
+
+/* Sends the envelope to queue and turns the worker's reply into the HTTP
+ * answer. A read's body is passed on untouched; a write's gets its seq. */
+static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
+{
+    char rid[48];
     snprintf(rid, sizeof rid, "%s-%llu", api->rid_prefix,
              (unsigned long long)atomic_fetch_add(&api->next_rid, 1));
-    char *body = json_print(env);
     int timeout = write ? api->cfg.write_timeout_ms : api->cfg.read_timeout_ms;
-    int rc = rpc_call(api->rpc, queue, rid, write, body, strlen(body), timeout, &reply);
-    free(body);
+    struct rpc_reply r;
+    int rc = rpc_call(api->rpc, queue, rid, write, env, strlen(env), timeout, &r);
+    free(env);
     if (rc == RPC_UNAVAILABLE) {
         http_reply_error(res, 503, "message broker unavailable");
         return;
@@ -78,35 +93,26 @@ static void call(struct dbapi *api, const char *queue, cJSON *env, int write, st
         http_reply_error(res, 503, write ? "no answer from the master in time" : "no answer from a replica in time");
         return;
     }
-    cJSON *r = json_parse(reply, strlen(reply));
-    free(reply);
-    int64_t status = 0, seq = 0, epoch = 0;
-    if (!r || json_get_int(r, "status", &status) || status < 200 || status > 599) {
+    if (r.status < 200 || r.status > 599) {
         http_reply_error(res, 502, "malformed reply from a worker");
-        cJSON_Delete(r);
-        return;
-    }
-    int has_seq = json_get_int(r, "seq", &seq) == 0;
-    if (write && status != 400) {
-        if (json_get_int(r, "epoch", &epoch) || epoch != workers_epoch(api->ws)) {
-            log_warn("ignoring a reply from another epoch rid=%s epoch=%lld", rid, (long long)epoch);
-            http_reply_error(res, 503, "the master changed during the write; not acknowledged");
-            cJSON_Delete(r);
-            return;
-        }
-        if (has_seq) raise_acked(api, seq);
-    }
-    cJSON *out = cJSON_DetachItemFromObjectCaseSensitive(r, "result");
-    if (status == 200) {
-        if (!out) out = cJSON_CreateObject();
-        if (write && has_seq) json_add_int(out, "seq", seq);
-        http_reply_json(res, 200, out);
+    } else if (!write) {
+        http_reply_raw(res, (int)r.status, r.body);
+        r.body = NULL;
+    } else if (r.status != 400 && (!r.has_epoch || r.epoch != workers_epoch(api->ws))) {
+        log_warn("ignoring a reply from another epoch rid=%s epoch=%lld", rid, (long long)r.epoch);
+        http_reply_error(res, 503, "the master changed during the write; not acknowledged");
     } else {
-        const char *err = json_get_str(r, "error");
-        http_reply_error(res, (int)status, err ? err : "request failed");
+        if (r.has_seq && r.status != 400) raise_acked(api, r.seq);
+        cJSON *out = json_parse(r.body, r.len);
+        if (!cJSON_IsObject(out)) {
+            http_reply_error(res, 502, "malformed reply from a worker");
+        } else {
+            if (r.status == 200 && r.has_seq) json_add_int(out, "seq", r.seq);
+            http_reply_json(res, (int)r.status, out);
+        }
+        cJSON_Delete(out);
     }
-    cJSON_Delete(out);
-    cJSON_Delete(r);
+    rpc_reply_free(&r);
 }
 
 static void on_write(const struct http_request *req, struct http_response *res, void *ctx)
@@ -114,16 +120,13 @@ static void on_write(const struct http_request *req, struct http_response *res, 
     struct dbop op;
     cJSON *j = parse_op(req, res, &op);
     if (!j) return;
-    if (!dbop_is_write(&op)) {
-        http_reply_error(res, 400, "db/write takes insert, update or delete; use db/read");
-    } else {
-        cJSON *env = cJSON_CreateObject();
-        cJSON_AddItemToObject(env, "op", j);
-        j = NULL;
-        call(ctx, PROTO_WRITE_QUEUE, env, 1, res);
-        cJSON_Delete(env);
-    }
+    int write = dbop_is_write(&op);
     cJSON_Delete(j);
+    if (!write) {
+        http_reply_error(res, 400, "db/write takes insert, update or delete; use db/read");
+        return;
+    }
+    call(ctx, PROTO_WRITE_QUEUE, envelope(req->body, req->body_len, 0), 1, res);
 }
 
 static void on_read(const struct http_request *req, struct http_response *res, void *ctx)
@@ -132,16 +135,13 @@ static void on_read(const struct http_request *req, struct http_response *res, v
     struct dbop op;
     cJSON *j = parse_op(req, res, &op);
     if (!j) return;
-    if (dbop_is_write(&op)) {
+    int write = dbop_is_write(&op);
+    cJSON_Delete(j);
+    if (write) {
         http_reply_error(res, 400, "db/read takes select or count; use db/write");
-        cJSON_Delete(j);
         return;
     }
-    cJSON *env = cJSON_CreateObject();
-    cJSON_AddItemToObject(env, "op", j);
-    json_add_int(env, "min_seq", atomic_load(&api->acked_seq));
-    call(api, PROTO_READ_QUEUE, env, 0, res);
-    cJSON_Delete(env);
+    call(api, PROTO_READ_QUEUE, envelope(req->body, req->body_len, atomic_load(&api->acked_seq)), 0, res);
 }
 
 static void on_clear(const struct http_request *req, struct http_response *res, void *ctx)
@@ -156,11 +156,8 @@ static void on_clear(const struct http_request *req, struct http_response *res, 
             return;
         }
     }
-    cJSON *env = cJSON_CreateObject();
-    cJSON *op = cJSON_AddObjectToObject(env, "op");
-    cJSON_AddStringToObject(op, "op", "clear");
-    call(ctx, PROTO_WRITE_QUEUE, env, 1, res);
-    cJSON_Delete(env);
+    static const char clear[] = "{\"op\":\"clear\"}";
+    call(ctx, PROTO_WRITE_QUEUE, envelope(clear, sizeof clear - 1, 0), 1, res);
 }
 
 static void on_worker_list(const struct http_request *req, struct http_response *res, void *ctx)

@@ -35,8 +35,8 @@
 
 struct slot {
     unsigned gen;
-    int busy, failed;
-    char *reply;
+    int busy, failed, answered;
+    struct rpc_reply reply;
     pthread_cond_t done;
 };
 
@@ -58,7 +58,7 @@ struct rpc {
 static void fail_waiting(struct rpc *r)
 {
     for (int i = 0; i < RPC_SLOTS; i++) {
-        if (r->slots[i].busy && !r->slots[i].reply) {
+        if (r->slots[i].busy && !r->slots[i].answered) {
             r->slots[i].failed = 1;
             pthread_cond_signal(&r->slots[i].done);
         }
@@ -71,9 +71,15 @@ static void deliver(struct rpc *r, struct mq_message *msg)
     if (sscanf(msg->correlation_id, "%u.%u", &idx, &gen) != 2 || idx >= RPC_SLOTS) return;
     pthread_mutex_lock(&r->lock);
     struct slot *s = &r->slots[idx];
-    if (s->busy && s->gen == gen && !s->reply) {
-        s->reply = msg->body; /* taken over */
+    if (s->busy && s->gen == gen && !s->answered) {
+        struct rpc_reply *rp = &s->reply;
+        rp->body = msg->body; /* taken over */
+        rp->len = msg->len;
         msg->body = NULL;
+        if (!mq_header(msg, "status", &rp->status)) rp->status = 502;
+        rp->has_seq = mq_header(msg, "seq", &rp->seq);
+        rp->has_epoch = mq_header(msg, "epoch", &rp->epoch);
+        s->answered = 1;
         pthread_cond_signal(&s->done);
     }
     pthread_mutex_unlock(&r->lock);
@@ -136,7 +142,7 @@ void rpc_stop(struct rpc *r)
     pthread_join(r->consumer, NULL);
     mq_close(r->pub);
     for (int i = 0; i < RPC_SLOTS; i++) {
-        free(r->slots[i].reply);
+        rpc_reply_free(&r->slots[i].reply);
         pthread_cond_destroy(&r->slots[i].done);
     }
     pthread_mutex_destroy(&r->lock);
@@ -166,10 +172,16 @@ static int publish(struct rpc *r, const char *queue, const struct mq_props *prop
     return rc;
 }
 
-int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
-             const char *body, size_t len, int timeout_ms, char **reply)
+void rpc_reply_free(struct rpc_reply *reply)
 {
-    *reply = NULL;
+    free(reply->body);
+    memset(reply, 0, sizeof *reply);
+}
+
+int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
+             const char *body, size_t len, int timeout_ms, struct rpc_reply *reply)
+{
+    memset(reply, 0, sizeof *reply);
     char reply_to[256], corr[32];
     pthread_mutex_lock(&r->lock);
     if (!r->reply_queue[0] || r->nfree == 0) {
@@ -180,6 +192,7 @@ int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
     struct slot *s = &r->slots[idx];
     s->busy = 1;
     s->failed = 0;
+    s->answered = 0;
     s->gen++;
     snprintf(corr, sizeof corr, "%d.%u", idx, s->gen);
     snprintf(reply_to, sizeof reply_to, "%s", r->reply_queue);
@@ -192,12 +205,13 @@ int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
     pthread_mutex_lock(&r->lock);
     if (rc == RPC_OK) {
         struct timespec until = clock_deadline(timeout_ms);
-        while (!s->reply && !s->failed &&
+        while (!s->answered && !s->failed &&
                pthread_cond_timedwait(&s->done, &r->lock, &until) == 0) {}
-        if (s->reply) *reply = s->reply;
+        if (s->answered) *reply = s->reply; /* taken over */
         else rc = s->failed ? RPC_UNAVAILABLE : RPC_TIMEOUT;
     }
-    s->reply = NULL;
+    memset(&s->reply, 0, sizeof s->reply);
+    s->answered = 0;
     s->busy = 0;
     r->free_list[r->nfree++] = idx;
     pthread_mutex_unlock(&r->lock);

@@ -10,6 +10,7 @@
 #define RS_RPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct rpc;
 
@@ -19,10 +20,20 @@ void rpc_stop(struct rpc *r);
 
 enum { RPC_OK = 0, RPC_TIMEOUT = -1, RPC_UNAVAILABLE = -2 };
 
+/* A worker's reply (protocol.h): its body and its integer headers. */
+struct rpc_reply {
+    char *body;                 /* malloc'd, NUL-terminated */
+    size_t len;
+    int64_t status, seq, epoch;
+    int has_seq, has_epoch;
+};
+
 /* Sends body to queue (message_id = rid; persistent if asked) and waits up to
- * timeout_ms. RPC_OK with *reply (malloc'd JSON text), RPC_TIMEOUT when no
- * reply came in time, RPC_UNAVAILABLE when the broker cannot be reached. */
+ * timeout_ms. RPC_OK with *reply filled (free with rpc_reply_free),
+ * RPC_TIMEOUT when no reply came in time, RPC_UNAVAILABLE when the broker
+ * cannot be reached. */
 int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
-             const char *body, size_t len, int timeout_ms, char **reply);
+             const char *body, size_t len, int timeout_ms, struct rpc_reply *reply);
+void rpc_reply_free(struct rpc_reply *reply);
 
 #endif

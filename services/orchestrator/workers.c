@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "clock.h"
@@ -28,6 +29,7 @@ struct wentry {
     int pid;
     int master;
     int alive;
+    int status;         /* wait status once it exited */
 };
 
 struct workers {
@@ -62,6 +64,7 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
     for (int i = 0; i < ws->n; i++) {
         if (strcmp(ws->w[i].id, id) == 0 && ws->w[i].alive) {
             ws->w[i].alive = 0;
+            ws->w[i].status = status;
             log_warn("worker exited id=%s pid=%d role=%s status=%d", id, pid,
                      ws->w[i].master ? "master" : "slave", status);
         }
@@ -125,21 +128,50 @@ static int is_ready(struct workers *ws, const char *id)
     return ready;
 }
 
-static int bump_epoch(struct workers *ws, const char *master_id)
+/* The epoch number in znode name under the root, 0 if none. */
+static int64_t read_epoch(struct workers *ws, const char *name)
 {
     char path[256], data[512];
-    snprintf(path, sizeof path, "%s/master", ws->cfg.zk_root);
     int64_t epoch = 0;
+    snprintf(path, sizeof path, "%s/%s", ws->cfg.zk_root, name);
     int n = zk_get(ws->zk, path, data, sizeof data, NULL, NULL);
     if (n == -1) return -1;
     if (n > 0) {
         cJSON *j = json_parse(data, (size_t)n);
-        if (j) json_get_int(j, "epoch", &epoch);
+        if (cJSON_IsNumber(j)) json_as_int(j, &epoch);
+        else if (j) json_get_int(j, "epoch", &epoch);
         cJSON_Delete(j);
     }
-    ws->epoch = epoch + 1;
-    n = snprintf(data, sizeof data, "{\"id\":\"%s\",\"epoch\":%lld}", master_id, (long long)ws->epoch);
+    return epoch;
+}
+
+/* Records a new epoch, above the last one given out and above any a master
+ * found in the log (ZK_ROOT/log_epoch), in ZK_ROOT/master. */
+static int bump_epoch(struct workers *ws, const char *master_id)
+{
+    char path[256], data[512];
+    int64_t given = read_epoch(ws, "master"), seen = read_epoch(ws, "log_epoch");
+    if (given < 0 || seen < 0) return -1;
+    pthread_mutex_lock(&ws->lock);
+    ws->epoch = (given > seen ? given : seen) + 1;
+    pthread_mutex_unlock(&ws->lock);
+    snprintf(path, sizeof path, "%s/master", ws->cfg.zk_root);
+    int n = snprintf(data, sizeof data, "{\"id\":\"%s\",\"epoch\":%lld}", master_id, (long long)ws->epoch);
     return zk_put(ws->zk, path, data, (size_t)n);
+}
+
+/* Whether worker id has exited; its wait status in *status. */
+static int exited(struct workers *ws, const char *id, int *status)
+{
+    int gone = 0;
+    pthread_mutex_lock(&ws->lock);
+    for (int i = 0; i < ws->n; i++)
+        if (strcmp(ws->w[i].id, id) == 0 && !ws->w[i].alive) {
+            gone = 1;
+            *status = ws->w[i].status;
+        }
+    pthread_mutex_unlock(&ws->lock);
+    return gone;
 }
 
 int workers_start(struct workers *ws, volatile sig_atomic_t *stop)
@@ -157,9 +189,23 @@ int workers_start(struct workers *ws, volatile sig_atomic_t *stop)
     for (int i = 0; i < n; i++)
         if (spawn(ws, ids[i], i == 0)) return -1;
     int64_t deadline = clock_ms() + ws->cfg.ready_timeout_ms;
+    int retries = 3, status;
     for (int i = 0; i < n; i++) {
         while (!is_ready(ws, ids[i])) {
             if (*stop) return -1;
+            if (exited(ws, ids[i], &status)) {
+                /* Exit 3: the master found a newer epoch in the log than
+                 * ZooKeeper remembered. It noted that epoch; go above it. */
+                if (i > 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 3 || retries-- == 0) {
+                    log_error("worker exited during start-up id=%s status=%d", ids[i], status);
+                    return -1;
+                }
+                new_id(ws, ids[0]);
+                if (bump_epoch(ws, ids[0]) || spawn(ws, ids[0], 1)) return -1;
+                log_warn("restarted the master above the log's epoch id=%s epoch=%lld", ids[0],
+                         (long long)ws->epoch);
+                continue;
+            }
             if (clock_ms() > deadline) {
                 log_error("worker did not become ready id=%s timeout_ms=%d", ids[i],
                           ws->cfg.ready_timeout_ms);

@@ -39,7 +39,9 @@
 
 struct pending {
     struct mq_message msg;
-    char *reply;          /* NULL: nothing to send */
+    char *reply;          /* the reply body; NULL: nothing to send */
+    int status;
+    int64_t seq;          /* 0: none */
 };
 
 static int publish_marker(struct worker *w, struct mq *log, char *nonce, size_t n)
@@ -65,18 +67,16 @@ static int publish_marker(struct worker *w, struct mq *log, char *nonce, size_t 
 static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struct pending *p)
 {
     const char *rid = p->msg.message_id;
+    p->status = 400;
+    p->seq = 0;
     if (!*rid) {
         p->reply = json_error_text("request has no message id");
         return 0;
     }
-    int64_t seq;
-    char *stored;
-    int found = store_lookup(w->store, rid, &seq, &stored);
+    int found = store_lookup(w->store, rid, &p->seq, &p->status, &p->reply);
     if (found < 0) return -1;
     if (found) {
-        log_info("answering redelivered request from the store rid=%s seq=%lld", rid, (long long)seq);
-        p->reply = replica_reply_with_epoch(stored, w->epoch);
-        free(stored);
+        log_info("answering redelivered request from the store rid=%s seq=%lld", rid, (long long)p->seq);
         return 0;
     }
     char err[256];
@@ -86,11 +86,7 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
     if (!opj || dbop_parse(opj, DBOP_ALLOW_CLEAR, &op, err, sizeof err) || !dbop_is_write(&op)) {
         if (!opj) snprintf(err, sizeof err, "request is not {\"op\": ...}");
         else if (!dbop_is_write(&op)) snprintf(err, sizeof err, "not a write operation");
-        cJSON *r = cJSON_CreateObject();
-        json_add_int(r, "status", 400);
-        cJSON_AddStringToObject(r, "error", err);
-        p->reply = json_print(r);
-        cJSON_Delete(r);
+        p->reply = json_error_text(err);
         cJSON_Delete(env);
         return 0;
     }
@@ -101,7 +97,7 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
         cJSON_Delete(env);
         return -1;
     }
-    seq = pos->applied_seq + 1;
+    int64_t seq = pos->applied_seq + 1;
     cJSON *e = cJSON_CreateObject();
     json_add_int(e, "epoch", w->epoch);
     json_add_int(e, "seq", seq);
@@ -114,19 +110,23 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
         cJSON_AddStringToObject(e, "error", err);
     }
     char *text = json_print(e);
-    char *reply = replica_reply_of(e);
+    int reply_status;
+    char *reply = replica_reply_of(e, &reply_status);
     cJSON_Delete(e);
     cJSON_Delete(env);
     struct mq_props props = { .persistent = 1 };
     int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, strlen(text));
     free(text);
-    if (rc == 0) rc = store_record(w->store, rid, seq, reply);
-    if (rc == 0) {
-        pos->applied_seq = seq;
-        p->reply = replica_reply_with_epoch(reply, w->epoch);
+    if (rc == 0) rc = store_record(w->store, rid, seq, reply_status, reply);
+    if (rc) {
+        free(reply);
+        return -1;
     }
-    free(reply);
-    return rc ? -1 : 1;
+    pos->applied_seq = seq;
+    p->reply = reply;
+    p->status = reply_status;
+    p->seq = seq;
+    return 1;
 }
 
 static void free_batch(struct pending *batch, int n)
@@ -169,7 +169,11 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct p
     for (int i = 0; i < n; i++) {
         struct mq_message *m = &batch[i].msg;
         if (!batch[i].reply || !*m->reply_to) continue;
-        struct mq_props props = { .correlation_id = m->correlation_id };
+        struct mq_props props = {
+            .correlation_id = m->correlation_id,
+            .nheaders = 3,
+            .headers = { { "status", batch[i].status }, { "seq", batch[i].seq }, { "epoch", w->epoch } },
+        };
         mq_publish(in, m->reply_to, &props, batch[i].reply, strlen(batch[i].reply));
     }
     /* A failed ack is harmless: the requests come back and are answered from the store. */
@@ -200,6 +204,7 @@ int master_run(struct worker *w)
         if (pos.max_epoch > w->epoch) {
             log_error("a newer master exists; refusing writes epoch=%lld newer=%lld",
                       (long long)w->epoch, (long long)pos.max_epoch);
+            membership_note_epoch(w, pos.max_epoch);
             mq_close(log);
             rc = -2;
             break;

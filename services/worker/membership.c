@@ -6,6 +6,11 @@
  * it has applied the log. The znode lives as long as the ZooKeeper session,
  * so a worker that dies vanishes from the tree when its session expires.
  *
+ * ZK_ROOT/log_epoch is where a master that finds a newer epoch in the log
+ * than the one it was given says so before it exits: the orchestrator's
+ * epoch in ZooKeeper can be behind the log's (ZooKeeper's data lost while
+ * the broker's survived), and the next epoch must be above both.
+ *
  * A thread of its own rewrites the znode when something changed, at most
  * every 500 ms: the roles never wait on ZooKeeper.
  */
@@ -23,6 +28,7 @@
 static pthread_t thread;
 static int running;
 static char znode[256];
+static char epoch_node[256];
 
 static int describe(struct worker *w, char *buf, size_t n)
 {
@@ -68,6 +74,7 @@ int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root
     char dir[200], data[512];
     snprintf(dir, sizeof dir, "%s/workers", zk_root);
     snprintf(znode, sizeof znode, "%s/%s", dir, w->id);
+    snprintf(epoch_node, sizeof epoch_node, "%s/log_epoch", zk_root);
     int len = describe(w, data, sizeof data);
     if (zk_ensure_path(w->zk, dir) || zk_create_ephemeral(w->zk, znode, data, (size_t)len)) {
         zk_close(w->zk);
@@ -76,6 +83,14 @@ int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root
     }
     running = pthread_create(&thread, NULL, membership_main, w) == 0;
     return 0;
+}
+
+int membership_note_epoch(struct worker *w, int64_t epoch)
+{
+    if (!w->zk) return -1;
+    char data[32];
+    int n = snprintf(data, sizeof data, "%lld", (long long)epoch);
+    return zk_put(w->zk, epoch_node, data, (size_t)n);
 }
 
 void membership_stop(struct worker *w)

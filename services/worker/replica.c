@@ -3,9 +3,8 @@
  *
  * A log entry is the JSON of protocol.h. The reply stored with a request id
  * is derived from the entry alone (status, seq, result/error), so every
- * replica stores byte-for-byte the same reply the master sent; whichever
- * replica becomes master can answer a redelivered request exactly as the
- * first master did.
+ * replica stores the same reply the master sent; whichever replica becomes
+ * master can answer a redelivered request exactly as the first master did.
  */
 #include "replica.h"
 
@@ -17,28 +16,15 @@
 #include "json.h"
 #include "log.h"
 
-char *replica_reply_of(const cJSON *entry)
+char *replica_reply_of(const cJSON *entry, int *status)
 {
-    cJSON *r = cJSON_CreateObject();
-    static const char *const keys[] = { "status", "seq", "result", "error" };
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, keys[i]);
-        if (v) cJSON_AddItemToObject(r, keys[i], cJSON_Duplicate(v, 1));
-    }
-    char *text = json_print(r);
-    cJSON_Delete(r);
-    return text;
-}
-
-char *replica_reply_with_epoch(const char *stored, int64_t epoch)
-{
-    /* stored is a JSON object's text: "{...}". Splice the epoch in front. */
-    size_t n = strlen(stored) + 48;
-    char *out = malloc(n);
-    if (!out) abort();
-    const char *rest = stored[0] == '{' ? stored + 1 : "}";
-    snprintf(out, n, "{\"epoch\":%lld%s%s", (long long)epoch, *rest == '}' ? "" : ",", rest);
-    return out;
+    int64_t st = 0;
+    json_get_int(entry, "status", &st);
+    *status = (int)st;
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(entry, "result");
+    if (st == 200 && result) return json_print(result);
+    const char *err = json_get_str(entry, "error");
+    return json_error_text(err ? err : "request failed");
 }
 
 static void take_marker(const cJSON *e, int64_t epoch, struct replica_marker *m)
@@ -95,8 +81,9 @@ int replica_apply(struct store *st, struct store_pos *pos, const char *body, siz
         }
         cJSON_Delete(result);
     }
-    char *reply = replica_reply_of(e);
-    rc = store_record(st, rid, seq, reply);
+    int reply_status;
+    char *reply = replica_reply_of(e, &reply_status);
+    rc = store_record(st, rid, seq, reply_status, reply);
     free(reply);
     if (rc == 0) pos->applied_seq = seq;
 done:

@@ -34,12 +34,8 @@ struct replica_marker {
 int replica_apply(struct store *st, struct store_pos *pos, const char *body, size_t len,
                   int64_t offset, struct replica_marker *marker);
 
-/* The reply a request id is answered with, stored with it: the entry's
- * status, seq and result or error, as JSON text (malloc'd). */
-char *replica_reply_of(const struct cJSON *entry);
-
-/* The stored reply with the answering master's epoch in front, as sent to
- * the orchestrator (malloc'd). */
-char *replica_reply_with_epoch(const char *stored, int64_t epoch);
+/* The reply body a request id is answered with, stored with it: the entry's
+ * result, or {"error": ...}, as JSON text (malloc'd); its status in *status. */
+char *replica_reply_of(const struct cJSON *entry, int *status);
 
 #endif

@@ -36,45 +36,37 @@ static int64_t wait_applied(struct worker *w, int64_t min_seq)
     return applied;
 }
 
-static char *reply_error(int status, const char *msg)
-{
-    cJSON *r = cJSON_CreateObject();
-    json_add_int(r, "status", status);
-    cJSON_AddStringToObject(r, "error", msg);
-    char *text = json_print(r);
-    cJSON_Delete(r);
-    return text;
-}
-
-static char *answer(struct worker *w, struct store_reader *rd, const struct mq_message *msg)
+/* Answers one read: the reply body, its status and the applied seq. */
+static char *answer(struct worker *w, struct store_reader *rd, const struct mq_message *msg,
+                    int *status, int64_t *applied)
 {
     char err[256];
     struct dbop op;
     int64_t min_seq = 0;
     cJSON *env = json_parse(msg->body, msg->len);
     cJSON *opj = env ? cJSON_GetObjectItemCaseSensitive(env, "op") : NULL;
-    char *reply;
+    char *reply = NULL;
+    *status = 400;
+    *applied = 0;
     if (!opj || dbop_parse(opj, 0, &op, err, sizeof err)) {
-        reply = reply_error(400, opj ? err : "request is not {\"op\": ...}");
+        reply = json_error_text(opj ? err : "request is not {\"op\": ...}");
     } else if (dbop_is_write(&op)) {
-        reply = reply_error(400, "not a read operation");
+        reply = json_error_text("not a read operation");
     } else {
         json_get_int(env, "min_seq", &min_seq);
-        int64_t applied = wait_applied(w, min_seq);
-        cJSON *result = NULL;
-        if (applied < min_seq) {
-            snprintf(err, sizeof err, "replica behind: applied %lld of %lld", (long long)applied,
+        *applied = wait_applied(w, min_seq);
+        char *result = NULL;
+        if (*applied < min_seq) {
+            snprintf(err, sizeof err, "replica behind: applied %lld of %lld", (long long)*applied,
                      (long long)min_seq);
-            reply = reply_error(503, err);
+            *status = 503;
+            reply = json_error_text(err);
         } else if (store_read(rd, &op, &result, err, sizeof err)) {
-            reply = reply_error(500, err);
+            *status = 500;
+            reply = json_error_text(err);
         } else {
-            cJSON *r = cJSON_CreateObject();
-            json_add_int(r, "status", 200);
-            json_add_int(r, "seq", applied);
-            cJSON_AddItemToObject(r, "result", result);
-            reply = json_print(r);
-            cJSON_Delete(r);
+            *status = 200;
+            reply = result;
         }
     }
     cJSON_Delete(env);
@@ -110,9 +102,15 @@ static void *reader_main(void *arg)
         int unacked = 0, got;
         while (!w->stop && (got = mq_next(m, &msg, unacked ? 0 : 100)) >= 0) {
             if (got == 1) {
-                char *reply = answer(w, rd, &msg);
+                int status;
+                int64_t applied;
+                char *reply = answer(w, rd, &msg, &status, &applied);
                 if (*msg.reply_to) {
-                    struct mq_props props = { .correlation_id = msg.correlation_id };
+                    struct mq_props props = {
+                        .correlation_id = msg.correlation_id,
+                        .nheaders = 2,
+                        .headers = { { "status", status }, { "seq", applied } },
+                    };
                     mq_publish(m, msg.reply_to, &props, reply, strlen(reply));
                 }
                 last_tag = msg.delivery_tag;

@@ -10,7 +10,7 @@
  * Bookkeeping tables (names a client cannot reach: the schema in dbschema.c
  * does not list them, so no operation can name them):
  *   rs_meta(k, v)                       applied_seq, log_offset, max_epoch
- *   rs_requests(rid, seq, reply)        outcome of every request id
+ *   rs_requests(rid, seq, status, body) outcome of every request id
  */
 #include "store.h"
 
@@ -21,6 +21,7 @@
 
 #include "dbop.h"
 #include "dbschema.h"
+#include "jsonout.h"
 #include "json.h"
 #include "log.h"
 #include "sqlgen.h"
@@ -31,14 +32,10 @@ struct store {
     sqlite3_stmt *lookup, *record, *setmeta;
 };
 
-struct store_reader {
-    sqlite3 *db;
-};
-
 static const char bookkeeping_sql[] =
     "CREATE TABLE IF NOT EXISTS rs_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS rs_requests (rid TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-    " reply TEXT NOT NULL);"
+    " status INTEGER NOT NULL, body TEXT NOT NULL);"
     "INSERT OR IGNORE INTO rs_meta VALUES ('applied_seq', 0), ('log_offset', -1), ('max_epoch', 0);";
 
 static int exec(sqlite3 *db, const char *sql)
@@ -93,8 +90,8 @@ struct store *store_open(const char *path)
     st->db = db;
     if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") ||
         exec(db, db_schema_sql) || exec(db, bookkeeping_sql) ||
-        prepare(db, "SELECT seq, reply FROM rs_requests WHERE rid = ?", &st->lookup) ||
-        prepare(db, "INSERT INTO rs_requests (rid, seq, reply) VALUES (?, ?, ?)", &st->record) ||
+        prepare(db, "SELECT seq, status, body FROM rs_requests WHERE rid = ?", &st->lookup) ||
+        prepare(db, "INSERT INTO rs_requests (rid, seq, status, body) VALUES (?, ?, ?, ?)", &st->record) ||
         prepare(db, "UPDATE rs_meta SET v = ? WHERE k = ?", &st->setmeta)) {
         store_close(st);
         return NULL;
@@ -208,12 +205,13 @@ int store_apply(struct store *st, const struct dbop *op, cJSON *op_json,
     return 200;
 }
 
-int store_record(struct store *st, const char *rid, int64_t seq, const char *reply)
+int store_record(struct store *st, const char *rid, int64_t seq, int status, const char *body)
 {
     sqlite3_reset(st->record);
     sqlite3_bind_text(st->record, 1, rid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st->record, 2, seq);
-    sqlite3_bind_text(st->record, 3, reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st->record, 3, status);
+    sqlite3_bind_text(st->record, 4, body, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st->record);
     sqlite3_clear_bindings(st->record);
     if (rc != SQLITE_DONE) {
@@ -223,14 +221,15 @@ int store_record(struct store *st, const char *rid, int64_t seq, const char *rep
     return 0;
 }
 
-int store_lookup(struct store *st, const char *rid, int64_t *seq, char **reply)
+int store_lookup(struct store *st, const char *rid, int64_t *seq, int *status, char **body)
 {
     sqlite3_reset(st->lookup);
     sqlite3_bind_text(st->lookup, 1, rid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st->lookup), found = 0;
     if (rc == SQLITE_ROW) {
         *seq = sqlite3_column_int64(st->lookup, 0);
-        *reply = strdup((const char *)sqlite3_column_text(st->lookup, 1));
+        *status = sqlite3_column_int(st->lookup, 1);
+        *body = strdup((const char *)sqlite3_column_text(st->lookup, 2));
         found = 1;
     } else if (rc != SQLITE_DONE) {
         found = -1;
@@ -239,6 +238,17 @@ int store_lookup(struct store *st, const char *rid, int64_t *seq, char **reply)
     sqlite3_clear_bindings(st->lookup);
     return found;
 }
+
+/* Prepared statements of a reader, by SQL text: reads come in a few shapes
+ * (sqlgen makes the same text for the same shape), so preparing each once
+ * saves most of a small query's cost. */
+#define READER_CACHE 16
+
+struct store_reader {
+    sqlite3 *db;
+    struct { char *sql; sqlite3_stmt *stmt; } cache[READER_CACHE];
+    unsigned next;   /* round-robin eviction */
+};
 
 struct store_reader *store_reader_open(const char *path)
 {
@@ -253,57 +263,89 @@ struct store_reader *store_reader_open(const char *path)
 void store_reader_close(struct store_reader *r)
 {
     if (!r) return;
+    for (int i = 0; i < READER_CACHE; i++) {
+        sqlite3_finalize(r->cache[i].stmt);
+        free(r->cache[i].sql);
+    }
     sqlite3_close(r->db);
     free(r);
 }
 
-static cJSON *column_json(sqlite3_stmt *stmt, int i)
+static sqlite3_stmt *reader_stmt(struct store_reader *r, const char *sql)
 {
-    if (sqlite3_column_type(stmt, i) == SQLITE_INTEGER)
-        return cJSON_CreateNumber((double)sqlite3_column_int64(stmt, i));
-    const unsigned char *s = sqlite3_column_text(stmt, i);
-    return cJSON_CreateString(s ? (const char *)s : "");
+    for (int i = 0; i < READER_CACHE; i++)
+        if (r->cache[i].sql && strcmp(r->cache[i].sql, sql) == 0) {
+            sqlite3_reset(r->cache[i].stmt);
+            sqlite3_clear_bindings(r->cache[i].stmt);
+            return r->cache[i].stmt;
+        }
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) return NULL;
+    unsigned i = r->next++ % READER_CACHE;
+    sqlite3_finalize(r->cache[i].stmt);
+    free(r->cache[i].sql);
+    r->cache[i].sql = strdup(sql);
+    r->cache[i].stmt = stmt;
+    return stmt;
 }
 
-int store_read(struct store_reader *r, const struct dbop *op, cJSON **result,
+static void column_json(struct jsonout *o, sqlite3_stmt *stmt, int i)
+{
+    if (sqlite3_column_type(stmt, i) == SQLITE_INTEGER) {
+        jo_int(o, sqlite3_column_int64(stmt, i));
+    } else {
+        const char *s = (const char *)sqlite3_column_text(stmt, i);
+        jo_str(o, s ? s : "", (size_t)sqlite3_column_bytes(stmt, i));
+    }
+}
+
+int store_read(struct store_reader *r, const struct dbop *op, char **result,
                char *err, size_t errlen)
 {
     char sql[2048];
-    sqlite3_stmt *stmt;
     *result = NULL;
     if (sqlgen_build(op, sql, sizeof sql)) {
         snprintf(err, errlen, "operation too large");
         return -1;
     }
-    if (sqlite3_prepare_v2(r->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    sqlite3_stmt *stmt = reader_stmt(r, sql);
+    if (!stmt) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(r->db));
         return -1;
     }
     int rc = sqlgen_bind(stmt, op);
-    cJSON *res = cJSON_CreateObject();
+    struct jsonout o = { 0 };
     if (op->kind == DBOP_COUNT) {
         if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            json_add_int(res, "count", sqlite3_column_int64(stmt, 0));
+            jo_raw(&o, "{\"count\":", 9);
+            jo_int(&o, sqlite3_column_int64(stmt, 0));
+            jo_raw(&o, "}", 1);
             rc = SQLITE_DONE;
         }
-    } else {
-        cJSON *rows = cJSON_AddArrayToObject(res, "rows");
-        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-            rc = sqlite3_step(stmt);
-            if (rc != SQLITE_ROW) break;
-            cJSON *row = cJSON_CreateObject();
-            int n = sqlite3_column_count(stmt);
-            for (int i = 0; i < n; i++)
-                cJSON_AddItemToObject(row, sqlite3_column_name(stmt, i), column_json(stmt, i));
-            cJSON_AddItemToArray(rows, row);
+    } else if (rc == SQLITE_OK) {
+        jo_raw(&o, "{\"rows\":[", 9);
+        int n = sqlite3_column_count(stmt), rows = 0;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (rows++) jo_raw(&o, ",", 1);
+            jo_raw(&o, "{", 1);
+            for (int i = 0; i < n; i++) {
+                const char *name = sqlite3_column_name(stmt, i);
+                if (i) jo_raw(&o, ",", 1);
+                jo_str(&o, name, strlen(name));
+                jo_raw(&o, ":", 1);
+                column_json(&o, stmt, i);
+            }
+            jo_raw(&o, "}", 1);
         }
+        jo_raw(&o, "]}", 2);
     }
     if (rc != SQLITE_DONE) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(r->db));
-        cJSON_Delete(res);
-        res = NULL;
+        free(o.buf);
+        sqlite3_reset(stmt);
+        return -1;
     }
-    sqlite3_finalize(stmt);
-    *result = res;
-    return res ? 0 : -1;
+    sqlite3_reset(stmt);
+    *result = o.buf;
+    return 0;
 }

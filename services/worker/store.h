@@ -56,21 +56,21 @@ void store_rollback(struct store *st);
 int store_apply(struct store *st, const struct dbop *op, struct cJSON *op_json,
                 struct cJSON **result, char *err, size_t errlen);
 
-/* Records a request id's outcome inside the open batch. reply is the JSON
- * text to answer a redelivery with. 0 or -1. */
-int store_record(struct store *st, const char *rid, int64_t seq, const char *reply);
+/* Records a request id's outcome inside the open batch: the status and JSON
+ * body to answer a redelivery with. 0 or -1. */
+int store_record(struct store *st, const char *rid, int64_t seq, int status, const char *body);
 
-/* Looks a request id up (committed or in the open batch). 1: found, *seq
- * and *reply (malloc'd) set; 0: unknown; -1: error. */
-int store_lookup(struct store *st, const char *rid, int64_t *seq, char **reply);
+/* Looks a request id up (committed or in the open batch). 1: found, *seq,
+ * *status and *body (malloc'd) set; 0: unknown; -1: error. */
+int store_lookup(struct store *st, const char *rid, int64_t *seq, int *status, char **body);
 
 /* A read-only connection to the same file, for one reader thread. */
 struct store_reader;
 struct store_reader *store_reader_open(const char *path);
 void store_reader_close(struct store_reader *r);
-/* Runs a select or count; *result is {"rows": [...]} or {"count": n}.
- * 0, or -1 with err set. */
-int store_read(struct store_reader *r, const struct dbop *op, struct cJSON **result,
+/* Runs a select or count; *result is the JSON text {"rows": [...]} or
+ * {"count": n} (malloc'd). 0, or -1 with err set. */
+int store_read(struct store_reader *r, const struct dbop *op, char **result,
                char *err, size_t errlen);
 
 #endif

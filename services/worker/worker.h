@@ -64,5 +64,7 @@ int follower_run(struct worker *w, const char *until_nonce);
  * {"id", "role", "pid", "state", "seq", "epoch"}. */
 int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root, int session_ms);
 void membership_stop(struct worker *w);
+/* Records in ZK_ROOT/log_epoch an epoch seen in the log above this master's. */
+int membership_note_epoch(struct worker *w, int64_t epoch);
 
 #endif

@@ -6,7 +6,8 @@
  *
  * Publishes BODY COPIES times with the same message_id (a redelivery, seen
  * from the worker), each with its own correlation id and this tool's reply
- * queue, then prints each reply on its own line, in arrival order. Exits 0
+ * queue, then prints each reply on its own line, in arrival order, as
+ * {"status": S, "seq": N, "epoch": E, "body": <the reply body>}. Exits 0
  * when all COPIES replies came within 10 s, 1 otherwise. RABBITMQ_URL says
  * where the broker is.
  */
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "json.h"
 #include "log.h"
 #include "mq.h"
 
@@ -45,7 +47,18 @@ int main(int argc, char **argv)
         int rc = mq_next(m, &msg, 100);
         if (rc < 0) break;
         if (rc == 0) continue;
-        printf("%s\n", msg.body);
+        cJSON *line = cJSON_CreateObject();
+        static const char *const keys[] = { "status", "seq", "epoch" };
+        for (int k = 0; k < 3; k++) {
+            int64_t v;
+            if (mq_header(&msg, keys[k], &v)) json_add_int(line, keys[k], v);
+        }
+        cJSON *body = json_parse(msg.body, msg.len);
+        cJSON_AddItemToObject(line, "body", body ? body : cJSON_CreateString(msg.body));
+        char *text = json_print(line);
+        printf("%s\n", text);
+        free(text);
+        cJSON_Delete(line);
         mq_message_free(&msg);
         got++;
     }

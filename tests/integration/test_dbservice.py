@@ -10,11 +10,12 @@ write is applied once; SIGTERM stops everything within a second.
 import concurrent.futures
 import hashlib
 import os
+import signal
 import sqlite3
 import subprocess
 import time
 
-from harness import HELPERS, BIN, Stack, Suite, check, wait_for
+from harness import BIN, HELPERS, Stack, Suite, check, pid_alive, wait_for
 
 suite = Suite("dbservice")
 PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
@@ -269,6 +270,23 @@ def redelivered_write_is_applied_once():
         check(again["status"] == 200 and again["seq"] == replies[0]["seq"], f"later redelivery: {again}")
         check(count(c, "users", {"username": "once"}) == 1, "applied once")
         # A read that follows sees it (its min_seq is not known to this orchestrator; it is on the slave).
+    finally:
+        s.stop()
+
+
+@suite.test
+def no_answer_in_time_is_a_503_not_a_hang():
+    s = Stack("timeout", READ_TIMEOUT_MS=1000)
+    try:
+        c = s.client
+        check(c.write(user("before"))[0] == 200, "write")
+        slave = next(pid for role, pid in s.workers().values() if role == "slave")
+        os.kill(slave, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(slave), 10, "the slave to die")
+        st, body = c.read({"op": "count", "table": "users"})
+        check(st == 503 and "error" in body, f"read with no slave: {st} {body}")
+        st, body = c.write(user("after"))
+        check(st == 200, f"writes go on without slaves: {st} {body}")
     finally:
         s.stop()
 
