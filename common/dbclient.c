@@ -1,0 +1,208 @@
+/*
+ * dbclient.c — see dbclient.h.
+ *
+ * How it works. Each call prints the operation, POSTs it with http_call
+ * (per-thread keep-alive connection, bounded by the client's timeout) and
+ * sorts the answer into a dbc_kind. Only a 200 whose body is a JSON object
+ * counts as success; anything else that is not one of the DB API's
+ * documented refusals (400, 409, 413) means the database cannot serve right
+ * now, so the caller answers 503 rather than guess. The orchestrator's own
+ * error message is kept for the log and for the 503/413 body: it is short
+ * and quotes no more than 64 printable bytes of client text (docs/db-api.md).
+ */
+#include "dbclient.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+
+int dbc_init(struct dbclient *c, const char *base, long timeout_ms)
+{
+    memset(c, 0, sizeof *c);
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/') n--;
+    if (n == 0 || n >= sizeof c->base) return -1;
+    memcpy(c->base, base, n);
+    c->base[n] = '\0';
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    return 0;
+}
+
+/* The orchestrator's {"error": ...} text, or a fallback. */
+static void copy_error(struct dbc_result *out, const char *body, const char *fallback)
+{
+    cJSON *j = body ? json_parse(body, strlen(body)) : NULL;
+    const char *msg = json_get_str(j, "error");
+    snprintf(out->error, sizeof out->error, "%s", msg && *msg ? msg : fallback);
+    cJSON_Delete(j);
+}
+
+static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body,
+                          struct dbc_result *out)
+{
+    char url[600];
+    struct http_result hr;
+
+    memset(out, 0, sizeof *out);
+    snprintf(url, sizeof url, "%s/api/v1/db/%s", c->base, what);
+    if (http_call("POST", url, body, NULL, c->timeout_ms, &hr) != 0) {
+        out->kind = DBC_UNAVAILABLE;
+        snprintf(out->error, sizeof out->error, "database unreachable (%s)", hr.error);
+        return out->kind;
+    }
+    out->status = hr.status;
+    switch (hr.status) {
+    case 200:
+        out->json = json_parse(hr.body, hr.body_len);
+        if (cJSON_IsObject(out->json)) {
+            out->kind = DBC_OK;
+        } else {
+            cJSON_Delete(out->json);
+            out->json = NULL;
+            out->kind = DBC_UNAVAILABLE;
+            snprintf(out->error, sizeof out->error, "database answered 200 with no JSON object");
+        }
+        break;
+    case 400:
+        out->kind = DBC_REJECTED;
+        copy_error(out, hr.body, "operation rejected");
+        break;
+    case 409:
+        out->kind = DBC_CONFLICT;
+        copy_error(out, hr.body, "constraint conflict");
+        break;
+    case 413:
+        out->kind = DBC_TOO_LARGE;
+        copy_error(out, hr.body, "too large for the database");
+        break;
+    default:
+        out->kind = DBC_UNAVAILABLE;
+        copy_error(out, hr.body, "database unavailable");
+        break;
+    }
+    http_result_free(&hr);
+    return out->kind;
+}
+
+static enum dbc_kind call_op(const struct dbclient *c, const char *what, const cJSON *op,
+                             struct dbc_result *out)
+{
+    char *body = json_print(op);
+    enum dbc_kind k = post(c, what, body, out);
+    free(body);
+    return k;
+}
+
+enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
+{
+    return call_op(c, "write", op, out);
+}
+
+enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
+{
+    return call_op(c, "read", op, out);
+}
+
+enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out)
+{
+    return post(c, "clear", "{}", out);
+}
+
+void dbc_result_free(struct dbc_result *r)
+{
+    if (!r) return;
+    cJSON_Delete(r->json);
+    r->json = NULL;
+}
+
+static int64_t int_member(const struct dbc_result *r, const char *key)
+{
+    int64_t v;
+    return r && r->json && json_get_int(r->json, key, &v) == 0 ? v : -1;
+}
+
+int64_t dbc_changes(const struct dbc_result *r) { return int_member(r, "changes"); }
+int64_t dbc_insert_id(const struct dbc_result *r) { return int_member(r, "id"); }
+int64_t dbc_count(const struct dbc_result *r) { return int_member(r, "count"); }
+
+const cJSON *dbc_rows(const struct dbc_result *r)
+{
+    const cJSON *rows = r && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "rows") : NULL;
+    return cJSON_IsArray(rows) ? rows : NULL;
+}
+
+void dbc_reply_failure(struct http_response *res, const struct dbc_result *r)
+{
+    char msg[320];
+    switch (r->kind) {
+    case DBC_UNAVAILABLE:
+        log_warn("database unavailable status=%ld error=%s", r->status, r->error);
+        snprintf(msg, sizeof msg, "database unavailable: %s", r->error);
+        http_reply_error(res, 503, msg);
+        break;
+    case DBC_TOO_LARGE:
+        log_warn("operation too large for the database error=%s", r->error);
+        http_reply_error(res, 413, "request too large to store");
+        break;
+    default:
+        /* The service built an operation the DB API refused, or a caller
+         * passed a success or a conflict here: a bug either way. */
+        log_error("database call failed unexpectedly kind=%d status=%ld error=%s", (int)r->kind,
+                  r->status, r->error);
+        http_reply_error(res, 500, "internal error");
+        break;
+    }
+}
+
+cJSON *dbc_op_insert(const char *table, cJSON *values)
+{
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "op", "insert");
+    cJSON_AddStringToObject(op, "table", table);
+    cJSON_AddItemToObject(op, "values", values);
+    return op;
+}
+
+cJSON *dbc_op_delete(const char *table, cJSON *where)
+{
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "op", "delete");
+    cJSON_AddStringToObject(op, "table", table);
+    cJSON_AddItemToObject(op, "where", where);
+    return op;
+}
+
+cJSON *dbc_op_count(const char *table, cJSON *where)
+{
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "op", "count");
+    cJSON_AddStringToObject(op, "table", table);
+    if (where) cJSON_AddItemToObject(op, "where", where);
+    return op;
+}
+
+cJSON *dbc_op_select(const char *table, const char *const *columns, cJSON *where,
+                     const char *const *order_by)
+{
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "op", "select");
+    cJSON_AddStringToObject(op, "table", table);
+    if (columns) {
+        cJSON *cols = cJSON_AddArrayToObject(op, "columns");
+        for (; *columns; columns++) cJSON_AddItemToArray(cols, cJSON_CreateString(*columns));
+    }
+    if (where) cJSON_AddItemToObject(op, "where", where);
+    if (order_by) {
+        cJSON *order = cJSON_AddArrayToObject(op, "order");
+        for (; *order_by; order_by++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "column", *order_by);
+            cJSON_AddItemToArray(order, o);
+        }
+    }
+    return op;
+}

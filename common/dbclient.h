@@ -1,0 +1,78 @@
+/*
+ * dbclient.h — the users and rides services' client for the orchestrator's
+ * DB API (docs/db-api.md): POST {base}/api/v1/db/write | read | clear with
+ * one structured operation, over common/http_client.h.
+ *
+ * Every call has a timeout, and every outcome falls into one of a few kinds
+ * that a handler can act on without knowing HTTP:
+ *   DBC_OK           200; out->json holds the parsed answer
+ *   DBC_CONFLICT     409: a constraint said no (duplicate key, missing
+ *                    foreign key); nothing was changed
+ *   DBC_TOO_LARGE    413: the operation is over the orchestrator's body limit
+ *   DBC_REJECTED     400: the orchestrator refused the operation as invalid —
+ *                    the service built a bad operation, i.e. a bug
+ *   DBC_UNAVAILABLE  no answer (refused, timed out), a 5xx, or an answer
+ *                    that is not the DB API's: the database cannot serve now
+ * dbc_reply_failure turns the last four into the service's HTTP answer
+ * (409 is left to the caller, who knows what the conflict means).
+ *
+ * Operations are built as cJSON objects with the dbc_op_* helpers; a
+ * handler then owns and deletes them.
+ */
+#ifndef RS_DBCLIENT_H
+#define RS_DBCLIENT_H
+
+#include <stdint.h>
+
+#include "json.h"
+
+struct http_response;
+
+enum dbc_kind { DBC_OK = 0, DBC_CONFLICT, DBC_TOO_LARGE, DBC_REJECTED, DBC_UNAVAILABLE };
+
+struct dbclient {
+    char base[512];      /* the orchestrator's base URL, without a trailing '/' */
+    long timeout_ms;     /* per call */
+};
+
+struct dbc_result {
+    enum dbc_kind kind;
+    long status;         /* HTTP status, 0 when no answer came */
+    cJSON *json;         /* DBC_OK: the answer (an object); else NULL */
+    char error[256];     /* otherwise: why, for the log and the error body */
+};
+
+/* Sets base (trailing slashes dropped) and timeout; -1 if base is empty or
+ * too long for the buffer. */
+int dbc_init(struct dbclient *c, const char *base, long timeout_ms);
+
+/* Each returns out->kind. op is only read. */
+enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
+enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
+/* Empties every table (the orchestrator's db/clear). */
+enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out);
+
+void dbc_result_free(struct dbc_result *r);
+
+/* From a DBC_OK answer: the write's "changes", the insert's "id", the
+ * count's "count" (-1 when absent), and a select's "rows" (NULL when absent). */
+int64_t dbc_changes(const struct dbc_result *r);
+int64_t dbc_insert_id(const struct dbc_result *r);
+int64_t dbc_count(const struct dbc_result *r);
+const cJSON *dbc_rows(const struct dbc_result *r);
+
+/* The HTTP answer for a failed call: 503 for DBC_UNAVAILABLE, 413 for
+ * DBC_TOO_LARGE, 500 for DBC_REJECTED and anything else (logged as a bug). */
+void dbc_reply_failure(struct http_response *res, const struct dbc_result *r);
+
+/* Operation builders. Each returns a new object the caller deletes; the
+ * where/values/set objects passed in are taken over. */
+cJSON *dbc_op_insert(const char *table, cJSON *values);
+cJSON *dbc_op_delete(const char *table, cJSON *where);
+cJSON *dbc_op_count(const char *table, cJSON *where /* may be NULL */);
+/* columns: a NULL-terminated list, or NULL for all; order_by: a
+ * NULL-terminated list of columns sorted ascending, or NULL. */
+cJSON *dbc_op_select(const char *table, const char *const *columns, cJSON *where,
+                     const char *const *order_by);
+
+#endif

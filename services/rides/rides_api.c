@@ -1,0 +1,227 @@
+/*
+ * rides_api.c — the handlers on /api/v1/rides, /api/v1/rides/count and
+ * /api/v1/db/clear (see rides_api.h for the table).
+ *
+ * Create: the body is checked in full first (bad input costs no call at
+ * all), then exactly one users-list call checks created_by, then one
+ * insert. The database guards the gap between the two: a user deleted in
+ * between makes the insert fail its foreign key (409), answered 400 like a
+ * user that never existed.
+ *
+ * Upcoming rides are those with ts > now, now read from the clock (UTC
+ * seconds) at the request; the select uses the rides_route index
+ * (source, destination, ts) of common/dbschema.c, ordered by time and then
+ * id so that rides at the same moment come in a stable order.
+ *
+ * Clear deletes every ride (ride ids start at 1, so ride_id >= 0 is all of
+ * them: the DB API wants a non-empty where for a delete); memberships go
+ * with their rides in the database. Users are left alone: they belong to
+ * the users service.
+ */
+#include "rides_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apiutil.h"
+#include "http_server.h"
+#include "log.h"
+#include "rides_req.h"
+#include "timestamp.h"
+
+void rides_reply_empty(struct http_response *res, int status)
+{
+    http_reply_raw(res, status, strdup("{}"));
+}
+
+int rides_require_user(const struct rides_ctx *ctx, const char *name, struct http_response *res,
+                       const char *missing_msg)
+{
+    char err[256];
+    switch (rides_user_exists(&ctx->users, name, err, sizeof err)) {
+    case RIDES_USER_FOUND:
+        return 0;
+    case RIDES_USER_MISSING:
+        http_reply_error(res, 400, missing_msg);
+        return -1;
+    default: {
+        char msg[300];
+        log_warn("user check failed url=%s error=%s", ctx->users.url, err);
+        snprintf(msg, sizeof msg, "cannot check the user: %s", err);
+        http_reply_error(res, 503, msg);
+        return -1;
+    }
+    }
+}
+
+static void on_create(const struct http_request *req, struct http_response *res, void *arg)
+{
+    const struct rides_ctx *ctx = arg;
+    cJSON *body = api_parse_object(req, res);
+    if (!body) return;
+    struct rides_new ride;
+    const char *why = NULL;
+    if (rides_parse_create(body, &ctx->areas, &ride, &why) != 0) {
+        http_reply_error(res, 400, why);
+        cJSON_Delete(body);
+        return;
+    }
+    if (rides_require_user(ctx, ride.created_by, res, "'created_by' is not an existing user") != 0) {
+        cJSON_Delete(body);
+        return;
+    }
+    cJSON *values = cJSON_CreateObject();
+    cJSON_AddStringToObject(values, "created_by", ride.created_by);
+    json_add_int(values, "ts", ride.ts);
+    json_add_int(values, "source", ride.source);
+    json_add_int(values, "destination", ride.destination);
+    cJSON *op = dbc_op_insert("rides", values);
+    struct dbc_result r;
+    char q[API_QUOTE_SIZE];
+    switch (dbc_write(&ctx->db, op, &r)) {
+    case DBC_OK:
+        api_quote(q, sizeof q, ride.created_by);
+        log_info("ride created id=%lld created_by=\"%s\" ts=%lld source=%d destination=%d",
+                 (long long)dbc_insert_id(&r), q, (long long)ride.ts, ride.source, ride.destination);
+        rides_reply_empty(res, 201);
+        break;
+    case DBC_CONFLICT:
+        http_reply_error(res, 400, "'created_by' is not an existing user");
+        break;
+    default:
+        dbc_reply_failure(res, &r);
+        break;
+    }
+    dbc_result_free(&r);
+    cJSON_Delete(op);
+    cJSON_Delete(body);
+}
+
+/* One area query parameter; answers 400 and returns -1 when it is bad. */
+static int query_area(const struct rides_ctx *ctx, const struct http_request *req, const char *key,
+                      struct http_response *res)
+{
+    const char *v = http_query(req, key);
+    char msg[128];
+    if (!v) {
+        snprintf(msg, sizeof msg, "query parameter '%s' is required", key);
+        http_reply_error(res, 400, msg);
+        return -1;
+    }
+    int area = rides_area_from_text(&ctx->areas, v);
+    if (area < 0) {
+        snprintf(msg, sizeof msg, "query parameter '%s' must be an area number of AreaNameEnum.csv", key);
+        http_reply_error(res, 400, msg);
+    }
+    return area;
+}
+
+/* The rows of an upcoming-rides select as the spec's list, or NULL if a
+ * row lacks a column (the answer is then not the DB API's). */
+static cJSON *upcoming_list(const cJSON *rows)
+{
+    cJSON *list = cJSON_CreateArray();
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        int64_t id, ts;
+        const char *by = json_get_str(row, "created_by");
+        char when[RIDES_TS_LEN + 1];
+        if (json_get_int(row, "ride_id", &id) || json_get_int(row, "ts", &ts) || !by) {
+            cJSON_Delete(list);
+            return NULL;
+        }
+        rides_ts_format(ts, when, sizeof when);
+        cJSON *o = cJSON_CreateObject();
+        json_add_int(o, "rideId", id);
+        cJSON_AddStringToObject(o, "username", by);
+        cJSON_AddStringToObject(o, "timestamp", when);
+        cJSON_AddItemToArray(list, o);
+    }
+    return list;
+}
+
+static void on_list(const struct http_request *req, struct http_response *res, void *arg)
+{
+    const struct rides_ctx *ctx = arg;
+    int source = query_area(ctx, req, "source", res);
+    if (source < 0) return;
+    int destination = query_area(ctx, req, "destination", res);
+    if (destination < 0) return;
+
+    static const char *const cols[] = { "ride_id", "created_by", "ts", NULL };
+    static const char *const order[] = { "ts", "ride_id", NULL };
+    cJSON *where = cJSON_CreateObject();
+    json_add_int(where, "source", source);
+    json_add_int(where, "destination", destination);
+    json_add_int(cJSON_AddObjectToObject(where, "ts"), "gt", (int64_t)time(NULL));
+    cJSON *op = dbc_op_select("rides", cols, where, order);
+    struct dbc_result r;
+    if (dbc_read(&ctx->db, op, &r) != DBC_OK) {
+        dbc_reply_failure(res, &r);
+    } else {
+        cJSON *list = dbc_rows(&r) ? upcoming_list(dbc_rows(&r)) : NULL;
+        if (!list) {
+            r.kind = DBC_UNAVAILABLE;
+            snprintf(r.error, sizeof r.error, "select answer without the rows asked for");
+            dbc_reply_failure(res, &r);
+        } else if (cJSON_GetArraySize(list) == 0) {
+            res->status = 204;
+        } else {
+            http_reply_json(res, 200, list);
+        }
+        cJSON_Delete(list);
+    }
+    dbc_result_free(&r);
+    cJSON_Delete(op);
+}
+
+static void on_count(const struct http_request *req, struct http_response *res, void *arg)
+{
+    (void)req;
+    const struct rides_ctx *ctx = arg;
+    cJSON *op = dbc_op_count("rides", NULL);
+    struct dbc_result r;
+    if (dbc_read(&ctx->db, op, &r) != DBC_OK) {
+        dbc_reply_failure(res, &r);
+    } else if (dbc_count(&r) < 0) {
+        r.kind = DBC_UNAVAILABLE;
+        snprintf(r.error, sizeof r.error, "count answer without a count");
+        dbc_reply_failure(res, &r);
+    } else {
+        char buf[40];
+        snprintf(buf, sizeof buf, "[%lld]", (long long)dbc_count(&r));
+        http_reply_raw(res, 200, strdup(buf));
+    }
+    dbc_result_free(&r);
+    cJSON_Delete(op);
+}
+
+static void on_clear(const struct http_request *req, struct http_response *res, void *arg)
+{
+    const struct rides_ctx *ctx = arg;
+    if (api_body_empty_or_object(req, res) != 0) return;
+    cJSON *where = cJSON_CreateObject();
+    json_add_int(cJSON_AddObjectToObject(where, "ride_id"), "ge", 0);
+    cJSON *op = dbc_op_delete("rides", where);
+    struct dbc_result r;
+    if (dbc_write(&ctx->db, op, &r) != DBC_OK) {
+        dbc_reply_failure(res, &r);
+    } else {
+        log_info("rides cleared deleted=%lld", (long long)dbc_changes(&r));
+        rides_reply_empty(res, 200);
+    }
+    dbc_result_free(&r);
+    cJSON_Delete(op);
+}
+
+int rides_api_register(struct http_server *s, struct rides_ctx *ctx)
+{
+    if (http_server_route(s, "POST", "/api/v1/rides", on_create, ctx) ||
+        http_server_route(s, "GET", "/api/v1/rides", on_list, ctx) ||
+        http_server_route(s, "GET", "/api/v1/rides/count", on_count, ctx) ||
+        http_server_route(s, "POST", "/api/v1/db/clear", on_clear, ctx))
+        return -1;
+    return rides_one_register(s, ctx);
+}

@@ -1,0 +1,44 @@
+/*
+ * rides_api.h — the rides service's routes (spec §4) and what their
+ * handlers share. The service keeps no data of its own: rides and
+ * memberships live behind the orchestrator's DB API; users are checked
+ * through the gateway (userscheck.h).
+ *
+ *   POST   /api/v1/rides                           create        201 {} | 400
+ *   GET    /api/v1/rides?source=s&destination=d    upcoming      200 [...] | 204 | 400
+ *   GET    /api/v1/rides/count                     rides stored  200 [N]
+ *   POST   /api/v1/db/clear                        delete rides  200 {} | 400
+ *   GET    /api/v1/rides/{rideId}                  details       200 {...} | 204 | 400
+ *   POST   /api/v1/rides/{rideId}                  join          200 {} | 400
+ *   DELETE /api/v1/rides/{rideId}                  delete        200 {} | 400
+ * (rides_api.c has the first four, ride_one.c the last three.) Failures of
+ * the database or of the users service give 503.
+ */
+#ifndef RS_RIDES_API_H
+#define RS_RIDES_API_H
+
+#include "areas.h"
+#include "dbclient.h"
+#include "userscheck.h"
+
+struct http_server;
+struct http_response;
+
+struct rides_ctx {
+    struct dbclient db;
+    struct rides_users users;
+    struct rides_areas areas;
+};
+
+/* Registers every rides route; ctx must outlive the server. 0 or -1. */
+int rides_api_register(struct http_server *s, struct rides_ctx *ctx);
+int rides_one_register(struct http_server *s, struct rides_ctx *ctx);
+
+/* Shared by the handlers of both files. */
+void rides_reply_empty(struct http_response *res, int status);
+/* Asks the users service whether name exists and, unless it does, answers
+ * (400 with missing_msg, or 503) and returns -1. */
+int rides_require_user(const struct rides_ctx *ctx, const char *name, struct http_response *res,
+                       const char *missing_msg);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * userscheck.h — does a user exist? Asked of the users service the way the
+ * spec requires (§4, A2/A3): one GET {gateway}/api/v1/users — through the
+ * gateway, as the course's load balancer — with the header
+ * "Origin: <origin>", per create and per join. The answer is the list of
+ * every username: 200 with a JSON array to search, or 204 when there are no
+ * users at all (so the user does not exist). Any other answer, or none
+ * within the timeout, means the check cannot be made: the caller answers
+ * 503 rather than guess.
+ */
+#ifndef RS_RIDES_USERSCHECK_H
+#define RS_RIDES_USERSCHECK_H
+
+#include <stddef.h>
+
+struct rides_users {
+    char url[600];        /* {gateway}/api/v1/users */
+    char origin[300];     /* "Origin: ..." */
+    long timeout_ms;
+};
+
+enum rides_user_status { RIDES_USER_FOUND, RIDES_USER_MISSING, RIDES_USER_UNAVAILABLE };
+
+/* -1 if the gateway URL is empty or too long, or origin is empty, too long
+ * or holds a control character (it becomes a header line). */
+int rides_users_init(struct rides_users *u, const char *gateway, const char *origin, long timeout_ms);
+
+/* One call. On RIDES_USER_UNAVAILABLE err says why. */
+enum rides_user_status rides_user_exists(const struct rides_users *u, const char *name, char *err,
+                                         size_t errsize);
+
+/* Searches a list-users body for name: 1 found, 0 not, -1 when the body is
+ * not a JSON array of strings. */
+int rides_users_list_has(const char *body, size_t len, const char *name);
+
+#endif

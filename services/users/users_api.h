@@ -1,0 +1,15 @@
+/*
+ * users_api.h — the users service's routes (spec §3), on the orchestrator's
+ * DB API. The service keeps no data of its own.
+ */
+#ifndef RS_USERS_API_H
+#define RS_USERS_API_H
+
+struct http_server;
+struct dbclient;
+
+/* Registers every users route on s, handlers reading db (which must outlive
+ * the server). Returns 0, or -1 if a route could not be added. */
+int users_api_register(struct http_server *s, const struct dbclient *db);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * test_dbclient.c — common/dbclient.c against a fake orchestrator on
+ * loopback (an http_server whose handlers answer what the test asks for),
+ * so every kind of answer — success, each refusal, 5xx, garbage, silence,
+ * nobody listening — is seen to land in the right dbc_kind and the right
+ * HTTP answer of the service.
+ *
+ * The fake's answer is chosen by the operation's "table": "s200", "s409",
+ * ... answer with that status; "garbage" with a 200 that is not JSON;
+ * "slow" after 1.5 s (longer than the client's timeout). It also keeps the
+ * last body it received, to check what the client sent.
+ */
+#include "clock.h"
+#include "dbclient.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+static struct dbclient db;
+static char last_path[64];
+static char last_body[512];
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fake(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&last_lock);
+    snprintf(last_path, sizeof last_path, "%s", req->path);
+    snprintf(last_body, sizeof last_body, "%s", req->body);
+    pthread_mutex_unlock(&last_lock);
+    cJSON *op = json_parse(req->body, req->body_len);
+    const char *table = json_get_str(op, "table");
+    if (!table) table = "s200";
+    if (strcmp(table, "garbage") == 0) {
+        http_reply_raw(res, 200, strdup("not json"));
+    } else if (strcmp(table, "array") == 0) {
+        http_reply_raw(res, 200, strdup("[1]"));
+    } else if (strcmp(table, "slow") == 0) {
+        struct timespec t = { 1, 500000000L };
+        nanosleep(&t, NULL);
+        http_reply_raw(res, 200, strdup("{}"));
+    } else if (table[0] == 's') {
+        int status = atoi(table + 1);
+        if (status == 200)
+            http_reply_raw(res, 200, strdup("{\"seq\":7,\"changes\":1,\"id\":42,\"count\":3,\"rows\":[{\"a\":1}]}"));
+        else
+            http_reply_error(res, status, "fake says no");
+    }
+    cJSON_Delete(op);
+}
+
+static enum dbc_kind write_to(const char *table, struct dbc_result *r)
+{
+    cJSON *op = dbc_op_delete(table, cJSON_CreateObject());
+    enum dbc_kind k = dbc_write(&db, op, r);
+    cJSON_Delete(op);
+    return k;
+}
+
+TEST(init_trims_and_checks)
+{
+    struct dbclient c;
+    CHECK_INT(dbc_init(&c, "http://h:1///", 0), 0);
+    CHECK_STR(c.base, "http://h:1");
+    CHECK(c.timeout_ms > 0);
+    CHECK_INT(dbc_init(&c, "", 1), -1);
+    CHECK_INT(dbc_init(&c, "/", 1), -1);
+    CHECK_INT(dbc_init(&c, NULL, 1), -1);
+    char huge[700];
+    memset(huge, 'a', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    CHECK_INT(dbc_init(&c, huge, 1), -1);
+}
+
+TEST(success_and_accessors)
+{
+    struct dbc_result r;
+    CHECK_INT(write_to("s200", &r), DBC_OK);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(dbc_changes(&r), 1);
+    CHECK_INT(dbc_insert_id(&r), 42);
+    CHECK_INT(dbc_count(&r), 3);
+    CHECK(dbc_rows(&r) != NULL);
+    CHECK_INT(cJSON_GetArraySize(dbc_rows(&r)), 1);
+    dbc_result_free(&r);
+    CHECK_STR(last_path, "/api/v1/db/write");
+    CHECK_STR(last_body, "{\"op\":\"delete\",\"table\":\"s200\",\"where\":{}}");
+}
+
+TEST(each_endpoint)
+{
+    struct dbc_result r;
+    cJSON *op = dbc_op_count("s200", NULL);
+    CHECK_INT(dbc_read(&db, op, &r), DBC_OK);
+    cJSON_Delete(op);
+    dbc_result_free(&r);
+    CHECK_STR(last_path, "/api/v1/db/read");
+    CHECK_STR(last_body, "{\"op\":\"count\",\"table\":\"s200\"}");
+    CHECK_INT(dbc_clear(&db, &r), DBC_OK);
+    dbc_result_free(&r);
+    CHECK_STR(last_path, "/api/v1/db/clear");
+    CHECK_STR(last_body, "{}");
+}
+
+TEST(refusals_and_failures)
+{
+    static const struct { const char *table; enum dbc_kind kind; long status; } cases[] = {
+        { "s400", DBC_REJECTED, 400 }, { "s409", DBC_CONFLICT, 409 }, { "s413", DBC_TOO_LARGE, 413 },
+        { "s503", DBC_UNAVAILABLE, 503 }, { "s500", DBC_UNAVAILABLE, 500 }, { "s502", DBC_UNAVAILABLE, 502 },
+        { "s404", DBC_UNAVAILABLE, 404 }, { "garbage", DBC_UNAVAILABLE, 200 }, { "array", DBC_UNAVAILABLE, 200 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct dbc_result r;
+        CHECK_INT(write_to(cases[i].table, &r), cases[i].kind);
+        CHECK_INT(r.status, cases[i].status);
+        CHECK(r.json == NULL);
+        CHECK(r.error[0] != '\0');
+        CHECK_INT(dbc_changes(&r), -1);
+        CHECK(dbc_rows(&r) == NULL);
+        if (cases[i].table[0] == 's' && cases[i].status != 404) CHECK_STR(r.error, "fake says no");
+        dbc_result_free(&r);
+    }
+}
+
+TEST(timeout_is_unavailable_and_bounded)
+{
+    struct dbc_result r;
+    int64_t t0 = clock_ms();
+    CHECK_INT(write_to("slow", &r), DBC_UNAVAILABLE);
+    int64_t took = clock_ms() - t0;
+    CHECK_INT(r.status, 0);
+    CHECK(took < 1400);
+    dbc_result_free(&r);
+}
+
+TEST(nobody_listening)
+{
+    struct dbclient dead;
+    CHECK_INT(dbc_init(&dead, "http://127.0.0.1:1", 500), 0);
+    struct dbc_result r;
+    CHECK_INT(dbc_clear(&dead, &r), DBC_UNAVAILABLE);
+    CHECK(strstr(r.error, "unreachable") != NULL);
+    dbc_result_free(&r);
+}
+
+TEST(service_answers_for_failures)
+{
+    struct dbc_result r;
+    memset(&r, 0, sizeof r);
+    struct http_response res = { 0, NULL, NULL };
+    r.kind = DBC_UNAVAILABLE;
+    snprintf(r.error, sizeof r.error, "down");
+    dbc_reply_failure(&res, &r);
+    CHECK_INT(res.status, 503);
+    CHECK(strstr(res.body, "down") != NULL);
+    r.kind = DBC_TOO_LARGE;
+    dbc_reply_failure(&res, &r);
+    CHECK_INT(res.status, 413);
+    r.kind = DBC_REJECTED;
+    dbc_reply_failure(&res, &r);
+    CHECK_INT(res.status, 500);
+    free(res.body);
+}
+
+TEST(operation_builders)
+{
+    static const char *const cols[] = { "ride_id", "ts", NULL };
+    static const char *const order[] = { "ts", "ride_id", NULL };
+    cJSON *w = cJSON_CreateObject();
+    json_add_int(w, "source", 3);
+    cJSON *op = dbc_op_select("rides", cols, w, order);
+    char *s = json_print(op);
+    CHECK_STR(s, "{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"ts\"],"
+                 "\"where\":{\"source\":3},\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}]}");
+    free(s);
+    cJSON_Delete(op);
+    op = dbc_op_select("users", NULL, NULL, NULL);
+    s = json_print(op);
+    CHECK_STR(s, "{\"op\":\"select\",\"table\":\"users\"}");
+    free(s);
+    cJSON_Delete(op);
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "username", "a");
+    op = dbc_op_insert("users", v);
+    s = json_print(op);
+    CHECK_STR(s, "{\"op\":\"insert\",\"table\":\"users\",\"values\":{\"username\":\"a\"}}");
+    free(s);
+    cJSON_Delete(op);
+}
+
+int main(void)
+{
+    log_init("test_dbclient");
+    test_suite = __FILE__;
+    http_client_global_init();
+    struct http_server *srv = http_server_new(4096);
+    if (!srv || http_server_route(srv, "POST", "/api/v1/db/write", fake, NULL) ||
+        http_server_route(srv, "POST", "/api/v1/db/read", fake, NULL) ||
+        http_server_route(srv, "POST", "/api/v1/db/clear", fake, NULL))
+        return 1;
+    int port = http_server_start(srv, "127.0.0.1", 0);
+    if (port <= 0) return 1;
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/", port);
+    if (dbc_init(&db, base, 700) != 0) return 1;
+
+    RUN(init_trims_and_checks);
+    RUN(success_and_accessors);
+    RUN(each_endpoint);
+    RUN(refusals_and_failures);
+    RUN(timeout_is_unavailable_and_bounded);
+    RUN(nobody_listening);
+    RUN(service_answers_for_failures);
+    RUN(operation_builders);
+    http_server_free(srv);
+    return test_done();
+}
