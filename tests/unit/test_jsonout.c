@@ -2,7 +2,7 @@
  * JSON parser reads back to exactly the bytes and numbers written. */
 #include <stdlib.h>
 
-#include "../../services/worker/jsonout.h"
+#include "jsonout.h"
 #include "json.h"
 #include "test.h"
 

@@ -1,11 +1,11 @@
 /*
  * jsonout.h — writing JSON text straight into a growing buffer.
  *
- * The read path turns SQLite rows into JSON for every read a slave answers;
- * building a cJSON tree only to print it costs more than the query (cJSON
- * prints each number with printf and reads it back to check it). This writes
- * the text directly: integers with their exact decimal digits, strings with
- * JSON escaping.
+ * Hot paths (a slave turning SQLite rows into JSON for every read, the rides
+ * service listing rides) write JSON on every request. Building a cJSON tree
+ * only to print it costs more than the query: cJSON prints each number with
+ * printf and reads it back to check it. This writes the text directly:
+ * integers with their exact decimal digits, strings with JSON escaping.
  */
 #ifndef RS_JSONOUT_H
 #define RS_JSONOUT_H
