@@ -5,12 +5,7 @@
  * Unicode standard (ch. 3, table 3-7): the allowed range of the second byte
  * depends on the first (E0 needs A0..BF to rule out overlongs, ED 80..9F to
  * rule out surrogates, F0 90..BF, F4 80..8F to stop at U+10FFFF).
- *
- * The NUL-escape scan walks the text with the one bit of state JSON needs:
- * inside a string or not. Inside a string a backslash always starts a
- * two-character escape, or a six-character \uXXXX one, so skipping escapes
- * pairwise can never mistake "\\u0000" (an escaped backslash, then text) for
- * an escaped NUL.
+
  */
 #include "apiutil.h"
 
@@ -50,24 +45,6 @@ int api_utf8_valid(const char *s, size_t len)
     return 1;
 }
 
-int api_json_has_nul_escape(const char *s, size_t len)
-{
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!in_string) {
-            if (s[i] == '"') in_string = 1;
-            continue;
-        }
-        if (s[i] == '"') {
-            in_string = 0;
-        } else if (s[i] == '\\' && i + 1 < len) {
-            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0) return 1;
-            i++;   /* skip the escaped character; \uXXXX's digits are plain text */
-        }
-    }
-    return 0;
-}
-
 static int has_duplicate_key(const cJSON *obj)
 {
     for (const cJSON *a = obj->child; a; a = a->next)
@@ -86,7 +63,7 @@ cJSON *api_parse_object_text(const char *text, size_t len, const char **why)
         *why = "request body is not valid UTF-8";
         return NULL;
     }
-    if (api_json_has_nul_escape(text, len)) {
+    if (json_has_nul_escape(text, len)) {
         *why = "strings must not contain \\u0000";
         return NULL;
     }
@@ -117,7 +94,7 @@ cJSON *api_parse_object(const struct http_request *req, struct http_response *re
 int api_body_empty_or_object(const struct http_request *req, struct http_response *res)
 {
     size_t i = 0;
-    while (i < req->body_len && strchr(" \t\r\n", req->body[i])) i++;
+    while (i < req->body_len && req->body[i] && strchr(" \t\r\n", req->body[i])) i++;
     if (i == req->body_len) return 0;
     const char *why = NULL;
     cJSON *j = api_parse_object_text(req->body, req->body_len, &why);

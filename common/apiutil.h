@@ -23,9 +23,6 @@ struct http_response;
  * nothing above U+10FFFF). NUL bytes are not allowed either. */
 int api_utf8_valid(const char *s, size_t len);
 
-/* Whether the JSON text has a \u0000 escape inside a string. */
-int api_json_has_nul_escape(const char *s, size_t len);
-
 /* Parses a request body that must be a JSON object, as described above.
  * NULL with the reason in why (a static string) when it is not. */
 cJSON *api_parse_object_text(const char *text, size_t len, const char **why);

@@ -4,9 +4,35 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* One bit of state is enough: inside a string or not. Inside a string a
+ * backslash always starts a two-character escape or a six-character \uXXXX
+ * one, so skipping escapes pairwise never mistakes "\\u0000" (an escaped
+ * backslash, then text) for an escaped NUL. */
+int json_has_nul_escape(const char *s, size_t len)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            if (s[i] == '"') in_string = 1;
+            continue;
+        }
+        if (s[i] == '"') {
+            in_string = 0;
+        } else if (s[i] == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0) return 1;
+            i++;   /* skip the escaped character; \uXXXX's digits are plain text */
+        }
+    }
+    return 0;
+}
 
 cJSON *json_parse(const char *text, size_t len)
 {
+    /* cJSON would keep a \u0000 as the end of the C string and silently cut
+     * the value there: a stored name would not be the name sent. */
+    if (json_has_nul_escape(text, len)) return NULL;
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!v) return NULL;

@@ -15,8 +15,12 @@
 #define JSON_MAX_SAFE_INT 9007199254740992LL /* 2^53 */
 
 /* Parses exactly len bytes (no NUL needed) as one JSON value; NULL if the
- * text is not JSON or has trailing garbage. */
+ * text is not JSON, has trailing garbage, or has a \u0000 escape in a
+ * string (a C string cannot hold it: cJSON would cut the value there). */
 cJSON *json_parse(const char *text, size_t len);
+
+/* Whether the JSON text has a \u0000 escape inside a string. */
+int json_has_nul_escape(const char *s, size_t len);
 
 /* Whether item is a number holding an exact integer; stores it in *out. */
 int json_as_int(const cJSON *item, int64_t *out);

@@ -1,47 +1,165 @@
 #!/usr/bin/env bash
 #
-# run.sh — `make run`: the whole service on this host, in the foreground.
+# run.sh — `make run`: the whole Rideshare stack on this host, in the foreground.
 #
-# Starts a private RabbitMQ and ZooKeeper (localinfra.sh), then the
-# orchestrator, which starts its master and slave workers through the
-# process runtime. Ctrl-C or SIGTERM stops the orchestrator (which stops its
-# workers) and then the infrastructure, by PID, leaving nothing behind.
+# Starts, in order, each once the one before answers:
+#   1. a private RabbitMQ and ZooKeeper (localinfra.sh);
+#   2. the orchestrator, which starts its master and slave workers through the process runtime;
+#   3. the users and rides services (both reach the orchestrator at ORCH_URL; rides checks users
+#      through the gateway at GATEWAY_URL);
+#   4. nginx as the gateway (services/gateway/render.sh renders its config with these ports).
+# It prints where each one listens, then waits. Ctrl-C or SIGTERM — or any of the four exiting on
+# its own — stops them all, by PID, in the reverse order (TERM, then KILL after STOP_WAIT seconds),
+# then the infrastructure, leaving nothing behind.
 #
-# Environment: ORCH_PORT (default 8083), RUN_DIR (default: a new temporary
-# directory holding every process's data and logs); anything else the
-# orchestrator reads (see build/bin/rideshare-orchestrator --help).
+# Environment (defaults in brackets):
+#   GATEWAY_HOST/GATEWAY_PORT [127.0.0.1/8080]   USERS_HOST/USERS_PORT [127.0.0.1/8081]
+#   RIDES_HOST/RIDES_PORT     [127.0.0.1/8082]   ORCH_HOST/ORCH_PORT   [127.0.0.1/8083]
+#   RUN_DIR     every process's data and logs [a new temporary directory]
+#   START_WAIT  seconds each part may take to answer [60]     STOP_WAIT [5]
+#   GATEWAY_WORKERS, GATEWAY_ACCESS_LOG (see services/gateway/render.sh), and anything the
+#   binaries read (build/bin/rideshare-* --help): ORIGIN, AREAS_CSV, INITIAL_SLAVES, LOG_LEVEL, ...
 
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/build/bin
 run_dir=${RUN_DIR:-$(mktemp -d /tmp/rideshare-run.XXXXXX)}
-infra="$run_dir/infra"
-orch_pid=
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+infra=$run_dir/infra
+start_wait=${START_WAIT:-60}
+stop_wait=${STOP_WAIT:-5}
+
+export GATEWAY_HOST=${GATEWAY_HOST:-127.0.0.1} GATEWAY_PORT=${GATEWAY_PORT:-8080}
+export USERS_HOST=${USERS_HOST:-127.0.0.1} USERS_PORT=${USERS_PORT:-8081}
+export RIDES_HOST=${RIDES_HOST:-127.0.0.1} RIDES_PORT=${RIDES_PORT:-8082}
+export ORCH_HOST=${ORCH_HOST:-127.0.0.1} ORCH_PORT=${ORCH_PORT:-8083}
+export ORCH_URL=http://$ORCH_HOST:$ORCH_PORT GATEWAY_URL=http://$GATEWAY_HOST:$GATEWAY_PORT
+export AREAS_CSV=${AREAS_CSV:-$root/services/rides/AreaNameEnum.csv}
+
+say() { echo "run: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# name:pid of what we started, in start order; stopped in reverse.
+procs=()
+infra_started=0
+
+stop_pid() { # NAME PID: TERM, wait up to stop_wait s, KILL
+    local name=$1 pid=$2 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < stop_wait * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        # A zombie is gone for our purposes; `wait` below reaps it.
+        [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ] || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null && [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ]; then
+        say "$name pid=$pid did not stop within ${stop_wait}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
 
 cleanup() {
     trap - EXIT INT TERM
-    if [ -n "$orch_pid" ] && kill -0 "$orch_pid" 2>/dev/null; then
-        kill -TERM "$orch_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$orch_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$orch_pid" 2>/dev/null || true
+    local i entry gw_children=
+    # nginx's workers die with their master; note them in case the master has to be killed.
+    for entry in ${procs[@]+"${procs[@]}"}; do
+        [ "${entry%%:*}" = gateway ] && gw_children=$(cat "/proc/${entry#*:}/task/${entry#*:}/children" 2>/dev/null || true)
+    done
+    for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
+        stop_pid "${procs[i]%%:*}" "${procs[i]#*:}"
+    done
+    for i in $gw_children; do kill -KILL "$i" 2>/dev/null || true; done
+    if [ "$infra_started" = 1 ]; then
+        "$root/services/infra/localinfra.sh" stop "$infra" || true
     fi
-    "$root/services/infra/localinfra.sh" stop "$infra" || true
-    echo "run: stopped; data and logs are in $run_dir" >&2
+    say "stopped; data and logs are in $run_dir"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for b in rideshare-orchestrator rideshare-worker rideshare-users rideshare-rides; do
+    [ -x "$bin/$b" ] || die "no $bin/$b: run make first"
+done
+command -v nginx >/dev/null || die "nginx is not installed (make deps)"
+[ -r "$AREAS_CSV" ] || die "no area list at $AREAS_CSV"
+
+# Fail before starting anything if a port is taken (ZooKeeper's admin server, an earlier run...).
+port_busy() { { :; } 2>/dev/null 9<>"/dev/tcp/$1/$2"; }
+for hp in "$GATEWAY_HOST:$GATEWAY_PORT:gateway" "$USERS_HOST:$USERS_PORT:users" \
+          "$RIDES_HOST:$RIDES_PORT:rides" "$ORCH_HOST:$ORCH_PORT:orchestrator"; do
+    IFS=: read -r h p what <<<"$hp"
+    if port_busy "$h" "$p"; then die "$what port $h:$p is already in use"; fi
+done
+
+# wait_http NAME PID URL: until URL answers 200, while PID lives, for start_wait seconds.
+wait_http() {
+    local name=$1 pid=$2 url=$3 deadline=$((SECONDS + start_wait))
+    until curl -fs -o /dev/null --max-time 2 "$url"; do
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start (log: $run_dir/$name.log)"
+        [ "$SECONDS" -lt "$deadline" ] || die "$name did not answer $url within ${start_wait}s (log: $run_dir/$name.log)"
+        sleep 0.1
+    done
+}
+
+# start NAME CMD...: in the background, its stderr and stdout both shown and kept in NAME.log
+# (by a tee that ignores Ctrl-C, so that the services' last words still get through).
+start() {
+    local name=$1
+    shift
+    "$@" > >(trap '' INT TERM; exec tee -a "$run_dir/$name.log" >&2) 2>&1 </dev/null &
+    procs+=("$name:$!")
+}
+last_pid() { local e=${procs[-1]}; echo "${e#*:}"; }
 
 "$root/services/infra/localinfra.sh" start "$infra"
+infra_started=1
 set -a
 # shellcheck disable=SC1091
 . "$infra/env"
 set +a
-export DATA_DIR="$run_dir/data" ORCH_HOST=${ORCH_HOST:-127.0.0.1} ORCH_PORT=${ORCH_PORT:-8083}
-mkdir -p "$DATA_DIR"
 
-"$root/build/bin/rideshare-orchestrator" &
-orch_pid=$!
-echo "run: RabbitMQ  $RABBITMQ_URL" >&2
-echo "run: ZooKeeper $ZK_HOSTS" >&2
-echo "run: orchestrator http://$ORCH_HOST:$ORCH_PORT/ (pid $orch_pid) — Ctrl-C stops everything" >&2
-wait "$orch_pid" || true
-orch_pid=
+export DATA_DIR=${DATA_DIR:-$run_dir/data}
+mkdir -p "$DATA_DIR"
+start orchestrator "$bin/rideshare-orchestrator"
+wait_http orchestrator "$(last_pid)" "$ORCH_URL/api/v1/worker/list"
+
+# _count is not counted (spec §6), so it is a probe that leaves the counters at 0.
+start users "$bin/rideshare-users"
+wait_http users "$(last_pid)" "http://$USERS_HOST:$USERS_PORT/api/v1/_count"
+start rides "$bin/rideshare-rides"
+wait_http rides "$(last_pid)" "http://$RIDES_HOST:$RIDES_PORT/api/v1/_count"
+
+listen=$GATEWAY_HOST:$GATEWAY_PORT
+[[ $GATEWAY_HOST == *:* ]] && listen="[$GATEWAY_HOST]:$GATEWAY_PORT"
+"$root/services/gateway/render.sh" "$listen" "$USERS_HOST:$USERS_PORT" "$RIDES_HOST:$RIDES_PORT" "$run_dir/gateway"
+start gateway nginx -p "$run_dir/gateway/" -c nginx.conf -e stderr -g 'daemon off;'
+wait_http gateway "$(last_pid)" "$GATEWAY_URL/api/v1/_count"
+
+say "RabbitMQ     $RABBITMQ_URL"
+say "ZooKeeper    $ZK_HOSTS"
+for entry in "${procs[@]}"; do
+    case ${entry%%:*} in
+        orchestrator) url=$ORCH_URL ;;
+        users) url=http://$USERS_HOST:$USERS_PORT ;;
+        rides) url=http://$RIDES_HOST:$RIDES_PORT ;;
+        gateway) url=$GATEWAY_URL ;;
+    esac
+    say "$(printf '%-12s %s/ (pid %s)' "${entry%%:*}" "$url" "${entry#*:}")"
+done
+say "gateway access log: $run_dir/gateway/logs/access.log"
+say "up — Ctrl-C stops everything"
+
+pids=()
+for entry in "${procs[@]}"; do pids+=("${entry#*:}"); done
+exited= status=0
+wait -n -p exited "${pids[@]}" || status=$?
+for entry in "${procs[@]}"; do
+    if [ "${entry#*:}" = "$exited" ]; then
+        say "${entry%%:*} (pid $exited) exited with status $status; stopping everything"
+    fi
+done
+exit 1

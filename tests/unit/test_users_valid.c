@@ -90,7 +90,7 @@ TEST(utf8)
 
 TEST(nul_escapes)
 {
-#define HAS(s) api_json_has_nul_escape(s, strlen(s))
+#define HAS(s) json_has_nul_escape(s, strlen(s))
     CHECK(HAS("{\"u\":\"a\\u0000b\"}"));
     CHECK(HAS("{\"a\\u0000\":1}"));
     CHECK(!HAS("{\"u\":\"a\\\\u0000b\"}"));      /* an escaped backslash, then text */
