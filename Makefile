@@ -112,7 +112,7 @@ run: all
 	@services/infra/run.sh
 
 bench: all
-	@bench/run.sh
+	@bench/run.sh && bench/api.sh
 
 clean:
 	rm -rf build
