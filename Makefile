@@ -108,10 +108,10 @@ test: deps
 test-unit: deps
 	@tests/run.sh unit
 
-run: all
+run: deps all
 	@services/infra/run.sh
 
-bench: all
+bench: deps all
 	@bench/run.sh && bench/api.sh
 
 clean:
