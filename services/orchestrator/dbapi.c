@@ -6,11 +6,14 @@
  * is wrapped as {"min_seq": N, "op": ...} and sent:
  *   - writes to writeQ, persistent, with a request id unique to this
  *     orchestrator run; the reply counts only if it carries the current
- *     epoch (a replaced master's answer becomes a 503, never a 2xx), and its
- *     seq raises acked_seq;
+ *     epoch (a replaced master's answer is never acknowledged: the request
+ *     is asked again of the current master, see call()), and its seq raises
+ *     acked_seq;
  *   - reads to readQ with min_seq = acked_seq at the moment the read
  *     arrived, which the answering slave must have applied first: a read
  *     never misses a write acknowledged before it began.
+ * Every db/read request is counted for the autoscaler as it arrives, valid
+ * or not (spec §8.3 counts requests); nothing else is.
  */
 #include "dbapi.h"
 
@@ -20,12 +23,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dbop.h"
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
 #include "protocol.h"
 #include "rpc.h"
+#include "scaler.h"
 #include "workers.h"
 
 struct dbapi {
@@ -75,32 +80,59 @@ static char *envelope(const char *op, size_t len, int64_t min_seq)
 }
 
 /* Sends the envelope to queue and turns the worker's reply into the HTTP
- * answer. A read's body is passed on untouched; a write's gets its seq. */
+ * answer. A read's body is passed on untouched; a write's gets its seq.
+ *
+ * A write answered by a master that has been replaced meanwhile (its
+ * epoch is not the current one) is not acknowledged; instead the same
+ * request, with the same request id, is sent again within the same
+ * deadline. The current master answers it from its store if the old
+ * master's log entry came before its epoch marker (it applied it), or
+ * applies it now if the entry came after (every replica ignores that one):
+ * either way exactly once, and the client sees its write succeed across
+ * the failover instead of a 503. */
 static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
 {
     char rid[48];
     snprintf(rid, sizeof rid, "%s-%llu", api->rid_prefix,
              (unsigned long long)atomic_fetch_add(&api->next_rid, 1));
     int timeout = write ? api->cfg.write_timeout_ms : api->cfg.read_timeout_ms;
+    int64_t deadline = clock_ms() + timeout;
     struct rpc_reply r;
-    int rc = rpc_call(api->rpc, queue, rid, write, env, strlen(env), timeout, &r);
+    int rc, stale = 0;
+    for (;;) {
+        int64_t left = deadline - clock_ms();
+        rc = rpc_call(api->rpc, queue, rid, write, env, strlen(env), left < 1 ? 1 : (int)left, &r);
+        if (rc != RPC_OK || !write || r.status == 400 || !r.has_epoch || r.epoch == workers_epoch(api->ws))
+            break;
+        log_warn("reply from a replaced master; asking the current one rid=%s epoch=%lld current=%lld", rid,
+                 (long long)r.epoch, (long long)workers_epoch(api->ws));
+        rpc_reply_free(&r);
+        stale = 1;
+        if (clock_ms() + 50 >= deadline) {
+            rc = RPC_TIMEOUT;
+            break;
+        }
+        /* A replaced master may still hold writeQ for a moment: do not spin
+         * on it while the new one takes over. */
+        struct timespec pause = { 0, 50 * 1000000L };
+        nanosleep(&pause, NULL);
+    }
     free(env);
     if (rc == RPC_UNAVAILABLE) {
         http_reply_error(res, 503, "message broker unavailable");
         return;
     }
     if (rc == RPC_TIMEOUT) {
-        http_reply_error(res, 503, write ? "no answer from the master in time" : "no answer from a replica in time");
+        http_reply_error(res, 503, stale ? "the master changed during the write; not acknowledged"
+                                 : write ? "no answer from the master in time"
+                                         : "no answer from a replica in time");
         return;
     }
-    if (r.status < 200 || r.status > 599) {
+    if (r.status < 200 || r.status > 599 || (write && r.status != 400 && !r.has_epoch)) {
         http_reply_error(res, 502, "malformed reply from a worker");
     } else if (!write) {
         http_reply_raw(res, (int)r.status, r.body);
         r.body = NULL;
-    } else if (r.status != 400 && (!r.has_epoch || r.epoch != workers_epoch(api->ws))) {
-        log_warn("ignoring a reply from another epoch rid=%s epoch=%lld", rid, (long long)r.epoch);
-        http_reply_error(res, 503, "the master changed during the write; not acknowledged");
     } else {
         if (r.has_seq && r.status != 400) raise_acked(api, r.seq);
         cJSON *out = json_parse(r.body, r.len);
@@ -132,6 +164,7 @@ static void on_write(const struct http_request *req, struct http_response *res, 
 static void on_read(const struct http_request *req, struct http_response *res, void *ctx)
 {
     struct dbapi *api = ctx;
+    if (api->cfg.scaler) scaler_count(api->cfg.scaler, clock_ms());
     struct dbop op;
     cJSON *j = parse_op(req, res, &op);
     if (!j) return;

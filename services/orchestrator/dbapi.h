@@ -7,11 +7,13 @@
 
 struct http_server;
 struct rpc;
+struct scaler;
 struct workers;
 
 struct dbapi_config {
     int write_timeout_ms;
     int read_timeout_ms;
+    struct scaler *scaler;   /* counts every db/read request (NULL: none) */
 };
 
 /* Registers the routes on srv. The returned context lives until dbapi_free. */

@@ -4,8 +4,9 @@
  * touches a database.
  *
  * Start-up: connect to ZooKeeper, start the master and a slave and wait
- * until they are ready, then listen. SIGTERM/SIGINT: stop listening, stop
- * the workers, exit — within a second.
+ * until they are ready, start the supervisor (failover, replacement,
+ * scaling: supervisor.c), then listen. SIGTERM/SIGINT: stop listening, stop
+ * the supervisor, stop the workers, exit — within a second.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adminapi.h"
 #include "config.h"
 #include "dbapi.h"
 #include "http_client.h"
@@ -23,8 +25,10 @@
 #include "log.h"
 #include "rpc.h"
 #include "runtime.h"
+#include "scaler.h"
+#include "startup.h"
+#include "supervisor.h"
 #include "workers.h"
-#include "zk.h"
 
 static const struct config_var vars[] = {
     { "ORCH_HOST", "127.0.0.1", "address to listen on" },
@@ -38,7 +42,9 @@ static const struct config_var vars[] = {
     { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master" },
     { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
     { "INITIAL_SLAVES", "1", "slaves started with the master" },
-    { "READY_TIMEOUT_MS", "30000", "how long start-up waits for the first workers" },
+    { "READY_TIMEOUT_MS", "30000", "how long a new worker may take to register, and a new master to take writes" },
+    { "SCALE_WINDOW_S", "120", "autoscaling window in seconds, from the first db/read" },
+    { "READS_PER_SLAVE", "20", "db/read requests per window that one slave serves" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { 0 },
@@ -103,31 +109,51 @@ int main(int argc, char **argv)
     snprintf(e_sess, sizeof e_sess, "ZK_SESSION_MS=%d", session_ms);
     snprintf(e_lvl, sizeof e_lvl, "LOG_LEVEL=%s", config_str(vars, "LOG_LEVEL"));
 
-    struct zk *zk = zk_open(config_str(vars, "ZK_HOSTS"), session_ms, 10000, NULL, NULL);
-    if (!zk) return 1;
     struct workers_config wcfg = {
+        .zk_hosts = config_str(vars, "ZK_HOSTS"),
+        .zk_session_ms = session_ms,
         .zk_root = config_str(vars, "ZK_ROOT"),
         .data_dir = data_dir,
         .env = { e_url, e_zk, e_root, e_sess, e_lvl, NULL },
-        .ready_timeout_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000),
-        .initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32),
     };
-    struct workers *ws = workers_new(&wcfg, zk);
+    int ready_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000);
+    int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32);
+    struct workers *ws = workers_new(&wcfg);
+    if (!ws) return 1;
     struct runtime *rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
     if (!rt) return 1;
     workers_attach(ws, rt);
     struct rpc *rpc = rpc_start(config_str(vars, "RABBITMQ_URL"));
+    struct scaler *sc = scaler_new(config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
+                                   (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000));
+    struct supervisor *sup = NULL;
 
     int rc = 1;
     struct http_server *srv = NULL;
     struct dbapi *api = NULL;
-    if (workers_start(ws, &stop) == 0) {
+    struct supervisor_config scfg = {
+        .zk_root = wcfg.zk_root,
+        .initial_slaves = initial_slaves,
+        .ready_timeout_ms = ready_ms,
+        /* The znode goes when the session expires; a worker whose session
+         * merely expired opens a new one and registers again within this. */
+        .lost_grace_ms = 1000,
+        .retire_timeout_ms = 3000,
+    };
+    struct startup_config start = {
+        .zk_root = wcfg.zk_root,
+        .initial_slaves = initial_slaves,
+        .ready_timeout_ms = ready_ms,
+    };
+    if (startup_run(ws, &start, &stop) == 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
         srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
         struct dbapi_config dcfg = {
             .write_timeout_ms = (int)config_long(vars, "WRITE_TIMEOUT_MS", 100, 600000),
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
+            .scaler = sc,
         };
         api = dbapi_register(srv, &dcfg, rpc, ws);
+        adminapi_register(srv, ws);
         int port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
                                      (int)config_long(vars, "ORCH_PORT", 0, 65535));
         if (port > 0) {
@@ -141,12 +167,14 @@ int main(int argc, char **argv)
         }
     }
     http_server_free(srv);
+    supervisor_stop(sup); /* before the workers stop: it would replace them */
     workers_stop_all(ws, 700);
     rpc_stop(rpc);
     dbapi_free(api);
     runtime_destroy(rt);
-    workers_free(ws);
-    zk_close(zk);
+    workers_free(ws);     /* closes ZooKeeper: no supervisor watch fires after it */
+    supervisor_free(sup);
+    scaler_free(sc);
     log_info("orchestrator stopped");
     return rc;
 }

@@ -2,9 +2,24 @@
  * workers.c — see workers.h.
  *
  * The table of workers here is a cache of what the runtime and ZooKeeper
- * say; the epoch lives in the znode ZK_ROOT/master ({"id", "epoch"}), which
- * only the orchestrator writes. Each new master gets a higher epoch than any
- * before it, so the log can tell its entries from a replaced master's.
+ * say; the epoch lives in the znode ZK_ROOT/master ({"id", "epoch"}, see
+ * epoch.h), which only the orchestrator writes. Each new master gets a
+ * higher epoch than any before it, so the log can tell its entries from a
+ * replaced master's.
+ *
+ * The epoch in memory is raised before ZK_ROOT/master is written, and the
+ * DB API reads it when a write's reply arrives: from the moment a failover
+ * begins, no reply of the old master is acknowledged. The new master learns
+ * its epoch from the znode, so its replies can only come after.
+ *
+ * Locking: one mutex guards the table, the epoch and the generation. The
+ * crash endpoints call the runtime's kill while holding it, so that two
+ * concurrent crashes cannot pick the same victim; that is safe because a
+ * runtime never calls on_exit while holding a lock its kill takes
+ * (runtime.h). A worker killed with SIGKILL is taken for dead at once; the
+ * runtime's exit notice that follows finds it gone and changes nothing.
+ * Dead entries stay in the table (start-up looks at their exit status)
+ * until the space is needed.
  */
 #include "workers.h"
 
@@ -13,10 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "clock.h"
+#include "epoch.h"
 #include "json.h"
 #include "log.h"
 #include "runtime.h"
@@ -25,9 +40,7 @@
 #define MAX_WORKERS 64
 
 struct wentry {
-    char id[RUNTIME_ID_MAX];
-    int pid;
-    int master;
+    struct worker_info info;
     int alive;
     int status;         /* wait status once it exited */
 };
@@ -42,34 +55,118 @@ struct workers {
     int n;
     int64_t epoch;
     unsigned counter;
+    uint64_t gen;
+    int zk_expired, zk_connected;
+    int stopping;
 };
 
-struct workers *workers_new(const struct workers_config *cfg, struct zk *zk)
+static void changed_locked(struct workers *ws)
+{
+    ws->gen++;
+    pthread_cond_broadcast(&ws->changed);
+}
+
+void workers_poke(struct workers *ws)
+{
+    pthread_mutex_lock(&ws->lock);
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
+}
+
+uint64_t workers_wait(struct workers *ws, uint64_t seen, int timeout_ms)
+{
+    struct timespec until = clock_deadline(timeout_ms);
+    pthread_mutex_lock(&ws->lock);
+    while (ws->gen == seen && pthread_cond_timedwait(&ws->changed, &ws->lock, &until) == 0) {}
+    uint64_t gen = ws->gen;
+    pthread_mutex_unlock(&ws->lock);
+    return gen;
+}
+
+/* ZooKeeper's library thread: only note it and wake the supervisor. */
+static void on_zk_state(int connected, int expired, void *ctx)
+{
+    struct workers *ws = ctx;
+    (void)connected;
+    pthread_mutex_lock(&ws->lock);
+    if (expired) ws->zk_expired = 1;
+    ws->zk_connected = connected;
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
+}
+
+struct workers *workers_new(const struct workers_config *cfg)
 {
     struct workers *ws = calloc(1, sizeof *ws);
     if (!ws) abort();
     ws->cfg = *cfg;
-    ws->zk = zk;
     pthread_mutex_init(&ws->lock, NULL);
     clock_cond_init(&ws->changed);
+    ws->zk = zk_open(cfg->zk_hosts, cfg->zk_session_ms, 10000, on_zk_state, ws);
+    if (!ws->zk) {
+        workers_free(ws);
+        return NULL;
+    }
+    ws->zk_connected = 1;
     return ws;
 }
 
 void workers_attach(struct workers *ws, struct runtime *rt) { ws->rt = rt; }
 
+struct zk *workers_zk(struct workers *ws) { return ws->zk; }
+
+int workers_zk_connected(struct workers *ws)
+{
+    pthread_mutex_lock(&ws->lock);
+    int c = ws->zk && ws->zk_connected;
+    pthread_mutex_unlock(&ws->lock);
+    return c;
+}
+
+int workers_zk_renew(struct workers *ws)
+{
+    pthread_mutex_lock(&ws->lock);
+    int expired = ws->zk_expired || !ws->zk;
+    ws->zk_expired = 0;
+    pthread_mutex_unlock(&ws->lock);
+    if (!expired) return 0;
+    if (ws->zk) {
+        log_warn("zk session expired; opening a new one");
+        zk_close(ws->zk);
+        pthread_mutex_lock(&ws->lock);
+        ws->zk = NULL;
+        pthread_mutex_unlock(&ws->lock);
+    }
+    struct zk *z = zk_open(ws->cfg.zk_hosts, ws->cfg.zk_session_ms, 1000, on_zk_state, ws);
+    pthread_mutex_lock(&ws->lock);
+    ws->zk = z;
+    ws->zk_connected = z != NULL;
+    pthread_mutex_unlock(&ws->lock);
+    return z ? 1 : -1;
+}
+
+static struct wentry *find(struct workers *ws, const char *id)
+{
+    for (int i = 0; i < ws->n; i++)
+        if (strcmp(ws->w[i].info.id, id) == 0) return &ws->w[i];
+    return NULL;
+}
+
 void workers_on_exit(const char *id, int pid, int status, void *ctx)
 {
     struct workers *ws = ctx;
     pthread_mutex_lock(&ws->lock);
-    for (int i = 0; i < ws->n; i++) {
-        if (strcmp(ws->w[i].id, id) == 0 && ws->w[i].alive) {
-            ws->w[i].alive = 0;
-            ws->w[i].status = status;
+    struct wentry *e = find(ws, id);
+    if (e && e->alive) {
+        e->alive = 0;
+        e->status = status;
+        if (e->info.retiring || ws->stopping)
+            log_info("worker stopped id=%s pid=%d status=%d", id, pid, status);
+        else
             log_warn("worker exited id=%s pid=%d role=%s status=%d", id, pid,
-                     ws->w[i].master ? "master" : "slave", status);
-        }
+                     e->info.master ? "master" : "slave", status);
     }
-    pthread_cond_broadcast(&ws->changed);
+    changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
 }
 
@@ -78,9 +175,20 @@ static void new_id(struct workers *ws, char *id)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&ws->lock);
+    unsigned k = ++ws->counter & 0xff;
+    pthread_mutex_unlock(&ws->lock);
     snprintf(id, RUNTIME_ID_MAX, "w%llx%02x",
-             (unsigned long long)now.tv_sec * 1000 + (unsigned long long)now.tv_nsec / 1000000,
-             ++ws->counter & 0xff);
+             (unsigned long long)now.tv_sec * 1000 + (unsigned long long)now.tv_nsec / 1000000, k);
+}
+
+/* A free entry: a new one, else the space of a dead one. Caller holds lock. */
+static struct wentry *new_entry(struct workers *ws)
+{
+    if (ws->n < MAX_WORKERS) return &ws->w[ws->n++];
+    for (int i = 0; i < ws->n; i++)
+        if (!ws->w[i].alive) return &ws->w[i];
+    return NULL;
 }
 
 static int spawn(struct workers *ws, const char *id, int master)
@@ -88,7 +196,7 @@ static int spawn(struct workers *ws, const char *id, int master)
     char e_id[80], e_role[40], e_epoch[48], e_dir[600];
     snprintf(e_id, sizeof e_id, "WORKER_ID=%s", id);
     snprintf(e_role, sizeof e_role, "WORKER_ROLE=%s", master ? "master" : "slave");
-    snprintf(e_epoch, sizeof e_epoch, "WORKER_EPOCH=%lld", (long long)ws->epoch);
+    snprintf(e_epoch, sizeof e_epoch, "WORKER_EPOCH=%lld", (long long)workers_epoch(ws));
     snprintf(e_dir, sizeof e_dir, "DATA_DIR=%s", ws->cfg.data_dir);
     struct runtime_spec spec = { .id = id };
     int k = 0;
@@ -99,124 +207,76 @@ static int spawn(struct workers *ws, const char *id, int master)
     for (int i = 0; ws->cfg.env[i] && k < RUNTIME_MAX_ENV; i++) spec.env[k++] = ws->cfg.env[i];
     spec.env[k] = NULL;
 
-    struct runtime_worker out;
-    if (runtime_spawn(ws->rt, &spec, &out)) return -1;
+    /* The entry exists before the process does: a worker that dies at once
+     * is reported by the runtime's monitor, maybe before runtime_spawn has
+     * even returned here, and its notice must find it. PID 0 means
+     * "spawning": no list shows it, no crash picks it. */
     pthread_mutex_lock(&ws->lock);
-    if (ws->n < MAX_WORKERS) {
-        struct wentry *e = &ws->w[ws->n++];
-        snprintf(e->id, sizeof e->id, "%s", out.id);
-        e->pid = out.pid;
-        e->master = master;
+    struct wentry *e = ws->stopping ? NULL : new_entry(ws);
+    if (e) {
+        memset(e, 0, sizeof *e);
+        snprintf(e->info.id, sizeof e->info.id, "%s", id);
+        e->info.master = master;
+        e->info.spawned_at = e->info.designated_at = clock_ms();
         e->alive = 1;
+    } else if (!ws->stopping) {
+        log_error("worker table full; not starting id=%s", id);
     }
     pthread_mutex_unlock(&ws->lock);
+    if (!e) return -1;
+    struct runtime_worker out;
+    int rc = runtime_spawn(ws->rt, &spec, &out);
+    pthread_mutex_lock(&ws->lock);
+    int stopping = ws->stopping, dead = !e->alive;
+    if (rc) {
+        e->alive = 0;
+        e->status = -1;
+    } else {
+        e->info.pid = out.pid;
+    }
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
+    if (rc) return -1;
     log_info("started worker id=%s pid=%d role=%s", out.id, out.pid, master ? "master" : "slave");
+    if (stopping && !dead) {
+        /* Shutdown began meanwhile: nothing may outlive it. */
+        workers_kill(ws, id, "started during shutdown");
+        return -1;
+    }
     return 0;
 }
 
-/* Whether worker id's znode says it is ready. */
-static int is_ready(struct workers *ws, const char *id)
-{
-    char path[256], data[512];
-    snprintf(path, sizeof path, "%s/workers/%s", ws->cfg.zk_root, id);
-    int n = zk_get(ws->zk, path, data, sizeof data, NULL, NULL);
-    if (n <= 0) return 0;
-    cJSON *j = json_parse(data, (size_t)n);
-    const char *state = j ? json_get_str(j, "state") : NULL;
-    int ready = state && strcmp(state, "ready") == 0;
-    cJSON_Delete(j);
-    return ready;
-}
-
-/* The epoch number in znode name under the root, 0 if none. */
-static int64_t read_epoch(struct workers *ws, const char *name)
-{
-    char path[256], data[512];
-    int64_t epoch = 0;
-    snprintf(path, sizeof path, "%s/%s", ws->cfg.zk_root, name);
-    int n = zk_get(ws->zk, path, data, sizeof data, NULL, NULL);
-    if (n == -1) return -1;
-    if (n > 0) {
-        cJSON *j = json_parse(data, (size_t)n);
-        if (cJSON_IsNumber(j)) json_as_int(j, &epoch);
-        else if (j) json_get_int(j, "epoch", &epoch);
-        cJSON_Delete(j);
-    }
-    return epoch;
-}
-
-/* Records a new epoch, above the last one given out and above any a master
- * found in the log (ZK_ROOT/log_epoch), in ZK_ROOT/master. */
+/* Records a new epoch (see epoch.h): raised here first, so that from now on
+ * no reply of the old one is acknowledged, then published naming the master. */
 static int bump_epoch(struct workers *ws, const char *master_id)
 {
-    char path[256], data[512];
-    int64_t given = read_epoch(ws, "master"), seen = read_epoch(ws, "log_epoch");
-    if (given < 0 || seen < 0) return -1;
+    int64_t floor = workers_epoch(ws); /* above an earlier bump whose write failed, too */
+    int64_t epoch = epoch_next(ws->zk, ws->cfg.zk_root, floor);
+    if (epoch < 0) return -1;
     pthread_mutex_lock(&ws->lock);
-    ws->epoch = (given > seen ? given : seen) + 1;
+    ws->epoch = epoch;
     pthread_mutex_unlock(&ws->lock);
-    snprintf(path, sizeof path, "%s/master", ws->cfg.zk_root);
-    int n = snprintf(data, sizeof data, "{\"id\":\"%s\",\"epoch\":%lld}", master_id, (long long)ws->epoch);
-    return zk_put(ws->zk, path, data, (size_t)n);
+    return epoch_publish(ws->zk, ws->cfg.zk_root, master_id, epoch);
 }
 
-/* Whether worker id has exited; its wait status in *status. */
-static int exited(struct workers *ws, const char *id, int *status)
+int workers_exit_status(struct workers *ws, const char *id, int *status)
 {
-    int gone = 0;
     pthread_mutex_lock(&ws->lock);
-    for (int i = 0; i < ws->n; i++)
-        if (strcmp(ws->w[i].id, id) == 0 && !ws->w[i].alive) {
-            gone = 1;
-            *status = ws->w[i].status;
-        }
+    struct wentry *e = find(ws, id);
+    int gone = e && !e->alive;
+    if (gone) *status = e->status;
     pthread_mutex_unlock(&ws->lock);
     return gone;
 }
 
-int workers_start(struct workers *ws, volatile sig_atomic_t *stop)
+static void log_designated(struct workers *ws, const char *id)
 {
-    char dir[256], ids[MAX_WORKERS][RUNTIME_ID_MAX];
-    int n = 1 + ws->cfg.initial_slaves;
-    if (n > MAX_WORKERS) n = MAX_WORKERS;
-    snprintf(dir, sizeof dir, "%s/workers", ws->cfg.zk_root);
-    if (zk_ensure_path(ws->zk, dir)) return -1;
-    for (int i = 0; i < n; i++) new_id(ws, ids[i]);
-    /* The new epoch is recorded before its master exists, so no later master
-     * can be given the same one. The master starts first: it has the lowest
-     * PID, as the spec's crash/slave arithmetic expects. */
-    if (bump_epoch(ws, ids[0])) return -1;
-    for (int i = 0; i < n; i++)
-        if (spawn(ws, ids[i], i == 0)) return -1;
-    int64_t deadline = clock_ms() + ws->cfg.ready_timeout_ms;
-    int retries = 3, status;
-    for (int i = 0; i < n; i++) {
-        while (!is_ready(ws, ids[i])) {
-            if (*stop) return -1;
-            if (exited(ws, ids[i], &status)) {
-                /* Exit 3: the master found a newer epoch in the log than
-                 * ZooKeeper remembered. It noted that epoch; go above it. */
-                if (i > 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 3 || retries-- == 0) {
-                    log_error("worker exited during start-up id=%s status=%d", ids[i], status);
-                    return -1;
-                }
-                new_id(ws, ids[0]);
-                if (bump_epoch(ws, ids[0]) || spawn(ws, ids[0], 1)) return -1;
-                log_warn("restarted the master above the log's epoch id=%s epoch=%lld", ids[0],
-                         (long long)ws->epoch);
-                continue;
-            }
-            if (clock_ms() > deadline) {
-                log_error("worker did not become ready id=%s timeout_ms=%d", ids[i],
-                          ws->cfg.ready_timeout_ms);
-                return -1;
-            }
-            struct timespec tick = { 0, 50 * 1000000L };
-            nanosleep(&tick, NULL);
-        }
-    }
-    log_info("workers ready master=%s slaves=%d epoch=%lld", ids[0], n - 1, (long long)ws->epoch);
-    return 0;
+    pthread_mutex_lock(&ws->lock);
+    struct wentry *e = find(ws, id);
+    int pid = e ? e->info.pid : 0;
+    long long epoch = (long long)ws->epoch;
+    pthread_mutex_unlock(&ws->lock);
+    log_info("master designated id=%s pid=%d epoch=%lld", id, pid, epoch);
 }
 
 int64_t workers_epoch(struct workers *ws)
@@ -238,10 +298,131 @@ int workers_pids(struct workers *ws, int *pids, int max)
     int n = 0;
     pthread_mutex_lock(&ws->lock);
     for (int i = 0; i < ws->n && n < max; i++)
-        if (ws->w[i].alive) pids[n++] = ws->w[i].pid;
+        if (ws->w[i].alive && ws->w[i].info.pid > 0) pids[n++] = ws->w[i].info.pid;
     pthread_mutex_unlock(&ws->lock);
     qsort(pids, (size_t)n, sizeof *pids, cmp_int);
     return n;
+}
+
+int workers_list(struct workers *ws, struct worker_info *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&ws->lock);
+    for (int i = 0; i < ws->n && n < max; i++)
+        if (ws->w[i].alive && ws->w[i].info.pid > 0) out[n++] = ws->w[i].info;
+    pthread_mutex_unlock(&ws->lock);
+    return n;
+}
+
+/* SIGKILLs e and takes it for dead (caller holds lock). Its PID, or -1. */
+static int kill_locked(struct workers *ws, struct wentry *e, const char *why)
+{
+    if (runtime_kill(ws->rt, e->info.id, SIGKILL)) return -1;
+    e->alive = 0;
+    e->status = SIGKILL; /* as a wait status: killed by SIGKILL */
+    log_warn("killed worker id=%s pid=%d role=%s why=\"%s\"", e->info.id, e->info.pid,
+             e->info.master ? "master" : "slave", why);
+    changed_locked(ws);
+    return e->info.pid;
+}
+
+int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int wait_ms, const char *why)
+{
+    struct timespec until = clock_deadline(wait_ms);
+    struct worker_info live[MAX_WORKERS];
+    struct wentry *entry[MAX_WORKERS];
+    int pid = -1;
+    pthread_mutex_lock(&ws->lock);
+    for (;;) {
+        int n = 0;
+        for (int i = 0; i < ws->n; i++)
+            if (ws->w[i].alive && ws->w[i].info.pid > 0) {
+                entry[n] = &ws->w[i];
+                live[n++] = ws->w[i].info;
+            }
+        int k = pick(live, n, ctx);
+        if (k >= 0 && k < n) {
+            pid = kill_locked(ws, entry[k], why);
+            break;
+        }
+        if (ws->stopping || wait_ms <= 0 || pthread_cond_timedwait(&ws->changed, &ws->lock, &until)) break;
+    }
+    pthread_mutex_unlock(&ws->lock);
+    return pid;
+}
+
+static int pick_id(const struct worker_info *w, int n, void *ctx)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(w[i].id, ctx) == 0) return i;
+    return -1;
+}
+
+int workers_kill(struct workers *ws, const char *id, const char *why)
+{
+    return workers_kill_picked(ws, pick_id, (void *)id, 0, why) > 0 ? 0 : -1;
+}
+
+int workers_retire(struct workers *ws, const char *id)
+{
+    pthread_mutex_lock(&ws->lock);
+    struct wentry *e = find(ws, id);
+    int ok = e && e->alive && !e->info.master;
+    if (ok) {
+        e->info.retiring = 1;
+        e->info.retired_at = clock_ms();
+        changed_locked(ws);
+    }
+    pthread_mutex_unlock(&ws->lock);
+    if (!ok) return -1;
+    log_info("retiring slave id=%s", id);
+    /* The flag is set before the signal, so the exit can never look like a crash. */
+    return runtime_kill(ws->rt, id, SIGTERM);
+}
+
+int workers_spawn_slave(struct workers *ws, char *id)
+{
+    char own[RUNTIME_ID_MAX];
+    if (!id) id = own;
+    new_id(ws, id);
+    return spawn(ws, id, 0);
+}
+
+int workers_spawn_master(struct workers *ws, char *id)
+{
+    char own[RUNTIME_ID_MAX];
+    if (!id) id = own;
+    new_id(ws, id);
+    /* The new epoch is recorded before its master exists, so no later
+     * master can be given the same one. */
+    if (bump_epoch(ws, id) || spawn(ws, id, 1)) return -1;
+    log_designated(ws, id);
+    return 0;
+}
+
+int workers_elect(struct workers *ws, const char *id)
+{
+    pthread_mutex_lock(&ws->lock);
+    struct wentry *e = find(ws, id);
+    int ok = e && e->alive && !e->info.master && !e->info.retiring;
+    for (int i = 0; ok && i < ws->n; i++)
+        if (ws->w[i].alive && ws->w[i].info.master) ok = 0; /* there is a master */
+    if (ok) {
+        e->info.master = 1;
+        e->info.designated_at = clock_ms();
+        changed_locked(ws);
+    }
+    pthread_mutex_unlock(&ws->lock);
+    if (!ok) return -1;
+    if (bump_epoch(ws, id)) {
+        /* ZooKeeper unreachable: it stays a slave; the supervisor tries again. */
+        pthread_mutex_lock(&ws->lock);
+        if ((e = find(ws, id)) != NULL) e->info.master = 0;
+        pthread_mutex_unlock(&ws->lock);
+        return -1;
+    }
+    log_designated(ws, id);
+    return 0;
 }
 
 static int wait_all_gone(struct workers *ws, int ms)
@@ -264,7 +445,7 @@ static void signal_all(struct workers *ws, int sig)
     int n = 0;
     pthread_mutex_lock(&ws->lock);
     for (int i = 0; i < ws->n; i++)
-        if (ws->w[i].alive) memcpy(ids[n++], ws->w[i].id, RUNTIME_ID_MAX);
+        if (ws->w[i].alive) memcpy(ids[n++], ws->w[i].info.id, RUNTIME_ID_MAX);
     pthread_mutex_unlock(&ws->lock);
     /* Outside the lock: the runtime may report an exit (taking it) meanwhile. */
     for (int i = 0; i < n; i++) runtime_kill(ws->rt, ids[i], sig);
@@ -272,6 +453,10 @@ static void signal_all(struct workers *ws, int sig)
 
 void workers_stop_all(struct workers *ws, int grace_ms)
 {
+    pthread_mutex_lock(&ws->lock);
+    ws->stopping = 1;
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
     signal_all(ws, SIGTERM);
     if (wait_all_gone(ws, grace_ms)) {
         log_warn("workers did not stop in time; killing");
@@ -283,6 +468,7 @@ void workers_stop_all(struct workers *ws, int grace_ms)
 void workers_free(struct workers *ws)
 {
     if (!ws) return;
+    zk_close(ws->zk);
     pthread_cond_destroy(&ws->changed);
     pthread_mutex_destroy(&ws->lock);
     free(ws);

@@ -1,39 +1,53 @@
 /*
- * workers.h — the orchestrator's picture of its workers and their lifecycle.
+ * workers.h — the orchestrator's table of its workers and the primitive
+ * actions on them.
  *
  * Workers are started and killed only through the runtime interface
- * (runtime.h). At start: the epoch in ZK_ROOT/master is bumped, a master is
- * started with it, then the slaves, and workers_start waits until all report
- * "ready" in their znodes.
+ * (runtime.h). startup.c starts the first master and slaves; from then on
+ * the supervisor (supervisor.c) is the only one that starts workers, elects
+ * masters and retires slaves; the HTTP
+ * handlers only read the table or crash a worker (workers_kill_picked).
+ *
+ * Every change to the table (an exit notice, a kill, a spawn, a ZooKeeper
+ * event reported with workers_poke) bumps a generation counter and wakes
+ * workers_wait, which is how the supervisor learns that it has work.
  */
 #ifndef RS_WORKERS_H
 #define RS_WORKERS_H
 
-#include <signal.h>
 #include <stdint.h>
 
-struct runtime;
+#include "runtime.h"
+
 struct zk;
 
 struct workers_config {
+    const char *zk_hosts;
+    int zk_session_ms;
     const char *zk_root;
     const char *data_dir;        /* where workers keep their SQLite files */
     const char *env[12];         /* "NAME=value" passed to every worker, NULL-terminated */
-    int ready_timeout_ms;
-    int initial_slaves;
+};
+
+/* A live worker as the table knows it. */
+struct worker_info {
+    char id[RUNTIME_ID_MAX];
+    int pid;
+    int master;                  /* the designated master (maybe still taking over) */
+    int retiring;                /* told to stop by scale-in: its exit is not a crash */
+    int64_t spawned_at;          /* clock_ms() times */
+    int64_t retired_at;
+    int64_t designated_at;       /* when it was made master */
 };
 
 struct workers;
 
-/* Creating the pair: ws = workers_new(...); rt = runtime_*_new(...,
- * workers_on_exit, ws); workers_attach(ws, rt). */
-struct workers *workers_new(const struct workers_config *cfg, struct zk *zk);
+/* Creating the pair: ws = workers_new(...) (opens the ZooKeeper session;
+ * NULL if it cannot); rt = runtime_*_new(..., workers_on_exit, ws);
+ * workers_attach(ws, rt). */
+struct workers *workers_new(const struct workers_config *cfg);
 void workers_attach(struct workers *ws, struct runtime *rt);
 void workers_on_exit(const char *id, int pid, int status, void *ctx);
-
-/* Starts the master and the initial slaves and waits until both are ready (or *stop
- * is set). 0 or -1. */
-int workers_start(struct workers *ws, volatile sig_atomic_t *stop);
 
 /* The current epoch: replies from any other epoch are not acknowledged. */
 int64_t workers_epoch(struct workers *ws);
@@ -41,7 +55,51 @@ int64_t workers_epoch(struct workers *ws);
 /* PIDs of all live workers, ascending; returns the count (at most max). */
 int workers_pids(struct workers *ws, int *pids, int max);
 
-/* Stops every worker (SIGTERM, then SIGKILL after grace_ms). */
+/* Live workers, in table order; returns the count (at most max). */
+int workers_list(struct workers *ws, struct worker_info *out, int max);
+
+/* Chooses one of the live workers w[0..n): its index, or -1 for none. */
+typedef int (*workers_pick_fn)(const struct worker_info *w, int n, void *ctx);
+/* SIGKILLs the worker pick chooses, under the table's lock, so that two
+ * concurrent callers never choose the same one; the worker is taken for
+ * dead at once. While pick finds none, waits up to wait_ms for the table to
+ * change (e.g. a master to be elected). Its PID, or -1. The crash endpoints
+ * (adminapi.c) are pickers; the supervisor replaces the dead as always. */
+int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int wait_ms, const char *why);
+
+/* Whether worker id (known to the table) has exited: 1 with its wait status. */
+int workers_exit_status(struct workers *ws, const char *id, int *status);
+
+/* Start-up and supervisor actions; each 0 or -1. The spawns write the new
+ * worker's id into id (RUNTIME_ID_MAX bytes) unless it is NULL. */
+int workers_spawn_slave(struct workers *ws, char *id);
+/* A new master (at start, or when no slave is left to promote): bump the
+ * epoch naming it, then spawn it. */
+int workers_spawn_master(struct workers *ws, char *id);
+/* Names live slave id master: bumps the epoch in ZK_ROOT/master naming it
+ * (the slave learns it by its watch and takes over). */
+int workers_elect(struct workers *ws, const char *id);
+/* Scale-in: SIGTERM, and the exit that follows is no crash. */
+int workers_retire(struct workers *ws, const char *id);
+/* SIGKILL, taking the worker for dead at once. */
+int workers_kill(struct workers *ws, const char *id, const char *why);
+
+/* Waits up to timeout_ms for the generation to differ from seen; returns
+ * the current one. workers_poke bumps it (from any thread, callbacks too). */
+uint64_t workers_wait(struct workers *ws, uint64_t seen, int timeout_ms);
+void workers_poke(struct workers *ws);
+
+/* The ZooKeeper handle, for the supervisor's thread only. workers_zk_renew
+ * replaces it when its session expired: 1 when it did (watches set on the
+ * old one are gone), 0 when nothing was to do, -1 when it failed (the
+ * handle is then NULL until a later call succeeds). */
+struct zk *workers_zk(struct workers *ws);
+int workers_zk_renew(struct workers *ws);
+/* Whether the session is connected now (calls would not fail at once). */
+int workers_zk_connected(struct workers *ws);
+
+/* Stops every worker (SIGTERM, then SIGKILL after grace_ms); no worker is
+ * started after it began. */
 void workers_stop_all(struct workers *ws, int grace_ms);
 void workers_free(struct workers *ws);
 

@@ -11,6 +11,15 @@
  *
  * On a broken connection the open batch is rolled back and the follower
  * reconnects and resumes from the committed offset.
+ *
+ * Caught up (readers start, the znode says "ready") means: a wait for the
+ * next entry came back empty, or the replica reached the seq the master
+ * last reported (w->master_seq) — with writes that never pause, only the
+ * second ever happens.
+ *
+ * A slave's follower (no until_nonce) also stops when the slave is named
+ * master: it checks between batches, so it stops with everything it applied
+ * committed, and master_run resumes from exactly there.
  */
 #include <stdio.h>
 #include <string.h>
@@ -67,22 +76,31 @@ static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
     }
     if (store_commit(w->store, &pos)) return -2;
     worker_advance(w, pos.applied_seq);
+    int64_t master_seq = atomic_load(&w->master_seq);
+    if (master_seq > 0 && pos.applied_seq >= master_seq) worker_caught_up(w);
     if (mq_ack(m, last_tag, 1)) return -1;
     log_debug("applied log batch n=%d applied_seq=%lld offset=%lld", n,
               (long long)pos.applied_seq, (long long)pos.log_offset);
     return reached;
 }
 
+/* Whether a slave's follower should hand over to master_run. */
+static int promoted(struct worker *w, const char *until_nonce)
+{
+    return !until_nonce && atomic_load(&w->promote_epoch) != 0;
+}
+
 int follower_run(struct worker *w, const char *until_nonce)
 {
-    while (!w->stop) {
+    while (!w->stop && !promoted(w, until_nonce)) {
         struct mq *m = open_log(w);
         if (!m) { worker_nap(w, 200); continue; } /* stopped, or the declare failed */
         int rc = 0;
-        while (!w->stop && ((rc = apply_batch(w, m, until_nonce)) == 0 || rc == 2))
+        while (!w->stop && !promoted(w, until_nonce) &&
+               ((rc = apply_batch(w, m, until_nonce)) == 0 || rc == 2))
             if (rc == 2) worker_caught_up(w);
         mq_close(m);
-        if (w->stop) break;
+        if (w->stop || promoted(w, until_nonce)) break;
         if (rc == 1) return 0;
         if (rc == -2) return -1;
         log_warn("log connection lost, reconnecting");

@@ -2,8 +2,11 @@
  * rideshare-worker — one database replica, master or slave (worker.h).
  *
  * Started by the orchestrator through a runtime (process or container) with
- * its id, role and epoch in the environment. Exits 0 on SIGTERM/SIGINT,
- * 1 on a fatal error, 3 when it finds a newer master's epoch in the log.
+ * its id, role and epoch in the environment. A slave named master in
+ * ZooKeeper (membership.c) stops being a slave and runs the master role with
+ * the epoch it was given there: the same process, the same database file.
+ * Exits 0 on SIGTERM/SIGINT, 1 on a fatal error, 3 when it finds a newer
+ * master's epoch in the log or sees another worker named master.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +93,16 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = strcmp(role, "master") == 0 ? master_run(&W) : slave_run(&W);
+    if (rc == 1) {
+        /* Promoted: everything the follower applied is committed; the
+         * master appends its marker and applies the rest of the log first. */
+        pthread_mutex_lock(&W.lock);
+        W.epoch = atomic_load(&W.promote_epoch);
+        pthread_mutex_unlock(&W.lock);
+        log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", id, (long long)W.epoch,
+                 (long long)store_position(W.store).applied_seq);
+        rc = master_run(&W);
+    }
     W.stop = 1;
     membership_stop(&W);
     store_close(W.store);

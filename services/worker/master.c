@@ -21,6 +21,14 @@
  * master starts over at step 1: whatever did reach the log is applied from
  * there, and the unacked requests come back from writeQ and are answered
  * from the store.
+ *
+ * Fencing. Between batches the master asks membership_writable(): once it
+ * has lost ZooKeeper for 2/3 of its session timeout, or sees another worker
+ * named master, it closes its writeQ consumer (the unacked requests go back
+ * to the queue for whoever is master) and takes writes again only when it is
+ * sure it still is the master; a deposed master exits (status 3). The other
+ * two guards are writeQ's single active consumer and the orchestrator's
+ * epoch check of every reply.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,12 +190,28 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct p
     return mq_ok(in) ? 0 : 1;
 }
 
+/* Waits until this worker may take writes again. 0: it may; -2: it was
+ * replaced; 1: stopping. */
+static int wait_writable(struct worker *w)
+{
+    if (membership_writable(w)) return 0;
+    log_warn("not taking writes: ZooKeeper lost for too long, or replaced epoch=%lld", (long long)w->epoch);
+    worker_set_state(w, "master", "fenced");
+    while (!w->stop && !atomic_load(&w->deposed) && !membership_writable(w)) worker_nap(w, 100);
+    if (w->stop) return 1;
+    if (atomic_load(&w->deposed)) return -2;
+    log_info("taking writes again epoch=%lld", (long long)w->epoch);
+    return 0;
+}
+
 int master_run(struct worker *w)
 {
     struct pending *batch = calloc((size_t)w->batch_max, sizeof *batch);
     if (!batch) abort();
     int rc = 0;
     while (!w->stop && rc == 0) {
+        int ww = wait_writable(w);
+        if (ww) { rc = ww < 0 ? -2 : 0; break; }
         worker_set_state(w, "master", "catching-up");
         struct mq *log = mq_connect_retry(w->amqp_url, &w->stop), *in = NULL;
         char nonce[40];
@@ -220,9 +244,9 @@ int master_run(struct worker *w)
                      (long long)pos.applied_seq);
             worker_set_state(w, "master", "ready");
             int r = 0;
-            while (!w->stop && (r = serve_batch(w, in, log, batch)) == 0) {}
+            while (!w->stop && membership_writable(w) && (r = serve_batch(w, in, log, batch)) == 0) {}
             if (r < 0) rc = -1;
-            else if (!w->stop) log_warn("master connection lost; taking over again");
+            else if (r > 0 && !w->stop) log_warn("master connection lost; taking over again");
         }
         mq_close(in);
         mq_close(log);

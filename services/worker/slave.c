@@ -9,6 +9,13 @@
  * replica has applied it, waiting up to read_wait_ms for the follower, and
  * answers 503 otherwise. So a read never misses a write acknowledged before
  * it began.
+ *
+ * Stopping (SIGTERM for scale-in, or promotion to master): readers stop
+ * taking deliveries, ack what they answered, and close. A read still
+ * waiting for its min_seq is left unanswered and unacked, like the
+ * deliveries prefetched but not yet taken: the broker requeues them all to
+ * the other slaves when the connection closes, so stopping a slave costs no
+ * read an error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +29,18 @@
 #include "protocol.h"
 #include "worker.h"
 
+static int readers_stopping(struct worker *w)
+{
+    return w->stop || atomic_load(&w->readers_stop);
+}
+
 /* Waits until the replica has applied min_seq; returns the applied seq. */
 static int64_t wait_applied(struct worker *w, int64_t min_seq)
 {
     pthread_mutex_lock(&w->lock);
     if (w->applied_seq < min_seq) {
         struct timespec until = clock_deadline(w->read_wait_ms);
-        while (w->applied_seq < min_seq && !w->stop &&
+        while (w->applied_seq < min_seq && !readers_stopping(w) &&
                pthread_cond_timedwait(&w->advanced, &w->lock, &until) == 0) {}
     }
     int64_t applied = w->applied_seq;
@@ -36,7 +48,9 @@ static int64_t wait_applied(struct worker *w, int64_t min_seq)
     return applied;
 }
 
-/* Answers one read: the reply body, its status and the applied seq. */
+/* Answers one read: the reply body, its status and the applied seq; NULL
+ * when the reader is stopping before the replica reached the read's
+ * min_seq (the read is left for another slave). */
 static char *answer(struct worker *w, struct store_reader *rd, const struct mq_message *msg,
                     int *status, int64_t *applied)
 {
@@ -56,7 +70,9 @@ static char *answer(struct worker *w, struct store_reader *rd, const struct mq_m
         json_get_int(env, "min_seq", &min_seq);
         *applied = wait_applied(w, min_seq);
         char *result = NULL;
-        if (*applied < min_seq) {
+        if (*applied < min_seq && readers_stopping(w)) {
+            reply = NULL;
+        } else if (*applied < min_seq) {
             snprintf(err, sizeof err, "replica behind: applied %lld of %lld", (long long)*applied,
                      (long long)min_seq);
             *status = 503;
@@ -78,14 +94,14 @@ static void *reader_main(void *arg)
     struct worker *w = arg;
     /* A replica far behind would only make reads wait: serve once caught up. */
     pthread_mutex_lock(&w->lock);
-    while (!w->caught_up && !w->stop) {
+    while (!w->caught_up && !readers_stopping(w)) {
         struct timespec until = clock_deadline(100);
         pthread_cond_timedwait(&w->advanced, &w->lock, &until);
     }
     pthread_mutex_unlock(&w->lock);
     struct store_reader *rd = store_reader_open(w->db_path);
     if (!rd) { w->stop = 1; return NULL; }
-    while (!w->stop) {
+    while (!readers_stopping(w)) {
         struct mq *m = mq_connect_retry(w->amqp_url, &w->stop);
         if (!m) break;
         if (mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC) || mq_qos(m, 32) ||
@@ -100,11 +116,15 @@ static void *reader_main(void *arg)
         struct mq_message msg;
         uint64_t last_tag = 0;
         int unacked = 0, got;
-        while (!w->stop && (got = mq_next(m, &msg, unacked ? 0 : 100)) >= 0) {
+        while (!readers_stopping(w) && (got = mq_next(m, &msg, unacked ? 0 : 100)) >= 0) {
             if (got == 1) {
                 int status;
                 int64_t applied;
                 char *reply = answer(w, rd, &msg, &status, &applied);
+                if (!reply) { /* stopping: unacked, so requeued when we close */
+                    mq_message_free(&msg);
+                    break;
+                }
                 if (*msg.reply_to) {
                     struct mq_props props = {
                         .correlation_id = msg.correlation_id,
@@ -123,7 +143,10 @@ static void *reader_main(void *arg)
                 unacked = 0;
             }
         }
-        if (!w->stop) log_warn("read connection lost, reconnecting");
+        /* Acked before closing, or the broker would hand answered reads to
+         * another slave, which would answer them a second time. */
+        if (unacked) mq_ack(m, last_tag, 1);
+        if (!readers_stopping(w)) log_warn("read connection lost, reconnecting");
         mq_close(m);
     }
     store_reader_close(rd);
@@ -138,8 +161,18 @@ int slave_run(struct worker *w)
     worker_set_state(w, "slave", "catching-up");
     for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
     int rc = follower_run(w, NULL);
-    w->stop = 1; /* the follower only returns on stop or a fatal error: take the readers down too */
+    /* The follower returns on stop, on promotion or on a fatal error: take
+     * the readers down in every case (a master answers no reads). */
+    int promote = rc == 0 && !w->stop && atomic_load(&w->promote_epoch) != 0;
+    if (promote) {
+        atomic_store(&w->readers_stop, 1);
+        pthread_mutex_lock(&w->lock);
+        pthread_cond_broadcast(&w->advanced);
+        pthread_mutex_unlock(&w->lock);
+    } else {
+        w->stop = 1;
+    }
     for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
     free(readers);
-    return rc;
+    return promote ? 1 : rc;
 }

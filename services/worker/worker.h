@@ -5,13 +5,18 @@
  * roles. As a slave (slave.c) it follows the replication log and answers
  * reads from readQ. As the master (master.c) it first catches up with the
  * log, then consumes writeQ, applies writes in batches and appends them to
- * the log. membership.c keeps the worker's znode in ZooKeeper current.
+ * the log. membership.c keeps the worker's znode in ZooKeeper current and
+ * watches ZK_ROOT/master: a slave named there is promoted (main.c: slave_run
+ * returns, master_run follows with the new epoch); a master that sees another
+ * worker named with a newer epoch, or that lost ZooKeeper for too long, stops
+ * taking writes.
  */
 #ifndef RS_WORKER_H
 #define RS_WORKER_H
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -39,7 +44,16 @@ struct worker {
     int caught_up;           /* the follower has once found no more log to apply */
 
     volatile sig_atomic_t stop; /* set on SIGTERM; every loop checks it at least every 100 ms */
-    struct zk *zk;
+    struct zk *zk;           /* owned by membership.c (replaced when a session expires) */
+
+    /* Role changes, set by the membership thread from ZK_ROOT/master. */
+    _Atomic int64_t promote_epoch; /* non-zero: this slave was named master with that epoch */
+    _Atomic int deposed;           /* another worker was named master with a newer epoch */
+    _Atomic int readers_stop;      /* the slave's readers stop consuming (promotion) */
+    /* The applied seq the current master last put in its znode: all of it
+     * is in the log, so a follower that reached it has caught up with the
+     * log as of a moment ago even if writes never pause. 0: unknown. */
+    _Atomic int64_t master_seq;
 };
 
 /* Publishes a newly committed applied seq to readers and the znode. */
@@ -50,14 +64,17 @@ void worker_caught_up(struct worker *w);
 /* Sleeps up to ms, returning early once w->stop is set (backoff between retries). */
 void worker_nap(struct worker *w, int ms);
 
-/* Roles. Each returns when w->stop is set (0) or on a fatal error (-1). */
+/* Roles. Each returns when w->stop is set (0) or on a fatal error (-1);
+ * master_run returns -2 when a newer master exists (exit status 3);
+ * slave_run returns 1 when this slave was promoted (w->promote_epoch). */
 int master_run(struct worker *w);
 int slave_run(struct worker *w);
 
 /* Follows the log from the store's position, applying and committing in
  * batches, until w->stop, or — when until_nonce is given — until the epoch
- * marker carrying that nonce has been applied. Reconnects by itself.
- * 0 when done or stopped, -1 when the replica must stop. */
+ * marker carrying that nonce has been applied; without until_nonce it also
+ * stops, at a batch boundary, once w->promote_epoch is set. Reconnects by
+ * itself. 0 when done or stopped, -1 when the replica must stop. */
 int follower_run(struct worker *w, const char *until_nonce);
 
 /* Membership: the ephemeral znode ZK_ROOT/workers/<id> with
@@ -66,5 +83,9 @@ int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root
 void membership_stop(struct worker *w);
 /* Records in ZK_ROOT/log_epoch an epoch seen in the log above this master's. */
 int membership_note_epoch(struct worker *w, int64_t epoch);
+/* Whether this worker may take writes now: not deposed, and connected to
+ * ZooKeeper or disconnected for less than 2/3 of the session timeout (after
+ * that it may already have been replaced). Always 1 without ZooKeeper. */
+int membership_writable(struct worker *w);
 
 #endif

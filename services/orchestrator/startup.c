@@ -1,0 +1,81 @@
+/*
+ * startup.c — see startup.h.
+ *
+ * The master is started first (workers_spawn_master bumps the epoch naming
+ * it before it exists), so it has the lowest PID, as the spec's crash/slave
+ * arithmetic expects; then the slaves. Each is ready when its znode's state
+ * says so.
+ *
+ * A master that exits with status 3 found a newer epoch in the log than
+ * ZooKeeper remembered (ZooKeeper's data lost while the broker's survived);
+ * it noted that epoch in ZK_ROOT/log_epoch, so a new master started now gets
+ * an epoch above it. That is retried a few times; any other exit during
+ * start-up is fatal.
+ */
+#include "startup.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "runtime.h"
+#include "workers.h"
+#include "zk.h"
+
+#define MAX_START 32
+
+/* Whether worker id's znode says it is ready. */
+static int is_ready(struct zk *zk, const char *root, const char *id)
+{
+    char path[300], data[512];
+    snprintf(path, sizeof path, "%s/workers/%s", root, id);
+    int n = zk_get(zk, path, data, sizeof data, NULL, NULL);
+    if (n <= 0) return 0;
+    cJSON *j = json_parse(data, (size_t)n);
+    const char *state = j ? json_get_str(j, "state") : NULL;
+    int ready = state && strcmp(state, "ready") == 0;
+    cJSON_Delete(j);
+    return ready;
+}
+
+int startup_run(struct workers *ws, const struct startup_config *cfg, volatile sig_atomic_t *stop)
+{
+    char dir[300], ids[MAX_START][RUNTIME_ID_MAX];
+    struct zk *zk = workers_zk(ws);
+    int n = 1 + cfg->initial_slaves;
+    if (n > MAX_START) n = MAX_START;
+    snprintf(dir, sizeof dir, "%s/workers", cfg->zk_root);
+    if (zk_ensure_path(zk, dir)) return -1;
+    if (workers_spawn_master(ws, ids[0])) return -1;
+    for (int i = 1; i < n; i++)
+        if (workers_spawn_slave(ws, ids[i])) return -1;
+    int64_t deadline = clock_ms() + cfg->ready_timeout_ms;
+    int retries = 3, status;
+    for (int i = 0; i < n; i++) {
+        while (!is_ready(zk, cfg->zk_root, ids[i])) {
+            if (*stop) return -1;
+            if (workers_exit_status(ws, ids[i], &status)) {
+                if (i > 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 3 || retries-- == 0) {
+                    log_error("worker exited during start-up id=%s status=%d", ids[i], status);
+                    return -1;
+                }
+                if (workers_spawn_master(ws, ids[0])) return -1;
+                log_warn("restarted the master above the log's epoch id=%s epoch=%lld", ids[0],
+                         (long long)workers_epoch(ws));
+                continue;
+            }
+            if (clock_ms() > deadline) {
+                log_error("worker did not become ready id=%s timeout_ms=%d", ids[i], cfg->ready_timeout_ms);
+                return -1;
+            }
+            struct timespec tick = { 0, 50 * 1000000L };
+            nanosleep(&tick, NULL);
+        }
+    }
+    log_info("workers ready master=%s slaves=%d epoch=%lld", ids[0], n - 1, (long long)workers_epoch(ws));
+    return 0;
+}

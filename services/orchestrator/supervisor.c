@@ -1,0 +1,331 @@
+/*
+ * supervisor.c — see supervisor.h. How it works:
+ *
+ * The loop sleeps in workers_wait until the table changes (an exit notice,
+ * a kill, a spawn), ZooKeeper reports something (a child watch on
+ * ZK_ROOT/workers, a session event), or 250 ms pass, or the scaling window
+ * closes. Each round it looks at the live workers and does the first thing
+ * that is needed, in this order, then looks again:
+ *
+ *   1. health: kill (SIGKILL, through the runtime) a worker that
+ *      - registered in ZooKeeper and whose znode has been gone for
+ *        lost_grace_ms: its session expired, so it is dead or cut off — the
+ *        backstop for deaths the runtime does not report;
+ *      - never registered within ready_timeout_ms of its start;
+ *      - was made master and did not take writes within ready_timeout_ms;
+ *      - was retired and is still running after retire_timeout_ms.
+ *   2. master: with no live master, elect the live slave with the lowest
+ *      PID (workers_elect bumps the epoch in ZK_ROOT/master naming it; the
+ *      slave sees it by its watch, catches up with the log past its own
+ *      epoch marker and takes writeQ), or, with no slave left, start a new
+ *      master. Writes sent meanwhile wait in writeQ.
+ *   3. slaves: start slaves while fewer than the target run; retire (SIGTERM)
+ *      the highest-PID slaves while more do. A retired slave's exit is
+ *      expected, so scale-in is never taken for a crash; a crashed slave
+ *      simply leaves the count short and is replaced.
+ * The target is INITIAL_SLAVES until the scaler closes its first window.
+ *
+ * The ZooKeeper view (per worker: registered, znode gone since, role, state,
+ * epoch, seq) is refreshed when the child watch fires and every 250 ms; it
+ * tells when a new master is ready (the failover's end, logged with its
+ * duration) and when a new slave is ready. Nothing in it is needed to
+ * rebuild state: it is re-read from ZooKeeper.
+ *
+ * Workers that die young without ever getting ready slow down the starting
+ * of new ones (backoff up to 5 s), so a worker that cannot start does not
+ * turn into a fork storm.
+ */
+#include "supervisor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "scaler.h"
+#include "workers.h"
+#include "zk.h"
+
+#define MAXW 64
+#define REFRESH_MS 250
+#define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
+#define BACKOFF_MAX_MS 5000
+#define YOUNG_MS 5000
+
+struct zview {
+    char id[RUNTIME_ID_MAX];
+    int pid;
+    int registered;          /* its znode was seen */
+    int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
+    int64_t first_seen;
+    int ready, master_role;  /* from the znode: state "ready", role "master" */
+    int64_t epoch, seq;
+    int ready_logged;
+    int64_t took_over;       /* the epoch in which it was seen taking writes as master */
+    int live;                /* scratch: still in the table this round */
+};
+
+struct supervisor {
+    struct workers *ws;
+    struct scaler *sc;
+    struct supervisor_config cfg;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_int children_fired;
+    int watch_armed;
+    int target;
+    int64_t next_spawn_at, backoff_ms;
+    int64_t refreshed_at, refreshed_ok_at;
+    int64_t failover_since;  /* 0: not failing over */
+    struct zview v[MAXW];
+    int nv;
+};
+
+/* ZooKeeper's library thread: a child of ZK_ROOT/workers came or went. */
+static void on_children(const char *path, void *ctx)
+{
+    (void)path;
+    struct supervisor *s = ctx;
+    atomic_store(&s->children_fired, 1);
+    workers_poke(s->ws);
+}
+
+static struct zview *view_of(struct supervisor *s, const char *id)
+{
+    for (int i = 0; i < s->nv; i++)
+        if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
+    return NULL;
+}
+
+static void backoff(struct supervisor *s, int64_t now, const char *why)
+{
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 500;
+    if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
+    s->next_spawn_at = now + s->backoff_ms;
+    log_warn("slowing down worker starts why=\"%s\" next_in_ms=%lld", why, (long long)s->backoff_ms);
+}
+
+/* Reads one znode's data into v. */
+static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
+{
+    char path[300], data[512];
+    snprintf(path, sizeof path, "%s/workers/%s", s->cfg.zk_root, v->id);
+    int n = zk_get(zk, path, data, sizeof data, NULL, NULL);
+    if (n <= 0) return;
+    cJSON *j = json_parse(data, (size_t)n);
+    const char *state = j ? json_get_str(j, "state") : NULL, *role = j ? json_get_str(j, "role") : NULL;
+    v->ready = state && strcmp(state, "ready") == 0;
+    v->master_role = role && strcmp(role, "master") == 0;
+    if (j) {
+        json_get_int(j, "epoch", &v->epoch);
+        json_get_int(j, "seq", &v->seq);
+    }
+    if (v->ready && v->master_role) v->took_over = v->epoch;
+    if (v->ready && !v->ready_logged) {
+        v->ready_logged = 1;
+        s->backoff_ms = 0;
+        log_info("worker ready id=%s pid=%d role=%s seq=%lld", v->id, v->pid, role, (long long)v->seq);
+    }
+    cJSON_Delete(j);
+}
+
+/* Brings the view up to date with ZooKeeper for the live workers w[0..n). */
+static void refresh_view(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
+{
+    s->refreshed_at = now;
+    struct zk *zk = workers_zk(s->ws);
+    if (!zk || !workers_zk_connected(s->ws)) return; /* the view keeps what it knew */
+    char dir[300], **names = NULL;
+    snprintf(dir, sizeof dir, "%s/workers", s->cfg.zk_root);
+    int k = zk_children(zk, dir, &names, s->watch_armed ? NULL : on_children, s);
+    if (k == -1) return; /* not connected: the view keeps what it knew */
+    if (k >= 0) s->watch_armed = 1;
+    if (k < 0) k = 0;
+    for (int i = 0; i < s->nv; i++) s->v[i].live = 0;
+    for (int i = 0; i < n; i++) {
+        struct zview *v = view_of(s, w[i].id);
+        if (!v && s->nv < MAXW) {
+            v = &s->v[s->nv++];
+            memset(v, 0, sizeof *v);
+            snprintf(v->id, sizeof v->id, "%s", w[i].id);
+            v->pid = w[i].pid;
+            v->first_seen = now;
+        }
+        if (!v) continue;
+        v->live = 1;
+        int present = 0;
+        for (int j = 0; j < k && !present; j++) present = strcmp(names[j], w[i].id) == 0;
+        if (present) {
+            if (v->missing_since) log_info("worker znode is back id=%s pid=%d", v->id, v->pid);
+            v->registered = 1;
+            v->missing_since = 0;
+            read_znode(s, zk, v);
+        } else if (v->registered && !v->missing_since) {
+            v->missing_since = now;
+            log_warn("worker znode vanished id=%s pid=%d", v->id, v->pid);
+        }
+    }
+    zk_free_children(names, k);
+    /* Forget the dead; one that died young without getting ready slows down starts. */
+    for (int i = 0; i < s->nv;) {
+        if (s->v[i].live) { i++; continue; }
+        if (!s->v[i].ready_logged && now - s->v[i].first_seen < YOUNG_MS)
+            backoff(s, now, "a worker died before it was ready");
+        s->v[i] = s->v[--s->nv];
+    }
+    s->refreshed_ok_at = now;
+}
+
+/* Step 1. 1 when it killed something. */
+static int check_health(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
+{
+    /* Without a recent view, silence from ZooKeeper proves nothing. */
+    int view_fresh = now - s->refreshed_ok_at < 4 * REFRESH_MS;
+    int64_t epoch = workers_epoch(s->ws);
+    for (int i = 0; i < n; i++) {
+        const struct worker_info *x = &w[i];
+        struct zview *v = view_of(s, x->id);
+        const char *why = NULL;
+        if (x->retiring && now - x->retired_at > s->cfg.retire_timeout_ms)
+            why = "did not stop after SIGTERM";
+        else if (view_fresh && v && v->missing_since && now - v->missing_since >= s->cfg.lost_grace_ms)
+            why = "its ZooKeeper znode vanished";
+        else if (view_fresh && (!v || !v->registered) && now - x->spawned_at > s->cfg.ready_timeout_ms)
+            why = "never registered in ZooKeeper";
+        else if (view_fresh && x->master && now - x->designated_at > s->cfg.ready_timeout_ms &&
+                 !(v && v->took_over == epoch))
+            why = "did not take over as master in time";
+        if (why && workers_kill(s->ws, x->id, why) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Step 2. 1 when it acted (or tried to). */
+static int handle_master(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
+{
+    const struct worker_info *m = NULL, *best = NULL;
+    for (int i = 0; i < n; i++) {
+        if (w[i].master) m = &w[i];
+        else if (!w[i].retiring && (!best || w[i].pid < best->pid)) best = &w[i];
+    }
+    if (m) {
+        struct zview *v = view_of(s, m->id);
+        if (s->failover_since && v && v->master_role && v->ready && v->epoch == workers_epoch(s->ws)) {
+            log_info("failover done: master ready id=%s pid=%d epoch=%lld took_ms=%lld", m->id, m->pid,
+                     (long long)v->epoch, (long long)(now - s->failover_since));
+            s->failover_since = 0;
+        }
+        return 0;
+    }
+    if (!s->failover_since) {
+        s->failover_since = now;
+        log_warn("no live master; failing over slaves=%d", n);
+    }
+    if (!workers_zk_connected(s->ws)) return 0; /* the epoch lives there: wait for it */
+    if (best) {
+        if (workers_elect(s->ws, best->id) == 0)
+            log_info("elected the slave with the lowest PID id=%s pid=%d", best->id, best->pid);
+        return 1;
+    }
+    if (now < s->next_spawn_at) return 0;
+    if (workers_spawn_master(s->ws, NULL)) backoff(s, now, "could not start a master");
+    return 1;
+}
+
+static int by_pid_desc(const void *a, const void *b)
+{
+    int x = ((const struct worker_info *)a)->pid, y = ((const struct worker_info *)b)->pid;
+    return (x < y) - (x > y);
+}
+
+/* Step 3. 1 when it acted. */
+static int handle_slaves(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
+{
+    struct worker_info slaves[MAXW];
+    int live = 0;
+    for (int i = 0; i < n; i++)
+        if (!w[i].master && !w[i].retiring) slaves[live++] = w[i];
+    if (live < s->target) {
+        if (now < s->next_spawn_at) return 0;
+        for (int k = live; k < s->target; k++) {
+            if (workers_spawn_slave(s->ws, NULL)) {
+                backoff(s, now, "could not start a slave");
+                break;
+            }
+        }
+        return 1;
+    }
+    if (live > s->target) {
+        qsort(slaves, (size_t)live, sizeof *slaves, by_pid_desc);
+        for (int k = 0; k < live - s->target; k++) workers_retire(s->ws, slaves[k].id);
+        return 1;
+    }
+    return 0;
+}
+
+static void scale(struct supervisor *s, int64_t now)
+{
+    if (!s->sc) return;
+    int64_t reads;
+    int target;
+    while (scaler_tick(s->sc, now, &reads, &target)) {
+        log_info("scale window closed reads=%lld target=%d was=%d", (long long)reads, target, s->target);
+        s->target = target;
+    }
+}
+
+static void *supervisor_main(void *arg)
+{
+    struct supervisor *s = arg;
+    uint64_t seen = 0;
+    int wait_ms = 0;
+    while (!atomic_load(&s->stop)) {
+        seen = workers_wait(s->ws, seen, wait_ms);
+        if (atomic_load(&s->stop)) break;
+        int64_t now = clock_ms();
+        if (workers_zk_renew(s->ws) == 1) s->watch_armed = 0; /* watches died with the old session */
+        scale(s, now);
+        struct worker_info w[MAXW];
+        int n = workers_list(s->ws, w, MAXW);
+        if (atomic_exchange(&s->children_fired, 0)) s->watch_armed = 0;
+        int every = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
+        if (!s->watch_armed || now - s->refreshed_at >= every) refresh_view(s, w, n, now);
+        if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
+        /* Actions change the table, which ends the next wait at once. */
+        wait_ms = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
+        int64_t left = s->sc ? scaler_remaining(s->sc, clock_ms()) : -1;
+        if (left >= 0 && left < wait_ms) wait_ms = (int)left;
+    }
+    return NULL;
+}
+
+struct supervisor *supervisor_start(struct workers *ws, struct scaler *sc, const struct supervisor_config *cfg)
+{
+    struct supervisor *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->ws = ws;
+    s->sc = sc;
+    s->cfg = *cfg;
+    s->target = cfg->initial_slaves;
+    s->refreshed_ok_at = clock_ms();
+    if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
+        log_error("cannot start the supervisor thread");
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void supervisor_stop(struct supervisor *s)
+{
+    if (!s) return;
+    atomic_store(&s->stop, 1);
+    workers_poke(s->ws);
+    pthread_join(s->thread, NULL);
+}
+
+void supervisor_free(struct supervisor *s) { free(s); }
