@@ -7,6 +7,9 @@
 #   make test-unit  the fast part alone
 #   make run        RabbitMQ, ZooKeeper, orchestrator and workers on this host
 #   make bench      the benchmarks of bench/ (not part of make test)
+#   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
+#   make down       stop it and remove everything of it, workers included
+#   make logs       follow its logs;  make ps  its containers
 
 CC      ?= cc
 BUILD   ?= build
@@ -48,7 +51,7 @@ ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan deps test test-unit run bench clean fuzz
+.PHONY: all asan deps test test-unit run bench clean fuzz up down logs ps
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
 $(BUILD)/%.o: %.c
@@ -113,6 +116,18 @@ run: deps all
 
 bench: deps all
 	@bench/run.sh && bench/api.sh
+
+up: deps
+	@docker/stack.sh up
+
+down:
+	@docker/stack.sh down
+
+logs:
+	@docker/stack.sh logs
+
+ps:
+	@docker/stack.sh ps
 
 clean:
 	rm -rf build

@@ -3,8 +3,8 @@
  *
  * The orchestrator manages workers only through this interface, so the
  * lifecycle, failover and scaling logic is the same whether a worker is a
- * local process (runtime_process.c) or a Docker container (runtime_docker.c,
- * later). A worker has a stable id chosen by the caller ("w7"), and a PID:
+ * local process (runtime_process.c) or a Docker container (runtime_docker.c).
+ * A worker has a stable id chosen by the caller ("w7"), and a PID:
  * the OS PID of the process, or the container's State.Pid — the PID of the
  * spec.
  *
@@ -50,6 +50,15 @@ struct runtime_ops {
  * every worker gets the env of the spec on top of the orchestrator's own. */
 struct runtime *runtime_process_new(const char *worker_bin, const char *state_dir,
                                     runtime_exit_fn on_exit, void *ctx);
+
+/* The docker runtime: each worker is a container of `image`, named
+ * "<stack>-worker-<id>", labelled rideshare.stack=<stack>, rideshare.role=worker
+ * and rideshare.worker-id=<id>, on the Docker network `network`, created
+ * through the Engine API on the Unix socket `socket` (e.g. /var/run/docker.sock).
+ * The PID is the container's State.Pid. Only the spec's env reaches a worker.
+ * NULL (reason logged) when the engine does not answer or is too old. */
+struct runtime *runtime_docker_new(const char *socket, const char *image, const char *network,
+                                   const char *stack, runtime_exit_fn on_exit, void *ctx);
 
 static inline int runtime_spawn(struct runtime *rt, const struct runtime_spec *s, struct runtime_worker *out)
 { return rt->ops->spawn(rt, s, out); }

@@ -6,7 +6,8 @@
 #   unit  builds plain (`make -j2`) and with ASan/UBSan (`make -j2 asan`) and
 #         runs every executable in build/tests/unit/ and build/asan/tests/unit/.
 #   all   unit, then the libFuzzer harness for FUZZ_SECONDS (default 60) over a
-#         copy of tests/fuzz/corpus, then the integration tests
+#         copy of tests/fuzz/corpus, then (with a Docker engine) the container
+#         images (docker/stack.sh build), then the integration tests
 #         (build/tests/integration/* and tests/integration/test_*.py) against a
 #         private RabbitMQ + ZooKeeper from services/infra/localinfra.sh, with
 #         its DIR/env exported plus INFRA_DIR (that DIR), RIDESHARE_BIN and a
@@ -197,6 +198,12 @@ phase_integration() {
     if [ "$PLAIN_BUILT" != 1 ]; then
         say "note: integration tests not run: the build failed"
         return
+    fi
+    # The container images, built here (and not inside tests/integration/test_docker.py)
+    # so that a cold build, several minutes, does not count against one program's timeout;
+    # with the layer cache it takes seconds. No engine: test_docker.py decides (skip or fail).
+    if [ -x docker/stack.sh ] && docker info >/dev/null 2>&1; then
+        build "docker/stack.sh build" docker/stack.sh build
     fi
     if [ ! -x "$infra" ]; then
         skipped "integration: no $infra yet"

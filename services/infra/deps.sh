@@ -29,6 +29,7 @@ PACKAGES=(
     rabbitmq-server zookeeper
     clang libclang-rt-14-dev
     wrk nginx sqlite3 python3 python3-venv tmux curl
+    debootstrap
 )
 
 # Installed means status "ii" (install ok installed); "rc", "iU" etc. are not.

@@ -1,13 +1,34 @@
 /*
- * adminapi.h — the orchestrator's crash endpoints (spec §8.4):
- * POST /api/v1/crash/master and POST /api/v1/crash/slave.
+ * adminapi.h — the orchestrator's operator endpoints: the spec's crash
+ * endpoints (§8.4) POST /api/v1/crash/master and POST /api/v1/crash/slave,
+ * and the admin API GET /api/v1/status, POST /api/v1/scale and
+ * POST /api/v1/promote (docs/api.md).
  */
 #ifndef RS_ADMINAPI_H
 #define RS_ADMINAPI_H
 
+#include <stdint.h>
+
 struct http_server;
 struct workers;
+struct supervisor;
+struct scaler;
 
-void adminapi_register(struct http_server *srv, struct workers *ws);
+struct adminapi_config {
+    struct workers *ws;
+    struct supervisor *sup;
+    struct scaler *sc;            /* may be NULL */
+    const char *amqp_url;         /* for the queue depths in the status */
+    int64_t window_ms;            /* the scaling window, shown in the status */
+    int reads_per_slave;
+    int max_slaves;               /* POST /api/v1/scale accepts 1..max_slaves */
+};
+
+struct adminapi;
+
+/* Registers the routes and starts the queue-stats thread. */
+struct adminapi *adminapi_register(struct http_server *srv, const struct adminapi_config *cfg);
+/* Stops the stats thread; after the HTTP server stopped. NULL is fine. */
+void adminapi_free(struct adminapi *a);
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef RS_DBAPI_H
 #define RS_DBAPI_H
 
+#include <signal.h>
+
 struct http_server;
 struct rpc;
 struct scaler;
@@ -19,6 +21,14 @@ struct dbapi_config {
 /* Registers the routes on srv. The returned context lives until dbapi_free. */
 struct dbapi *dbapi_register(struct http_server *srv, const struct dbapi_config *cfg,
                              struct rpc *rpc, struct workers *ws);
+/* After an orchestrator restart, before serving: reads must not miss a
+ * write the previous orchestrator acknowledged, but acked_seq died with it.
+ * The master's znode seq is not enough (written at most every 500 ms), so
+ * this sends a write that changes nothing through writeQ: the master gives
+ * it the next seq, above every write acknowledged before, and its reply
+ * raises acked_seq to it. Retries until timeout_ms (a failover may be under
+ * way) or *stop. 0 or -1. */
+int dbapi_barrier(struct dbapi *api, int timeout_ms, volatile sig_atomic_t *stop);
 void dbapi_free(struct dbapi *api);
 
 #endif

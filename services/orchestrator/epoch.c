@@ -45,3 +45,32 @@ int epoch_publish(struct zk *zk, const char *root, const char *master_id, int64_
     int n = snprintf(data, sizeof data, "{\"id\":\"%s\",\"epoch\":%lld}", master_id, (long long)epoch);
     return zk_put(zk, path, data, (size_t)n);
 }
+
+int epoch_stepdown(struct zk *zk, const char *root, const char *master_id, int64_t epoch, const char *next_id)
+{
+    if (!zk) return -1;
+    char path[300], data[512];
+    snprintf(path, sizeof path, "%s/master", root);
+    int n = snprintf(data, sizeof data, "{\"id\":\"%s\",\"epoch\":%lld,\"next\":\"%s\"}", master_id,
+                     (long long)epoch, next_id);
+    return zk_put(zk, path, data, (size_t)n);
+}
+
+int epoch_read(struct zk *zk, const char *root, char *id, int64_t *epoch, char *next, size_t n)
+{
+    if (!zk) return -1;
+    char path[300], data[512];
+    snprintf(path, sizeof path, "%s/master", root);
+    *id = *next = 0;
+    *epoch = 0;
+    int len = zk_get(zk, path, data, sizeof data, NULL, NULL);
+    if (len == -1) return -1;
+    if (len < 0) return 0;
+    cJSON *j = json_parse(data, (size_t)len);
+    const char *s = j ? json_get_str(j, "id") : NULL, *x = j ? json_get_str(j, "next") : NULL;
+    if (s) snprintf(id, n, "%s", s);
+    if (x) snprintf(next, n, "%s", x);
+    if (j) json_get_int(j, "epoch", epoch);
+    cJSON_Delete(j);
+    return 1;
+}

@@ -14,6 +14,7 @@
 #ifndef RS_EPOCH_H
 #define RS_EPOCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct zk;
@@ -24,5 +25,16 @@ int64_t epoch_next(struct zk *zk, const char *root, int64_t floor);
 
 /* Names master_id as master with epoch in ZK_ROOT/master. 0 or -1. */
 int epoch_publish(struct zk *zk, const char *root, const char *master_id, int64_t epoch);
+
+/* The first step of a planned switchover: ZK_ROOT/master keeps naming
+ * master_id with its epoch and adds "next": next_id, which tells that master
+ * to stop taking writes and go on as a slave (membership.c). The second step
+ * is an ordinary epoch_publish naming next_id with a new epoch. 0 or -1. */
+int epoch_stepdown(struct zk *zk, const char *root, const char *master_id, int64_t epoch, const char *next_id);
+
+/* Reads ZK_ROOT/master: the named id (size n), its epoch, and the "next" of
+ * a switchover under way ("" if none; size n). 1 if it exists, 0 if it does
+ * not, -1 if it cannot be read. */
+int epoch_read(struct zk *zk, const char *root, char *id, int64_t *epoch, char *next, size_t n);
 
 #endif

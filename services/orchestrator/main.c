@@ -4,7 +4,9 @@
  * touches a database.
  *
  * Start-up: connect to ZooKeeper, start the master and a slave and wait
- * until they are ready, start the supervisor (failover, replacement,
+ * until they are ready — or, after a restart, adopt the running workers and
+ * send one barrier write so that acked_seq starts at the log's end
+ * (startup.c, dbapi_barrier) — start the supervisor (failover, replacement,
  * scaling: supervisor.c), then listen. SIGTERM/SIGINT: stop listening, stop
  * the supervisor, stop the workers, exit — within a second.
  */
@@ -47,6 +49,11 @@ static const struct config_var vars[] = {
     { "READS_PER_SLAVE", "20", "db/read requests per window that one slave serves" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
+    { "RUNTIME", "process", "where workers run: process (on this host) or docker (containers)" },
+    { "DOCKER_SOCKET", "/var/run/docker.sock", "Docker Engine API socket (docker runtime)" },
+    { "WORKER_IMAGE", "rideshare-app", "image of the worker containers (docker runtime)" },
+    { "DOCKER_NETWORK", "rideshare_net", "network of the worker containers (docker runtime)" },
+    { "DOCKER_STACK", "rideshare", "stack name: labels and names of the worker containers (docker runtime)" },
     { 0 },
 };
 
@@ -120,7 +127,15 @@ int main(int argc, char **argv)
     int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32);
     struct workers *ws = workers_new(&wcfg);
     if (!ws) return 1;
-    struct runtime *rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
+    struct runtime *rt = NULL;
+    if (strcmp(config_str(vars, "RUNTIME"), "docker") == 0)
+        rt = runtime_docker_new(config_str(vars, "DOCKER_SOCKET"), config_str(vars, "WORKER_IMAGE"),
+                                config_str(vars, "DOCKER_NETWORK"), config_str(vars, "DOCKER_STACK"),
+                                workers_on_exit, ws);
+    else if (strcmp(config_str(vars, "RUNTIME"), "process") == 0)
+        rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
+    else
+        log_error("invalid setting name=RUNTIME value=%s (process or docker)", config_str(vars, "RUNTIME"));
     if (!rt) return 1;
     workers_attach(ws, rt);
     struct rpc *rpc = rpc_start(config_str(vars, "RABBITMQ_URL"));
@@ -131,6 +146,7 @@ int main(int argc, char **argv)
     int rc = 1;
     struct http_server *srv = NULL;
     struct dbapi *api = NULL;
+    struct adminapi *admin = NULL;
     struct supervisor_config scfg = {
         .zk_root = wcfg.zk_root,
         .initial_slaves = initial_slaves,
@@ -145,7 +161,15 @@ int main(int argc, char **argv)
         .initial_slaves = initial_slaves,
         .ready_timeout_ms = ready_ms,
     };
-    if (startup_run(ws, &start, &stop) == 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
+    int started = startup_run(ws, &start, &stop);
+    if (started == 1) {
+        /* Adopted workers: keep the slaves that run (the windows start over). */
+        struct worker_info wi[64];
+        int n = workers_list(ws, wi, 64), slaves = 0;
+        for (int i = 0; i < n; i++) slaves += !wi[i].master && !wi[i].retiring;
+        if (slaves > scfg.initial_slaves) scfg.initial_slaves = slaves;
+    }
+    if (started >= 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
         srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
         struct dbapi_config dcfg = {
             .write_timeout_ms = (int)config_long(vars, "WRITE_TIMEOUT_MS", 100, 600000),
@@ -153,8 +177,18 @@ int main(int argc, char **argv)
             .scaler = sc,
         };
         api = dbapi_register(srv, &dcfg, rpc, ws);
-        adminapi_register(srv, ws);
-        int port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
+        struct adminapi_config acfg = {
+            .ws = ws, .sup = sup, .sc = sc, .amqp_url = config_str(vars, "RABBITMQ_URL"),
+            .window_ms = config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
+            .reads_per_slave = (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000),
+            .max_slaves = 16,
+        };
+        admin = adminapi_register(srv, &acfg);
+        int port = -1;
+        if (started == 1 && dbapi_barrier(api, ready_ms, &stop)) /* adopted: acked_seq first */
+            log_error("no write acknowledged after the restart; not serving");
+        else
+            port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
                                      (int)config_long(vars, "ORCH_PORT", 0, 65535));
         if (port > 0) {
             log_info("orchestrator listening url=http://%s:%d/ pid=%d", config_str(vars, "ORCH_HOST"),
@@ -167,6 +201,7 @@ int main(int argc, char **argv)
         }
     }
     http_server_free(srv);
+    adminapi_free(admin);
     supervisor_stop(sup); /* before the workers stop: it would replace them */
     workers_stop_all(ws, 700);
     rpc_stop(rpc);

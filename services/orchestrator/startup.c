@@ -11,6 +11,17 @@
  * it noted that epoch in ZK_ROOT/log_epoch, so a new master started now gets
  * an epoch above it. That is retried a few times; any other exit during
  * start-up is fatal.
+ *
+ * Restart. Nothing the orchestrator needs lives only in its memory: the
+ * epoch and the designated master are in ZK_ROOT/master, the workers are in
+ * the runtime (the process runtime's PID files, which runtime_list adopts)
+ * and in ZooKeeper. So a restarted orchestrator reads ZK_ROOT/master, takes
+ * its epoch, and adopts every running worker — the named one as master,
+ * unless a switchover was under way ("next" set: that master may have
+ * stepped down already, so it counts as a slave and the supervisor fails
+ * over, bumping the epoch). It starts none: the supervisor replaces what is
+ * missing, and kills (health check) an adopted worker that never shows up
+ * in ZooKeeper, exactly as for its own.
  */
 #include "startup.h"
 
@@ -20,6 +31,8 @@
 #include <time.h>
 
 #include "clock.h"
+#include "epoch.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "runtime.h"
@@ -50,6 +63,20 @@ int startup_run(struct workers *ws, const struct startup_config *cfg, volatile s
     if (n > MAX_START) n = MAX_START;
     snprintf(dir, sizeof dir, "%s/workers", cfg->zk_root);
     if (zk_ensure_path(zk, dir)) return -1;
+    char mid[RUNTIME_ID_MAX], next[RUNTIME_ID_MAX];
+    int64_t epoch = 0;
+    int named = epoch_read(zk, cfg->zk_root, mid, &epoch, next, sizeof mid);
+    if (named < 0) return -1;
+    if (named == 1 && epoch > 0) {
+        workers_set_epoch(ws, epoch);
+        int adopted = workers_adopt(ws, *next ? "" : mid);
+        if (adopted < 0) return -1;
+        if (adopted > 0) {
+            log_info("adopted running workers n=%d master=%s epoch=%lld%s", adopted, mid, (long long)epoch,
+                     *next ? " (a switchover was under way: failing over)" : "");
+            return 1;
+        }
+    }
     if (workers_spawn_master(ws, ids[0])) return -1;
     for (int i = 1; i < n; i++)
         if (workers_spawn_slave(ws, ids[i])) return -1;

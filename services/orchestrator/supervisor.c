@@ -23,7 +23,14 @@
  *      the highest-PID slaves while more do. A retired slave's exit is
  *      expected, so scale-in is never taken for a crash; a crashed slave
  *      simply leaves the count short and is replaced.
- * The target is INITIAL_SLAVES until the scaler closes its first window.
+ * The target is INITIAL_SLAVES until the scaler closes its first window, or
+ * until POST /api/v1/scale sets it by hand (it holds until the next window).
+ *
+ * Before those steps, each round advances a planned switchover
+ * (POST /api/v1/promote) if one was asked for: see switchover() below. The
+ * HTTP thread only posts the request and waits for the outcome; every
+ * ZooKeeper call stays on this thread. Each refresh also copies the view
+ * for GET /api/v1/status (supervisor_views).
  *
  * The ZooKeeper view (per worker: registered, znode gone since, role, state,
  * epoch, seq) is refreshed when the child watch fires and every 250 ms; it
@@ -44,6 +51,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "scaler.h"
@@ -63,10 +71,24 @@ struct zview {
     int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
     int64_t first_seen;
     int ready, master_role;  /* from the znode: state "ready", role "master" */
+    char state[16];          /* from the znode: its state ("" before it registered) */
     int64_t epoch, seq;
     int ready_logged;
     int64_t took_over;       /* the epoch in which it was seen taking writes as master */
     int live;                /* scratch: still in the table this round */
+};
+
+/* A switchover asked for by POST /api/v1/promote (supervisor_promote). */
+struct promote_req {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    int pending;             /* asked, not yet taken by the loop */
+    int busy;                /* asked or under way: a second request is refused */
+    uint64_t ticket;         /* which request the result is for */
+    char id[RUNTIME_ID_MAX];
+    int status;              /* 0 while under way; then an HTTP status */
+    int64_t epoch;
+    char msg[200];
 };
 
 struct supervisor {
@@ -77,7 +99,18 @@ struct supervisor {
     atomic_int stop;
     atomic_int children_fired;
     int watch_armed;
-    int target;
+    atomic_int target;
+    /* The switchover under way (loop thread only). */
+    struct {
+        int active;
+        char old_id[RUNTIME_ID_MAX], new_id[RUNTIME_ID_MAX];
+        int64_t since;
+    } sw;
+    struct promote_req pr;
+    /* What GET /api/v1/status shows of the ZooKeeper view, copied each refresh. */
+    pthread_mutex_t snap_mu;
+    struct supervisor_wview snap[MAXW];
+    int nsnap;
     int64_t next_spawn_at, backoff_ms;
     int64_t refreshed_at, refreshed_ok_at;
     int64_t failover_since;  /* 0: not failing over */
@@ -119,6 +152,7 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
     cJSON *j = json_parse(data, (size_t)n);
     const char *state = j ? json_get_str(j, "state") : NULL, *role = j ? json_get_str(j, "role") : NULL;
     v->ready = state && strcmp(state, "ready") == 0;
+    snprintf(v->state, sizeof v->state, "%s", state ? state : "");
     v->master_role = role && strcmp(role, "master") == 0;
     if (j) {
         json_get_int(j, "epoch", &v->epoch);
@@ -178,6 +212,20 @@ static void refresh_view(struct supervisor *s, const struct worker_info *w, int 
         s->v[i] = s->v[--s->nv];
     }
     s->refreshed_ok_at = now;
+    pthread_mutex_lock(&s->snap_mu);
+    s->nsnap = 0;
+    for (int i = 0; i < s->nv; i++) {
+        struct supervisor_wview *o = &s->snap[s->nsnap++];
+        const struct zview *v = &s->v[i];
+        _Static_assert(sizeof o->id == sizeof v->id && sizeof o->state == sizeof v->state, "sizes");
+        memcpy(o->id, v->id, sizeof o->id);
+        memcpy(o->state, v->registered ? v->state : "starting", v->registered ? sizeof o->state : 9);
+        o->registered = v->registered;
+        o->master_role = v->master_role;
+        o->seq = v->seq;
+        o->epoch = v->epoch;
+    }
+    pthread_mutex_unlock(&s->snap_mu);
 }
 
 /* Step 1. 1 when it killed something. */
@@ -217,6 +265,8 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
         if (s->failover_since && v && v->master_role && v->ready && v->epoch == workers_epoch(s->ws)) {
             log_info("failover done: master ready id=%s pid=%d epoch=%lld took_ms=%lld", m->id, m->pid,
                      (long long)v->epoch, (long long)(now - s->failover_since));
+            events_add("failover", "master %s pid=%d ready epoch=%lld took_ms=%lld", m->id, m->pid,
+                       (long long)v->epoch, (long long)(now - s->failover_since));
             s->failover_since = 0;
         }
         return 0;
@@ -224,6 +274,7 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
     if (!s->failover_since) {
         s->failover_since = now;
         log_warn("no live master; failing over slaves=%d", n);
+        events_add("failover", "no live master; failing over slaves=%d", n);
     }
     if (!workers_zk_connected(s->ws)) return 0; /* the epoch lives there: wait for it */
     if (best) {
@@ -249,9 +300,10 @@ static int handle_slaves(struct supervisor *s, const struct worker_info *w, int 
     int live = 0;
     for (int i = 0; i < n; i++)
         if (!w[i].master && !w[i].retiring) slaves[live++] = w[i];
-    if (live < s->target) {
+    int target = atomic_load(&s->target);
+    if (live < target) {
         if (now < s->next_spawn_at) return 0;
-        for (int k = live; k < s->target; k++) {
+        for (int k = live; k < target; k++) {
             if (workers_spawn_slave(s->ws, NULL)) {
                 backoff(s, now, "could not start a slave");
                 break;
@@ -259,9 +311,9 @@ static int handle_slaves(struct supervisor *s, const struct worker_info *w, int 
         }
         return 1;
     }
-    if (live > s->target) {
+    if (live > target) {
         qsort(slaves, (size_t)live, sizeof *slaves, by_pid_desc);
-        for (int k = 0; k < live - s->target; k++) workers_retire(s->ws, slaves[k].id);
+        for (int k = 0; k < live - target; k++) workers_retire(s->ws, slaves[k].id);
         return 1;
     }
     return 0;
@@ -273,8 +325,115 @@ static void scale(struct supervisor *s, int64_t now)
     int64_t reads;
     int target;
     while (scaler_tick(s->sc, now, &reads, &target)) {
-        log_info("scale window closed reads=%lld target=%d was=%d", (long long)reads, target, s->target);
-        s->target = target;
+        int was = atomic_load(&s->target);
+        log_info("scale window closed reads=%lld target=%d was=%d", (long long)reads, target, was);
+        events_add("scale", "window closed reads=%lld target=%d was=%d", (long long)reads, target, was);
+        atomic_store(&s->target, target);
+    }
+}
+
+static const struct worker_info *find_live(const struct worker_info *w, int n, const char *id)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(w[i].id, id) == 0) return &w[i];
+    return NULL;
+}
+
+/* Hands the result of the switchover request back to the HTTP thread. */
+static void promote_done(struct supervisor *s, int status, int64_t epoch, const char *fmt, const char *a,
+                         const char *b)
+{
+    pthread_mutex_lock(&s->pr.mu);
+    s->pr.status = status;
+    s->pr.epoch = epoch;
+    snprintf(s->pr.msg, sizeof s->pr.msg, fmt, a, b);
+    s->pr.busy = 0;
+    s->pr.pending = 0;
+    pthread_cond_broadcast(&s->pr.done);
+    pthread_mutex_unlock(&s->pr.mu);
+}
+
+/* A planned switchover, as a small state machine advanced each round:
+ *   start: the request names a ready, non-retiring slave; the master is
+ *          ready and no failover is under way. ZK_ROOT/master gets "next"
+ *          (workers_stepdown): the master stops at a batch boundary, closes
+ *          writeQ and goes on as a slave; writes wait in writeQ meanwhile.
+ *   wait:  until the old master's znode says role "slave": nothing it
+ *          applied can come after the new master's epoch marker. Then the
+ *          table swaps the roles and the epoch is bumped naming the slave
+ *          (workers_switch), which promotes exactly as in a failover:
+ *          marker, catch-up, writeQ.
+ *   give up: the old master did not step down within STEPDOWN_MS (frozen,
+ *          cut off): it is killed, and the ordinary failover follows. A
+ *          worker of the pair that dies meanwhile ends it the same way. */
+#define STEPDOWN_MS 5000
+static void switchover(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
+{
+    if (!s->sw.active) {
+        char id[RUNTIME_ID_MAX];
+        pthread_mutex_lock(&s->pr.mu);
+        int pending = s->pr.pending;
+        s->pr.pending = 0;
+        memcpy(id, s->pr.id, sizeof id);
+        pthread_mutex_unlock(&s->pr.mu);
+        if (!pending) return;
+        const struct worker_info *x = find_live(w, n, id), *m = NULL;
+        for (int i = 0; i < n; i++)
+            if (w[i].master) m = &w[i];
+        struct zview *xv = x ? view_of(s, x->id) : NULL, *mv = m ? view_of(s, m->id) : NULL;
+        if (!x) { promote_done(s, 404, 0, "no live worker with id %s%s", id, ""); return; }
+        if (x->master) { promote_done(s, 409, 0, "%s is the master already%s", id, ""); return; }
+        if (x->retiring) { promote_done(s, 409, 0, "%s is retiring%s", id, ""); return; }
+        /* A master that took writes in the current epoch: a failover that
+         * named it is over, even if its end is logged only later this round. */
+        if (!m || !mv || !mv->ready || !mv->master_role || mv->took_over != workers_epoch(s->ws)) {
+            promote_done(s, 409, 0, "no ready master to hand over from (failover under way?)%s%s", "", "");
+            return;
+        }
+        if (!xv || !xv->ready) { promote_done(s, 409, 0, "slave %s is not ready%s", id, ""); return; }
+        if (!workers_zk_connected(s->ws) || workers_stepdown(s->ws, m->id, x->id)) {
+            promote_done(s, 503, 0, "ZooKeeper unavailable%s%s", "", "");
+            return;
+        }
+        s->sw.active = 1;
+        s->sw.since = now;
+        snprintf(s->sw.old_id, sizeof s->sw.old_id, "%s", m->id);
+        snprintf(s->sw.new_id, sizeof s->sw.new_id, "%s", x->id);
+        log_info("switchover: asked the master to step down id=%s next=%s", m->id, x->id);
+        events_add("switchover", "asked master %s to step down for %s", m->id, x->id);
+        return;
+    }
+    const struct worker_info *m = find_live(w, n, s->sw.old_id), *x = find_live(w, n, s->sw.new_id);
+    struct zview *mv = m ? view_of(s, m->id) : NULL;
+    if (!m || !x || !m->master) {
+        /* The old master, if it lives, is (becoming) a slave: failover. */
+        if (m) workers_demote(s->ws, m->id);
+        s->sw.active = 0;
+        events_add("switchover", "given up: a worker died; failing over old=%s", s->sw.old_id);
+        promote_done(s, 409, 0, "a worker died during the switchover (%s, %s); failing over", s->sw.old_id,
+                     s->sw.new_id);
+        return;
+    }
+    if (mv && mv->registered && !mv->master_role) {
+        s->sw.active = 0;
+        if (workers_switch(s->ws, m->id, x->id)) {
+            events_add("switchover", "could not name %s; failing over", x->id);
+            promote_done(s, 503, 0, "could not name %s master (ZooKeeper); failing over%s", x->id, "");
+            return;
+        }
+        int64_t epoch = workers_epoch(s->ws);
+        log_info("switchover: old master stepped down id=%s; named id=%s epoch=%lld took_ms=%lld", m->id,
+                 x->id, (long long)epoch, (long long)(now - s->sw.since));
+        events_add("switchover", "%s stepped down; %s named master epoch=%lld", m->id, x->id, (long long)epoch);
+        s->failover_since = now; /* logs "failover done" when the new master takes writes */
+        promote_done(s, 200, epoch, "%s%s", "", "");
+        return;
+    }
+    if (now - s->sw.since > STEPDOWN_MS) {
+        s->sw.active = 0;
+        workers_kill(s->ws, m->id, "did not step down for a switchover");
+        promote_done(s, 503, 0, "master %s did not step down in time; it was killed and a failover follows%s",
+                     m->id, "");
     }
 }
 
@@ -293,10 +452,13 @@ static void *supervisor_main(void *arg)
         int n = workers_list(s->ws, w, MAXW);
         if (atomic_exchange(&s->children_fired, 0)) s->watch_armed = 0;
         int every = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
+        if (s->sw.active) every = REFRESH_FAILOVER_MS;
         if (!s->watch_armed || now - s->refreshed_at >= every) refresh_view(s, w, n, now);
+        switchover(s, w, n, now);
+        if (s->sw.active) n = workers_list(s->ws, w, MAXW);
         if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
         /* Actions change the table, which ends the next wait at once. */
-        wait_ms = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
+        wait_ms = s->failover_since || s->sw.active ? REFRESH_FAILOVER_MS : REFRESH_MS;
         int64_t left = s->sc ? scaler_remaining(s->sc, clock_ms()) : -1;
         if (left >= 0 && left < wait_ms) wait_ms = (int)left;
     }
@@ -310,8 +472,11 @@ struct supervisor *supervisor_start(struct workers *ws, struct scaler *sc, const
     s->ws = ws;
     s->sc = sc;
     s->cfg = *cfg;
-    s->target = cfg->initial_slaves;
+    atomic_store(&s->target, cfg->initial_slaves);
     s->refreshed_ok_at = clock_ms();
+    pthread_mutex_init(&s->snap_mu, NULL);
+    pthread_mutex_init(&s->pr.mu, NULL);
+    clock_cond_init(&s->pr.done);
     if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
         log_error("cannot start the supervisor thread");
         free(s);
@@ -328,4 +493,60 @@ void supervisor_stop(struct supervisor *s)
     pthread_join(s->thread, NULL);
 }
 
-void supervisor_free(struct supervisor *s) { free(s); }
+void supervisor_free(struct supervisor *s)
+{
+    if (!s) return;
+    pthread_mutex_destroy(&s->snap_mu);
+    pthread_mutex_destroy(&s->pr.mu);
+    pthread_cond_destroy(&s->pr.done);
+    free(s);
+}
+
+int supervisor_target(struct supervisor *s) { return atomic_load(&s->target); }
+
+void supervisor_set_target(struct supervisor *s, int slaves)
+{
+    int was = atomic_exchange(&s->target, slaves);
+    log_info("slave target set by hand target=%d was=%d", slaves, was);
+    events_add("scale", "target set by hand target=%d was=%d", slaves, was);
+    workers_poke(s->ws);
+}
+
+int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    int n = s->nsnap < max ? s->nsnap : max;
+    memcpy(out, s->snap, (size_t)n * sizeof *out);
+    pthread_mutex_unlock(&s->snap_mu);
+    return n;
+}
+
+int supervisor_promote(struct supervisor *s, const char *id, int timeout_ms, int64_t *epoch, char *msg, size_t n)
+{
+    struct timespec until = clock_deadline(timeout_ms);
+    pthread_mutex_lock(&s->pr.mu);
+    if (s->pr.busy) {
+        pthread_mutex_unlock(&s->pr.mu);
+        snprintf(msg, n, "a switchover is under way");
+        return 409;
+    }
+    uint64_t ticket = ++s->pr.ticket;
+    s->pr.busy = s->pr.pending = 1;
+    s->pr.status = 0;
+    snprintf(s->pr.id, sizeof s->pr.id, "%s", id);
+    pthread_mutex_unlock(&s->pr.mu);
+    workers_poke(s->ws);
+    pthread_mutex_lock(&s->pr.mu);
+    while (s->pr.ticket == ticket && s->pr.status == 0 &&
+           pthread_cond_timedwait(&s->pr.done, &s->pr.mu, &until) == 0) {}
+    int status = s->pr.ticket == ticket ? s->pr.status : 0;
+    if (status) {
+        *epoch = s->pr.epoch;
+        snprintf(msg, n, "%s", s->pr.msg);
+    } else {
+        snprintf(msg, n, "the switchover is still under way");
+        status = 503;
+    }
+    pthread_mutex_unlock(&s->pr.mu);
+    return status;
+}

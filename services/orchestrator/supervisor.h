@@ -2,13 +2,17 @@
  * supervisor.h — the orchestrator's lifecycle loop: keeps one master and
  * the target number of slaves running, whatever dies.
  *
- * One thread of its own does every start, election and retirement, so the
- * runtime's exit monitor, ZooKeeper's callback thread and the HTTP handlers
- * only note what happened and wake it (workers_poke); none of them ever
- * waits for a spawn or for ZooKeeper.
+ * One thread of its own does every start, election, retirement and planned
+ * switchover, so the runtime's exit monitor, ZooKeeper's callback thread and
+ * the HTTP handlers only note what happened and wake it (workers_poke); none
+ * of them ever waits for a spawn or for ZooKeeper (POST /api/v1/promote
+ * waits for the loop's answer, with a deadline).
  */
 #ifndef RS_SUPERVISOR_H
 #define RS_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 struct workers;
 struct scaler;
@@ -23,6 +27,14 @@ struct supervisor_config {
 
 struct supervisor;
 
+/* What the supervisor last read of a worker's znode (GET /api/v1/status). */
+struct supervisor_wview {
+    char id[48];
+    char state[16];          /* "starting" until it registered */
+    int registered, master_role;
+    int64_t seq, epoch;
+};
+
 /* Starts the loop (after startup_run). scaler may be NULL (no autoscaling). */
 struct supervisor *supervisor_start(struct workers *ws, struct scaler *sc, const struct supervisor_config *cfg);
 /* Stops the loop and joins it: no worker is started or elected after it. */
@@ -30,5 +42,21 @@ void supervisor_stop(struct supervisor *s);
 /* Frees it; only after the ZooKeeper handle is closed (workers_free), since a
  * watch set by the supervisor may fire until then. */
 void supervisor_free(struct supervisor *s);
+
+/* The slave count it keeps now; setting it by hand (POST /api/v1/scale)
+ * holds until the next scaling window decides. */
+int supervisor_target(struct supervisor *s);
+void supervisor_set_target(struct supervisor *s, int slaves);
+
+/* Copies the ZooKeeper view of the live workers (at most max); the count. */
+int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max);
+
+/* Planned switchover to slave id (POST /api/v1/promote), done by the loop:
+ * the master steps down at a batch boundary and goes on as a slave, then
+ * the slave is named master with a new epoch. Waits up to timeout_ms for the
+ * outcome: an HTTP status (200 with *epoch the new epoch; 404 no such
+ * worker; 409 not possible now; 503 ZooKeeper, a master that did not step
+ * down, or still under way) with a message in msg. */
+int supervisor_promote(struct supervisor *s, const char *id, int timeout_ms, int64_t *epoch, char *msg, size_t n);
 
 #endif

@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "epoch.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "runtime.h"
@@ -165,6 +166,8 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
         else
             log_warn("worker exited id=%s pid=%d role=%s status=%d", id, pid,
                      e->info.master ? "master" : "slave", status);
+        events_add(e->info.retiring || ws->stopping ? "stop" : "exit", "%s %s pid=%d exited status=%d",
+                   e->info.master ? "master" : "slave", id, pid, status);
     }
     changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
@@ -238,6 +241,7 @@ static int spawn(struct workers *ws, const char *id, int master)
     pthread_mutex_unlock(&ws->lock);
     if (rc) return -1;
     log_info("started worker id=%s pid=%d role=%s", out.id, out.pid, master ? "master" : "slave");
+    events_add("spawn", "started %s %s pid=%d", master ? "master" : "slave", out.id, out.pid);
     if (stopping && !dead) {
         /* Shutdown began meanwhile: nothing may outlive it. */
         workers_kill(ws, id, "started during shutdown");
@@ -277,6 +281,7 @@ static void log_designated(struct workers *ws, const char *id)
     long long epoch = (long long)ws->epoch;
     pthread_mutex_unlock(&ws->lock);
     log_info("master designated id=%s pid=%d epoch=%lld", id, pid, epoch);
+    events_add("election", "master %s pid=%d epoch=%lld", id, pid, epoch);
 }
 
 int64_t workers_epoch(struct workers *ws)
@@ -322,6 +327,8 @@ static int kill_locked(struct workers *ws, struct wentry *e, const char *why)
     e->status = SIGKILL; /* as a wait status: killed by SIGKILL */
     log_warn("killed worker id=%s pid=%d role=%s why=\"%s\"", e->info.id, e->info.pid,
              e->info.master ? "master" : "slave", why);
+    events_add("crash", "killed %s %s pid=%d: %s", e->info.master ? "master" : "slave", e->info.id,
+               e->info.pid, why);
     changed_locked(ws);
     return e->info.pid;
 }
@@ -376,6 +383,7 @@ int workers_retire(struct workers *ws, const char *id)
     pthread_mutex_unlock(&ws->lock);
     if (!ok) return -1;
     log_info("retiring slave id=%s", id);
+    events_add("retire", "retiring slave %s", id);
     /* The flag is set before the signal, so the exit can never look like a crash. */
     return runtime_kill(ws->rt, id, SIGTERM);
 }
@@ -423,6 +431,105 @@ int workers_elect(struct workers *ws, const char *id)
     }
     log_designated(ws, id);
     return 0;
+}
+
+void workers_set_epoch(struct workers *ws, int64_t epoch)
+{
+    pthread_mutex_lock(&ws->lock);
+    if (epoch > ws->epoch) ws->epoch = epoch;
+    pthread_mutex_unlock(&ws->lock);
+}
+
+/* Adds the running workers in rw[0..n) that the table does not hold yet. */
+static int adopt_into_table(struct workers *ws, const struct runtime_worker *rw, int n, const char *master_id)
+{
+    int added = 0;
+    pthread_mutex_lock(&ws->lock);
+    for (int i = 0; i < n; i++) {
+        if (find(ws, rw[i].id)) continue;
+        struct wentry *e = new_entry(ws);
+        if (!e) break;
+        memset(e, 0, sizeof *e);
+        snprintf(e->info.id, sizeof e->info.id, "%s", rw[i].id);
+        e->info.pid = rw[i].pid;
+        e->info.master = strcmp(rw[i].id, master_id) == 0;
+        e->info.spawned_at = e->info.designated_at = clock_ms();
+        e->alive = 1;
+        added++;
+        log_info("adopted running worker id=%s pid=%d role=%s", rw[i].id, rw[i].pid,
+                 e->info.master ? "master" : "slave");
+        events_add("adopt", "adopted running %s %s pid=%d", e->info.master ? "master" : "slave", rw[i].id,
+                   rw[i].pid);
+    }
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
+    return added;
+}
+
+int workers_adopt(struct workers *ws, const char *master_id)
+{
+    struct runtime_worker rw[MAX_WORKERS];
+    int n = runtime_list(ws->rt, rw, MAX_WORKERS);
+    if (n < 0) return -1;
+    int added = adopt_into_table(ws, rw, n, master_id);
+    /* One that stopped between the list and the table was reported to a
+     * table that did not hold it yet: look again, and forget it. */
+    n = runtime_list(ws->rt, rw, MAX_WORKERS);
+    if (n < 0) return -1;
+    pthread_mutex_lock(&ws->lock);
+    for (int i = 0; i < ws->n; i++) {
+        int running = 0;
+        for (int k = 0; k < n && !running; k++) running = strcmp(rw[k].id, ws->w[i].info.id) == 0;
+        if (ws->w[i].alive && !running) {
+            log_warn("adopted worker stopped meanwhile id=%s pid=%d", ws->w[i].info.id, ws->w[i].info.pid);
+            ws->w[i].alive = 0;
+            ws->w[i].status = -1;
+            added--;
+        }
+    }
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
+    return added;
+}
+
+int workers_stepdown(struct workers *ws, const char *master_id, const char *next_id)
+{
+    return epoch_stepdown(ws->zk, ws->cfg.zk_root, master_id, workers_epoch(ws), next_id);
+}
+
+int workers_switch(struct workers *ws, const char *old_id, const char *new_id)
+{
+    pthread_mutex_lock(&ws->lock);
+    struct wentry *o = find(ws, old_id), *e = find(ws, new_id);
+    int ok = o && e && o->alive && e->alive && o->info.master && !e->info.master && !e->info.retiring;
+    if (ok) {
+        o->info.master = 0;
+        e->info.master = 1;
+        e->info.designated_at = clock_ms();
+        changed_locked(ws);
+    }
+    pthread_mutex_unlock(&ws->lock);
+    if (!ok) return -1;
+    if (bump_epoch(ws, new_id)) {
+        /* The old master is a slave now either way: leave no master in the
+         * table, and the supervisor fails over as after a crash. */
+        pthread_mutex_lock(&ws->lock);
+        if ((e = find(ws, new_id)) != NULL) e->info.master = 0;
+        changed_locked(ws);
+        pthread_mutex_unlock(&ws->lock);
+        return -1;
+    }
+    log_designated(ws, new_id);
+    return 0;
+}
+
+void workers_demote(struct workers *ws, const char *id)
+{
+    pthread_mutex_lock(&ws->lock);
+    struct wentry *e = find(ws, id);
+    if (e && e->alive) e->info.master = 0;
+    changed_locked(ws);
+    pthread_mutex_unlock(&ws->lock);
 }
 
 static int wait_all_gone(struct workers *ws, int ms)

@@ -5,6 +5,8 @@
  * its id, role and epoch in the environment. A slave named master in
  * ZooKeeper (membership.c) stops being a slave and runs the master role with
  * the epoch it was given there: the same process, the same database file.
+ * A master told to step down (a planned switchover, membership.c) goes on
+ * as a slave, again in the same process; it may be promoted again later.
  * Exits 0 on SIGTERM/SIGINT, 1 on a fatal error, 3 when it finds a newer
  * master's epoch in the log or sees another worker named master.
  */
@@ -102,6 +104,32 @@ int main(int argc, char **argv)
         log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", id, (long long)W.epoch,
                  (long long)store_position(W.store).applied_seq);
         rc = master_run(&W);
+    }
+    while (rc == -2 && atomic_load(&W.stepdown) && !W.stop) {
+        /* Planned switchover: master_run stopped at a batch boundary and
+         * closed writeQ; everything applied is committed and in the log.
+         * The role changes first (the znode says "slave", which is what the
+         * orchestrator waits for), then the flags are cleared, so the
+         * membership thread cannot take us for a deposed master again. */
+        pthread_mutex_lock(&W.lock);
+        W.caught_up = 0; /* "ready" again once the follower reaches the log's end */
+        pthread_mutex_unlock(&W.lock);
+        worker_set_state(&W, "slave", "catching-up");
+        atomic_store(&W.promote_epoch, 0);
+        atomic_store(&W.readers_stop, 0);
+        atomic_store(&W.stepdown, 0);
+        atomic_store(&W.deposed, 0);
+        log_info("stepped down; going on as a slave id=%s applied_seq=%lld", id,
+                 (long long)store_position(W.store).applied_seq);
+        rc = slave_run(&W);
+        if (rc == 1) {
+            pthread_mutex_lock(&W.lock);
+            W.epoch = atomic_load(&W.promote_epoch);
+            pthread_mutex_unlock(&W.lock);
+            log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", id, (long long)W.epoch,
+                     (long long)store_position(W.store).applied_seq);
+            rc = master_run(&W);
+        }
     }
     W.stop = 1;
     membership_stop(&W);

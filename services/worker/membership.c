@@ -18,7 +18,15 @@
  *     the role loop (the follower stops at a batch boundary, slave_run
  *     returns, main.c runs master_run with that epoch);
  *   - it names another worker while we are the master: we were replaced
- *     (the orchestrator took us for dead); set w->deposed, the master stops.
+ *     (the orchestrator took us for dead); set w->deposed, the master stops;
+ *   - it names this master, with its own epoch, and a "next" worker: a
+ *     planned switchover (POST /api/v1/promote). Set w->stepdown and
+ *     w->deposed: the master stops taking writes at its next batch boundary,
+ *     closes writeQ, and main.c runs the slave role on the same database. The
+ *     orchestrator names the next master (with a new epoch) only once our
+ *     znode says role "slave", so nothing we applied comes after its marker.
+ *     A slave named with a "next" (a switchover whose master was demoted
+ *     already) ignores it.
  * The node is also re-read every second without a watch, in case a watch
  * was lost with a connection. Each time, a slave also reads the named
  * master's znode for its applied seq (w->master_seq): the follower counts as
@@ -150,6 +158,22 @@ static void check_master(struct worker *w)
     }
     int64_t mine;
     int ours = strcmp(id, w->id) == 0, master = is_master_at(w, &mine);
+    const char *next = json_get_str(j, "next");
+    if (next && *next) {
+        /* A switchover under way: only the named master acts (steps down). */
+        if (ours && master && epoch == mine && !atomic_load(&w->deposed)) {
+            log_info("told to step down for a switchover next=%s epoch=%lld", next, (long long)epoch);
+            atomic_store(&w->stepdown, 1);
+            atomic_store(&w->deposed, 1);
+            pthread_mutex_lock(&w->lock);
+            pthread_cond_broadcast(&w->advanced);
+            pthread_mutex_unlock(&w->lock);
+        }
+        if (ours) {
+            cJSON_Delete(j);
+            return;
+        }
+    }
     if (!ours && !master) {
         char path[400], md[512];
         int64_t seq;

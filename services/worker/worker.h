@@ -49,6 +49,8 @@ struct worker {
     /* Role changes, set by the membership thread from ZK_ROOT/master. */
     _Atomic int64_t promote_epoch; /* non-zero: this slave was named master with that epoch */
     _Atomic int deposed;           /* another worker was named master with a newer epoch */
+    _Atomic int stepdown;          /* planned switchover: this master was told to hand over and go
+                                    * on as a slave (it stops at a batch boundary; main.c demotes) */
     _Atomic int readers_stop;      /* the slave's readers stop consuming (promotion) */
     /* The applied seq the current master last put in its znode: all of it
      * is in the log, so a follower that reached it has caught up with the
