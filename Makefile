@@ -115,7 +115,7 @@ run: deps all
 	@services/infra/run.sh
 
 bench: deps all
-	@bench/run.sh && bench/api.sh
+	@bench/run.sh && bench/api.sh && bench/failover.py
 
 up: deps
 	@docker/stack.sh up

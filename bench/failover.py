@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""failover.py — `make bench`, last part: how fast the DB service recovers.
+
+Starts a private RabbitMQ + ZooKeeper (services/infra/localinfra.sh, stopped
+by PID at exit, also on SIGINT/SIGTERM) and one orchestrator with 2 slaves
+(tests/integration/harness.py's Stack, loopback, ZK_SESSION_MS=2000), then
+measures, with 8 clients writing unique rides without pause:
+
+  crash/master   POST /api/v1/crash/master -> first acknowledged write that
+                 was sent after the crash; BENCH_CRASHES rounds (default 10)
+  sigkill        the same with the master SIGKILLed from here by the PID that
+                 GET /api/v1/status names
+  new slave      BENCH_LOG_ENTRIES rows (default 100000) written by 32
+                 clients, then POST /api/v1/scale {"slaves": 3}: seconds until
+                 the new worker's state is "ready" in GET /api/v1/status, and
+                 until its applied seq reaches the master's (lag 0)
+
+Every wait has a deadline; the request count is bounded by the entry count
+and the crash rounds. Prints one table. The temporary directory is removed
+after a successful run and kept (logs, data) after a failed one.
+"""
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+INFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
+CRASHES = int(os.environ.get("BENCH_CRASHES", "10"))
+ENTRIES = int(os.environ.get("BENCH_LOG_ENTRIES", "100000"))
+SESSION_MS = int(os.environ.get("BENCH_ZK_SESSION_MS", "2000"))
+PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
+
+
+class Stop(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    raise Stop(f"signal {signum}")
+
+
+def ride(ts):
+    return {"op": "insert", "table": "rides",
+            "values": {"created_by": "bench", "ts": ts, "source": 1, "destination": 2}}
+
+
+def status(s):
+    st, body = s.client.request("GET", "/api/v1/status", timeout=10)
+    if st != 200 or not isinstance(body, dict):
+        raise RuntimeError(f"status: {st} {body}")
+    return body
+
+
+def master_of(s):
+    b = status(s)
+    m = [w for w in b["workers"] if w["role"] == "master"]
+    return (m[0]["id"], m[0]["pid"], b["epoch"]) if m else (None, None, b["epoch"])
+
+
+def all_ready(s, n):
+    ws = status(s)["workers"]
+    return len(ws) == n and all(w["state"] == "ready" and not w.get("retiring") for w in ws) \
+        and sum(w["role"] == "master" for w in ws) == 1
+
+
+class WriteLoad:
+    """threads clients writing unique rides without pause."""
+
+    def __init__(self, client, threads, base):
+        self.client, self.stop, self.lock = client, threading.Event(), threading.Lock()
+        self.acks = []        # (sent, answered) of acknowledged writes
+        self.refused = 0
+        self.base = base
+        self.threads = [threading.Thread(target=self.run, args=(k,), daemon=True) for k in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, k):
+        i = 0
+        while not self.stop.is_set():
+            ts = self.base + (k + 1) * 10_000_000 + i
+            i += 1
+            sent = time.monotonic()
+            try:
+                st, _ = self.client.write(ride(ts))
+            except Exception:
+                st = -1
+            with self.lock:
+                if st == 200:
+                    self.acks.append((sent, time.monotonic()))
+                else:
+                    self.refused += 1
+
+    def count(self):
+        with self.lock:
+            return len(self.acks)
+
+    def first_ack_sent_after(self, t):
+        with self.lock:
+            done = [a for s, a in self.acks[-2000:] if s > t]
+        return min(done) - t if done else None
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+
+def crash_rounds(s, kill, load):
+    times = []
+    for k in range(CRASHES):
+        wait_for(lambda: all_ready(s, 3), 60, f"all workers ready before crash {k + 1}")
+        base = load.count()
+        wait_for(lambda: load.count() >= base + 50, 30, "writes to flow before the crash")
+        _, pid, epoch = master_of(s)
+        t0 = time.monotonic()
+        kill(s, pid)
+        times.append(wait_for(lambda: load.first_ack_sent_after(t0), 15, f"writes to resume after crash {k + 1}"))
+        wait_for(lambda: master_of(s)[2] > epoch, 15, "a new epoch")
+    wait_for(lambda: all_ready(s, 3), 60, "all workers ready after the last crash")
+    return times
+
+
+def crash_api(s, _pid):
+    st, body = s.client.request("POST", "/api/v1/crash/master", {}, timeout=10)
+    if st != 200:
+        raise RuntimeError(f"crash/master: {st} {body}")
+
+
+def crash_sigkill(_s, pid):
+    os.kill(pid, signal.SIGKILL)
+
+
+def failover(name, kill, base):
+    s = Stack(name, INITIAL_SLAVES=2, ZK_SESSION_MS=SESSION_MS)
+    try:
+        wait_for(lambda: all_ready(s, 3), 60, "the stack to be ready")
+        s.client.write({"op": "insert", "table": "users", "values": {"username": "bench", "password": PASSWORD}})
+        load = WriteLoad(s.client, 8, base)
+        try:
+            times = crash_rounds(s, kill, load)
+        finally:
+            load.finish()
+        return times, load.refused
+    finally:
+        s.stop()
+
+
+def new_slave(base):
+    s = Stack("bench-newslave", INITIAL_SLAVES=2, ZK_SESSION_MS=SESSION_MS)
+    try:
+        wait_for(lambda: all_ready(s, 3), 60, "the stack to be ready")
+        s.client.write({"op": "insert", "table": "users", "values": {"username": "bench", "password": PASSWORD}})
+        nxt, lock, refused = [0], threading.Lock(), [0]
+
+        def writer():
+            while True:
+                with lock:
+                    i = nxt[0]
+                    if i >= ENTRIES:
+                        return
+                    nxt[0] += 1
+                for _ in range(5):
+                    try:
+                        if s.client.write(ride(base + i))[0] == 200:
+                            break
+                    except Exception:
+                        pass
+                    time.sleep(0.05)
+                else:
+                    with lock:
+                        refused[0] += 1
+        t0 = time.monotonic()
+        ws = [threading.Thread(target=writer, daemon=True) for _ in range(32)]
+        for t in ws:
+            t.start()
+        for t in ws:
+            t.join(3600)
+        fill = time.monotonic() - t0
+        before = {w["id"] for w in status(s)["workers"]}
+        # Every write is one log entry; the znodes' seqs lag by up to 500 ms.
+        wait_for(lambda: (status(s)["master_seq"] or 0) >= ENTRIES
+                 and all(w["lag"] == 0 for w in status(s)["workers"]), 120, "the slaves to catch up")
+        master_seq = status(s)["master_seq"]
+        t0 = time.monotonic()
+        st, body = s.client.request("POST", "/api/v1/scale", {"slaves": 3}, timeout=10)
+        if st != 200:
+            raise RuntimeError(f"scale: {st} {body}")
+
+        def new():
+            n = [w for w in status(s)["workers"] if w["id"] not in before]
+            return n[0] if n else None
+        seen = wait_for(new, 30, "the new worker to appear") and time.monotonic() - t0
+        ready = wait_for(lambda: new()["state"] == "ready" and time.monotonic() - t0, 600, "the new slave to be ready")
+        caught = wait_for(lambda: (new()["seq"] or 0) >= master_seq and time.monotonic() - t0, 600,
+                          "the new slave to reach the master's seq")
+        return fill, master_seq, seen, ready, caught, refused[0]
+    finally:
+        s.stop()
+
+
+def main():
+    global Stack, wait_for
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    tmp = tempfile.mkdtemp(prefix="rideshare-bench-failover.")
+    infra = os.path.join(tmp, "infra")
+    started, ok = False, False
+    try:
+        subprocess.run([INFRA, "start", infra], check=True, stdout=subprocess.DEVNULL, timeout=300)
+        started = True
+        with open(os.path.join(infra, "env")) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                if k and not k.startswith("#"):
+                    os.environ[k] = v.strip("'\"")
+        os.environ["INFRA_DIR"], os.environ["TEST_TMP"] = infra, tmp
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        from harness import Stack as _Stack, wait_for as _wait_for
+        Stack, wait_for = _Stack, _wait_for
+
+        api, api_ref = failover("bench-crash", crash_api, 0)
+        kill, kill_ref = failover("bench-sigkill", crash_sigkill, 0)
+        fill, seq, seen, ready, caught, nref = new_slave(1_000_000_000)
+
+        target_kill = SESSION_MS / 1000 + 1
+        print(f"{'measure':<34} {'n':>6} {'median_s':>9} {'max_s':>7} {'target_s':>9} {'met':>4}")
+        for label, t, tgt in (("crash/master -> first ack write", api, 2.0),
+                              ("SIGKILL master -> first ack write", kill, target_kill)):
+            print(f"{label:<34} {len(t):>6} {statistics.median(t):>9.3f} {max(t):>7.3f} {tgt:>9.1f} "
+                  f"{'yes' if max(t) <= tgt else 'NO':>4}")
+        print(f"{'new slave spawn -> ready':<34} {seq:>6} {ready:>9.3f} {ready:>7.3f} {3.0:>9.1f} "
+              f"{'yes' if ready <= 3 else 'NO':>4}")
+        print(f"{'new slave spawn -> lag 0':<34} {seq:>6} {caught:>9.3f} {caught:>7.3f} {3.0:>9.1f} "
+              f"{'yes' if caught <= 3 else 'NO':>4}")
+        print(f"(writes refused during crashes: {api_ref} api, {kill_ref} sigkill; log filled with {ENTRIES} rows "
+              f"in {fill:.1f} s = {ENTRIES / fill:.0f}/s, {nref} given up; new worker listed after {seen:.3f} s; "
+              f"ZK session {SESSION_MS} ms)")
+        ok = True
+        return 0
+    except Stop as e:
+        print(f"bench/failover.py: stopped by {e}", file=sys.stderr)
+        return 130
+    finally:
+        if started:
+            subprocess.run([INFRA, "stop", infra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=120)
+        if ok:  # a failed run keeps its logs and data for a look
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"bench/failover.py: logs and data kept in {tmp}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
