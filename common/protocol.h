@@ -7,6 +7,9 @@
  *   readQ   durable: read requests, consumed round-robin by the slaves
  *   replog  durable stream: the replication log, appended by the master,
  *           replayed by every replica (the spec's syncQ, made durable)
+ *   snapshotQ durable: a new slave's request for a copy of a ready slave's
+ *           database, answered in parts on the requester's reply queue
+ *           (services/worker/snapshot.c)
  *
  * Request (orchestrator -> worker), published persistent with
  * message_id = request id (unique per client request), correlation_id and
@@ -39,5 +42,6 @@
 #define PROTO_WRITE_QUEUE "writeQ"
 #define PROTO_READ_QUEUE  "readQ"
 #define PROTO_LOG_STREAM  "replog"
+#define PROTO_SNAPSHOT_QUEUE "snapshotQ"
 
 #endif

@@ -4,9 +4,9 @@
  * touches a database.
  *
  * Start-up: connect to ZooKeeper, start the master and a slave and wait
- * until they are ready — or, after a restart, adopt the running workers and
- * send one barrier write so that acked_seq starts at the log's end
- * (startup.c, dbapi_barrier) — start the supervisor (failover, replacement,
+ * until they are ready — or, after a restart, adopt the running workers —
+ * then send one barrier write so that acked_seq starts at the log's end
+ * (startup.c, dbapi_barrier), start the supervisor (failover, replacement,
  * scaling: supervisor.c), then listen. SIGTERM/SIGINT: stop listening, stop
  * the supervisor, stop the workers, exit — within a second.
  */
@@ -185,7 +185,10 @@ int main(int argc, char **argv)
         };
         admin = adminapi_register(srv, &acfg);
         int port = -1;
-        if (started == 1 && dbapi_barrier(api, ready_ms, &stop)) /* adopted: acked_seq first */
+        /* acked_seq starts at the log's end, whether the workers were
+         * adopted or started over an existing log: a read then never misses
+         * a write an earlier orchestrator acknowledged. */
+        if (dbapi_barrier(api, ready_ms, &stop))
             log_error("no write acknowledged after the restart; not serving");
         else
             port = http_server_start(srv, config_str(vars, "ORCH_HOST"),

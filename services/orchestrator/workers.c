@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "epoch.h"
@@ -153,6 +154,22 @@ static struct wentry *find(struct workers *ws, const char *id)
     return NULL;
 }
 
+/* A worker that stopped is never started again (DESIGN §4: its
+ * replacement starts from the log), so its database file is garbage: the
+ * process runtime's files go with it. (A container's go with the container;
+ * there the names below do not exist on this side.) */
+static void remove_files(struct workers *ws, const char *id)
+{
+    static const char *const suffixes[] = { ".db", ".db-wal", ".db-shm", ".db.copy", ".db.fetch" };
+    char path[700];
+    if (!*id || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))
+        return; /* not one of our ids (a runtime reports what it finds): no path from it */
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", ws->cfg.data_dir, id, suffixes[i]);
+        unlink(path);
+    }
+}
+
 void workers_on_exit(const char *id, int pid, int status, void *ctx)
 {
     struct workers *ws = ctx;
@@ -171,6 +188,7 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
     }
     changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
+    remove_files(ws, id);
 }
 
 /* A fresh worker id: start time in ms and a counter, unique across restarts. */

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "snapshot.h"
 #include "store.h"
 #include "worker.h"
 
@@ -34,6 +35,8 @@ static const struct config_var vars[] = {
     { "BATCH_MAX", "256", "writes per transaction / log entries per batch" },
     { "READ_WAIT_MS", "2000", "how long a read waits for the replica to reach its min_seq" },
     { "READ_THREADS", "1", "reader threads of a slave" },
+    { "SNAPSHOT_MIN_ENTRIES", "5000", "a new slave starts from a ready slave's copy when that one has applied this many log entries (0: always replay the log)" },
+    { "SNAPSHOT_TIMEOUT_MS", "20000", "how long a new slave waits for a copy before replaying the log instead" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { 0 },
 };
@@ -82,6 +85,17 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* A new slave (no file yet; a worker's id is never reused) starts from
+     * a copy when that saves replaying a long log. */
+    if (strcmp(role, "slave") == 0 && access(path, F_OK) != 0) {
+        struct snapshot_opts so = {
+            .id = id, .db_path = path, .amqp_url = W.amqp_url,
+            .zk_hosts = config_str(vars, "ZK_HOSTS"), .zk_root = config_str(vars, "ZK_ROOT"),
+            .min_entries = config_long(vars, "SNAPSHOT_MIN_ENTRIES", 0, 1L << 50),
+            .timeout_ms = (int)config_long(vars, "SNAPSHOT_TIMEOUT_MS", 1000, 600000),
+        };
+        snapshot_fetch(&so);
+    }
     W.store = store_open(path);
     if (!W.store) return 1;
     W.applied_seq = store_position(W.store).applied_seq;

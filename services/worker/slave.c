@@ -10,6 +10,9 @@
  * answers 503 otherwise. So a read never misses a write acknowledged before
  * it began.
  *
+ * A third kind of thread serves copies of this replica to new slaves
+ * (snapshot.c).
+ *
  * Stopping (SIGTERM for scale-in, or promotion to master): readers stop
  * taking deliveries, ack what they answered, and close. A read still
  * waiting for its min_seq is left unanswered and unacked, like the
@@ -27,6 +30,7 @@
 #include "log.h"
 #include "mq.h"
 #include "protocol.h"
+#include "snapshot.h"
 #include "worker.h"
 
 static int readers_stopping(struct worker *w)
@@ -160,6 +164,8 @@ int slave_run(struct worker *w)
     if (!readers) abort();
     worker_set_state(w, "slave", "catching-up");
     for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
+    pthread_t server;
+    pthread_create(&server, NULL, snapshot_server_main, w);
     int rc = follower_run(w, NULL);
     /* The follower returns on stop, on promotion or on a fatal error: take
      * the readers down in every case (a master answers no reads). */
@@ -173,6 +179,7 @@ int slave_run(struct worker *w)
         w->stop = 1;
     }
     for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
+    pthread_join(server, NULL);
     free(readers);
     return promote ? 1 : rc;
 }

@@ -349,3 +349,51 @@ int store_read(struct store_reader *r, const struct dbop *op, char **result,
     *result = o.buf;
     return 0;
 }
+
+/* ------------------------------------------------------------------ copies */
+
+/*
+ * A copy for a new replica (snapshot.c) uses SQLite's online backup from a
+ * read-only connection: one backup step over every page runs inside one read
+ * transaction, and WAL lets that see the last commit while the writer goes
+ * on. The destination is written without a journal or syncs: it is a new
+ * file that nobody opens until it is complete, read back at once through
+ * the page cache; the replica that receives it makes its own copy durable.
+ */
+static int read_pos(sqlite3 *db, struct store_pos *pos)
+{
+    sqlite3_stmt *st;
+    if (prepare(db, "SELECT k, v FROM rs_meta", &st)) return -1;
+    int found = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (!k) continue;
+        if (!strcmp(k, "applied_seq")) pos->applied_seq = v, found |= 1;
+        else if (!strcmp(k, "log_offset")) pos->log_offset = v, found |= 2;
+        else if (!strcmp(k, "max_epoch")) pos->max_epoch = v, found |= 4;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE && found == 7 ? 0 : -1;
+}
+
+int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos)
+{
+    remove(dst_path);
+    sqlite3 *src = open_db(src_path, SQLITE_OPEN_READONLY);
+    sqlite3 *dst = src ? open_db(dst_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) : NULL;
+    int rc = -1;
+    if (dst && exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") == 0) {
+        sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+        int step = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+        if (b) sqlite3_backup_finish(b);
+        if (step != SQLITE_DONE)
+            log_error("sqlite backup failed err=%s", sqlite3_errmsg(dst));
+        else
+            rc = read_pos(dst, pos);
+    }
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    if (rc) remove(dst_path);
+    return rc;
+}

@@ -73,4 +73,11 @@ void store_reader_close(struct store_reader *r);
 int store_read(struct store_reader *r, const struct dbop *op, char **result,
                char *err, size_t errlen);
 
+/* Copies the committed state of the database at src_path — tables and
+ * bookkeeping, one consistent read snapshot — into a new file dst_path
+ * (replaced if it exists), and returns its position in *pos. The copy is a
+ * complete store: store_open on it resumes from *pos. Runs on its own
+ * read-only connection, so the writer goes on meanwhile. 0 or -1. */
+int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos);
+
 #endif

@@ -182,11 +182,12 @@ class Stack:
     def master_id(self):
         return next(i for i, (role, _) in self.workers().items() if role == "master")
 
-    def start_worker(self, worker_id, role="slave", data_dir=None):
+    def start_worker(self, worker_id, role="slave", data_dir=None, **extra_env):
         """A worker started by the test itself, outside the orchestrator."""
         env = dict(self.env)
         env.update({"WORKER_ID": worker_id, "WORKER_ROLE": role,
                     "DATA_DIR": data_dir or os.path.join(self.dir, "data")})
+        env.update({k: str(v) for k, v in extra_env.items()})
         log = open(os.path.join(self.dir, f"{worker_id}.log"), "w")
         p = subprocess.Popen([os.path.join(BIN, "rideshare-worker")], env=env, stdout=log,
                              stderr=subprocess.STDOUT)

@@ -226,24 +226,41 @@ def late_slave_reaches_the_masters_data():
         master = s.db_path(s.master_id())
         want, master_seq = db_digest(master)
         check(master_seq >= 10000, f"master applied {master_seq}")
+        # Two late slaves: one replays the whole log, one starts from a copy of
+        # a ready slave (snapshot.c) and follows the log after it.
         late_dir = os.path.join(s.dir, "late")
         os.makedirs(late_dir)
-        started = time.monotonic()
-        p = s.start_worker("late1", data_dir=late_dir)
-        path = os.path.join(late_dir, "late1.db")
 
-        def caught_up():
+        def start_late(wid, **env):
+            return s.start_worker(wid, data_dir=late_dir, **env), os.path.join(late_dir, f"{wid}.db"), \
+                time.monotonic()
+
+        def caught_up(p, path, seq):
             check(p.poll() is None, f"late slave exited {p.returncode}")
             try:
-                return db_digest(path)[1] == master_seq
+                return db_digest(path)[1] >= seq
             except sqlite3.Error:
                 return False
 
-        wait_for(caught_up, 60, "the late slave to apply the whole log")
-        took = time.monotonic() - started
-        got, _ = db_digest(path)
-        check(got == want, f"late slave differs: {got} vs {want}")
-        print(f"# late slave replayed {master_seq} entries in {took:.2f}s", flush=True)
+        for wid, env, how in (("late1", {"SNAPSHOT_MIN_ENTRIES": 0}, "replayed"),
+                              ("late2", {"SNAPSHOT_MIN_ENTRIES": 1000}, "copied")):
+            p, path, started = start_late(wid, **env)
+            wait_for(lambda: caught_up(p, path, master_seq), 60, f"{wid} to reach the master's seq")
+            took = time.monotonic() - started
+            got, seq = db_digest(path)
+            check(seq == master_seq and got == want, f"{wid} differs: {seq} {got} vs {master_seq} {want}")
+            with open(os.path.join(s.dir, f"{wid}.log")) as f:
+                log = f.read()
+            check(("snapshot received" in log) == (how == "copied"), f"{wid} should have {how}: {log[-1500:]}")
+            print(f"# late slave {how} {master_seq} entries in {took:.2f}s", flush=True)
+        # The copy's slave follows the log after the copy like any other.
+        for i in range(50):
+            st, body = c.write(user(f"after{i}"))
+            check(st == 200, f"write after the copy: {st} {body}")
+        want, master_seq = db_digest(master)
+        late2 = os.path.join(late_dir, "late2.db")
+        wait_for(lambda: db_digest(late2)[1] >= master_seq, 30, "late2 to follow the log after its copy")
+        check(db_digest(late2)[0] == want, "late2 differs from the master after the tail")
     finally:
         s.stop()
 
