@@ -27,7 +27,7 @@
  * until POST /api/v1/scale sets it by hand (it holds until the next window).
  *
  * Before those steps, each round advances a planned switchover
- * (POST /api/v1/promote) if one was asked for: see switchover() below. The
+ * (POST /api/v1/promote) if one was asked for: see supervisor_switchover.c. The
  * HTTP thread only posts the request and waits for the outcome; every
  * ZooKeeper call stays on this thread. Each refresh also copies the view
  * for GET /api/v1/status (supervisor_views).
@@ -58,65 +58,12 @@
 #include "workers.h"
 #include "zk.h"
 
-#define MAXW 64
+#include "supervisor_state.h"
+
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
 #define BACKOFF_MAX_MS 5000
 #define YOUNG_MS 5000
-
-struct zview {
-    char id[RUNTIME_ID_MAX];
-    int pid;
-    int registered;          /* its znode was seen */
-    int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
-    int64_t first_seen;
-    int ready, master_role;  /* from the znode: state "ready", role "master" */
-    char state[16];          /* from the znode: its state ("" before it registered) */
-    int64_t epoch, seq;
-    int ready_logged;
-    int64_t took_over;       /* the epoch in which it was seen taking writes as master */
-    int live;                /* scratch: still in the table this round */
-};
-
-/* A switchover asked for by POST /api/v1/promote (supervisor_promote). */
-struct promote_req {
-    pthread_mutex_t mu;
-    pthread_cond_t done;
-    int pending;             /* asked, not yet taken by the loop */
-    int busy;                /* asked or under way: a second request is refused */
-    uint64_t ticket;         /* which request the result is for */
-    char id[RUNTIME_ID_MAX];
-    int status;              /* 0 while under way; then an HTTP status */
-    int64_t epoch;
-    char msg[200];
-};
-
-struct supervisor {
-    struct workers *ws;
-    struct scaler *sc;
-    struct supervisor_config cfg;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_int children_fired;
-    int watch_armed;
-    atomic_int target;
-    /* The switchover under way (loop thread only). */
-    struct {
-        int active;
-        char old_id[RUNTIME_ID_MAX], new_id[RUNTIME_ID_MAX];
-        int64_t since;
-    } sw;
-    struct promote_req pr;
-    /* What GET /api/v1/status shows of the ZooKeeper view, copied each refresh. */
-    pthread_mutex_t snap_mu;
-    struct supervisor_wview snap[MAXW];
-    int nsnap;
-    int64_t next_spawn_at, backoff_ms;
-    int64_t refreshed_at, refreshed_ok_at;
-    int64_t failover_since;  /* 0: not failing over */
-    struct zview v[MAXW];
-    int nv;
-};
 
 /* ZooKeeper's library thread: a child of ZK_ROOT/workers came or went. */
 static void on_children(const char *path, void *ctx)
@@ -127,7 +74,7 @@ static void on_children(const char *path, void *ctx)
     workers_poke(s->ws);
 }
 
-static struct zview *view_of(struct supervisor *s, const char *id)
+struct zview *sup_view_of(struct supervisor *s, const char *id)
 {
     for (int i = 0; i < s->nv; i++)
         if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
@@ -181,7 +128,7 @@ static void refresh_view(struct supervisor *s, const struct worker_info *w, int 
     if (k < 0) k = 0;
     for (int i = 0; i < s->nv; i++) s->v[i].live = 0;
     for (int i = 0; i < n; i++) {
-        struct zview *v = view_of(s, w[i].id);
+        struct zview *v = sup_view_of(s, w[i].id);
         if (!v && s->nv < MAXW) {
             v = &s->v[s->nv++];
             memset(v, 0, sizeof *v);
@@ -236,7 +183,7 @@ static int check_health(struct supervisor *s, const struct worker_info *w, int n
     int64_t epoch = workers_epoch(s->ws);
     for (int i = 0; i < n; i++) {
         const struct worker_info *x = &w[i];
-        struct zview *v = view_of(s, x->id);
+        struct zview *v = sup_view_of(s, x->id);
         const char *why = NULL;
         if (x->retiring && now - x->retired_at > s->cfg.retire_timeout_ms)
             why = "did not stop after SIGTERM";
@@ -261,7 +208,7 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
         else if (!w[i].retiring && (!best || w[i].pid < best->pid)) best = &w[i];
     }
     if (m) {
-        struct zview *v = view_of(s, m->id);
+        struct zview *v = sup_view_of(s, m->id);
         if (s->failover_since && v && v->master_role && v->ready && v->epoch == workers_epoch(s->ws)) {
             log_info("failover done: master ready id=%s pid=%d epoch=%lld took_ms=%lld", m->id, m->pid,
                      (long long)v->epoch, (long long)(now - s->failover_since));
@@ -332,111 +279,6 @@ static void scale(struct supervisor *s, int64_t now)
     }
 }
 
-static const struct worker_info *find_live(const struct worker_info *w, int n, const char *id)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(w[i].id, id) == 0) return &w[i];
-    return NULL;
-}
-
-/* Hands the result of the switchover request back to the HTTP thread. */
-static void promote_done(struct supervisor *s, int status, int64_t epoch, const char *fmt, const char *a,
-                         const char *b)
-{
-    pthread_mutex_lock(&s->pr.mu);
-    s->pr.status = status;
-    s->pr.epoch = epoch;
-    snprintf(s->pr.msg, sizeof s->pr.msg, fmt, a, b);
-    s->pr.busy = 0;
-    s->pr.pending = 0;
-    pthread_cond_broadcast(&s->pr.done);
-    pthread_mutex_unlock(&s->pr.mu);
-}
-
-/* A planned switchover, as a small state machine advanced each round:
- *   start: the request names a ready, non-retiring slave; the master is
- *          ready and no failover is under way. ZK_ROOT/master gets "next"
- *          (workers_stepdown): the master stops at a batch boundary, closes
- *          writeQ and goes on as a slave; writes wait in writeQ meanwhile.
- *   wait:  until the old master's znode says role "slave": nothing it
- *          applied can come after the new master's epoch marker. Then the
- *          table swaps the roles and the epoch is bumped naming the slave
- *          (workers_switch), which promotes exactly as in a failover:
- *          marker, catch-up, writeQ.
- *   give up: the old master did not step down within STEPDOWN_MS (frozen,
- *          cut off): it is killed, and the ordinary failover follows. A
- *          worker of the pair that dies meanwhile ends it the same way. */
-#define STEPDOWN_MS 5000
-static void switchover(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
-{
-    if (!s->sw.active) {
-        char id[RUNTIME_ID_MAX];
-        pthread_mutex_lock(&s->pr.mu);
-        int pending = s->pr.pending;
-        s->pr.pending = 0;
-        memcpy(id, s->pr.id, sizeof id);
-        pthread_mutex_unlock(&s->pr.mu);
-        if (!pending) return;
-        const struct worker_info *x = find_live(w, n, id), *m = NULL;
-        for (int i = 0; i < n; i++)
-            if (w[i].master) m = &w[i];
-        struct zview *xv = x ? view_of(s, x->id) : NULL, *mv = m ? view_of(s, m->id) : NULL;
-        if (!x) { promote_done(s, 404, 0, "no live worker with id %s%s", id, ""); return; }
-        if (x->master) { promote_done(s, 409, 0, "%s is the master already%s", id, ""); return; }
-        if (x->retiring) { promote_done(s, 409, 0, "%s is retiring%s", id, ""); return; }
-        /* A master that took writes in the current epoch: a failover that
-         * named it is over, even if its end is logged only later this round. */
-        if (!m || !mv || !mv->ready || !mv->master_role || mv->took_over != workers_epoch(s->ws)) {
-            promote_done(s, 409, 0, "no ready master to hand over from (failover under way?)%s%s", "", "");
-            return;
-        }
-        if (!xv || !xv->ready) { promote_done(s, 409, 0, "slave %s is not ready%s", id, ""); return; }
-        if (!workers_zk_connected(s->ws) || workers_stepdown(s->ws, m->id, x->id)) {
-            promote_done(s, 503, 0, "ZooKeeper unavailable%s%s", "", "");
-            return;
-        }
-        s->sw.active = 1;
-        s->sw.since = now;
-        snprintf(s->sw.old_id, sizeof s->sw.old_id, "%s", m->id);
-        snprintf(s->sw.new_id, sizeof s->sw.new_id, "%s", x->id);
-        log_info("switchover: asked the master to step down id=%s next=%s", m->id, x->id);
-        events_add("switchover", "asked master %s to step down for %s", m->id, x->id);
-        return;
-    }
-    const struct worker_info *m = find_live(w, n, s->sw.old_id), *x = find_live(w, n, s->sw.new_id);
-    struct zview *mv = m ? view_of(s, m->id) : NULL;
-    if (!m || !x || !m->master) {
-        /* The old master, if it lives, is (becoming) a slave: failover. */
-        if (m) workers_demote(s->ws, m->id);
-        s->sw.active = 0;
-        events_add("switchover", "given up: a worker died; failing over old=%s", s->sw.old_id);
-        promote_done(s, 409, 0, "a worker died during the switchover (%s, %s); failing over", s->sw.old_id,
-                     s->sw.new_id);
-        return;
-    }
-    if (mv && mv->registered && !mv->master_role) {
-        s->sw.active = 0;
-        if (workers_switch(s->ws, m->id, x->id)) {
-            events_add("switchover", "could not name %s; failing over", x->id);
-            promote_done(s, 503, 0, "could not name %s master (ZooKeeper); failing over%s", x->id, "");
-            return;
-        }
-        int64_t epoch = workers_epoch(s->ws);
-        log_info("switchover: old master stepped down id=%s; named id=%s epoch=%lld took_ms=%lld", m->id,
-                 x->id, (long long)epoch, (long long)(now - s->sw.since));
-        events_add("switchover", "%s stepped down; %s named master epoch=%lld", m->id, x->id, (long long)epoch);
-        s->failover_since = now; /* logs "failover done" when the new master takes writes */
-        promote_done(s, 200, epoch, "%s%s", "", "");
-        return;
-    }
-    if (now - s->sw.since > STEPDOWN_MS) {
-        s->sw.active = 0;
-        workers_kill(s->ws, m->id, "did not step down for a switchover");
-        promote_done(s, 503, 0, "master %s did not step down in time; it was killed and a failover follows%s",
-                     m->id, "");
-    }
-}
-
 static void *supervisor_main(void *arg)
 {
     struct supervisor *s = arg;
@@ -454,7 +296,7 @@ static void *supervisor_main(void *arg)
         int every = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
         if (s->sw.active) every = REFRESH_FAILOVER_MS;
         if (!s->watch_armed || now - s->refreshed_at >= every) refresh_view(s, w, n, now);
-        switchover(s, w, n, now);
+        sup_switchover(s, w, n, now);
         if (s->sw.active) n = workers_list(s->ws, w, MAXW);
         if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
         /* Actions change the table, which ends the next wait at once. */
@@ -519,34 +361,4 @@ int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max
     memcpy(out, s->snap, (size_t)n * sizeof *out);
     pthread_mutex_unlock(&s->snap_mu);
     return n;
-}
-
-int supervisor_promote(struct supervisor *s, const char *id, int timeout_ms, int64_t *epoch, char *msg, size_t n)
-{
-    struct timespec until = clock_deadline(timeout_ms);
-    pthread_mutex_lock(&s->pr.mu);
-    if (s->pr.busy) {
-        pthread_mutex_unlock(&s->pr.mu);
-        snprintf(msg, n, "a switchover is under way");
-        return 409;
-    }
-    uint64_t ticket = ++s->pr.ticket;
-    s->pr.busy = s->pr.pending = 1;
-    s->pr.status = 0;
-    snprintf(s->pr.id, sizeof s->pr.id, "%s", id);
-    pthread_mutex_unlock(&s->pr.mu);
-    workers_poke(s->ws);
-    pthread_mutex_lock(&s->pr.mu);
-    while (s->pr.ticket == ticket && s->pr.status == 0 &&
-           pthread_cond_timedwait(&s->pr.done, &s->pr.mu, &until) == 0) {}
-    int status = s->pr.ticket == ticket ? s->pr.status : 0;
-    if (status) {
-        *epoch = s->pr.epoch;
-        snprintf(msg, n, "%s", s->pr.msg);
-    } else {
-        snprintf(msg, n, "the switchover is still under way");
-        status = 503;
-    }
-    pthread_mutex_unlock(&s->pr.mu);
-    return status;
 }

@@ -1,5 +1,7 @@
 /*
- * workers.c — see workers.h.
+ * workers.c — see workers.h: the table itself, spawning, killing, stopping.
+ * Changes of master (election, switchover, adoption) are in
+ * workers_roles.c; the table's layout in workers_table.h.
  *
  * The table of workers here is a cache of what the runtime and ZooKeeper
  * say; the epoch lives in the znode ZK_ROOT/master ({"id", "epoch"}, see
@@ -39,30 +41,9 @@
 #include "runtime.h"
 #include "zk.h"
 
-#define MAX_WORKERS 64
+#include "workers_table.h"
 
-struct wentry {
-    struct worker_info info;
-    int alive;
-    int status;         /* wait status once it exited */
-};
-
-struct workers {
-    struct workers_config cfg;
-    struct zk *zk;
-    struct runtime *rt;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    struct wentry w[MAX_WORKERS];
-    int n;
-    int64_t epoch;
-    unsigned counter;
-    uint64_t gen;
-    int zk_expired, zk_connected;
-    int stopping;
-};
-
-static void changed_locked(struct workers *ws)
+void wt_changed_locked(struct workers *ws)
 {
     ws->gen++;
     pthread_cond_broadcast(&ws->changed);
@@ -71,7 +52,7 @@ static void changed_locked(struct workers *ws)
 void workers_poke(struct workers *ws)
 {
     pthread_mutex_lock(&ws->lock);
-    changed_locked(ws);
+    wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
 }
 
@@ -93,7 +74,7 @@ static void on_zk_state(int connected, int expired, void *ctx)
     pthread_mutex_lock(&ws->lock);
     if (expired) ws->zk_expired = 1;
     ws->zk_connected = connected;
-    changed_locked(ws);
+    wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
 }
 
@@ -147,7 +128,7 @@ int workers_zk_renew(struct workers *ws)
     return z ? 1 : -1;
 }
 
-static struct wentry *find(struct workers *ws, const char *id)
+struct wentry *wt_find(struct workers *ws, const char *id)
 {
     for (int i = 0; i < ws->n; i++)
         if (strcmp(ws->w[i].info.id, id) == 0) return &ws->w[i];
@@ -174,7 +155,7 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
 {
     struct workers *ws = ctx;
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
+    struct wentry *e = wt_find(ws, id);
     if (e && e->alive) {
         e->alive = 0;
         e->status = status;
@@ -186,7 +167,7 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
         events_add(e->info.retiring || ws->stopping ? "stop" : "exit", "%s %s pid=%d exited status=%d",
                    e->info.master ? "master" : "slave", id, pid, status);
     }
-    changed_locked(ws);
+    wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
     remove_files(ws, id);
 }
@@ -204,7 +185,7 @@ static void new_id(struct workers *ws, char *id)
 }
 
 /* A free entry: a new one, else the space of a dead one. Caller holds lock. */
-static struct wentry *new_entry(struct workers *ws)
+struct wentry *wt_new_entry(struct workers *ws)
 {
     if (ws->n < MAX_WORKERS) return &ws->w[ws->n++];
     for (int i = 0; i < ws->n; i++)
@@ -233,7 +214,7 @@ static int spawn(struct workers *ws, const char *id, int master)
      * even returned here, and its notice must find it. PID 0 means
      * "spawning": no list shows it, no crash picks it. */
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = ws->stopping ? NULL : new_entry(ws);
+    struct wentry *e = ws->stopping ? NULL : wt_new_entry(ws);
     if (e) {
         memset(e, 0, sizeof *e);
         snprintf(e->info.id, sizeof e->info.id, "%s", id);
@@ -255,7 +236,7 @@ static int spawn(struct workers *ws, const char *id, int master)
     } else {
         e->info.pid = out.pid;
     }
-    changed_locked(ws);
+    wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
     if (rc) return -1;
     log_info("started worker id=%s pid=%d role=%s", out.id, out.pid, master ? "master" : "slave");
@@ -270,7 +251,7 @@ static int spawn(struct workers *ws, const char *id, int master)
 
 /* Records a new epoch (see epoch.h): raised here first, so that from now on
  * no reply of the old one is acknowledged, then published naming the master. */
-static int bump_epoch(struct workers *ws, const char *master_id)
+int wt_bump_epoch(struct workers *ws, const char *master_id)
 {
     int64_t floor = workers_epoch(ws); /* above an earlier bump whose write failed, too */
     int64_t epoch = epoch_next(ws->zk, ws->cfg.zk_root, floor);
@@ -284,17 +265,17 @@ static int bump_epoch(struct workers *ws, const char *master_id)
 int workers_exit_status(struct workers *ws, const char *id, int *status)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
+    struct wentry *e = wt_find(ws, id);
     int gone = e && !e->alive;
     if (gone) *status = e->status;
     pthread_mutex_unlock(&ws->lock);
     return gone;
 }
 
-static void log_designated(struct workers *ws, const char *id)
+void wt_log_designated(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
+    struct wentry *e = wt_find(ws, id);
     int pid = e ? e->info.pid : 0;
     long long epoch = (long long)ws->epoch;
     pthread_mutex_unlock(&ws->lock);
@@ -347,7 +328,7 @@ static int kill_locked(struct workers *ws, struct wentry *e, const char *why)
              e->info.master ? "master" : "slave", why);
     events_add("crash", "killed %s %s pid=%d: %s", e->info.master ? "master" : "slave", e->info.id,
                e->info.pid, why);
-    changed_locked(ws);
+    wt_changed_locked(ws);
     return e->info.pid;
 }
 
@@ -391,12 +372,12 @@ int workers_kill(struct workers *ws, const char *id, const char *why)
 int workers_retire(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
+    struct wentry *e = wt_find(ws, id);
     int ok = e && e->alive && !e->info.master;
     if (ok) {
         e->info.retiring = 1;
         e->info.retired_at = clock_ms();
-        changed_locked(ws);
+        wt_changed_locked(ws);
     }
     pthread_mutex_unlock(&ws->lock);
     if (!ok) return -1;
@@ -421,133 +402,9 @@ int workers_spawn_master(struct workers *ws, char *id)
     new_id(ws, id);
     /* The new epoch is recorded before its master exists, so no later
      * master can be given the same one. */
-    if (bump_epoch(ws, id) || spawn(ws, id, 1)) return -1;
-    log_designated(ws, id);
+    if (wt_bump_epoch(ws, id) || spawn(ws, id, 1)) return -1;
+    wt_log_designated(ws, id);
     return 0;
-}
-
-int workers_elect(struct workers *ws, const char *id)
-{
-    pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
-    int ok = e && e->alive && !e->info.master && !e->info.retiring;
-    for (int i = 0; ok && i < ws->n; i++)
-        if (ws->w[i].alive && ws->w[i].info.master) ok = 0; /* there is a master */
-    if (ok) {
-        e->info.master = 1;
-        e->info.designated_at = clock_ms();
-        changed_locked(ws);
-    }
-    pthread_mutex_unlock(&ws->lock);
-    if (!ok) return -1;
-    if (bump_epoch(ws, id)) {
-        /* ZooKeeper unreachable: it stays a slave; the supervisor tries again. */
-        pthread_mutex_lock(&ws->lock);
-        if ((e = find(ws, id)) != NULL) e->info.master = 0;
-        pthread_mutex_unlock(&ws->lock);
-        return -1;
-    }
-    log_designated(ws, id);
-    return 0;
-}
-
-void workers_set_epoch(struct workers *ws, int64_t epoch)
-{
-    pthread_mutex_lock(&ws->lock);
-    if (epoch > ws->epoch) ws->epoch = epoch;
-    pthread_mutex_unlock(&ws->lock);
-}
-
-/* Adds the running workers in rw[0..n) that the table does not hold yet. */
-static int adopt_into_table(struct workers *ws, const struct runtime_worker *rw, int n, const char *master_id)
-{
-    int added = 0;
-    pthread_mutex_lock(&ws->lock);
-    for (int i = 0; i < n; i++) {
-        if (find(ws, rw[i].id)) continue;
-        struct wentry *e = new_entry(ws);
-        if (!e) break;
-        memset(e, 0, sizeof *e);
-        snprintf(e->info.id, sizeof e->info.id, "%s", rw[i].id);
-        e->info.pid = rw[i].pid;
-        e->info.master = strcmp(rw[i].id, master_id) == 0;
-        e->info.spawned_at = e->info.designated_at = clock_ms();
-        e->alive = 1;
-        added++;
-        log_info("adopted running worker id=%s pid=%d role=%s", rw[i].id, rw[i].pid,
-                 e->info.master ? "master" : "slave");
-        events_add("adopt", "adopted running %s %s pid=%d", e->info.master ? "master" : "slave", rw[i].id,
-                   rw[i].pid);
-    }
-    changed_locked(ws);
-    pthread_mutex_unlock(&ws->lock);
-    return added;
-}
-
-int workers_adopt(struct workers *ws, const char *master_id)
-{
-    struct runtime_worker rw[MAX_WORKERS];
-    int n = runtime_list(ws->rt, rw, MAX_WORKERS);
-    if (n < 0) return -1;
-    int added = adopt_into_table(ws, rw, n, master_id);
-    /* One that stopped between the list and the table was reported to a
-     * table that did not hold it yet: look again, and forget it. */
-    n = runtime_list(ws->rt, rw, MAX_WORKERS);
-    if (n < 0) return -1;
-    pthread_mutex_lock(&ws->lock);
-    for (int i = 0; i < ws->n; i++) {
-        int running = 0;
-        for (int k = 0; k < n && !running; k++) running = strcmp(rw[k].id, ws->w[i].info.id) == 0;
-        if (ws->w[i].alive && !running) {
-            log_warn("adopted worker stopped meanwhile id=%s pid=%d", ws->w[i].info.id, ws->w[i].info.pid);
-            ws->w[i].alive = 0;
-            ws->w[i].status = -1;
-            added--;
-        }
-    }
-    changed_locked(ws);
-    pthread_mutex_unlock(&ws->lock);
-    return added;
-}
-
-int workers_stepdown(struct workers *ws, const char *master_id, const char *next_id)
-{
-    return epoch_stepdown(ws->zk, ws->cfg.zk_root, master_id, workers_epoch(ws), next_id);
-}
-
-int workers_switch(struct workers *ws, const char *old_id, const char *new_id)
-{
-    pthread_mutex_lock(&ws->lock);
-    struct wentry *o = find(ws, old_id), *e = find(ws, new_id);
-    int ok = o && e && o->alive && e->alive && o->info.master && !e->info.master && !e->info.retiring;
-    if (ok) {
-        o->info.master = 0;
-        e->info.master = 1;
-        e->info.designated_at = clock_ms();
-        changed_locked(ws);
-    }
-    pthread_mutex_unlock(&ws->lock);
-    if (!ok) return -1;
-    if (bump_epoch(ws, new_id)) {
-        /* The old master is a slave now either way: leave no master in the
-         * table, and the supervisor fails over as after a crash. */
-        pthread_mutex_lock(&ws->lock);
-        if ((e = find(ws, new_id)) != NULL) e->info.master = 0;
-        changed_locked(ws);
-        pthread_mutex_unlock(&ws->lock);
-        return -1;
-    }
-    log_designated(ws, new_id);
-    return 0;
-}
-
-void workers_demote(struct workers *ws, const char *id)
-{
-    pthread_mutex_lock(&ws->lock);
-    struct wentry *e = find(ws, id);
-    if (e && e->alive) e->info.master = 0;
-    changed_locked(ws);
-    pthread_mutex_unlock(&ws->lock);
 }
 
 static int wait_all_gone(struct workers *ws, int ms)
@@ -580,7 +437,7 @@ void workers_stop_all(struct workers *ws, int grace_ms)
 {
     pthread_mutex_lock(&ws->lock);
     ws->stopping = 1;
-    changed_locked(ws);
+    wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
     signal_all(ws, SIGTERM);
     if (wait_all_gone(ws, grace_ms)) {

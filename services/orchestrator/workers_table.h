@@ -1,0 +1,54 @@
+/*
+ * workers_table.h — the worker table behind workers.h, shared by the files
+ * that implement it (workers.c: the table, spawning, killing, stopping;
+ * workers_roles.c: who is master — election, switchover, adoption). Nothing
+ * else includes it.
+ *
+ * Locking: ws->lock guards everything in struct workers; functions named
+ * *_locked expect it held, the others take it themselves.
+ */
+#ifndef RS_WORKERS_TABLE_H
+#define RS_WORKERS_TABLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "workers.h"
+
+#define MAX_WORKERS 64
+
+struct wentry {
+    struct worker_info info;
+    int alive;
+    int status;         /* wait status once it exited */
+};
+
+struct workers {
+    struct workers_config cfg;
+    struct zk *zk;
+    struct runtime *rt;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct wentry w[MAX_WORKERS];
+    int n;
+    int64_t epoch;
+    unsigned counter;
+    uint64_t gen;
+    int zk_expired, zk_connected;
+    int stopping;
+};
+
+/* Wakes workers_wait callers: the table changed. Caller holds the lock. */
+void wt_changed_locked(struct workers *ws);
+/* The entry of id (alive or not), or NULL. Caller holds the lock. */
+struct wentry *wt_find(struct workers *ws, const char *id);
+/* A free entry: a new one, else the space of a dead one; NULL when full.
+ * Caller holds the lock. */
+struct wentry *wt_new_entry(struct workers *ws);
+/* Raises the epoch in memory, then publishes it naming master_id in
+ * ZK_ROOT/master. 0 or -1 (ZooKeeper unreachable). */
+int wt_bump_epoch(struct workers *ws, const char *master_id);
+/* Logs and records the event of master id being designated. */
+void wt_log_designated(struct workers *ws, const char *id);
+
+#endif
