@@ -9,7 +9,8 @@
  *           replayed by every replica (the spec's syncQ, made durable)
  *   snapshotQ durable: a new slave's request for a copy of a ready slave's
  *           database, answered in parts on the requester's reply queue
- *           (services/worker/snapshot.c)
+ *           (services/worker/snapshot.c); snapshotQ.master the same, served
+ *           by the master, asked only when no slave is ready
  *
  * Request (orchestrator -> worker), published persistent with
  * message_id = request id (unique per client request), correlation_id and
@@ -43,5 +44,6 @@
 #define PROTO_READ_QUEUE  "readQ"
 #define PROTO_LOG_STREAM  "replog"
 #define PROTO_SNAPSHOT_QUEUE "snapshotQ"
+#define PROTO_SNAPSHOT_MASTER_QUEUE "snapshotQ.master"
 
 #endif

@@ -41,6 +41,7 @@
 #include "mq.h"
 #include "protocol.h"
 #include "replica.h"
+#include "snapshot.h"
 #include "worker.h"
 
 #define CONFIRM_TIMEOUT_MS 5000
@@ -209,6 +210,7 @@ int master_run(struct worker *w)
     struct pending *batch = calloc((size_t)w->batch_max, sizeof *batch);
     if (!batch) abort();
     int rc = 0;
+    struct snapshot_server *server = NULL; /* copies for new slaves when no slave can serve */
     while (!w->stop && rc == 0) {
         int ww = wait_writable(w);
         if (ww) { rc = ww < 0 ? -2 : 0; break; }
@@ -243,6 +245,7 @@ int master_run(struct worker *w)
             log_info("master taking writes epoch=%lld applied_seq=%lld", (long long)w->epoch,
                      (long long)pos.applied_seq);
             worker_set_state(w, "master", "ready");
+            if (!server) server = snapshot_server_start(w, PROTO_SNAPSHOT_MASTER_QUEUE, 0);
             int r = 0;
             while (!w->stop && membership_writable(w) && (r = serve_batch(w, in, log, batch)) == 0) {}
             if (r < 0) rc = -1;
@@ -251,6 +254,7 @@ int master_run(struct worker *w)
         mq_close(in);
         mq_close(log);
     }
+    snapshot_server_stop(server);
     free(batch);
     return rc;
 }

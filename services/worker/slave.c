@@ -164,8 +164,7 @@ int slave_run(struct worker *w)
     if (!readers) abort();
     worker_set_state(w, "slave", "catching-up");
     for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
-    pthread_t server;
-    pthread_create(&server, NULL, snapshot_server_main, w);
+    struct snapshot_server *server = snapshot_server_start(w, PROTO_SNAPSHOT_QUEUE, 1);
     int rc = follower_run(w, NULL);
     /* The follower returns on stop, on promotion or on a fatal error: take
      * the readers down in every case (a master answers no reads). */
@@ -179,7 +178,7 @@ int slave_run(struct worker *w)
         w->stop = 1;
     }
     for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
-    pthread_join(server, NULL);
+    snapshot_server_stop(server);
     free(readers);
     return promote ? 1 : rc;
 }

@@ -9,29 +9,38 @@
  * committed with them. A replica's state is a function of the log prefix it
  * consumed (replica.h), so the copy plus the log after its offset is exactly
  * what replaying everything would give. Nothing comes from the
- * orchestrator's memory; only ready slaves serve (a master's recorded log
- * offset lags its own appends, so a copy of it would leave a long tail).
+ * orchestrator's memory.
+ *
+ * Sources. Ready slaves serve snapshotQ. The master serves
+ * snapshotQ.master, asked only when no slave is ready (after a failover
+ * that took the only slave): its database holds only what is in the log
+ * (it commits after the broker's confirms), but its recorded log offset is
+ * its own epoch marker's — it does not learn the offsets of what it appends
+ * — so the tail after a copy of it is everything it wrote as master, read
+ * and skipped by seq. That is still far quicker than applying the log.
  *
  * Asking (snapshot_fetch, before the store is opened, only for a slave with
  * no database file yet):
- *   1. ZooKeeper: among the registered workers, the ready slave with the
- *      highest applied seq. If there is none, or it is below min_entries,
- *      replaying the log is as quick: no copy.
- *   2. A request on snapshotQ (every ready slave consumes it; the broker
- *      gives it to one) with a private reply queue, and header "expires"
- *      (wall-clock seconds: the only clock the two processes share), after
- *      which a server drops it unanswered.
- *   3. The parts arrive in order on the reply queue, each with headers
+ *   1. ZooKeeper: if no ready worker has applied min_entries, replaying the
+ *      log is as quick: no copy.
+ *   2. The queue: snapshotQ if it has a consumer (a ready slave), else
+ *      snapshotQ.master if that has one; the consumers, not the znodes, say
+ *      who can answer now (a znode outlives its worker by up to a session).
+ *   3. A request on that queue (the broker gives it to one consumer) with a
+ *      private reply queue, and header "expires" (wall-clock seconds: the
+ *      only clock the two processes share), after which a server drops it
+ *      unanswered: the asker has given up by then.
+ *   4. The parts arrive in order on the reply queue, each with headers
  *      part (from 0), parts, size (of the whole file) and seq; they are
  *      written to <db>.fetch, which is synced and renamed to <db> once
  *      complete. Anything else (a timeout, a gap, a short file, parts = 0,
  *      which is a server's refusal) removes the partial file: the replica
  *      then replays the log from the start, as it would have without a copy.
  *
- * Serving (snapshot_server_main, a thread of slave_run): once caught up, it
- * consumes snapshotQ one request at a time, makes the copy with store_dump
- * into <db>.copy (the writer goes on meanwhile), sends it in parts of
- * SNAPSHOT_PART bytes and removes it. It stops with the slave's readers.
+ * Serving (snapshot_server_start: a thread of slave_run, once caught up, and
+ * of master_run, once taking writes): it consumes its queue one request at a
+ * time, makes the copy with store_dump into <db>.copy (the writer goes on
+ * meanwhile), sends it in parts of SNAPSHOT_PART bytes and removes it.
  */
 #include "snapshot.h"
 
@@ -55,9 +64,17 @@
 
 /* ------------------------------------------------------------------ serving */
 
-static int serving_stopped(struct worker *w)
+struct snapshot_server {
+    struct worker *w;
+    const char *queue;
+    int wait_caught_up;
+    atomic_int stop;
+    pthread_t thread;
+};
+
+static int serving_stopped(struct snapshot_server *s)
 {
-    return w->stop || atomic_load(&w->readers_stop);
+    return s->w->stop || atomic_load(&s->stop);
 }
 
 static void send_refusal(struct mq *m, const struct mq_message *req)
@@ -117,29 +134,29 @@ static int serve(struct worker *w, struct mq *m, const struct mq_message *req, c
     return mq_ok(m) ? 0 : -1;
 }
 
-void *snapshot_server_main(void *arg)
+static void *server_main(void *arg)
 {
-    struct worker *w = arg;
+    struct snapshot_server *s = arg;
+    struct worker *w = s->w;
     pthread_mutex_lock(&w->lock);
-    while (!w->caught_up && !serving_stopped(w)) {
+    while (s->wait_caught_up && !w->caught_up && !serving_stopped(s)) {
         struct timespec until = clock_deadline(100);
         pthread_cond_timedwait(&w->advanced, &w->lock, &until);
     }
     pthread_mutex_unlock(&w->lock);
     char copy_path[1100];
     snprintf(copy_path, sizeof copy_path, "%s.copy", w->db_path);
-    while (!serving_stopped(w)) {
+    while (!serving_stopped(s)) {
         struct mq *m = mq_connect_retry(w->amqp_url, &w->stop);
         if (!m) break;
-        if (mq_declare(m, PROTO_SNAPSHOT_QUEUE, MQ_CLASSIC) || mq_qos(m, 1) ||
-            mq_consume(m, PROTO_SNAPSHOT_QUEUE, NULL, 0)) {
+        if (mq_declare(m, s->queue, MQ_CLASSIC) || mq_qos(m, 1) || mq_consume(m, s->queue, NULL, 0)) {
             mq_close(m);
             worker_nap(w, 200);
             continue;
         }
         struct mq_message msg;
         int got;
-        while (!serving_stopped(w) && (got = mq_next(m, &msg, 100)) >= 0) {
+        while (!serving_stopped(s) && (got = mq_next(m, &msg, 100)) >= 0) {
             if (got == 0) continue;
             int rc = serve(w, m, &msg, copy_path);
             if (rc == 0) mq_ack(m, msg.delivery_tag, 0);
@@ -151,18 +168,42 @@ void *snapshot_server_main(void *arg)
     return NULL;
 }
 
+struct snapshot_server *snapshot_server_start(struct worker *w, const char *queue, int wait_caught_up)
+{
+    struct snapshot_server *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->w = w;
+    s->queue = queue;
+    s->wait_caught_up = wait_caught_up;
+    if (pthread_create(&s->thread, NULL, server_main, s)) {
+        log_error("could not start the snapshot server");
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void snapshot_server_stop(struct snapshot_server *s)
+{
+    if (!s) return;
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
+    free(s);
+}
+
 /* ------------------------------------------------------------------ asking */
 
-/* The highest applied seq of a ready slave in ZooKeeper; -1 if none. */
-static int64_t best_source(const struct snapshot_opts *o)
+/* The highest applied seq of a ready slave in ZooKeeper, and the ready
+ * master's; -1 when there is none. */
+static void find_sources(const struct snapshot_opts *o, int64_t *slave_seq, int64_t *master_seq)
 {
+    *slave_seq = *master_seq = -1;
     struct zk *z = zk_open(o->zk_hosts, 4000, 2000, NULL, NULL);
-    if (!z) return -1;
+    if (!z) return;
     char dir[300], path[400], data[512];
     snprintf(dir, sizeof dir, "%s/workers", o->zk_root);
     char **names = NULL;
     int n = zk_children(z, dir, &names, NULL, NULL);
-    int64_t best = -1;
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         int len = zk_get(z, path, data, sizeof data, NULL, NULL);
@@ -170,14 +211,29 @@ static int64_t best_source(const struct snapshot_opts *o)
         const char *role = j ? json_get_str(j, "role") : NULL;
         const char *state = j ? json_get_str(j, "state") : NULL;
         int64_t seq = -1;
-        if (role && state && !strcmp(role, "slave") && !strcmp(state, "ready") &&
-            json_get_int(j, "seq", &seq) == 0 && seq > best)
-            best = seq;
+        if (role && state && !strcmp(state, "ready") && json_get_int(j, "seq", &seq) == 0) {
+            int64_t *best = !strcmp(role, "slave") ? slave_seq : !strcmp(role, "master") ? master_seq : NULL;
+            if (best && seq > *best) *best = seq;
+        }
         cJSON_Delete(j);
     }
     if (n > 0) zk_free_children(names, n);
     zk_close(z);
-    return best;
+}
+
+/* The queue to ask: a ZooKeeper znode outlives its worker by up to a
+ * session timeout, a consumer does not (the broker drops it with the
+ * connection), so the consumers say who can answer now. NULL: nobody. */
+static const char *pick_queue(struct mq *m)
+{
+    static const char *const queues[] = { PROTO_SNAPSHOT_QUEUE, PROTO_SNAPSHOT_MASTER_QUEUE };
+    for (size_t i = 0; i < sizeof queues / sizeof *queues; i++) {
+        uint32_t messages = 0, consumers = 0;
+        if (mq_declare(m, queues[i], MQ_CLASSIC) || mq_queue_depth(m, queues[i], &messages, &consumers))
+            return NULL;
+        if (consumers > 0) return queues[i];
+    }
+    return NULL;
 }
 
 /* Receives the parts into fd. 0 when complete, -1 otherwise. */
@@ -219,31 +275,33 @@ static int receive(struct mq *m, int fd, const char *id, int64_t deadline, int64
 int snapshot_fetch(const struct snapshot_opts *o)
 {
     if (o->min_entries <= 0 || !*o->zk_hosts) return 0;
-    int64_t best = best_source(o);
-    if (best < o->min_entries) {
-        log_info("no snapshot: replaying the log best_ready_seq=%lld min_entries=%lld", (long long)best,
-                 (long long)o->min_entries);
+    int64_t slave_seq, master_seq;
+    find_sources(o, &slave_seq, &master_seq);
+    if (slave_seq < o->min_entries && master_seq < o->min_entries) {
+        log_info("no snapshot: replaying the log ready_slave_seq=%lld master_seq=%lld min_entries=%lld",
+                 (long long)slave_seq, (long long)master_seq, (long long)o->min_entries);
         return 0;
     }
     int64_t t0 = clock_ms(), deadline = t0 + o->timeout_ms;
     struct mq *m = mq_connect(o->amqp_url, 2000);
     char reply[256];
-    if (!m || mq_declare(m, PROTO_SNAPSHOT_QUEUE, MQ_CLASSIC) || mq_declare_reply_queue(m, reply, sizeof reply) ||
-        mq_consume(m, reply, NULL, 1)) {
+    const char *queue = m ? pick_queue(m) : NULL;
+    if (!queue || mq_declare_reply_queue(m, reply, sizeof reply) || mq_consume(m, reply, NULL, 1)) {
+        if (m && !queue) log_info("no snapshot: no worker serves copies now; replaying the log");
         mq_close(m);
-        return -1;
+        return m && !queue ? 0 : -1;
     }
     struct mq_props props = {
         .correlation_id = o->id,
         .reply_to = reply,
         .nheaders = 1,
-        .headers = { { "expires", (int64_t)time(NULL) + o->timeout_ms / 1000 + 1 } },
+        .headers = { { "expires", (int64_t)time(NULL) + PART_WAIT_MS / 1000 + 1 } },
     };
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.fetch", o->db_path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int64_t seq = 0;
-    int rc = fd >= 0 && mq_publish(m, PROTO_SNAPSHOT_QUEUE, &props, "{}", 2) == 0 &&
+    int rc = fd >= 0 && mq_publish(m, queue, &props, "{}", 2) == 0 &&
                      receive(m, fd, o->id, deadline, &seq) == 0 && fsync(fd) == 0
                  ? 0 : -1;
     mq_close(m);
@@ -254,6 +312,7 @@ int snapshot_fetch(const struct snapshot_opts *o)
         log_warn("snapshot fetch failed: replaying the log from the start");
         return -1;
     }
-    log_info("snapshot received seq=%lld took_ms=%lld", (long long)seq, (long long)(clock_ms() - t0));
+    log_info("snapshot received from=%s seq=%lld took_ms=%lld", queue, (long long)seq,
+             (long long)(clock_ms() - t0));
     return 1;
 }

@@ -21,8 +21,12 @@ struct snapshot_opts {
  * far enough ahead); -1: failed, nothing left behind (replay the log). */
 int snapshot_fetch(const struct snapshot_opts *o);
 
-/* The serving thread of a slave (arg: struct worker *): answers copy
- * requests once the slave has caught up, until it stops or is promoted. */
-void *snapshot_server_main(void *arg);
+/* A thread that answers copy requests from queue (PROTO_SNAPSHOT_QUEUE for
+ * slaves, PROTO_SNAPSHOT_MASTER_QUEUE for the master), once w->caught_up if
+ * wait_caught_up, until stopped (or w->stop). NULL if it cannot start. */
+struct worker;
+struct snapshot_server;
+struct snapshot_server *snapshot_server_start(struct worker *w, const char *queue, int wait_caught_up);
+void snapshot_server_stop(struct snapshot_server *s);
 
 #endif
