@@ -2,12 +2,17 @@
 """test_api.py — the users and rides APIs end to end, through the nginx gateway, against the
 spec (shared/spec/rideshare-api.md §2–4, §6, §9) and the choices of issue 4 point 2.
 
-One ApiStack (apistack.py: orchestrator + workers, users, rides, nginx on free loopback ports)
-serves every test; tests that need a clean slate call reset() (db/clear and DELETE _count on
-both services, none of which is counted). The first test runs on the fresh stack and checks
-that both counters start at 0. Requests a client makes go through the gateway, like the
-graders' (port 80 of the load balancer); _count and db/clear go to each service directly, as
-the spec says they are called.
+The tests run against a target S with four clients — gw (the gateway), users and rides (each
+service directly), orch (the orchestrator) — and count(service) / reset() (db/clear and DELETE
+_count on both services, none of which is counted). Run as a program, S is one ApiStack
+(apistack.py: orchestrator + workers, users, rides, nginx on free loopback ports). Other suites
+run the same tests against another stack with run_against(Endpoints(...), name): test_docker.py
+does so through the container stack's ports, leaving out the tests marked @process_only, which
+need the process stack's insides (the gateway's access log, starting a second rides service,
+a gateway of their own). Tests that need a clean slate call reset(). The first test runs on the
+fresh stack and checks that both counters start at 0. Requests a client makes go through the
+gateway, like the graders' (port 80 of the load balancer); _count and db/clear go to each
+service directly, as the spec says they are called.
 
 Covered: every row of the spec's tables (success and each failure code); the 405 rule on every
 route and method; _count arithmetic (the Assignment 3 grader with random N1..N4 in the
@@ -29,15 +34,65 @@ import socket
 import string
 import sys
 import time
+import traceback
 
 from apistack import (PASSWORD, TEST_AGENT, ApiStack, free_ports, install_signal_handlers,
                       quote_segment, ride_ts)
 from harness import Suite, check, wait_for
 
 suite = Suite("api")
-S = None  # the ApiStack, created in main()
+S = None  # the target: the ApiStack of main(), or what run_against() was given
 MIB = 1024 * 1024
 DAY = 86400
+PROCESS_ONLY = set()  # names of the tests that need an ApiStack's insides
+
+
+def process_only(fn):
+    PROCESS_ONLY.add(fn.__name__)
+    return fn
+
+
+class Endpoints:
+    """A stack seen only through its ports: the clients and operations the tests use."""
+
+    def __init__(self, gw, users, rides, orch):
+        self.gw, self.users, self.rides, self.orch = gw, users, rides, orch
+
+    def count(self, service):
+        """The _count of 'users' or 'rides', read on the service itself."""
+        r = (self.users if service == "users" else self.rides).get("/api/v1/_count")
+        check(r.status == 200 and isinstance(r.json, list) and len(r.json) == 1
+              and isinstance(r.json[0], int), f"GET {service} _count: {r}")
+        return r.json[0]
+
+    def reset(self):
+        """Empty data and zero counters (neither db/clear nor _count is counted)."""
+        for c, what in ((self.users, "users"), (self.rides, "rides")):
+            r = c.post("/api/v1/db/clear", {})
+            check(r.status == 200, f"{what} db/clear: {r}")
+        for c, what in ((self.users, "users"), (self.rides, "rides")):
+            r = c.delete("/api/v1/_count")
+            check(r.status == 200, f"{what} DELETE _count: {r}")
+
+
+def run_against(target, name, only=()):
+    """Runs the tests that need no process internals against target (an Endpoints), printing
+    "ok <name>: <test>" / "not ok <name>: <test> (why)"; returns how many failed."""
+    global S
+    S, failed = target, 0
+    for fn in suite.tests:
+        if fn.__name__ in PROCESS_ONLY or (only and fn.__name__ not in only):
+            continue
+        started = time.monotonic()
+        try:
+            fn()
+            print(f"ok {name}: {fn.__name__} ({time.monotonic() - started:.1f}s)", flush=True)
+        except Exception as e:
+            failed += 1
+            why = f"{type(e).__name__}: {e}".replace("\n", " ")[:400]
+            print(f"not ok {name}: {fn.__name__} ({why})", flush=True)
+            traceback.print_exc(file=sys.stderr)
+    return failed
 
 
 # ------------------------------------------------------------------ helpers
@@ -640,33 +695,48 @@ def rides_count_is_rides_stored():
 
 # ------------------------------------------- the users check: once, with Origin
 
-@suite.test
-def one_users_list_call_per_create_and_join_with_origin():
+def creates_and_joins(with_log=False):
+    """A ride and its creator, then 2-8 more creates by the creator and 2-6 joins by new users,
+    through the gateway; returns (creates, joins, users _count growth for each, and with_log the
+    gateway's log mark taken before them)."""
     S.reset()
     creator = add_user()
     joiners = [add_user() for _ in range(random.randint(2, 6))]
     rid = new_ride(creator, 15, 16)[0]
-    mark, before = log_mark(), S.count("users")
+    mark = log_mark() if with_log else None
+    before = S.count("users")
     n_create = random.randint(2, 8)
     for _ in range(n_create):
         add_ride(creator, 15, 16)
-    check(S.count("users") - before == n_create, f"users _count grew by {S.count('users') - before} "
-                                                 f"for {n_create} creates")
+    grew_create = S.count("users") - before
     before = S.count("users")
     for j in joiners:
         check(ok_empty(S.gw.post(f"/api/v1/rides/{rid}", {"username": j}), 200), "join")
-    check(S.count("users") - before == len(joiners), f"users _count grew by {S.count('users') - before} "
-                                                     f"for {len(joiners)} joins")
-    calls = wait_for(lambda: (lambda c: c if len(c) >= n_create + len(joiners) else None)(users_calls_since(mark)),
+    return n_create, len(joiners), grew_create, S.count("users") - before, mark
+
+
+@suite.test
+def one_users_list_call_per_create_and_join():
+    n_create, n_join, grew_create, grew_join, _ = creates_and_joins()
+    check(grew_create == n_create, f"users _count grew by {grew_create} for {n_create} creates")
+    check(grew_join == n_join, f"users _count grew by {grew_join} for {n_join} joins")
+
+
+@suite.test
+@process_only
+def users_list_calls_go_through_the_gateway_with_origin():
+    n_create, n_join, _, _, mark = creates_and_joins(with_log=True)
+    calls = wait_for(lambda: (lambda c: c if len(c) >= n_create + n_join else None)(users_calls_since(mark)),
                      10, "the users-list calls in the gateway's log")
-    check(len(calls) == n_create + len(joiners), f"{len(calls)} users-list calls through the gateway, "
-                                                 f"expected {n_create + len(joiners)}")
+    check(len(calls) == n_create + n_join, f"{len(calls)} users-list calls through the gateway, "
+                                           f"expected {n_create + n_join}")
     for e in calls:
         check(e["origin"] == S.origin, f"users-list call with Origin {e['origin']!r}, expected {S.origin!r}")
         check(e["upstream"] == f"127.0.0.1:{S.users_port}", f"routed to {e['upstream']}")
 
 
 @suite.test
+@process_only
 def origin_defaults_to_the_rides_host_name():
     S.reset()
     u = add_user()
@@ -887,6 +957,7 @@ def grader_final_project_api_steps():
 # ------------------------------------------------------------- the gateway
 
 @suite.test
+@process_only
 def gateway_routes_by_path():
     S.reset()
     mark = log_mark()
@@ -913,6 +984,7 @@ def gateway_routes_by_path():
 
 
 @suite.test
+@process_only
 def gateway_errors_are_json():
     # A gateway whose services are down: nginx's own 502, in JSON; TRACE 405; oversized 413.
     import tempfile
