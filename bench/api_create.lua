@@ -27,10 +27,5 @@ function request()
   return wrk.format("POST", "/api/v1/rides", { ["Content-Type"] = "application/json" }, body)
 end
 
-function done(summary, latency, requests)
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read +
-              summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.requests, bad))
-end
+-- The RESULT line (bench/report.lua, beside this script).
+done = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")

@@ -1,5 +1,7 @@
 /*
- * http_server.c — see http_server.h.
+ * http_server.c — the server half of the HTTP server (see http_server.h;
+ * routing is http_route.c): the MHD daemon, the request life cycle,
+ * responses.
  *
  * How it works. libmicrohttpd runs one thread per connection. For every
  * request MHD first calls our URI-log callback with the raw request target;
@@ -23,11 +25,8 @@
  * step 1 and the connection closes. A chunked body that turns out that large is dropped
  * with the connection (MHD accepts no response in the middle of an upload).
  *
- * Precedence: each route carries a rank, one bit per segment, set for a
- * literal, the first segment in the highest bit. Among the patterns that
- * match a path the highest rank wins, i.e. compared left to right, a literal
- * segment beats a capture. The route table is filled before start and only
- * read afterwards, so connection threads read it without a lock.
+ * Which route a path and method take (precedence, the Allow list of a 405)
+ * is http_route.c's.
  *
  * The observer runs right after the response is queued, before the handler
  * returns to MHD, hence before the client can see the response: a client
@@ -35,6 +34,7 @@
  */
 #include "http_server.h"
 
+#include "http_route.h"
 #include "json.h"
 #include "log.h"
 
@@ -50,28 +50,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define MAX_ROUTES 64
-#define MAX_SEGMENTS 16          /* a longer path matches nothing: 404 */
-#define MAX_METHOD 16
 #define CONNECTION_TIMEOUT_S 30  /* an idle client frees its thread after this */
 #define CONNECTION_LIMIT 512     /* one thread each */
 #define DISCARD_MAX (1024 * 1024) /* over-limit body bytes we read to keep the connection */
 
-struct route {
-    char method[MAX_METHOD];
-    char *pattern;               /* as registered, for the observer */
-    char *segbuf;                /* the pattern's segments, NUL-separated */
-    const char *seg[MAX_SEGMENTS]; /* literal text, or NULL for a capture */
-    int nseg;
-    uint32_t rank;
-    http_handler fn;
-    void *ctx;
-};
-
 struct http_server {
     size_t max_body;
-    struct route routes[MAX_ROUTES];
-    int nroutes;
+    struct route_table table;
     http_observer observer;
     void *observer_ctx;
     struct MHD_Daemon *daemon;
@@ -82,104 +67,13 @@ struct request {
     struct http_request pub;
     char *raw_path;              /* request target up to '?', undecoded */
     char *decoded;               /* the decoded segments, NUL-separated */
-    const char *seg[MAX_SEGMENTS];
-    int nseg;                    /* -1: the path can match no pattern */
-    const struct route *best;    /* first route of the winning pattern, or NULL */
-    const struct route *route;   /* the route for this method, or NULL */
+    struct route_match m;        /* the path's segments and its route */
     int started;
     int too_large;
     char *body;
     size_t len, cap;
     uint64_t discarded;
 };
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Splits r->raw_path into decoded segments in r->decoded. Every segment
- * consumes one '/' from the input and writes one NUL, and decoding never
- * lengthens text, so the output fits in strlen(raw_path) + 1 bytes. Returns
- * the segment count, or -1 for a path no pattern can match (too many
- * segments, an encoded NUL, not starting with '/'). */
-static int split_path(struct request *r)
-{
-    const char *p = r->raw_path;
-    char *out = r->decoded;
-    int n = 0;
-
-    if (p[0] != '/') return -1;
-    if (p[1] == '\0') return 0;          /* "/" has no segments */
-    while (*p == '/') {
-        p++;
-        if (n == MAX_SEGMENTS) return -1;
-        r->seg[n++] = out;
-        while (*p != '\0' && *p != '/') {
-            int hi, lo;
-            if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
-                if (hi == 0 && lo == 0) return -1; /* would cut the C string */
-                *out++ = (char)(hi * 16 + lo);
-                p += 3;
-            } else {
-                *out++ = *p++;
-            }
-        }
-        *out++ = '\0';
-    }
-    return n;
-}
-
-static int route_matches(const struct route *rt, const struct request *r)
-{
-    if (rt->nseg != r->nseg) return 0;
-    for (int i = 0; i < rt->nseg; i++) {
-        if (rt->seg[i] ? strcmp(rt->seg[i], r->seg[i]) != 0 : r->seg[i][0] == '\0')
-            return 0;
-    }
-    return 1;
-}
-
-/* Finds the winning pattern for the path and the route for the method. */
-static void route_request(const struct http_server *s, struct request *r)
-{
-    if (r->nseg < 0) return;
-    for (int i = 0; i < s->nroutes; i++) {
-        const struct route *rt = &s->routes[i];
-        if (route_matches(rt, r) && (!r->best || rt->rank > r->best->rank)) r->best = rt;
-    }
-    if (!r->best) return;
-    for (int i = 0; i < s->nroutes; i++) {
-        const struct route *rt = &s->routes[i];
-        if (rt->rank == r->best->rank && route_matches(rt, r) &&
-            strcmp(rt->method, r->pub.method) == 0) {
-            r->route = rt;
-            return;
-        }
-    }
-}
-
-/* The Allow header for a 405: every method of the winning pattern, once. */
-static void allow_list(const struct http_server *s, const struct request *r, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < s->nroutes; i++) {
-        const struct route *rt = &s->routes[i];
-        if (rt->rank != r->best->rank || !route_matches(rt, r)) continue;
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = s->routes[j].rank == rt->rank && route_matches(&s->routes[j], r) &&
-                   strcmp(s->routes[j].method, rt->method) == 0;
-        if (seen) continue;
-        int n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", rt->method);
-        if (n < 0 || (size_t)n >= size - used) break;
-        used += (size_t)n;
-    }
-}
 
 /* Queues the response (taking over body), then tells the observer. */
 static enum MHD_Result respond(struct http_server *s, struct request *r, int status,
@@ -209,7 +103,7 @@ static enum MHD_Result respond(struct http_server *s, struct request *r, int sta
     MHD_destroy_response(resp);
     if (ret != MHD_YES) log_warn("http: could not queue response status=%d", status);
     if (s->observer)
-        s->observer(&r->pub, r->best ? r->best->pattern : NULL, status, s->observer_ctx);
+        s->observer(&r->pub, r->m.best ? r->m.best->pattern : NULL, status, s->observer_ctx);
     return ret;
 }
 
@@ -222,11 +116,11 @@ static enum MHD_Result respond_error(struct http_server *s, struct request *r, i
 /* Answers 404, 405 or 413, in the header's order, when one applies. */
 static int reject(struct http_server *s, struct request *r, enum MHD_Result *ret)
 {
-    if (!r->best) {
+    if (!r->m.best) {
         *ret = respond_error(s, r, 404, "not found", NULL);
-    } else if (!r->route) {
+    } else if (!r->m.route) {
         char allow[MAX_ROUTES * (MAX_METHOD + 2)];
-        allow_list(s, r, allow, sizeof allow);
+        route_allow_list(&s->table, &r->m, allow, sizeof allow);
         *ret = respond_error(s, r, 405, "method not allowed", allow);
     } else if (r->too_large) {
         *ret = respond_error(s, r, 413, "request body too large", NULL);
@@ -242,11 +136,11 @@ static enum MHD_Result finish(struct http_server *s, struct request *r)
     enum MHD_Result ret;
     if (reject(s, r, &ret)) return ret;
 
-    const struct route *rt = r->route;
+    const struct route *rt = r->m.route;
     r->pub.body = r->body ? r->body : "";
     r->pub.body_len = r->len;
     for (int i = 0; i < rt->nseg; i++)
-        if (!rt->seg[i]) r->pub.captures[r->pub.ncaptures++] = r->seg[i];
+        if (!rt->seg[i]) r->pub.captures[r->pub.ncaptures++] = r->m.seg[i];
 
     struct http_response res = { 0, NULL, NULL };
     rt->fn(&r->pub, &res, rt->ctx);
@@ -305,7 +199,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started = 1;
         r->pub.method = method;
         r->pub.conn = conn;
-        route_request(s, r);
+        route_find(&s->table, &r->m, method);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -358,7 +252,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     memcpy(r->raw_path, uri, len);
     r->raw_path[len] = '\0';
-    r->nseg = split_path(r);
+    route_split_path(&r->m, r->raw_path, r->decoded);
     r->pub.path = r->raw_path;
     r->pub.body = "";
     return r;
@@ -393,63 +287,11 @@ struct http_server *http_server_new(size_t max_body)
     return s;
 }
 
-/* Parses pattern into rt's segments; -1 when malformed. Segments must be
- * non-empty; a capture is exactly "{name}"; braces appear nowhere else. */
-static int parse_pattern(struct route *rt, const char *pattern)
-{
-    if (pattern[0] != '/') return -1;
-    rt->segbuf = strdup(pattern + 1);
-    if (!rt->segbuf) return -1;
-    rt->nseg = 0;
-    rt->rank = 0;
-    if (rt->segbuf[0] == '\0') return 0;   /* "/" */
-    int ncap = 0;
-    char *p = rt->segbuf;
-    for (;;) {
-        char *end = strchr(p, '/');
-        if (end) *end = '\0';
-        size_t n = strlen(p);
-        if (n == 0 || rt->nseg == MAX_SEGMENTS) return -1;
-        if (p[0] == '{') {
-            if (n < 3 || p[n - 1] != '}' || strpbrk(p + 1, "{") || strchr(p + 1, '}') != p + n - 1)
-                return -1;
-            if (++ncap > HTTP_MAX_CAPTURES) return -1;
-            rt->seg[rt->nseg] = NULL;
-        } else {
-            if (strpbrk(p, "{}")) return -1;
-            rt->seg[rt->nseg] = p;
-            rt->rank |= 1u << (MAX_SEGMENTS - 1 - rt->nseg);
-        }
-        rt->nseg++;
-        if (!end) return 0;
-        p = end + 1;
-    }
-}
-
 int http_server_route(struct http_server *s, const char *method, const char *pattern,
                       http_handler fn, void *ctx)
 {
     if (!s || !method || !pattern || !fn || s->daemon) return -1;
-    if (s->nroutes == MAX_ROUTES) {
-        log_error("http: route table full pattern=%s", pattern);
-        return -1;
-    }
-    size_t mlen = strlen(method);
-    if (mlen == 0 || mlen >= MAX_METHOD) return -1;
-
-    struct route *rt = &s->routes[s->nroutes];
-    memset(rt, 0, sizeof *rt);
-    if (parse_pattern(rt, pattern) != 0 || !(rt->pattern = strdup(pattern))) {
-        log_error("http: malformed route pattern=%s", pattern);
-        free(rt->segbuf);
-        memset(rt, 0, sizeof *rt);
-        return -1;
-    }
-    memcpy(rt->method, method, mlen + 1);
-    rt->fn = fn;
-    rt->ctx = ctx;
-    s->nroutes++;
-    return 0;
+    return route_add(&s->table, method, pattern, fn, ctx);
 }
 
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx)
@@ -523,10 +365,7 @@ void http_server_free(struct http_server *s)
 {
     if (!s) return;
     if (s->daemon) MHD_stop_daemon(s->daemon);   /* joins every connection thread */
-    for (int i = 0; i < s->nroutes; i++) {
-        free(s->routes[i].pattern);
-        free(s->routes[i].segbuf);
-    }
+    route_table_free(&s->table);
     free(s);
 }
 

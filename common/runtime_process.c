@@ -25,8 +25,8 @@
  * reads the directory: live workers that this runtime does not know yet
  * (started by an earlier orchestrator) are adopted, stale files are removed.
  *
- * Exit monitor. One thread wakes every ~50 ms (or at once on destroy, via a
- * CLOCK_MONOTONIC condvar): own children are reaped by PID with
+ * Exit monitor (the thread is runtime_monitor.c's). Every ~50 ms, or at once
+ * after a pass that found something, own children are reaped by PID with
  * waitpid(pid, WNOHANG) — never waitpid(-1), which would steal the exit
  * status of children that other parts of the program start — and adopted
  * workers, which are not our children, are checked in /proc (alive, same
@@ -37,8 +37,8 @@
  */
 #include "runtime.h"
 
-#include "clock.h"
 #include "log.h"
+#include "runtime_monitor.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,37 +64,15 @@ struct pworker {
     int child;                /* 1: ours to waitpid; 0: adopted */
 };
 
-struct notice {
-    char id[RUNTIME_ID_MAX];
-    int pid, status;
-};
-
 struct prt {
     struct runtime base;
     char *bin, *dir;
     runtime_exit_fn on_exit;
     void *ctx;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    pthread_t monitor;
-    int stopping;
-    struct pworker *w; /* the table, guarded by mu */
+    struct rt_monitor m; /* its mu guards the table */
+    struct pworker *w;
     int n, cap;
 };
-
-static int valid_id(const char *id)
-{
-    if (!id) return 0;
-    size_t len = strlen(id);
-    if (len < 1 || len >= RUNTIME_ID_MAX) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 /* Reads state and start time of a process from /proc/<pid>/stat. The comm
  * field may hold spaces and parentheses, so parsing starts after the last
@@ -277,24 +255,14 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], int err
 static int p_spawn(struct runtime *rt, const struct runtime_spec *spec, struct runtime_worker *out)
 {
     struct prt *r = (struct prt *)rt;
-    if (!spec || !valid_id(spec->id)) {
-        log_error("spawn: invalid worker id id=%s", spec && spec->id ? spec->id : "(null)");
-        return -1;
-    }
-    for (int j = 0; j < RUNTIME_MAX_ENV && spec->env[j]; j++) {
-        const char *eq = strchr(spec->env[j], '=');
-        if (!eq || eq == spec->env[j]) {
-            log_error("spawn: env entry is not NAME=value id=%s entry=%s", spec->id, spec->env[j]);
-            return -1;
-        }
-    }
+    if (rt_check_spec(spec) != 0) return -1;
     char *argv[] = { r->bin, NULL };
     long maxfd = sysconf(_SC_OPEN_MAX); /* not async-signal-safe: ask before fork */
     if (maxfd < 0 || maxfd > 1 << 20) maxfd = 1 << 20;
     char **envp = build_env(spec);
     if (!envp) return -1;
     int rc = -1;
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->m.mu);
     /* Taken or still running (maybe from an earlier orchestrator): refuse,
      * two processes must never share an id and a PID file. */
     if (find(r, spec->id) >= 0 || adopt(r, spec->id) >= 0) {
@@ -350,7 +318,7 @@ static int p_spawn(struct runtime *rt, const struct runtime_spec *spec, struct r
     }
     rc = 0;
 out:
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->m.mu);
     free(envp);
     return rc;
 }
@@ -358,12 +326,12 @@ out:
 static int p_kill(struct runtime *rt, const char *id, int sig)
 {
     struct prt *r = (struct prt *)rt;
-    if (!valid_id(id)) {
+    if (!rt_valid_id(id)) {
         log_error("kill: invalid worker id id=%s", id ? id : "(null)");
         return -1;
     }
     int rc = -1;
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->m.mu);
     int i = find(r, id);
     if (i < 0) i = adopt(r, id);
     if (i < 0) {
@@ -378,18 +346,18 @@ static int p_kill(struct runtime *rt, const char *id, int sig)
         log_info("signalled worker id=%s pid=%d sig=%d", id, r->w[i].pid, sig);
         rc = 0;
     }
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->m.mu);
     return rc;
 }
 
 static int p_list(struct runtime *rt, struct runtime_worker *out, int max)
 {
     struct prt *r = (struct prt *)rt;
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->m.mu);
     DIR *d = opendir(r->dir);
     if (!d) {
         log_error("list: cannot read state dir path=%s err=%s", r->dir, strerror(errno));
-        pthread_mutex_unlock(&r->mu);
+        pthread_mutex_unlock(&r->m.mu);
         return -1;
     }
     struct dirent *e;
@@ -401,7 +369,7 @@ static int p_list(struct runtime *rt, struct runtime_worker *out, int max)
         snprintf(id, sizeof id, "%.*s", (int)(len - 4), e->d_name);
         /* Workers we know are the monitor's business, files of other
          * shapes (temporaries, strangers) are not ours to touch. */
-        if (!valid_id(id) || find(r, id) >= 0) continue;
+        if (!rt_valid_id(id) || find(r, id) >= 0) continue;
         adopt(r, id);
     }
     closedir(d);
@@ -412,13 +380,13 @@ static int p_list(struct runtime *rt, struct runtime_worker *out, int max)
         out[k].pid = r->w[i].pid;
         k++;
     }
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->m.mu);
     return k;
 }
 
-/* One pass over the table (caller holds mu): workers that stopped are
- * removed with their PID files and appended to *notes. */
-static void collect(struct prt *r, struct notice **notes, int *nn, int *ncap)
+/* Takes the workers that stopped out of the table (caller holds mu), with
+ * their PID files, and appends them to notes. */
+static void collect(struct prt *r, struct rt_notices *notes)
 {
     for (int i = 0; i < r->n;) {
         struct pworker *w = &r->w[i];
@@ -437,14 +405,8 @@ static void collect(struct prt *r, struct notice **notes, int *nn, int *ncap)
             gone = !proc_alive(w->pid, w->start);
         }
         if (!gone) { i++; continue; }
-        if (*nn == *ncap) {
-            int cap = *ncap ? *ncap * 2 : 8;
-            struct notice *nt = realloc(*notes, (size_t)cap * sizeof *nt);
-            if (!nt) { i++; continue; } /* try again next pass */
-            *notes = nt;
-            *ncap = cap;
-        }
-        struct notice *nt = &(*notes)[(*nn)++];
+        struct rt_notice *nt = rt_notices_add(notes);
+        if (!nt) { i++; continue; } /* try again next pass */
         snprintf(nt->id, sizeof nt->id, "%s", w->id);
         nt->pid = w->pid;
         nt->status = status;
@@ -455,51 +417,33 @@ static void collect(struct prt *r, struct notice **notes, int *nn, int *ncap)
     }
 }
 
-static void *monitor_main(void *arg)
+/* One pass of the monitor thread (runtime_monitor.h). */
+static int p_pass(void *arg, struct rt_notices *notes)
 {
     struct prt *r = arg;
-    struct notice *notes = NULL;
-    int ncap = 0;
-    pthread_mutex_lock(&r->mu);
-    while (!r->stopping) {
-        int nn = 0;
-        collect(r, &notes, &nn, &ncap);
-        if (nn) {
-            pthread_mutex_unlock(&r->mu);
-            for (int i = 0; i < nn; i++) {
-                struct notice *nt = &notes[i];
-                if (nt->status == -1)
-                    log_info("worker exited id=%s pid=%d (adopted)", nt->id, nt->pid);
-                else if (WIFSIGNALED(nt->status))
-                    log_info("worker exited id=%s pid=%d signal=%d", nt->id, nt->pid, WTERMSIG(nt->status));
-                else
-                    log_info("worker exited id=%s pid=%d code=%d", nt->id, nt->pid, WEXITSTATUS(nt->status));
-                if (r->on_exit) r->on_exit(nt->id, nt->pid, nt->status, r->ctx);
-            }
-            pthread_mutex_lock(&r->mu);
-            continue; /* look again at once: the callback may have changed things */
-        }
-        struct timespec dl = clock_deadline(POLL_MS);
-        while (!r->stopping && pthread_cond_timedwait(&r->cond, &r->mu, &dl) == 0) {}
+    pthread_mutex_lock(&r->m.mu);
+    collect(r, notes);
+    pthread_mutex_unlock(&r->m.mu);
+    for (int i = 0; i < notes->n; i++) {
+        struct rt_notice *nt = &notes->v[i];
+        if (nt->status == -1)
+            log_info("worker exited id=%s pid=%d (adopted)", nt->id, nt->pid);
+        else if (WIFSIGNALED(nt->status))
+            log_info("worker exited id=%s pid=%d signal=%d", nt->id, nt->pid, WTERMSIG(nt->status));
+        else
+            log_info("worker exited id=%s pid=%d code=%d", nt->id, nt->pid, WEXITSTATUS(nt->status));
+        if (r->on_exit) r->on_exit(nt->id, nt->pid, nt->status, r->ctx);
     }
-    pthread_mutex_unlock(&r->mu);
-    free(notes);
-    return NULL;
+    return notes->n;
 }
 
 static void p_destroy(struct runtime *rt)
 {
     struct prt *r = (struct prt *)rt;
     if (!r) return;
-    pthread_mutex_lock(&r->mu);
-    r->stopping = 1;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->monitor, NULL);
+    rt_monitor_stop(&r->m);
     /* Workers keep running: whether they stop is the orchestrator's call,
      * and a later runtime on the same state_dir adopts them. */
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->mu);
     free(r->w);
     free(r->bin);
     free(r->dir);
@@ -529,16 +473,7 @@ struct runtime *runtime_process_new(const char *worker_bin, const char *state_di
     r->on_exit = on_exit;
     r->ctx = ctx;
     if (!r->bin || !r->dir) goto fail;
-    if (pthread_mutex_init(&r->mu, NULL) != 0) goto fail;
-    if (clock_cond_init(&r->cond) != 0) {
-        pthread_mutex_destroy(&r->mu);
-        goto fail;
-    }
-    if (pthread_create(&r->monitor, NULL, monitor_main, r) != 0) {
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->mu);
-        goto fail;
-    }
+    if (rt_monitor_start(&r->m, POLL_MS, p_pass, r) != 0) goto fail;
     return &r->base;
 fail:
     log_error("cannot create process runtime");

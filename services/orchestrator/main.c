@@ -10,24 +10,22 @@
  * scaling: supervisor.c), then listen. SIGTERM/SIGINT: stop listening, stop
  * the supervisor, stop the workers, exit — within a second.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "adminapi.h"
 #include "config.h"
 #include "dbapi.h"
-#include "http_client.h"
 #include "http_server.h"
 #include "log.h"
 #include "rpc.h"
 #include "runtime.h"
 #include "scaler.h"
+#include "service.h"
 #include "startup.h"
 #include "supervisor.h"
 #include "workers.h"
@@ -57,22 +55,6 @@ static const struct config_var vars[] = {
     { 0 },
 };
 
-static volatile sig_atomic_t stop;
-static sigset_t stop_signals;
-
-/* SIGTERM/SIGINT are blocked in every thread and taken here, so that no
- * library call is interrupted and shutdown runs in ordinary code. */
-static void *signal_main(void *arg)
-{
-    (void)arg;
-    int sig;
-    if (sigwait(&stop_signals, &sig) == 0) {
-        log_info("stopping signal=%d", sig);
-        stop = 1;
-    }
-    return NULL;
-}
-
 static void worker_bin_default(char *buf, size_t n)
 {
     char self[900];
@@ -86,18 +68,12 @@ static void worker_bin_default(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
-    config_args(argc, argv, "rideshare-orchestrator",
-                "The Rideshare DB service's orchestrator: DB API, workers, failover.", vars);
-    log_init("orchestrator");
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread from here on */
-    pthread_t sig_thread;
-    pthread_create(&sig_thread, NULL, signal_main, NULL);
-    pthread_detach(sig_thread);
-    http_client_global_init();
+    /* SIGTERM/SIGINT are taken by service.c's signal thread, so that no
+     * library call is interrupted and shutdown runs in ordinary code. */
+    service_start(argc, argv, "rideshare-orchestrator",
+                  "The Rideshare DB service's orchestrator: DB API, workers, failover.", vars,
+                  "orchestrator");
+    volatile sig_atomic_t *stop = service_stop_flag();
 
     const char *data_dir = config_str(vars, "DATA_DIR");
     char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64];
@@ -161,7 +137,7 @@ int main(int argc, char **argv)
         .initial_slaves = initial_slaves,
         .ready_timeout_ms = ready_ms,
     };
-    int started = startup_run(ws, &start, &stop);
+    int started = startup_run(ws, &start, stop);
     if (started == 1) {
         /* Adopted workers: keep the slaves that run (the windows start over). */
         struct worker_info wi[64];
@@ -188,8 +164,8 @@ int main(int argc, char **argv)
         /* acked_seq starts at the log's end, whether the workers were
          * adopted or started over an existing log: a read then never misses
          * a write an earlier orchestrator acknowledged. */
-        if (dbapi_barrier(api, ready_ms, &stop))
-            log_error("no write acknowledged after the restart; not serving");
+        if (dbapi_barrier(api, ready_ms, stop))
+            log_error("no barrier write acknowledged at start-up; not serving");
         else
             port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
                                      (int)config_long(vars, "ORCH_PORT", 0, 65535));
@@ -197,10 +173,7 @@ int main(int argc, char **argv)
             log_info("orchestrator listening url=http://%s:%d/ pid=%d", config_str(vars, "ORCH_HOST"),
                      port, (int)getpid());
             rc = 0;
-            while (!stop) {
-                struct timespec tick = { 0, 50 * 1000000L };
-                nanosleep(&tick, NULL);
-            }
+            service_wait_stop();
         }
     }
     http_server_free(srv);

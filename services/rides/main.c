@@ -16,10 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apicount.h"
 #include "config.h"
-#include "http_client.h"
-#include "http_server.h"
 #include "log.h"
 #include "rides_api.h"
 #include "service.h"
@@ -41,7 +38,7 @@ static struct config_var vars[] = {
     { 0 },
 };
 
-static void stop_server(void *srv) { http_server_free(srv); }
+static int routes(struct http_server *srv, void *ctx) { return rides_api_register(srv, ctx); }
 
 int main(int argc, char **argv)
 {
@@ -50,12 +47,9 @@ int main(int argc, char **argv)
     host[sizeof host - 1] = '\0';
     for (struct config_var *v = vars; v->name; v++)
         if (strcmp(v->name, "ORIGIN") == 0) v->def = host;
-    config_args(argc, argv, "rideshare-rides",
-                "The Rideshare rides service: rides API and request counter, data in the DB service.",
-                vars);
-    log_init("rides");
-    service_signals_init();
-    http_client_global_init();
+    service_start(argc, argv, "rideshare-rides",
+                  "The Rideshare rides service: rides API and request counter, data in the DB service.",
+                  vars, "rides");
 
     static struct rides_ctx ctx;
     char err[300];
@@ -78,24 +72,11 @@ int main(int argc, char **argv)
                   config_str(vars, "GATEWAY_URL"), origin);
         return 2;
     }
-    long shutdown_ms = config_long(vars, "SHUTDOWN_MS", 0, 60000);
-    struct http_server *srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
-    struct api_counter *counter = srv ? api_count_register(srv) : NULL;
-    if (!counter || rides_api_register(srv, &ctx) != 0) {
-        log_error("cannot set up the routes");
-        return 1;
-    }
-    int port = http_server_start(srv, config_str(vars, "RIDES_HOST"),
-                                 (int)config_long(vars, "RIDES_PORT", 0, 65535));
-    if (port < 0) {
-        http_server_free(srv);
-        return 1;
-    }
-    log_info("rides listening url=http://%s:%d/ orch=%s users=%s origin=%s pid=%d",
-             config_str(vars, "RIDES_HOST"), port, ctx.db.base, ctx.users.url, origin, (int)getpid());
-    service_wait_stop();
-    service_finish(stop_server, srv, (int)shutdown_ms);
-    api_count_free(counter);
-    log_info("rides stopped");
-    return 0;
+    char details[2000];
+    snprintf(details, sizeof details, "orch=%s users=%s origin=%s", ctx.db.base, ctx.users.url, origin);
+    struct service_http svc = {
+        .name = "rides", .vars = vars, .host_var = "RIDES_HOST", .port_var = "RIDES_PORT",
+        .routes = routes, .ctx = &ctx, .details = details,
+    };
+    return service_serve(&svc);
 }
