@@ -232,8 +232,9 @@ void view_draw(const struct snapshot *s, const struct c_worker *wk, int nw, cons
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof now, "%H:%M:%SZ", &tm);
-    snprintf(line, sizeof line, " rideshare-console   zk %s%s   mq %s   orch %s   every %gs%s", info->zk_hosts,
-             info->zk_root, info->amqp_url, info->orch_url, info->delay_s, u->read_only ? "   READ-ONLY" : "");
+    snprintf(line, sizeof line, " rideshare-console%s   every %gs   zk %s%s   mq %s   orch %s",
+             u->read_only ? "  READ-ONLY" : "", info->delay_s, info->zk_hosts, info->zk_root, info->amqp_url,
+             info->orch_url);
     bar(0, 0, W, looks[L_TITLE], line);
     put(0, W - 10, 9, looks[L_TITLE], now);
     int down = fmt_status(line, sizeof line, s, clock_ms());
