@@ -144,9 +144,10 @@ logs:
 ps:
 	@docker/stack.sh ps
 
-# The admin console against the compose stack of `make up`, inside its network.
+# The admin console against the compose stack of `make up`, inside its network;
+# CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a snapshot).
 console:
-	@docker/stack.sh console
+	@docker/stack.sh console $(CONSOLE_ARGS)
 
 clean:
 	rm -rf build

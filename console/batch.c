@@ -43,7 +43,7 @@ void batch_text(FILE *f, const struct snapshot *s, const struct batch_info *info
 
     fprintf(f, "\n== orchestrator%s\n", s->be[B_ORCH].up ? "" : " [unreachable]");
     char lines[FMT_ORCH_LINES][FMT_LINE];
-    int no = s->be[B_ORCH].up ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, w, nw) : 0;
+    int no = s->be[B_ORCH].up && s->be[B_ORCH].updated_ms ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, w, nw) : 0;
     for (int i = 0; i < no; i++) fprintf(f, "%s\n", lines[i]);
 
     fprintf(f, "\n== queues%s\n", s->be[B_MQ].up ? "" : " [unreachable]");

@@ -67,6 +67,14 @@ int collect_wait(struct collector *c, uint64_t *seen, int64_t timeout_ms)
     return c->stop;
 }
 
+/* The wait before the next attempt: the period, but a backend that is
+ * down is not retried more than once a second (a short period would only
+ * fill the log with failed connects). */
+static int64_t retry_ms(const struct collector *c, int down)
+{
+    return down && c->cfg.period_ms < 1000 ? 1000 : c->cfg.period_ms;
+}
+
 /* The orchestrator: GET /api/v1/status every period. */
 static void *orch_main(void *arg)
 {
@@ -102,7 +110,7 @@ static void *orch_main(void *arg)
         }
         collect_backend(c, B_ORCH, err);
         pthread_mutex_lock(&c->mu);
-        int stop = collect_wait(c, &seen, c->cfg.period_ms);
+        int stop = collect_wait(c, &seen, retry_ms(c, err != NULL));
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
     }
@@ -157,7 +165,7 @@ static void *mq_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         collect_backend(c, B_MQ, rc == 0 ? NULL : why);
         pthread_mutex_lock(&c->mu);
-        int stop = collect_wait(c, &seen, c->cfg.period_ms);
+        int stop = collect_wait(c, &seen, retry_ms(c, rc != 0));
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
     }

@@ -49,14 +49,14 @@ int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct
     char mseq[24], left[32];
     num(mseq, sizeof mseq, o->master_seq);
     if (o->seconds_to_decision >= 0) snprintf(left, sizeof left, "%.0f s", o->seconds_to_decision);
-    else snprintf(left, sizeof left, "-");
+    else snprintf(left, sizeof left, "- (no read yet)");
     char lines[FMT_ORCH_LINES][FMT_LINE];
-    snprintf(lines[0], FMT_LINE, "epoch %lld   master %s   master seq %s", (long long)o->epoch,
-             o->master[0] ? o->master : "(none)", mseq);
-    snprintf(lines[1], FMT_LINE, "slaves: target %d, running %d", o->target_slaves, model_slave_count(w, nw));
-    snprintf(lines[2], FMT_LINE, "reads in window %lld   next scaling decision in %s", (long long)o->reads_in_window,
-             left);
-    snprintf(lines[3], FMT_LINE, "window %d s, %d reads per slave", o->window_s, o->reads_per_slave);
+    snprintf(lines[0], FMT_LINE, "epoch %lld   master %s", (long long)o->epoch, o->master[0] ? o->master : "(none)");
+    snprintf(lines[1], FMT_LINE, "master seq %s   slaves %d, target %d", mseq, model_slave_count(w, nw),
+             o->target_slaves);
+    snprintf(lines[2], FMT_LINE, "reads in window %lld (%d per slave)", (long long)o->reads_in_window,
+             o->reads_per_slave);
+    snprintf(lines[3], FMT_LINE, "next scaling decision in %s (window %d s)", left, o->window_s);
     int k = max < FMT_ORCH_LINES ? max : FMT_ORCH_LINES;
     for (int i = 0; i < k; i++) memcpy(out[i], lines[i], FMT_LINE);
     return k;

@@ -5,8 +5,8 @@
  *   row 0        title: what the console watches, the refresh period, the time
  *   row 1        status line: every unreachable backend (reverse/red), or "reachable"
  *   wide (>= 140 columns):
- *     workers            | ZooKeeper tree
- *     orchestrator|queues|
+ *     workers              | ZooKeeper tree (every column
+ *     orchestrator | queues | beyond the left 94)
  *     events (the rest of the height)
  *   narrower: workers, then orchestrator|queues side by side (stacked below
  *   90 columns), then the ZooKeeper tree and the events sharing what is left
@@ -37,7 +37,11 @@ static attr_t looks[L_N];
 
 int view_open(int color)
 {
-    if (!newterm(NULL, stdout, stdin)) return -1;
+    /* A terminal type this system has no terminfo for (a container's
+     * minimal set, say) still gets a screen: xterm's is everywhere. */
+    if (!newterm(NULL, stdout, stdin) && !newterm("xterm-256color", stdout, stdin) &&
+        !newterm("xterm", stdout, stdin))
+        return -1;
     is_open = 1;
     cbreak();
     noecho();
@@ -134,7 +138,8 @@ static void draw_orch(int y, int x, int h, int w, const struct snapshot *s, cons
 {
     frame(y, x, h, w, s->be[B_ORCH].up ? "orchestrator" : "orchestrator - unreachable");
     char lines[FMT_ORCH_LINES][FMT_LINE];
-    int n = s->be[B_ORCH].tried ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, wk, nw) : 0;
+    int n = s->be[B_ORCH].updated_ms ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, wk, nw) : 0;
+    if (!n) put(y + 1, x + 2, w - 4, A_NORMAL, s->be[B_ORCH].tried ? "no answer yet" : "asking...");
     for (int i = 0; i < n && i < h - 2; i++) put(y + 1 + i, x + 2, w - 4, s->be[B_ORCH].up ? A_NORMAL : A_DIM, lines[i]);
 }
 
@@ -244,7 +249,7 @@ void view_draw(const struct snapshot *s, const struct c_worker *wk, int nw, cons
     int wh = (nw < 1 ? 1 : nw > 12 ? 12 : nw) + 3;
     int oh = FMT_ORCH_LINES + 2, qw = 42;
     if (W >= 140) {
-        int zw = W * 2 / 5, lw = W - zw;
+        int lw = 94, zw = W - lw; /* the workers' columns and orchestrator|queues fit in 94 */
         draw_workers(top, 0, wh, lw, s, wk, nw, u);
         draw_orch(top + wh, 0, oh, lw - qw, s, wk, nw);
         draw_queues(top + wh, lw - qw, oh, qw, s);
