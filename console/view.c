@@ -240,6 +240,7 @@ void view_draw(const struct snapshot *s, const struct c_worker *wk, int nw, cons
     snprintf(line, sizeof line, " rideshare-console%s   every %gs   zk %s%s   mq %s   orch %s",
              u->read_only ? "  READ-ONLY" : "", info->delay_s, info->zk_hosts, info->zk_root, info->amqp_url,
              info->orch_url);
+    if ((int)strlen(line) > W - 11) line[W - 11] = 0; /* the clock keeps the right end */
     bar(0, 0, W, looks[L_TITLE], line);
     put(0, W - 10, 9, looks[L_TITLE], now);
     int down = fmt_status(line, sizeof line, s, clock_ms());

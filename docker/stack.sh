@@ -10,7 +10,8 @@
 #   stack.sh ps      the compose services and the worker containers
 #   stack.sh console [ARGS]  rideshare-console in a container on the stack's network (no host
 #                    ports needed), with a terminal when there is one; ARGS go to the console
-#                    (--once, --json, --read-only, -d SECONDS)
+#                    (--once, --json, --read-only, -d SECONDS); CONSOLE_IMAGE picks the image
+#                    (default rideshare-app)
 #
 # Environment:
 #   RIDESHARE_STACK  the stack's name, also the compose project name (default rideshare;
@@ -113,7 +114,7 @@ console() {
         -e TERM="${TERM:-xterm}" -e NO_COLOR="${NO_COLOR:-}" -e LANG=C.UTF-8 \
         -e ZK_HOSTS=zookeeper:2181 -e ZK_ROOT=/rideshare \
         -e RABBITMQ_URL=amqp://guest:guest@rabbitmq:5672/ -e ORCH_URL=http://orchestrator:80 \
-        rideshare-app rideshare-console "$@"
+        "${CONSOLE_IMAGE:-rideshare-app}" rideshare-console "$@"
 }
 
 remove_consoles() {

@@ -15,6 +15,7 @@ echo and canonical mode on); --read-only refuses actions.
 """
 import json
 import os
+import re
 import shlex
 import subprocess
 import threading
@@ -119,6 +120,12 @@ def restored(screen):
     return None
 
 
+def zk_workers(screen):
+    """Names of the worker znodes in the ZooKeeper panel (indented under
+    workers/, their data beside them)."""
+    return set(re.findall(r'│ {5}(\S+) +\{"id"', screen))
+
+
 def worker_rows(screen):
     """{pid: role} of the rows in the workers panel."""
     out = {}
@@ -192,6 +199,7 @@ def interactive_in_tmux():
         t = Tmux(console_env(s), ["-d", "0.5"])
         t.wait(lambda sc: sorted(worker_rows(sc)) == pids, 15, f"workers {pids} on screen")
         t.wait_text("ZooKeeper, RabbitMQ and the orchestrator are reachable")
+        t.wait(lambda sc: len(zk_workers(sc)) == 2, 10, "two worker znodes in the ZooKeeper panel")
         sc = t.screen()
         for panel in ("workers (2)", "orchestrator", "queues", f"ZooKeeper {s.env['ZK_ROOT']}", "events ("):
             check(panel in sc, f"panel {panel!r} missing:\n{sc}")
@@ -222,6 +230,8 @@ def interactive_in_tmux():
         new = wait_for(lambda: (lambda l: len(l) == 2 and slave_pid not in l and l)(worker_list(s)), 30,
                        "a replacement slave")
         t.wait(lambda sc: sorted(worker_rows(sc)) == new, 15, f"replacement workers {new} on screen")
+        ids = {w["id"] for w in s.client.request("GET", "/api/v1/status")[1]["workers"]}
+        t.wait(lambda sc: zk_workers(sc) == ids, 15, f"the ZooKeeper panel to show the znodes of {ids}")
 
         # Filter the events.
         t.keys("/", "c", "r", "a", "s", "h", "Enter")
