@@ -10,7 +10,7 @@ the workers from ZooKeeper. Interactively, in tmux (send-keys, capture-pane):
 and the crash event and a replacement worker appear; a resize redraws for
 the new size; a RabbitMQ restart shows the unreachable status line while the
 console keeps running, and the line clears when the broker is back; `q`,
-SIGTERM and SIGABRT all give the terminal back (the shell after it finds
+Ctrl-C, SIGTERM and SIGABRT all give the terminal back (the shell after it finds
 echo and canonical mode on); --read-only refuses actions.
 """
 import json
@@ -59,7 +59,7 @@ class Tmux:
         self.sock = f"rsconsole-{os.getpid()}-{Tmux.count}"
         script = os.path.join(TMP, f"console-{Tmux.count}.sh")
         self.log = os.path.join(TMP, f"console-{Tmux.count}.log")
-        lines = ["#!/bin/sh"]
+        lines = ["#!/bin/sh", "trap true INT  # Ctrl-C is for the console: the shell must live on to report"]
         env = dict(env, LANG="C.UTF-8", CONSOLE_LOG=self.log, LOG_LEVEL="info")
         lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
         lines += [" ".join(shlex.quote(a) for a in [CONSOLE, *args]),
@@ -284,12 +284,14 @@ def interactive_in_tmux():
 
 @suite.test
 def signals_restore_the_terminal_and_read_only():
+    """SIGTERM, SIGABRT (a crash) and Ctrl-C: the shell after the console finds
+    the terminal in its normal modes; the exit status is the signal's."""
     s = Stack("console-sig", INITIAL_SLAVES=1)
     ts = []
     try:
         wait_for(lambda: all_ready(s, 2), 30, "master and slave ready")
         pids = worker_list(s)
-        for sig, want in (("TERM", "EXIT=0"), ("ABRT", "EXIT=134")):
+        for sig, want in (("TERM", "EXIT=0"), ("ABRT", "EXIT=134"), ("INT", "EXIT=0")):
             t = Tmux(console_env(s), ["--read-only"], width=120, height=40)
             ts.append(t)
             t.wait(lambda sc: sorted(worker_rows(sc)) == pids, 15, "workers on screen")
@@ -298,8 +300,10 @@ def signals_restore_the_terminal_and_read_only():
                 t.keys("s")
                 t.wait_text("read-only: actions are disabled")
                 check("[y/n]" not in t.screen(), "a question in read-only mode")
-            pid = t.console_pid()
-            subprocess.run(["kill", f"-{sig}", str(pid)], check=True)
+            if sig == "INT":  # Ctrl-C from the terminal
+                t.keys("C-c")
+            else:
+                subprocess.run(["kill", f"-{sig}", str(t.console_pid())], check=True)
             line = restored(t.wait(restored, 10, f"the console to die of SIG{sig}"))
             check(line == f"{want} TTY=icanon,echo,", f"after SIG{sig}: {line}")
         check(worker_list(s) == pids, "workers changed in read-only mode")
