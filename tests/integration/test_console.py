@@ -49,14 +49,15 @@ def all_ready(s, n):
 
 
 class Tmux:
-    """The console in a detached tmux session on a private server socket.
+    """The console in a detached tmux session on a private server (socket).
     The pane runs a shell script: the console, then a line with its exit
     status and the terminal's echo/icanon flags, then a long sleep."""
     count = 0
 
     def __init__(self, env, args=(), width=160, height=50):
         Tmux.count += 1
-        self.sock = f"rsconsole-{os.getpid()}-{Tmux.count}"
+        # A socket of its own in the test's directory: a private server, no file left elsewhere.
+        self.sock = os.path.join(TMP, f"tmux-{os.getpid()}-{Tmux.count}.sock")
         script = os.path.join(TMP, f"console-{Tmux.count}.sh")
         self.log = os.path.join(TMP, f"console-{Tmux.count}.log")
         lines = ["#!/bin/sh", "trap true INT  # Ctrl-C is for the console: the shell must live on to report"]
@@ -70,7 +71,7 @@ class Tmux:
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "sh", script)
 
     def tmux(self, *args):
-        return subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", *args], check=True,
+        return subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null", *args], check=True,
                               capture_output=True, text=True, timeout=10).stdout
 
     def screen(self):
@@ -108,7 +109,9 @@ class Tmux:
         raise AssertionError(f"no console among the children of {shell}: {kids}")
 
     def close(self):
-        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True, timeout=10)
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
 
 
 def restored(screen):
