@@ -11,12 +11,14 @@ and the crash event and a replacement worker appear; a resize redraws for
 the new size; a RabbitMQ restart shows the unreachable status line while the
 console keeps running, and the line clears when the broker is back; `q`,
 Ctrl-C, SIGTERM and SIGABRT all give the terminal back (the shell after it finds
-echo and canonical mode on); --read-only refuses actions.
+echo and canonical mode on); --read-only refuses actions; NO_COLOR turns
+colours into reverse video.
 """
 import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import threading
 import time
@@ -76,6 +78,10 @@ class Tmux:
 
     def screen(self):
         return self.tmux("capture-pane", "-p")
+
+    def title_attrs(self):
+        """The title row with its attributes as escape sequences."""
+        return self.tmux("capture-pane", "-p", "-e").splitlines()[0]
 
     def keys(self, *keys):
         self.tmux("send-keys", *keys)
@@ -206,6 +212,7 @@ def interactive_in_tmux():
         sc = t.screen()
         for panel in ("workers (2)", "orchestrator", "queues", f"ZooKeeper {s.env['ZK_ROOT']}", "events ("):
             check(panel in sc, f"panel {panel!r} missing:\n{sc}")
+        check("\x1b[46m" in t.title_attrs(), f"no colour in the title: {t.title_attrs()!r}")
 
         # Help.
         t.keys("?")
@@ -295,9 +302,11 @@ def signals_restore_the_terminal_and_read_only():
         wait_for(lambda: all_ready(s, 2), 30, "master and slave ready")
         pids = worker_list(s)
         for sig, want in (("TERM", "EXIT=0"), ("ABRT", "EXIT=134"), ("INT", "EXIT=0")):
-            t = Tmux(console_env(s), ["--read-only"], width=120, height=40)
+            t = Tmux(dict(console_env(s), NO_COLOR="1"), ["--read-only"], width=120, height=40)
             ts.append(t)
             t.wait(lambda sc: sorted(worker_rows(sc)) == pids, 15, "workers on screen")
+            title = t.title_attrs()
+            check("\x1b[7m" in title and "\x1b[46m" not in title, f"NO_COLOR title: {title!r}")
             if sig == "TERM":  # read-only: asks nothing, does nothing
                 check("READ-ONLY" in t.screen(), "no READ-ONLY in the title")
                 t.keys("s")
@@ -314,6 +323,38 @@ def signals_restore_the_terminal_and_read_only():
         for t in ts:
             t.close()
         s.stop()
+
+
+@suite.test
+def slow_orchestrator_never_freezes_the_screen():
+    """An orchestrator that accepts connections and never answers: the screen
+    still draws, ticks and takes keys while each status call waits out its
+    timeout, and then says the orchestrator is unreachable and why."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing is ever read or answered
+    env = {"RABBITMQ_URL": os.environ["RABBITMQ_URL"], "ZK_HOSTS": os.environ["ZK_HOSTS"],
+           "ZK_ROOT": f"/console-slow-{os.getpid()}", "CONSOLE_TIMEOUT_MS": "6000",
+           "ORCH_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+    t = Tmux(env, ["-d", "0.5"], width=120, height=40)
+    try:
+        sc = t.wait_text("orchestrator - ", 5)
+        check("asking..." in sc or "no answer yet" in sc, f"orchestrator panel:\n{sc}")
+        clock = sc.splitlines()[0][-10:]
+        started = time.monotonic()
+        t.keys("?")
+        t.wait_text("help - keys", 2)
+        t.keys("x")
+        t.wait(lambda sc: sc.splitlines()[0][-10:] != clock, 3, "the clock to tick")
+        check(time.monotonic() - started < 4, "the screen waited for the orchestrator")
+        t.wait_text("orchestrator unreachable for", 15)
+        check("imeout" in t.screen(), f"no timeout reason:\n{t.screen()}")
+        t.keys("q")
+        line = restored(t.wait(restored, 15, "the console to exit"))
+        check(line.startswith("EXIT=0"), f"after q: {line}")
+    finally:
+        t.close()
+        silent.close()
 
 
 if __name__ == "__main__":
