@@ -118,6 +118,13 @@ void batch_json(FILE *f, const struct snapshot *s, const struct batch_info *info
         json_add_int(x, "slaves", model_slave_count(w, nw));
         json_add_int(x, "window_s", s->orch.window_s);
         json_add_int(x, "reads_per_slave", s->orch.reads_per_slave);
+        if (s->orch.has_rates) {
+            cJSON_AddNumberToObject(x, "writes_per_s", s->orch.write_rate);
+            cJSON_AddNumberToObject(x, "reads_per_s", s->orch.read_rate);
+        } else {
+            cJSON_AddNullToObject(x, "writes_per_s");
+            cJSON_AddNullToObject(x, "reads_per_s");
+        }
     } else {
         cJSON_AddNullToObject(o, "orchestrator");
     }

@@ -11,7 +11,8 @@
  * RabbitMQ. A passive declare of a queue that does not exist makes the
  * broker close the channel, so after any failed declare the connection is
  * replaced; if the new one cannot be opened the broker is down, otherwise
- * only that queue is missing. Rates are the change of a queue's message
+ * only that queue is missing. The orchestrator's writes and reads per second
+ * come from two successive statuses (model_orch_rates). Queue rates are the change of a queue's message
  * count per second between two successful reads: for writeQ and readQ the
  * growth (or drain) of the backlog, for the replog stream its append rate.
  */
@@ -84,6 +85,9 @@ static void *orch_main(void *arg)
     static struct c_worker workers[CW_MAX];  /* this thread only */
     static struct c_event events[CE_MAX];
     uint64_t seen = 0;
+    struct c_orch prev;
+    memset(&prev, 0, sizeof prev);
+    int64_t prev_at = 0;
     for (;;) {
         struct http_result r;
         struct c_orch orch;
@@ -100,6 +104,7 @@ static void *orch_main(void *arg)
         }
         http_result_free(&r);
         if (!err) {
+            prev_at = model_orch_rates(&orch, &prev, prev_at, clock_ms());
             pthread_mutex_lock(&c->mu);
             c->snap.orch = orch;
             c->snap.nworkers = nw;

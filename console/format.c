@@ -52,9 +52,14 @@ int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct
     else snprintf(left, sizeof left, "- (no read yet)");
     char lines[FMT_ORCH_LINES][FMT_LINE];
     snprintf(lines[0], FMT_LINE, "epoch %lld   master %s", (long long)o->epoch, o->master[0] ? o->master : "(none)");
-    snprintf(lines[1], FMT_LINE, "master seq %s   slaves %d, target %d", mseq, model_slave_count(w, nw),
+    char wr[32] = "", rr[32] = "";
+    if (o->has_rates) {
+        snprintf(wr, sizeof wr, " (%.1f/s)", o->write_rate);
+        snprintf(rr, sizeof rr, "%.1f/s, ", o->read_rate);
+    }
+    snprintf(lines[1], FMT_LINE, "master seq %s%s   slaves %d, target %d", mseq, wr, model_slave_count(w, nw),
              o->target_slaves);
-    snprintf(lines[2], FMT_LINE, "reads in window %lld (%d per slave)", (long long)o->reads_in_window,
+    snprintf(lines[2], FMT_LINE, "reads in window %lld (%s%d per slave)", (long long)o->reads_in_window, rr,
              o->reads_per_slave);
     snprintf(lines[3], FMT_LINE, "next scaling decision in %s (window %d s)", left, o->window_s);
     int k = max < FMT_ORCH_LINES ? max : FMT_ORCH_LINES;

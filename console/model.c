@@ -92,6 +92,19 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
     return 0;
 }
 
+int64_t model_orch_rates(struct c_orch *o, struct c_orch *prev, int64_t prev_at_ms, int64_t now_ms)
+{
+    if (prev_at_ms && now_ms > prev_at_ms && prev->master_seq >= 0 && o->master_seq >= prev->master_seq &&
+        o->reads_in_window >= prev->reads_in_window) {
+        double dt = (double)(now_ms - prev_at_ms) / 1000.0;
+        o->write_rate = (double)(o->master_seq - prev->master_seq) / dt;
+        o->read_rate = (double)(o->reads_in_window - prev->reads_in_window) / dt;
+        o->has_rates = 1;
+    }
+    *prev = *o;
+    return now_ms;
+}
+
 /* The worker znode path/<id> of a znode under zk_root/workers, or NULL. */
 static const char *worker_znode_id(const char *path, const char *zk_root)
 {

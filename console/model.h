@@ -69,6 +69,8 @@ struct c_orch {
     int64_t reads_in_window;
     double seconds_to_decision; /* < 0: no window running */
     int target_slaves, window_s, reads_per_slave;
+    double write_rate, read_rate; /* per second between two statuses (collect.c) */
+    int has_rates;
 };
 
 struct c_event {
@@ -108,6 +110,12 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
  * znode; else the workers registered in ZooKeeper, their lag measured
  * against the master's znode. Returns the count written to out. */
 int model_workers(const struct snapshot *s, const char *zk_root, struct c_worker *out, int max);
+
+/* Sets o's writes and reads per second from the previous status (taken at
+ * prev_at_ms; 0: none yet) and copies o into *prev; returns now_ms, the new
+ * prev_at_ms. No rate when a counter went down: the master's seq under a
+ * new master, reads_in_window when a scaling window closed. */
+int64_t model_orch_rates(struct c_orch *o, struct c_orch *prev, int64_t prev_at_ms, int64_t now_ms);
 
 /* The index of the slave POST /api/v1/crash/slave would kill (the highest
  * PID, retiring ones excepted), or -1. */

@@ -13,7 +13,8 @@ static struct c_worker W[3] = {
     { "ws1", "slave", 300, "ready", 5, 0, -1 },
     { "ws2", "slave", 200, "ready", 5, 0, -1 },
 };
-static struct c_orch O = { 2, "wm", 5, 0, -1, 2, 120, 20 };
+static struct c_orch O = { .epoch = 2, .master = "wm", .master_seq = 5, .seconds_to_decision = -1,
+                          .target_slaves = 2, .window_s = 120, .reads_per_slave = 20 };
 
 static enum key_result key(struct ui *u, int k, struct action *out)
 {

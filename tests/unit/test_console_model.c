@@ -177,6 +177,35 @@ TEST(status_line_names_what_is_down)
     CHECK_INT((int)strlen(tiny), 9);
 }
 
+TEST(orchestrator_rates)
+{
+    struct c_orch prev = { 0 }, o = { 0 };
+    o.master_seq = 10;
+    o.reads_in_window = 4;
+    int64_t at = model_orch_rates(&o, &prev, 0, 5000);
+    CHECK_INT(at, 5000);
+    CHECK(!o.has_rates); /* one sample: no rate */
+    o = prev;
+    o.master_seq = 30;
+    o.reads_in_window = 9;
+    at = model_orch_rates(&o, &prev, at, 7000);
+    CHECK(o.has_rates);
+    CHECK(o.write_rate > 9.99 && o.write_rate < 10.01);
+    CHECK(o.read_rate > 2.49 && o.read_rate < 2.51);
+    struct c_orch next = { 0 };
+    next.master_seq = 31;
+    next.reads_in_window = 0; /* the window closed */
+    model_orch_rates(&next, &prev, at, 8000);
+    CHECK(!next.has_rates);
+    char lines[FMT_ORCH_LINES][FMT_LINE];
+    struct c_worker w[1] = { { "s", "slave", 1, "ready", 0, 0, -1 } };
+    CHECK_INT(fmt_orch(lines, FMT_ORCH_LINES, &o, w, 1), FMT_ORCH_LINES);
+    CHECK(strstr(lines[1], "master seq 30 (10.0/s)") != NULL);
+    CHECK(strstr(lines[1], "slaves 1, target 0") != NULL);
+    CHECK(strstr(lines[2], "2.5/s") != NULL);
+    CHECK(strstr(lines[3], "- (no read yet)") == NULL); /* seconds_to_decision 0: a number */
+}
+
 TEST(rows_and_helpers)
 {
     char line[FMT_LINE];
@@ -223,6 +252,7 @@ int main(void)
     RUN(events_merge_newest_first_and_filter);
     RUN(local_events_are_a_ring);
     RUN(status_line_names_what_is_down);
+    RUN(orchestrator_rates);
     RUN(rows_and_helpers);
     return test_done();
 }
