@@ -10,6 +10,7 @@
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
+#   make console    the admin console (rideshare-console) against that stack
 
 CC      ?= cc
 BUILD   ?= build
@@ -30,6 +31,7 @@ WORKER_SRC := $(filter-out services/worker/main.c,$(wildcard services/worker/*.c
 ORCH_SRC   := $(filter-out services/orchestrator/main.c,$(wildcard services/orchestrator/*.c))
 USERS_SRC  := $(filter-out services/users/main.c,$(wildcard services/users/*.c))
 RIDES_SRC  := $(filter-out services/rides/main.c,$(wildcard services/rides/*.c))
+CONSOLE_SRC := $(filter-out console/main.c,$(wildcard console/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 ITEST_SRC  := $(wildcard tests/integration/*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -42,16 +44,23 @@ LIBWORKER := $(BUILD)/libworker.a
 LIBORCH   := $(BUILD)/liborchestrator.a
 LIBUSERS  := $(BUILD)/libusers.a
 LIBRIDES  := $(BUILD)/librides.a
+LIBCONSOLE := $(BUILD)/libconsole.a
+
+# The console's screen: ncurses (wide-character build).
+NCURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
+NCURSES_LIBS   := $(or $(shell pkg-config --libs ncursesw 2>/dev/null),-lncursesw)
+$(BUILD)/console/%.o: CFLAGS += $(NCURSES_CFLAGS)
 
 BINS  := $(BUILD)/bin/rideshare-orchestrator $(BUILD)/bin/rideshare-worker \
          $(if $(wildcard services/users/main.c),$(BUILD)/bin/rideshare-users) \
-         $(if $(wildcard services/rides/main.c),$(BUILD)/bin/rideshare-rides)
+         $(if $(wildcard services/rides/main.c),$(BUILD)/bin/rideshare-rides) \
+         $(BUILD)/bin/rideshare-console
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRC))
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan deps test test-unit run bench clean fuzz up down logs ps
+.PHONY: all asan deps test test-unit run bench clean fuzz up down logs ps console
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
 $(BUILD)/%.o: %.c
@@ -73,6 +82,9 @@ $(LIBUSERS): $(call obj,$(USERS_SRC))
 $(LIBRIDES): $(call obj,$(RIDES_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+$(LIBCONSOLE): $(call obj,$(CONSOLE_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
 
 $(BUILD)/bin/rideshare-worker: $(call obj,services/worker/main.c) $(LIBWORKER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -86,8 +98,11 @@ $(BUILD)/bin/rideshare-users: $(call obj,services/users/main.c) $(LIBUSERS) $(LI
 $(BUILD)/bin/rideshare-rides: $(call obj,services/rides/main.c) $(LIBRIDES) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBUSERS) $(LIBRIDES) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/rideshare-console: $(call obj,console/main.c) $(LIBCONSOLE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(NCURSES_LIBS) -o $@
+$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBUSERS) $(LIBRIDES) $(LIBCONSOLE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(NCURSES_LIBS) -o $@
 $(BENCHES): %: %.o $(LIBCOMMON)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -128,6 +143,11 @@ logs:
 
 ps:
 	@docker/stack.sh ps
+
+# The admin console against the compose stack of `make up`, inside its network;
+# CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a snapshot).
+console:
+	@docker/stack.sh console $(CONSOLE_ARGS)
 
 clean:
 	rm -rf build

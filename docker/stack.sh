@@ -8,6 +8,10 @@
 #                    network, volume
 #   stack.sh logs    follow the logs of the compose services
 #   stack.sh ps      the compose services and the worker containers
+#   stack.sh console [ARGS]  rideshare-console in a container on the stack's network (no host
+#                    ports needed), with a terminal when there is one; ARGS go to the console
+#                    (--once, --json, --read-only, -d SECONDS); CONSOLE_IMAGE picks the image
+#                    (default rideshare-app)
 #
 # Environment:
 #   RIDESHARE_STACK  the stack's name, also the compose project name (default rideshare;
@@ -96,9 +100,34 @@ Logs: make logs    Status: make ps    Stop: make down
 EOT
 }
 
+# The admin console inside the stack's network: it reaches ZooKeeper, RabbitMQ and the
+# orchestrator by their compose names, as the services do.
+console() {
+    local tty=()
+    if ! docker network inspect "${stack}_net" >/dev/null 2>&1; then
+        say "the stack $stack is not up (make up)"
+        exit 1
+    fi
+    [ -t 0 ] && [ -t 1 ] && tty=(-it)
+    exec docker run --rm "${tty[@]}" --network "${stack}_net" \
+        --label rideshare.project=rideshare --label "rideshare.stack=$stack" --label rideshare.role=console \
+        -e TERM="${TERM:-xterm}" -e NO_COLOR="${NO_COLOR:-}" -e LANG=C.UTF-8 \
+        -e ZK_HOSTS=zookeeper:2181 -e ZK_ROOT=/rideshare \
+        -e RABBITMQ_URL=amqp://guest:guest@rabbitmq:5672/ -e ORCH_URL=http://orchestrator:80 \
+        "${CONSOLE_IMAGE:-rideshare-app}" rideshare-console "$@"
+}
+
+remove_consoles() {
+    local ids
+    ids=$(docker ps -aq --filter "label=rideshare.stack=$stack" --filter label=rideshare.role=console)
+    # shellcheck disable=SC2086 # a list of ids
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
+
 down() {
     # The orchestrator first: stopped, it stops its workers and starts no more.
     "${compose[@]}" stop -t 5 orchestrator >/dev/null 2>&1 || true
+    remove_consoles
     remove_workers
     "${compose[@]}" down -v --remove-orphans -t 5
     remove_workers
@@ -117,5 +146,6 @@ case ${1:-} in
         docker ps -a --filter "label=rideshare.stack=$stack" --filter label=rideshare.role=worker \
             --format 'table {{.Names}}\t{{.Status}}\t{{.ID}}'
         ;;
-    *) echo "usage: docker/stack.sh build|up|down|logs|ps" >&2; exit 2 ;;
+    console) shift; console "$@" ;;
+    *) echo "usage: docker/stack.sh build|up|down|logs|ps|console [ARGS]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,247 @@
+/*
+ * rideshare-console — a live terminal view of the Rideshare DB service,
+ * with controls, in the tradition of htop and k9s.
+ *
+ * It reads ZooKeeper (the znodes under ZK_ROOT, by watches), RabbitMQ (queue
+ * depths) and the orchestrator's admin API (GET /api/v1/status), each on a
+ * collector thread of its own (collect.c), and acts only through the admin
+ * API (actions.c). The main thread draws the latest snapshot and reads keys;
+ * it never waits on the network, so a slow or dead backend freezes nothing.
+ *
+ * Modes: interactive (the default; needs a terminal), --once (a plain-text
+ * snapshot of every panel) and --json (the same as JSON). Batch modes exit 0
+ * when every backend answered, 1 otherwise, 2 on a usage error.
+ *
+ * The terminal is restored on every way out: q, SIGINT/SIGTERM/SIGHUP (a
+ * flag the main loop checks), and crash signals (SIGSEGV, SIGABRT, SIGBUS,
+ * SIGFPE, SIGILL), whose handler ends curses and re-raises the signal with
+ * its default action so the exit status and core dump stay what they were.
+ * While curses runs, the log (stderr) goes to CONSOLE_LOG, or nowhere, so
+ * that no log line lands on the screen.
+ */
+#include <fcntl.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "batch.h"
+#include "collect.h"
+#include "config.h"
+#include "http_client.h"
+#include "keys.h"
+#include "log.h"
+#include "view.h"
+
+static const struct config_var vars[] = {
+    { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts" },
+    { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
+    { "ZK_SESSION_MS", "4000", "the console's ZooKeeper session timeout in ms" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker (with its vhost)" },
+    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API)" },
+    { "CONSOLE_TIMEOUT_MS", "2000", "timeout of each call to a backend" },
+    { "CONSOLE_LOG", "", "file for the log while the screen is up (default: discarded)" },
+    { "NO_COLOR", "", "set (non-empty): no colours, monochrome attributes only" },
+    { "LOG_LEVEL", "warn", "debug, info, warn or error" },
+    { 0 },
+};
+
+static const char SUMMARY[] =
+    "A live terminal view of the Rideshare DB service, with controls.\n"
+    "\n"
+    "Options:\n"
+    "  --once          print a plain-text snapshot of every panel and exit\n"
+    "  --json          print the same snapshot as JSON and exit\n"
+    "  --read-only     show everything, allow no action\n"
+    "  -d SECONDS      refresh period (default 1; 0.1 to 3600)\n"
+    "  --help          this text\n"
+    "Batch modes exit 0 when every backend answered, 1 otherwise.\n"
+    "\n"
+    "Keys: Up/Down or j/k select a worker; m crash the master; s crash a slave (highest PID);\n"
+    "p promote the selected slave; +/- scale slaves; r refresh; / filter events; ? help; q quit.\n"
+    "Every action asks y/n first.";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Not async-signal-safe in theory (endwin writes through stdio); in
+ * practice the one chance to give the terminal back before dying. */
+static void on_crash(int sig)
+{
+    view_close();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_crash;
+    const int crash[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL };
+    for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) sigaction(crash[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+struct options {
+    int once, json, read_only;
+    double delay_s;
+};
+
+static void usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "rideshare-console: %s '%s' (try --help)\n", msg, arg);
+    exit(2);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    o->delay_s = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            char *help[] = { argv[0], "--help", NULL };
+            config_args(2, help, "rideshare-console", SUMMARY, vars); /* prints and exits */
+        } else if (strcmp(a, "--once") == 0) {
+            o->once = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (strcmp(a, "--read-only") == 0) {
+            o->read_only = 1;
+        } else if (strcmp(a, "-d") == 0 || strcmp(a, "--delay") == 0) {
+            if (i + 1 >= argc) usage_error("missing seconds after", a);
+            char *end;
+            o->delay_s = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(o->delay_s >= 0.1 && o->delay_s <= 3600))
+                usage_error("the delay must be seconds within 0.1..3600, not", argv[i]);
+        } else {
+            usage_error("unknown argument", a);
+        }
+    }
+}
+
+static int run_batch(struct collector *c, const struct options *o, const struct batch_info *info, int timeout_ms)
+{
+    collector_wait_first(c, 2 * timeout_ms + 1000);
+    static struct snapshot s;
+    collector_snapshot(c, &s);
+    if (o->json) batch_json(stdout, &s, info);
+    else batch_text(stdout, &s, info);
+    fflush(stdout);
+    int all = 1;
+    for (int b = 0; b < B_N; b++) all &= s.be[b].up;
+    return all ? 0 : 1;
+}
+
+/* Sends the log to CONSOLE_LOG (or /dev/null) while the screen is up. */
+static void redirect_log(void)
+{
+    const char *path = config_str(vars, "CONSOLE_LOG");
+    int fd = open(*path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+}
+
+static int run_screen(struct collector *c, struct actions *a, const struct options *o,
+                      const struct view_info *vi, const char *zk_root)
+{
+    static struct snapshot s;
+    static struct c_worker w[CW_MAX];
+    struct ui u;
+    memset(&u, 0, sizeof u);
+    u.read_only = o->read_only;
+    while (!stop_flag && !u.quit) {
+        collector_snapshot(c, &s);
+        int nw = model_workers(&s, zk_root, w, CW_MAX);
+        keys_sync_selection(&u, w, nw);
+        view_draw(&s, w, nw, &u, vi);
+        int key = view_key(200);
+        if (key < 0) continue;
+        struct action act;
+        switch (keys_handle(&u, key, w, nw, &s.orch, s.be[B_ORCH].up, &act)) {
+        case KR_REFRESH: collector_refresh(c); break;
+        case KR_SUBMIT:
+            if (!a || actions_submit(a, &act) != 0)
+                snprintf(u.note, sizeof u.note, "another action is still running; try again");
+            break;
+        default: break;
+        }
+    }
+    view_close();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    memset(&o, 0, sizeof o);
+    parse_options(argc, argv, &o);
+    setenv("LOG_LEVEL", config_str(vars, "LOG_LEVEL"), 0); /* the console's default is quieter */
+    log_init("console");
+    install_signals();
+    int batch = o.once || o.json;
+    if (!batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+        fprintf(stderr, "rideshare-console: not a terminal; use --once or --json for a snapshot\n");
+        return 2;
+    }
+    const char *no_color = getenv("NO_COLOR");
+    int color = !(no_color && *no_color);
+    int timeout_ms = (int)config_long(vars, "CONSOLE_TIMEOUT_MS", 100, 60000);
+    char orch_url[600], amqp_shown[400];
+    snprintf(orch_url, sizeof orch_url, "%s", config_str(vars, "ORCH_URL"));
+    size_t ol = strlen(orch_url);
+    while (ol && orch_url[ol - 1] == '/') orch_url[--ol] = 0;
+    model_redact_url(config_str(vars, "RABBITMQ_URL"), amqp_shown, sizeof amqp_shown);
+    struct collect_config cc = {
+        .zk_hosts = config_str(vars, "ZK_HOSTS"),
+        .zk_root = config_str(vars, "ZK_ROOT"),
+        .zk_session_ms = (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000),
+        .amqp_url = config_str(vars, "RABBITMQ_URL"),
+        .orch_url = orch_url,
+        .period_ms = (int64_t)(o.delay_s * 1000),
+        .timeout_ms = timeout_ms,
+    };
+    if (!batch) {
+        setlocale(LC_ALL, ""); /* UTF-8 line drawing where the locale has it */
+        if (view_open(color) != 0) {
+            fprintf(stderr, "rideshare-console: cannot start the screen (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
+            return 2;
+        }
+        redirect_log(); /* after newterm: its own complaints still reach the user */
+    }
+    http_client_global_init();
+    struct collector *c = collector_start(&cc);
+    if (!c) {
+        view_close();
+        fprintf(stderr, "rideshare-console: cannot start the collector threads\n");
+        return 1;
+    }
+    int rc;
+    if (batch) {
+        struct batch_info bi = { cc.zk_hosts, cc.zk_root, cc.amqp_url, orch_url };
+        rc = run_batch(c, &o, &bi, timeout_ms);
+    } else {
+        struct actions *a = o.read_only ? NULL : actions_start(c, orch_url, timeout_ms);
+        struct view_info vi = { cc.zk_hosts, cc.zk_root, amqp_shown, orch_url, o.delay_s };
+        rc = run_screen(c, a, &o, &vi, cc.zk_root);
+        actions_stop(a);
+    }
+    collector_stop(c);
+    return rc;
+}
