@@ -297,7 +297,10 @@ static void *supervisor_main(void *arg)
         if (s->sw.active) every = REFRESH_FAILOVER_MS;
         if (!s->watch_armed || now - s->refreshed_at >= every) refresh_view(s, w, n, now);
         sup_switchover(s, w, n, now);
-        if (s->sw.active) n = workers_list(s->ws, w, MAXW);
+        /* Read the table again: the switchover may just have swapped the
+         * roles, and the old master, seen as master in a copy from before,
+         * would be taken for one that never took over in this epoch. */
+        n = workers_list(s->ws, w, MAXW);
         if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
         /* Actions change the table, which ends the next wait at once. */
         wait_ms = s->failover_since || s->sw.active ? REFRESH_FAILOVER_MS : REFRESH_MS;

@@ -92,9 +92,13 @@ def promote_bad_requests():
 
 @suite.test
 def promote_under_write_load():
-    s = Stack("admin-promote", INITIAL_SLAVES=2)
+    # A short READY_TIMEOUT_MS, and a master designated longer ago than that: a switchover must
+    # not make the old master look like a master that never took over (it was killed for that once).
+    s = Stack("admin-promote", INITIAL_SLAVES=2, READY_TIMEOUT_MS=4000)
+    started = time.monotonic()
     try:
         check(s.client.write(user("owner"))[0] == 200, "owner")
+        wait_for(lambda: time.monotonic() - started > 4.5, 10, "the master to be older than READY_TIMEOUT_MS")
         load = WriteLoad(s.client, 6)
         try:
             for k in range(3):
@@ -121,6 +125,7 @@ def promote_under_write_load():
         check(not load.refused, f"{len(load.refused)} writes refused, e.g. {list(load.refused.items())[:3]}")
         rows = check_replicas(s, load)
         check("started worker" not in s.log_text().split("workers ready")[1], "a worker was started")
+        check("killed worker" not in s.log_text(), "a worker was killed during the switchovers")
         print(f"# promote: 3 switchovers under load, {len(load.acked)} writes acknowledged, {rows} rows",
               flush=True)
     finally:
