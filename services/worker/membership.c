@@ -2,7 +2,8 @@
  * membership.c — the worker's place in ZooKeeper.
  *
  * The znode. ZK_ROOT/workers/<id> is ephemeral; its data is {"id", "role",
- * "pid", "state", "seq", "epoch"}. The orchestrator (and the console) read
+ * "pid", "state", "seq", "epoch", "reads"} (reads: answered as a slave, so
+ * far). The orchestrator (and the console) read
  * it to know who is alive, in which role and how far it has applied the log.
  * It lives as long as the ZooKeeper session, so a worker that dies vanishes
  * from the tree when its session expires. A thread of its own (the
@@ -91,9 +92,10 @@ static int describe(struct worker *w, char *buf, size_t n)
 {
     pthread_mutex_lock(&w->lock);
     int len = snprintf(buf, n,
-                       "{\"id\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"seq\":%lld,\"epoch\":%lld}",
+                       "{\"id\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"seq\":%lld,\"epoch\":%lld,"
+                       "\"reads\":%lld}",
                        w->id, w->role ? w->role : "", (int)getpid(), w->state ? w->state : "",
-                       (long long)w->applied_seq, (long long)w->epoch);
+                       (long long)w->applied_seq, (long long)w->epoch, (long long)atomic_load(&w->reads_served));
     pthread_mutex_unlock(&w->lock);
     return len;
 }
@@ -297,7 +299,7 @@ static void *membership_main(void *arg)
         state = w->state;
         pthread_mutex_unlock(&w->lock);
         int len = describe(w, now, sizeof now);
-        /* A role or state change is written at once; seq progress at most every 500 ms. */
+        /* A role or state change is written at once; seq and read progress at most every 500 ms. */
         if (strcmp(now, last) != 0 && (moved || clock_ms() - written_at >= 500) &&
             zk_put(w->zk, M.znode, now, (size_t)len) == 0) {
             memcpy(last, now, sizeof last);

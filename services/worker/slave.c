@@ -137,6 +137,7 @@ static void *reader_main(void *arg)
                     };
                     mq_publish(m, msg.reply_to, &props, reply, strlen(reply));
                 }
+                atomic_fetch_add(&w->reads_served, 1);
                 last_tag = msg.delivery_tag;
                 unacked++;
                 free(reply);

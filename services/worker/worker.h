@@ -56,6 +56,7 @@ struct worker {
      * is in the log, so a follower that reached it has caught up with the
      * log as of a moment ago even if writes never pause. 0: unknown. */
     _Atomic int64_t master_seq;
+    _Atomic int64_t reads_served;  /* reads answered as a slave, shown in the znode */
 };
 
 /* Publishes a newly committed applied seq to readers and the znode. */
@@ -80,7 +81,7 @@ int slave_run(struct worker *w);
 int follower_run(struct worker *w, const char *until_nonce);
 
 /* Membership: the ephemeral znode ZK_ROOT/workers/<id> with
- * {"id", "role", "pid", "state", "seq", "epoch"}. */
+ * {"id", "role", "pid", "state", "seq", "epoch", "reads"}. */
 int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root, int session_ms);
 void membership_stop(struct worker *w);
 /* Records in ZK_ROOT/log_epoch an epoch seen in the log above this master's. */

@@ -172,6 +172,19 @@ def batch_matches_worker_list():
         check(isinstance(q["replog"]["messages"], int), f"replog {q['replog']}")
         check({"spawn", "election"} <= {e["kind"] for e in j["events"]}, f"events {j['events']}")
 
+        # Reads served, per slave, from the znodes: 40 reads spread over the two slaves.
+        for _ in range(40):
+            check(s.client.read({"op": "count", "table": "users"})[0] == 200, "read")
+
+        def reads_served():
+            rc, out, _ = batch(s, "--json")
+            ws = json.loads(out)["workers"] if rc == 0 else []
+            got = {w["role"]: 0 for w in ws}
+            for w in ws:
+                got[w["role"]] += w.get("reads") or 0
+            return got.get("slave", 0) >= 40 and got.get("master", 0) == 0 and got
+        wait_for(reads_served, 10, "the slaves' reads served in --json")
+
         rc, out, err = batch(s, "--once")
         check(rc == 0, f"--once exit {rc}: {err[-500:]}")
         rows = worker_rows(out)
