@@ -93,8 +93,10 @@ int main(int argc, char **argv)
             .zk_hosts = config_str(vars, "ZK_HOSTS"), .zk_root = config_str(vars, "ZK_ROOT"),
             .min_entries = config_long(vars, "SNAPSHOT_MIN_ENTRIES", 0, 1L << 50),
             .timeout_ms = (int)config_long(vars, "SNAPSHOT_TIMEOUT_MS", 1000, 600000),
+            .stop = &W.stop,
         };
         snapshot_fetch(&so);
+        if (W.stop) return 0;
     }
     W.store = store_open(path);
     if (!W.store) return 1;

@@ -237,19 +237,22 @@ static const char *pick_queue(struct mq *m)
 }
 
 /* Receives the parts into fd. 0 when complete, -1 otherwise. */
-static int receive(struct mq *m, int fd, const char *id, int64_t deadline, int64_t *seq)
+static int receive(struct mq *m, int fd, const struct snapshot_opts *o, int64_t deadline, int64_t *seq)
 {
     int64_t next = 0, parts = -1, size = -1, written = 0;
     while (parts < 0 || next < parts) {
-        int64_t left = deadline - clock_ms();
+        /* Waits in slices, so that a SIGTERM meanwhile is seen at once. */
+        int64_t part_deadline = clock_ms() + PART_WAIT_MS;
+        if (part_deadline > deadline) part_deadline = deadline;
         struct mq_message msg;
-        int got = left > 0 ? mq_next(m, &msg, left < PART_WAIT_MS ? (int)left : PART_WAIT_MS) : 0;
+        int got = 0;
+        while (got == 0 && !*o->stop && clock_ms() < part_deadline) got = mq_next(m, &msg, 100);
         if (got <= 0) {
-            log_warn("snapshot: no part in time part=%lld", (long long)next);
+            if (!*o->stop) log_warn("snapshot: no part in time part=%lld", (long long)next);
             return -1;
         }
         int64_t part = -1, nparts = -1, sz = -1;
-        int ok = strcmp(msg.correlation_id, id) == 0 && mq_header(&msg, "parts", &nparts);
+        int ok = strcmp(msg.correlation_id, o->id) == 0 && mq_header(&msg, "parts", &nparts);
         if (ok && nparts == 0) {
             log_warn("snapshot: the source could not make a copy");
             ok = 0;
@@ -302,14 +305,14 @@ int snapshot_fetch(const struct snapshot_opts *o)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int64_t seq = 0;
     int rc = fd >= 0 && mq_publish(m, queue, &props, "{}", 2) == 0 &&
-                     receive(m, fd, o->id, deadline, &seq) == 0 && fsync(fd) == 0
+                     receive(m, fd, o, deadline, &seq) == 0 && fsync(fd) == 0
                  ? 0 : -1;
     mq_close(m);
     if (fd >= 0) close(fd);
     if (rc == 0 && rename(tmp, o->db_path) != 0) rc = -1;
     if (rc) {
         remove(tmp);
-        log_warn("snapshot fetch failed: replaying the log from the start");
+        if (!*o->stop) log_warn("snapshot fetch failed: replaying the log from the start");
         return -1;
     }
     log_info("snapshot received from=%s seq=%lld took_ms=%lld", queue, (long long)seq,

@@ -5,6 +5,7 @@
 #ifndef RS_SNAPSHOT_H
 #define RS_SNAPSHOT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 struct snapshot_opts {
@@ -15,6 +16,7 @@ struct snapshot_opts {
     const char *zk_root;
     int64_t min_entries;     /* ask only when a ready slave has applied this many; 0: never */
     int timeout_ms;          /* for the whole transfer */
+    volatile sig_atomic_t *stop; /* set by SIGTERM: give up at once */
 };
 
 /* Fetches a copy into o->db_path. 1: done; 0: not worth it (no ready slave
