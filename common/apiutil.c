@@ -93,9 +93,9 @@ cJSON *api_parse_object(const struct http_request *req, struct http_response *re
 
 int api_body_empty_or_object(const struct http_request *req, struct http_response *res)
 {
-    size_t i = 0;
-    while (i < req->body_len && req->body[i] && strchr(" \t\r\n", req->body[i])) i++;
-    if (i == req->body_len) return 0;
+    /* Empty means no bytes at all: whitespace alone is not a JSON text
+     * (the orchestrator's db/clear refuses it too). */
+    if (req->body_len == 0) return 0;
     const char *why = NULL;
     cJSON *j = api_parse_object_text(req->body, req->body_len, &why);
     if (!j) {

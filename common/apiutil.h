@@ -30,8 +30,9 @@ cJSON *api_parse_object_text(const char *text, size_t len, const char **why);
 /* The same for a request; on failure answers 400 {"error": why}. */
 cJSON *api_parse_object(const struct http_request *req, struct http_response *res);
 
-/* For routes whose body carries nothing (db/clear): empty or any JSON
- * object is fine. Otherwise answers 400 and returns -1. */
+/* For routes whose body carries nothing (db/clear): no body at all, or any
+ * JSON object, is fine. Otherwise (whitespace alone included) answers 400
+ * and returns -1. */
 int api_body_empty_or_object(const struct http_request *req, struct http_response *res);
 
 /* A log-safe rendering of client text: at most 64 bytes, printable ASCII

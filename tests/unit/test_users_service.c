@@ -152,6 +152,7 @@ TEST(bad_input_never_reaches_the_database)
     }
     CHECK_INT(db_calls, before);
     CHECK_INT(call("POST", "/api/v1/db/clear", "[1]", NULL), 400);
+    CHECK_INT(call("POST", "/api/v1/db/clear", " ", NULL), 400); /* whitespace is not JSON */
     CHECK_INT(db_calls, before);
 }
 
