@@ -212,8 +212,32 @@ def start_gateway(outdir, port, wait_path=None, timeout=20):
     return p
 
 
-class ApiStack:
-    """Orchestrator + workers + users + rides + nginx, isolated from every other stack."""
+class Endpoints:
+    """A stack seen only through its ports: the clients and operations the tests use."""
+
+    def __init__(self, gw, users, rides, orch):
+        self.gw, self.users, self.rides, self.orch = gw, users, rides, orch
+
+    def count(self, service):
+        """The _count of 'users' or 'rides', read on the service itself."""
+        r = (self.users if service == "users" else self.rides).get("/api/v1/_count")
+        check(r.status == 200 and isinstance(r.json, list) and len(r.json) == 1
+              and isinstance(r.json[0], int), f"GET {service} _count: {r}")
+        return r.json[0]
+
+    def reset(self):
+        """Empty data and zero counters (neither db/clear nor _count is counted)."""
+        for c, what in ((self.users, "users"), (self.rides, "rides")):
+            r = c.post("/api/v1/db/clear", {})
+            check(r.status == 200, f"{what} db/clear: {r}")
+        for c, what in ((self.users, "users"), (self.rides, "rides")):
+            r = c.delete("/api/v1/_count")
+            check(r.status == 200, f"{what} DELETE _count: {r}")
+
+
+class ApiStack(Endpoints):
+    """Orchestrator + workers + users + rides + nginx, isolated from every other stack.
+    Its clients (gw, users, rides, orch) are set once everything answers."""
 
     def __init__(self, name, origin="rides.apistack.invalid", orch_env=None, service_env=None):
         self.procs = []
@@ -287,22 +311,6 @@ class ApiStack:
         except FileNotFoundError:
             pass
         return out
-
-    def count(self, service):
-        """The _count of 'users' or 'rides', read on the service itself."""
-        r = (self.users if service == "users" else self.rides).get("/api/v1/_count")
-        check(r.status == 200 and isinstance(r.json, list) and len(r.json) == 1
-              and isinstance(r.json[0], int), f"GET {service} _count: {r}")
-        return r.json[0]
-
-    def reset(self):
-        """Empty data and zero counters (neither db/clear nor _count is counted)."""
-        for c, what in ((self.users, "users"), (self.rides, "rides")):
-            r = c.post("/api/v1/db/clear", {})
-            check(r.status == 200, f"{what} db/clear: {r}")
-        for c, what in ((self.users, "users"), (self.rides, "rides")):
-            r = c.delete("/api/v1/_count")
-            check(r.status == 200, f"{what} DELETE _count: {r}")
 
     def logs(self):
         return {p.name: p.log_path for p in self.procs}

@@ -36,8 +36,8 @@ import sys
 import time
 import traceback
 
-from apistack import (PASSWORD, TEST_AGENT, ApiStack, free_ports, install_signal_handlers,
-                      quote_segment, ride_ts)
+from apistack import (PASSWORD, TEST_AGENT, ApiStack, Endpoints, free_ports,
+                      install_signal_handlers, quote_segment, ride_ts)
 from harness import Suite, check, wait_for
 
 suite = Suite("api")
@@ -50,29 +50,6 @@ PROCESS_ONLY = set()  # names of the tests that need an ApiStack's insides
 def process_only(fn):
     PROCESS_ONLY.add(fn.__name__)
     return fn
-
-
-class Endpoints:
-    """A stack seen only through its ports: the clients and operations the tests use."""
-
-    def __init__(self, gw, users, rides, orch):
-        self.gw, self.users, self.rides, self.orch = gw, users, rides, orch
-
-    def count(self, service):
-        """The _count of 'users' or 'rides', read on the service itself."""
-        r = (self.users if service == "users" else self.rides).get("/api/v1/_count")
-        check(r.status == 200 and isinstance(r.json, list) and len(r.json) == 1
-              and isinstance(r.json[0], int), f"GET {service} _count: {r}")
-        return r.json[0]
-
-    def reset(self):
-        """Empty data and zero counters (neither db/clear nor _count is counted)."""
-        for c, what in ((self.users, "users"), (self.rides, "rides")):
-            r = c.post("/api/v1/db/clear", {})
-            check(r.status == 200, f"{what} db/clear: {r}")
-        for c, what in ((self.users, "users"), (self.rides, "rides")):
-            r = c.delete("/api/v1/_count")
-            check(r.status == 200, f"{what} DELETE _count: {r}")
 
 
 def run_against(target, name, only=()):
