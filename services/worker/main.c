@@ -35,7 +35,7 @@ static const struct config_var vars[] = {
     { "BATCH_MAX", "256", "writes per transaction / log entries per batch" },
     { "READ_WAIT_MS", "2000", "how long a read waits for the replica to reach its min_seq" },
     { "READ_THREADS", "1", "reader threads of a slave" },
-    { "SNAPSHOT_MIN_ENTRIES", "5000", "a new slave starts from a ready slave's copy when that one has applied this many log entries (0: always replay the log)" },
+    { "SNAPSHOT_MIN_ENTRIES", "5000", "a new slave starts from a copy of a ready worker once one has applied this many log entries (0: always replay the log)" },
     { "SNAPSHOT_TIMEOUT_MS", "20000", "how long a new slave waits for a copy before replaying the log instead" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { 0 },
