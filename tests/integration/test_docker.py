@@ -71,8 +71,17 @@ def worker_containers(all_states=False):
     ids = sh(*args).split()
     if not ids:
         return {}
+    # A container removed between ps and inspect (scale-in, a replaced worker) is not running:
+    # inspect prints the others and says "No such object" for it; anything else is an error.
+    argv = ["docker", "inspect", "-f", "{{.Name}} {{.State.Running}} {{.State.Pid}}", *ids]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=ENV or None)
+    other = [ln for ln in r.stderr.splitlines() if ln.strip() and "No such object" not in ln]
+    if r.returncode != 0 and other:
+        raise AssertionError(f"{' '.join(argv)}: status {r.returncode}: {r.stderr.strip()[-800:]}")
     out = {}
-    for line in sh("docker", "inspect", "-f", "{{.Name}} {{.State.Running}} {{.State.Pid}}", *ids).splitlines():
+    for line in r.stdout.splitlines():
+        if not line.strip():
+            continue  # the empty line inspect prints for a missing object
         name, running, pid = line.split()
         if running == "true" or all_states:
             out[name.lstrip("/")] = int(pid)
