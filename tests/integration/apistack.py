@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -210,6 +211,17 @@ def start_gateway(outdir, port, wait_path=None, timeout=20):
         raise
     p.children = children_of(p.pid)
     return p
+
+
+def start_or_fail(suite_name, make):
+    """The stack make() starts; if it cannot start, one "not ok <suite_name>" line and exit 1
+    (the runner counts the suite's failure once, with the reason)."""
+    try:
+        return make()
+    except Exception as e:
+        print(f"not ok {suite_name}: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600],
+              flush=True)
+        sys.exit(1)
 
 
 class Endpoints:

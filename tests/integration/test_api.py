@@ -37,7 +37,7 @@ import time
 import traceback
 
 from apistack import (PASSWORD, TEST_AGENT, ApiStack, Endpoints, free_ports,
-                      install_signal_handlers, quote_segment, ride_ts)
+                      install_signal_handlers, quote_segment, ride_ts, start_or_fail)
 from harness import Suite, check, wait_for
 
 suite = Suite("api")
@@ -1005,11 +1005,7 @@ def main():
     seed = int(os.environ.get("API_TEST_SEED", str(int(time.time()))))
     random.seed(seed)
     print(f"# seed {seed} (API_TEST_SEED to replay)", flush=True)
-    try:
-        S = ApiStack("api")
-    except Exception as e:
-        print(f"not ok api: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600], flush=True)
-        sys.exit(1)
+    S = start_or_fail("api", lambda: ApiStack("api"))
     try:
         suite.run()
     finally:

@@ -11,9 +11,8 @@ Prints "ok grader: <test>" / "not ok grader: <test> (why)", with the run's timel
 lines. Arguments: names of tests to run alone.
 """
 import json
-import sys
 
-from apistack import ApiStack, install_signal_handlers
+from apistack import ApiStack, install_signal_handlers, start_or_fail
 from grader import final_project_grader
 from harness import Suite
 
@@ -39,11 +38,8 @@ def final_project_grader_process_runtime():
 def main():
     global S
     install_signal_handlers()
-    try:
-        S = ApiStack("grader", orch_env={"SCALE_WINDOW_S": WINDOW_S, "READS_PER_SLAVE": 20})
-    except Exception as e:
-        print(f"not ok grader: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600], flush=True)
-        sys.exit(1)
+    S = start_or_fail("grader", lambda: ApiStack("grader", orch_env={"SCALE_WINDOW_S": WINDOW_S,
+                                                                     "READS_PER_SLAVE": 20}))
     try:
         suite.run()
     finally:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from apistack import PASSWORD, ApiStack, install_signal_handlers, ride_ts
+from apistack import PASSWORD, ApiStack, install_signal_handlers, ride_ts, start_or_fail
 from harness import ROOT, TMP, check
 
 VERSION = os.environ.get("SCHEMATHESIS_VERSION", "4.32.5")
@@ -126,11 +126,7 @@ def main():
         sys.exit(77)
     seed = int(os.environ.get("SCHEMATHESIS_SEED", str(random.randrange(1 << 31))))
     say(f"# seed {seed} (SCHEMATHESIS_SEED to replay)")
-    try:
-        s = ApiStack("schemathesis")
-    except Exception as e:
-        say(f"not ok schemathesis: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600])
-        sys.exit(1)
+    s = start_or_fail("schemathesis", lambda: ApiStack("schemathesis"))
     try:
         seed_data(s)
         run(exe, "gateway", s.gw_url, ["users", "rides", "counters", "admin"], seed)
