@@ -1,4 +1,6 @@
-/* clock.h — monotonic time for timeouts and deadlines (never wall time). */
+/* clock.h — monotonic time for timeouts and deadlines; wall time only for
+ * what one process tells another (a request's deadline, a log entry's time),
+ * since no other clock is shared. */
 #ifndef RS_CLOCK_H
 #define RS_CLOCK_H
 
@@ -7,6 +9,9 @@
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t clock_ms(void);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t clock_wall_ms(void);
 
 /* An absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait
  * on a condition variable created with clock_cond_init. */

@@ -207,6 +207,47 @@ int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind)
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
 }
 
+int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_t segment_bytes)
+{
+    if (!mq_ok(m)) return -1;
+    if (mq_queue_depth(m, queue, NULL, NULL) == 0) return 0; /* exists: as it was declared */
+    if (!mq_ok(m)) return -1;
+    amqp_table_entry_t e[3];
+    int n = 0;
+    e[n].key = amqp_cstring_bytes("x-queue-type");
+    e[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[n++].value.value.bytes = amqp_cstring_bytes("stream");
+    if (max_bytes > 0) {
+        e[n].key = amqp_cstring_bytes("x-max-length-bytes");
+        e[n].value.kind = AMQP_FIELD_KIND_I64;
+        e[n++].value.value.i64 = max_bytes;
+    }
+    if (segment_bytes > 0) {
+        e[n].key = amqp_cstring_bytes("x-stream-max-segment-size-bytes");
+        e[n].value.kind = AMQP_FIELD_KIND_I64;
+        e[n++].value.value.i64 = segment_bytes;
+    }
+    amqp_table_t args = { n, e };
+    amqp_queue_declare(m->conn, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
+    return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
+}
+
+int mq_delete_queue(struct mq *m, const char *queue)
+{
+    if (!mq_ok(m)) return -1;
+    /* On the probe channel: should the broker answer a missing queue with
+     * a channel error, it is that channel that closes. */
+    if (!m->probe_open) {
+        amqp_channel_open(m->conn, PROBE_CH);
+        if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
+        m->probe_open = 1;
+    }
+    amqp_queue_delete(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 0, 0);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "queue.delete") == 0) return 0;
+    /* Failed: gone is as good as deleted. */
+    return mq_ok(m) && mq_queue_depth(m, queue, NULL, NULL) != 0 && mq_ok(m) ? 0 : -1;
+}
+
 int mq_declare_reply_queue(struct mq *m, char *name, size_t n)
 {
     if (!mq_ok(m)) return -1;

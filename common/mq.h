@@ -84,6 +84,20 @@ int mq_ok(const struct mq *m);
 
 int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind);
 
+/* Declares a durable stream with a retention: max_bytes
+ * (x-max-length-bytes: the broker drops the oldest segments beyond it) and
+ * segment_bytes (x-stream-max-segment-size-bytes: the unit it drops); 0
+ * leaves either unset. A stream's arguments are fixed by its first
+ * declaration, so one that exists is used as it is: a passive check comes
+ * first, and a stream declared earlier with other arguments never costs the
+ * connection (change a live stream's retention with a broker policy). */
+int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_t segment_bytes);
+
+/* Deletes a queue (a stream too) with whatever it holds; consumers of it are
+ * cancelled by the broker. A queue that does not exist counts as deleted.
+ * 0 or -1. */
+int mq_delete_queue(struct mq *m, const char *queue);
+
 /* Declares an exclusive, auto-delete, server-named queue for RPC replies;
  * writes its name into name (size n). */
 int mq_declare_reply_queue(struct mq *m, char *name, size_t n);

@@ -6,17 +6,22 @@
  *   writeQ  durable, single-active-consumer: write requests, consumed by the master
  *   readQ   durable: read requests, consumed round-robin by the slaves
  *   replog  durable stream: the replication log, appended by the master,
- *           replayed by every replica (the spec's syncQ, made durable)
- *   snapshotQ durable: a new slave's request for a copy of a ready slave's
- *           database, answered in parts on the requester's reply queue
- *           (services/worker/snapshot.c); snapshotQ.master the same, served
- *           by the master, asked only when no slave is ready
+ *           replayed by every replica (the spec's syncQ, made durable), with
+ *           a retention in bytes (LOG_RETENTION_BYTES)
+ *   replog.ckpt.<seq>.<worker>  durable streams, one per checkpoint: a copy
+ *           of a replica's database at a log offset, in parts
+ *           (services/worker/checkpoint.h); the newest is named in
+ *           ZK_ROOT/checkpoint, older ones are deleted
  *
  * Request (orchestrator -> worker), published persistent with
  * message_id = request id (unique per client request), correlation_id and
  * reply_to set:
  *   {"op": <operation, see dbop.h>, "min_seq": N}
  * min_seq is for reads: the highest seq acknowledged before the read began.
+ * A write carries the integer header "deadline": wall-clock ms after which
+ * the client has had its answer (a 503); a master applies no request past
+ * its deadline unless it already knows its id (services/worker/replica.h:
+ * why request ids need only be remembered for a window).
  *
  * Reply (worker -> reply_to, same correlation_id): integer headers
  *   status  the HTTP status the orchestrator answers with: 200, 400, 409, 503
@@ -30,12 +35,15 @@
  *
  * Log entry (master -> replog), one per consumed write, rejected ones too,
  * so that a redelivered request id is always found in the log:
- *   {"epoch": E, "seq": N, "rid": "...", "status": 200, "op": {...}, "result": {...}}
- *   {"epoch": E, "seq": N, "rid": "...", "status": 409, "error": "..."}
- * The op of an insert carries the id the master chose (rides.ride_id).
- * Epoch marker, appended by a master before it takes writeQ:
- *   {"epoch": E, "marker": "<worker id>"}
- * Replicas ignore entries whose epoch is below the highest they have seen.
+ *   {"epoch": E, "inc": I, "seq": N, "rid": "...", "ts": T, "status": 200, "op": {...}, "result": {...}}
+ *   {"epoch": E, "inc": I, "seq": N, "rid": "...", "ts": T, "status": 409, "error": "..."}
+ * The op of an insert carries the id the master chose (rides.ride_id); ts is
+ * the master's wall clock (ms) when it applied the write.
+ * Epoch marker, appended by a master each time it takes over (also after a
+ * broken connection), before it takes writeQ; nonce is random:
+ *   {"epoch": E, "marker": "<worker id>", "nonce": I}
+ * An entry counts only if it carries the epoch and nonce (as inc) of the
+ * newest marker of the highest epoch (services/worker/replica.h).
  */
 #ifndef RS_PROTOCOL_H
 #define RS_PROTOCOL_H
@@ -43,7 +51,7 @@
 #define PROTO_WRITE_QUEUE "writeQ"
 #define PROTO_READ_QUEUE  "readQ"
 #define PROTO_LOG_STREAM  "replog"
-#define PROTO_SNAPSHOT_QUEUE "snapshotQ"
-#define PROTO_SNAPSHOT_MASTER_QUEUE "snapshotQ.master"
+/* Checkpoint streams are named PROTO_LOG_STREAM ".ckpt.<seq>.<worker id>". */
+#define PROTO_CHECKPOINT_PREFIX PROTO_LOG_STREAM ".ckpt."
 
 #endif

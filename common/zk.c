@@ -344,6 +344,47 @@ void zk_free_children(char **names, int n)
     free(names);
 }
 
+int zk_get_versioned(struct zk *z, const char *path, char *buf, size_t n, int *version)
+{
+    if (n == 0) return -1;
+    int len = n - 1 > 0x7fffffff ? 0x7fffffff : (int)(n - 1);
+    struct Stat st;
+    int rc = zoo_get(z->zh, path, 0, buf, &len, &st);
+    if (rc == ZNONODE) return -2;
+    if (rc != ZOK) return zfail("get", path, rc);
+    if (len < 0) len = 0;
+    buf[len] = '\0';
+    *version = st.version;
+    return len;
+}
+
+int zk_set_versioned(struct zk *z, const char *path, const char *data, size_t len, int version)
+{
+    if (version >= 0) {
+        int rc = zoo_set(z->zh, path, data, data ? (int)len : -1, version);
+        if (rc == ZOK) return 0;
+        return rc == ZBADVERSION || rc == ZNONODE ? 1 : zfail("set", path, rc);
+    }
+    int rc = create(z, path, data, len, ZOO_PERSISTENT);
+    if (rc == ZNONODE) {
+        if (ensure_parents(z, path) != 0) return -1;
+        rc = create(z, path, data, len, ZOO_PERSISTENT);
+    }
+    if (rc == ZOK) return 0;
+    return rc == ZNODEEXISTS ? 1 : zfail("create", path, rc);
+}
+
+int zk_try_ephemeral(struct zk *z, const char *path, const char *data, size_t len)
+{
+    int rc = create(z, path, data, len, ZOO_EPHEMERAL);
+    if (rc == ZNONODE) {
+        if (ensure_parents(z, path) != 0) return -1;
+        rc = create(z, path, data, len, ZOO_EPHEMERAL);
+    }
+    if (rc == ZOK) return 0;
+    return rc == ZNODEEXISTS ? 1 : zfail("create ephemeral", path, rc);
+}
+
 int zk_delete(struct zk *z, const char *path)
 {
     int rc = zoo_delete(z->zh, path, -1);

@@ -53,6 +53,21 @@ int zk_get(struct zk *z, const char *path, char *buf, size_t n, zk_watch_fn watc
 int zk_children(struct zk *z, const char *path, char ***names, zk_watch_fn watch, void *ctx);
 void zk_free_children(char **names, int n);
 
+/* Compare-and-set, for data that several writers update (read-modify-write):
+ * zk_get_versioned reads like zk_get and gives the node's version;
+ * zk_set_versioned writes only if the node is still at that version, or,
+ * with version -1, creates it only if it does not exist (parents included).
+ * 0 when written, 1 when another writer came first (re-read and retry), -1 on
+ * error. */
+int zk_get_versioned(struct zk *z, const char *path, char *buf, size_t n, int *version);
+int zk_set_versioned(struct zk *z, const char *path, const char *data, size_t len, int version);
+
+/* Creates an ephemeral node only if none exists (a lock held for the life of
+ * this session, released by zk_delete or the session's end). 0 when
+ * created, 1 when it exists (held by another session, or by an earlier one
+ * of ours that has not expired yet), -1 on error. */
+int zk_try_ephemeral(struct zk *z, const char *path, const char *data, size_t len);
+
 /* Deletes a node (any version); 0, or -1 on error (a missing node is 0). */
 int zk_delete(struct zk *z, const char *path);
 

@@ -39,7 +39,8 @@ static const struct config_var vars[] = {
     { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms (orchestrator and workers)" },
     { "DATA_DIR", "./data", "where workers keep their SQLite files (process runtime)" },
     { "WORKER_BIN", "", "worker binary (default: rideshare-worker next to this binary)" },
-    { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master" },
+    { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master (a master never applies a write after it)" },
+    { "REQUEST_WINDOW_S", "120", "how long workers remember request ids: at least the write timeout plus 10 s of clock skew" },
     { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
     { "INITIAL_SLAVES", "1", "slaves started with the master" },
     { "READY_TIMEOUT_MS", "30000", "how long a new worker may take to register, and a new master to take writes" },
@@ -54,6 +55,27 @@ static const struct config_var vars[] = {
     { "DOCKER_STACK", "rideshare", "stack name: labels and names of the worker containers (docker runtime)" },
     { 0 },
 };
+
+/* Worker settings passed on to every worker when they are set here, so the
+ * orchestrator's environment configures the whole stack: a container gets
+ * only the environment it is given (rideshare-worker --help says what each
+ * one does). */
+static const char *const worker_settings[] = {
+    "BATCH_MAX", "READ_WAIT_MS", "READ_THREADS", "LOG_RETENTION_BYTES", "LOG_SEGMENT_BYTES",
+    "CHECKPOINT_ENTRIES", "CHECKPOINT_S", "CHECKPOINT_TIMEOUT_MS", NULL,
+};
+
+/* Adds "NAME=value" of each worker setting that is set to env[*k...]. */
+static void pass_worker_settings(const char **env, int *k, int max)
+{
+    static char buf[sizeof worker_settings / sizeof *worker_settings][160];
+    for (int i = 0; worker_settings[i] && *k < max; i++) {
+        const char *v = getenv(worker_settings[i]);
+        if (!v) continue;
+        snprintf(buf[i], sizeof buf[i], "%s=%s", worker_settings[i], v);
+        env[(*k)++] = buf[i];
+    }
+}
 
 static void worker_bin_default(char *buf, size_t n)
 {
@@ -76,7 +98,7 @@ int main(int argc, char **argv)
     volatile sig_atomic_t *stop = service_stop_flag();
 
     const char *data_dir = config_str(vars, "DATA_DIR");
-    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64];
+    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64];
     if (*config_str(vars, "WORKER_BIN")) snprintf(worker_bin, sizeof worker_bin, "%s", config_str(vars, "WORKER_BIN"));
     else worker_bin_default(worker_bin, sizeof worker_bin);
     snprintf(state_dir, sizeof state_dir, "%s/run", data_dir);
@@ -91,14 +113,28 @@ int main(int argc, char **argv)
     snprintf(e_root, sizeof e_root, "ZK_ROOT=%s", config_str(vars, "ZK_ROOT"));
     snprintf(e_sess, sizeof e_sess, "ZK_SESSION_MS=%d", session_ms);
     snprintf(e_lvl, sizeof e_lvl, "LOG_LEVEL=%s", config_str(vars, "LOG_LEVEL"));
+    int write_timeout_ms = (int)config_long(vars, "WRITE_TIMEOUT_MS", 100, 600000);
+    int64_t window_s = config_long(vars, "REQUEST_WINDOW_S", 10, 86400 * 30);
+    if (window_s * 1000 < write_timeout_ms + 10000) {
+        /* Exactly-once needs every id remembered past its write's deadline
+         * (services/worker/replica.h), with room for the clocks of two hosts
+         * to differ by up to 10 s. */
+        log_error("REQUEST_WINDOW_S must be at least WRITE_TIMEOUT_MS plus 10 s window_s=%lld write_timeout_ms=%d",
+                  (long long)window_s, write_timeout_ms);
+        return 2;
+    }
+    snprintf(e_win, sizeof e_win, "REQUEST_WINDOW_S=%lld", (long long)window_s);
 
     struct workers_config wcfg = {
         .zk_hosts = config_str(vars, "ZK_HOSTS"),
         .zk_session_ms = session_ms,
         .zk_root = config_str(vars, "ZK_ROOT"),
         .data_dir = data_dir,
-        .env = { e_url, e_zk, e_root, e_sess, e_lvl, NULL },
+        .env = { e_url, e_zk, e_root, e_sess, e_lvl, e_win, NULL },
     };
+    int nenv = 6;
+    pass_worker_settings(wcfg.env, &nenv, (int)(sizeof wcfg.env / sizeof *wcfg.env) - 1);
+    wcfg.env[nenv] = NULL;
     int ready_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000);
     int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32);
     struct workers *ws = workers_new(&wcfg);
@@ -148,7 +184,7 @@ int main(int argc, char **argv)
     if (started >= 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
         srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
         struct dbapi_config dcfg = {
-            .write_timeout_ms = (int)config_long(vars, "WRITE_TIMEOUT_MS", 100, 600000),
+            .write_timeout_ms = write_timeout_ms,
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
             .scaler = sc,
         };

@@ -26,7 +26,7 @@ struct workers_config {
     int zk_session_ms;
     const char *zk_root;
     const char *data_dir;        /* where workers keep their SQLite files */
-    const char *env[12];         /* "NAME=value" passed to every worker, NULL-terminated */
+    const char *env[20];         /* "NAME=value" passed to every worker, NULL-terminated */
 };
 
 /* A live worker as the table knows it. */

@@ -10,7 +10,10 @@
  * committed offset, so each entry is applied once.
  *
  * On a broken connection the open batch is rolled back and the follower
- * reconnects and resumes from the committed offset.
+ * reconnects and resumes from the committed offset. At a gap (replica.h:
+ * the next offset is gone) the batch is rolled back too and the follower
+ * returns WORKER_GAP: what this replica holds can no longer be brought up to
+ * date from the log, and main.c replaces it with a checkpoint.
  *
  * Caught up (readers start, the znode says "ready") means: a wait for the
  * next entry came back empty, or the replica reached the seq the master
@@ -39,7 +42,7 @@ static struct mq *open_log(struct worker *w)
     char from[32];
     if (pos.log_offset >= 0) snprintf(from, sizeof from, "%lld", (long long)pos.log_offset + 1);
     else snprintf(from, sizeof from, "first");
-    if (mq_declare(m, PROTO_LOG_STREAM, MQ_STREAM) || mq_qos(m, w->batch_max * 2) ||
+    if (worker_declare_log(w, m) || mq_qos(m, w->batch_max * 2) ||
         mq_consume(m, PROTO_LOG_STREAM, from, 0)) {
         mq_close(m);
         return NULL;
@@ -50,8 +53,8 @@ static struct mq *open_log(struct worker *w)
 
 /* One batch: what is available now, up to batch_max. 1 if the marker with
  * until_nonce was applied, 0 to go on, 2 if nothing came (caught up with the
- * log's end for now), -1 connection lost, -2 fatal. */
-static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
+ * log's end for now), -1 connection lost, -2 fatal, WORKER_GAP. */
+static int apply_batch(struct worker *w, struct mq *m, int64_t until_nonce)
 {
     struct mq_message msg;
     int got = mq_next(m, &msg, 100);
@@ -64,8 +67,10 @@ static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
     do {
         struct replica_marker mk;
         last_tag = msg.delivery_tag;
-        if (replica_apply(w->store, &pos, msg.body, msg.len, msg.stream_offset, &mk)) rc = -2;
-        if (mk.seen && until_nonce && strcmp(mk.nonce, until_nonce) == 0) reached = 1;
+        int r = replica_apply(w->store, &pos, msg.body, msg.len, msg.stream_offset, w->request_window_ms, &mk);
+        if (r != REPLICA_OK) rc = r == REPLICA_GAP ? WORKER_GAP : -2;
+        if (mk.seen && until_nonce && mk.nonce == until_nonce && mk.epoch == w->epoch && !strcmp(mk.worker, w->id))
+            reached = 1;
         mq_message_free(&msg);
         n++;
     } while (rc == 0 && !reached && n < w->batch_max && (got = mq_next(m, &msg, 0)) == 1);
@@ -75,7 +80,7 @@ static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
         return rc;
     }
     if (store_commit(w->store, &pos)) return -2;
-    worker_advance(w, pos.applied_seq);
+    worker_advance(w, &pos);
     int64_t master_seq = atomic_load(&w->master_seq);
     if (master_seq > 0 && pos.applied_seq >= master_seq) worker_caught_up(w);
     if (mq_ack(m, last_tag, 1)) return -1;
@@ -85,12 +90,12 @@ static int apply_batch(struct worker *w, struct mq *m, const char *until_nonce)
 }
 
 /* Whether a slave's follower should hand over to master_run. */
-static int promoted(struct worker *w, const char *until_nonce)
+static int promoted(struct worker *w, int64_t until_nonce)
 {
     return !until_nonce && atomic_load(&w->promote_epoch) != 0;
 }
 
-int follower_run(struct worker *w, const char *until_nonce)
+int follower_run(struct worker *w, int64_t until_nonce)
 {
     while (!w->stop && !promoted(w, until_nonce)) {
         struct mq *m = open_log(w);
@@ -103,6 +108,7 @@ int follower_run(struct worker *w, const char *until_nonce)
         if (w->stop || promoted(w, until_nonce)) break;
         if (rc == 1) return 0;
         if (rc == -2) return -1;
+        if (rc == WORKER_GAP) return WORKER_GAP;
         log_warn("log connection lost, reconnecting");
     }
     return 0;

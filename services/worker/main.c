@@ -7,6 +7,11 @@
  * the epoch it was given there: the same process, the same database file.
  * A master told to step down (a planned switchover, membership.c) goes on
  * as a slave, again in the same process; it may be promoted again later.
+ * A worker with no database file starts from the newest checkpoint
+ * (checkpoint.h); one that meets a gap in the log (its next entries fell out
+ * of the retention) closes its database and starts over from a checkpoint
+ * newer than what it holds, in the same role, without ever answering from
+ * the stale copy.
  * Exits 0 on SIGTERM/SIGINT, 1 on a fatal error, 3 when it finds a newer
  * master's epoch in the log or sees another worker named master.
  */
@@ -19,7 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "snapshot.h"
+#include "checkpoint.h"
 #include "store.h"
 #include "worker.h"
 
@@ -35,8 +40,12 @@ static const struct config_var vars[] = {
     { "BATCH_MAX", "256", "writes per transaction / log entries per batch" },
     { "READ_WAIT_MS", "2000", "how long a read waits for the replica to reach its min_seq" },
     { "READ_THREADS", "1", "reader threads of a slave" },
-    { "SNAPSHOT_MIN_ENTRIES", "5000", "a new slave starts from a copy of a ready worker once one has applied this many log entries (0: always replay the log)" },
-    { "SNAPSHOT_TIMEOUT_MS", "20000", "how long a new slave waits for a copy before replaying the log instead" },
+    { "LOG_RETENTION_BYTES", "268435456", "the log's retention in bytes (0: keep everything); fixed when the log is first declared" },
+    { "LOG_SEGMENT_BYTES", "16777216", "the log's segment size, the unit the retention drops (at most a quarter of the retention)" },
+    { "CHECKPOINT_ENTRIES", "50000", "a ready slave makes a checkpoint every so many log entries (also every quarter of the retention in bytes)" },
+    { "CHECKPOINT_S", "300", "... and after so many seconds if anything was written (0: not by time)" },
+    { "CHECKPOINT_TIMEOUT_MS", "60000", "how long fetching a checkpoint may take" },
+    { "REQUEST_WINDOW_S", "120", "how long request ids are remembered (must exceed the orchestrator's write timeout)" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { 0 },
 };
@@ -54,6 +63,82 @@ static int valid_id(const char *id)
     size_t n = strlen(id);
     if (n == 0 || n > 47) return 0;
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* Runs role (and whatever it turns into: promotion, step-down) until the
+ * worker stops. The last role's result. */
+static int run_roles(const char *role)
+{
+    int rc = strcmp(role, "master") == 0 ? master_run(&W) : slave_run(&W);
+    if (rc == 1) {
+        /* Promoted: everything the follower applied is committed; the
+         * master appends its marker and applies the rest of the log first. */
+        pthread_mutex_lock(&W.lock);
+        W.epoch = atomic_load(&W.promote_epoch);
+        pthread_mutex_unlock(&W.lock);
+        log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", W.id, (long long)W.epoch,
+                 (long long)store_position(W.store).applied_seq);
+        rc = master_run(&W);
+    }
+    while (rc == -2 && atomic_load(&W.stepdown) && !W.stop) {
+        /* Planned switchover: master_run stopped at a batch boundary and
+         * closed writeQ; everything applied is committed and in the log.
+         * The role changes first (the znode says "slave", which is what the
+         * orchestrator waits for), then the flags are cleared, so the
+         * membership thread cannot take us for a deposed master again. */
+        pthread_mutex_lock(&W.lock);
+        W.caught_up = 0; /* "ready" again once the follower reaches the log's end */
+        pthread_mutex_unlock(&W.lock);
+        worker_set_state(&W, "slave", "catching-up");
+        atomic_store(&W.promote_epoch, 0);
+        atomic_store(&W.readers_stop, 0);
+        atomic_store(&W.stepdown, 0);
+        atomic_store(&W.deposed, 0);
+        log_info("stepped down; going on as a slave id=%s applied_seq=%lld", W.id,
+                 (long long)store_position(W.store).applied_seq);
+        rc = slave_run(&W);
+        if (rc == 1) {
+            pthread_mutex_lock(&W.lock);
+            W.epoch = atomic_load(&W.promote_epoch);
+            pthread_mutex_unlock(&W.lock);
+            log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", W.id, (long long)W.epoch,
+                     (long long)store_position(W.store).applied_seq);
+            rc = master_run(&W);
+        }
+    }
+    return rc;
+}
+
+/* After a gap: replaces the database with a checkpoint newer than it. The
+ * roles have stopped (readers included), so nothing reads the old file. 0,
+ * or -1 when there is no such checkpoint: the replica cannot go on. */
+static int restart_from_checkpoint(void)
+{
+    int64_t applied = store_position(W.store).applied_seq;
+    store_close(W.store); /* checkpoints its WAL into the file and removes it */
+    W.store = NULL;
+    char side[1100];
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", W.db_path, i ? "-shm" : "-wal");
+        remove(side);
+    }
+    struct checkpoint_info got;
+    if (checkpoint_fetch(&W, applied, &got) != 1 || !(W.store = store_open(W.db_path))) {
+        if (!W.stop)
+            log_error("gap in the log and no checkpoint past it: this replica cannot go on applied_seq=%lld",
+                      (long long)applied);
+        return -1;
+    }
+    pthread_mutex_lock(&W.lock);
+    W.caught_up = 0;
+    pthread_mutex_unlock(&W.lock);
+    atomic_store(&W.readers_stop, 0);
+    struct store_pos pos = store_position(W.store);
+    worker_advance(&W, &pos);
+    worker_set_state(&W, W.role, "catching-up");
+    log_info("restarted from a checkpoint after a gap applied_seq=%lld was=%lld", (long long)pos.applied_seq,
+             (long long)applied);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -76,6 +161,21 @@ int main(int argc, char **argv)
     W.batch_max = (int)config_long(vars, "BATCH_MAX", 1, 4096);
     W.read_wait_ms = (int)config_long(vars, "READ_WAIT_MS", 0, 60000);
     W.read_threads = (int)config_long(vars, "READ_THREADS", 1, 16);
+    W.zk_hosts = config_str(vars, "ZK_HOSTS");
+    W.zk_root = config_str(vars, "ZK_ROOT");
+    W.log_retention_bytes = config_long(vars, "LOG_RETENTION_BYTES", 0, 1L << 50);
+    W.log_segment_bytes = config_long(vars, "LOG_SEGMENT_BYTES", 4096, 1L << 40);
+    W.request_window_ms = config_long(vars, "REQUEST_WINDOW_S", 10, 86400 * 30) * 1000;
+    W.ckpt_entries = config_long(vars, "CHECKPOINT_ENTRIES", 0, 1L << 50);
+    W.ckpt_bytes = W.log_retention_bytes / 4;
+    W.ckpt_secs = config_long(vars, "CHECKPOINT_S", 0, 86400 * 365);
+    W.ckpt_timeout_ms = (int)config_long(vars, "CHECKPOINT_TIMEOUT_MS", 1000, 3600000);
+    atomic_store(&W.ckpt_log_bytes, -1);
+    if (W.log_retention_bytes > 0 && W.log_segment_bytes * 4 > W.log_retention_bytes) {
+        log_error("LOG_SEGMENT_BYTES must be at most a quarter of LOG_RETENTION_BYTES segment=%lld retention=%lld",
+                  (long long)W.log_segment_bytes, (long long)W.log_retention_bytes);
+        return 2;
+    }
     pthread_mutex_init(&W.lock, NULL);
     clock_cond_init(&W.advanced);
 
@@ -85,68 +185,27 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* A new slave (no file yet; a worker's id is never reused) starts from
-     * a copy when that saves replaying a long log. */
-    if (strcmp(role, "slave") == 0 && access(path, F_OK) != 0) {
-        struct snapshot_opts so = {
-            .id = id, .db_path = path, .amqp_url = W.amqp_url,
-            .zk_hosts = config_str(vars, "ZK_HOSTS"), .zk_root = config_str(vars, "ZK_ROOT"),
-            .min_entries = config_long(vars, "SNAPSHOT_MIN_ENTRIES", 0, 1L << 50),
-            .timeout_ms = (int)config_long(vars, "SNAPSHOT_TIMEOUT_MS", 1000, 600000),
-            .stop = &W.stop,
-        };
-        snapshot_fetch(&so);
+    /* No file yet (a worker's id is never reused): the newest checkpoint,
+     * then the log after it. */
+    if (access(path, F_OK) != 0 && checkpoint_fetch(&W, 0, &(struct checkpoint_info){ 0 }) < 0) {
         if (W.stop) return 0;
+        log_error("could not fetch the newest checkpoint; not starting");
+        return 1;
     }
+    if (W.stop) return 0;
     W.store = store_open(path);
     if (!W.store) return 1;
     W.applied_seq = store_position(W.store).applied_seq;
     worker_set_state(&W, role, "starting");
     log_info("worker starting id=%s role=%s epoch=%lld pid=%d db=%s applied_seq=%lld", id, role,
              (long long)W.epoch, (int)getpid(), path, (long long)W.applied_seq);
-    if (membership_start(&W, config_str(vars, "ZK_HOSTS"), config_str(vars, "ZK_ROOT"),
-                         (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000))) {
+    if (membership_start(&W, W.zk_hosts, W.zk_root, (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000))) {
         log_error("could not register in ZooKeeper");
         store_close(W.store);
         return 1;
     }
-    int rc = strcmp(role, "master") == 0 ? master_run(&W) : slave_run(&W);
-    if (rc == 1) {
-        /* Promoted: everything the follower applied is committed; the
-         * master appends its marker and applies the rest of the log first. */
-        pthread_mutex_lock(&W.lock);
-        W.epoch = atomic_load(&W.promote_epoch);
-        pthread_mutex_unlock(&W.lock);
-        log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", id, (long long)W.epoch,
-                 (long long)store_position(W.store).applied_seq);
-        rc = master_run(&W);
-    }
-    while (rc == -2 && atomic_load(&W.stepdown) && !W.stop) {
-        /* Planned switchover: master_run stopped at a batch boundary and
-         * closed writeQ; everything applied is committed and in the log.
-         * The role changes first (the znode says "slave", which is what the
-         * orchestrator waits for), then the flags are cleared, so the
-         * membership thread cannot take us for a deposed master again. */
-        pthread_mutex_lock(&W.lock);
-        W.caught_up = 0; /* "ready" again once the follower reaches the log's end */
-        pthread_mutex_unlock(&W.lock);
-        worker_set_state(&W, "slave", "catching-up");
-        atomic_store(&W.promote_epoch, 0);
-        atomic_store(&W.readers_stop, 0);
-        atomic_store(&W.stepdown, 0);
-        atomic_store(&W.deposed, 0);
-        log_info("stepped down; going on as a slave id=%s applied_seq=%lld", id,
-                 (long long)store_position(W.store).applied_seq);
-        rc = slave_run(&W);
-        if (rc == 1) {
-            pthread_mutex_lock(&W.lock);
-            W.epoch = atomic_load(&W.promote_epoch);
-            pthread_mutex_unlock(&W.lock);
-            log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", id, (long long)W.epoch,
-                     (long long)store_position(W.store).applied_seq);
-            rc = master_run(&W);
-        }
-    }
+    int rc = run_roles(role);
+    while (rc == WORKER_GAP && !W.stop) rc = restart_from_checkpoint() ? -1 : run_roles(W.role);
     W.stop = 1;
     membership_stop(&W);
     store_close(W.store);

@@ -3,6 +3,9 @@
  *
  * Taking over (also after any broken connection):
  *   1. append an epoch marker {epoch, marker: id, nonce} to the log, confirmed;
+ *      the nonce numbers this process's takeovers, and every entry it
+ *      appends carries it (replica.h: entries of an abandoned incarnation
+ *      that reach the log late count nowhere);
  *   2. follow the log up to that marker (follower.c), so every entry that any
  *      earlier master got into the log is applied here first — the log's
  *      order is the truth;
@@ -11,6 +14,9 @@
  * Serving, one batch at a time (up to batch_max requests that are ready):
  *   - a request id already in the store is answered from its stored reply
  *     (a redelivery: never applied twice);
+ *   - a request past its deadline (the orchestrator's header) is refused
+ *     with a 503 and not applied: its client has had its answer, and its id
+ *     may be older than the window of remembered ids (replica.h);
  *   - otherwise the write gets seq = applied_seq + 1, is applied in the open
  *     transaction (savepoint each, so a rejected one leaves no trace), and its
  *     log entry is published;
@@ -21,6 +27,16 @@
  * master starts over at step 1: whatever did reach the log is applied from
  * there, and the unacked requests come back from writeQ and are answered
  * from the store.
+ *
+ * The log's retention. The broker drops the oldest segments of the log
+ * beyond LOG_RETENTION_BYTES. Entries after the newest checkpoint's offset
+ * are still needed (a replica that starts from it applies them), so before
+ * each batch the master compares the log written since that checkpoint
+ * (log_bytes at its marker, plus what it appended since) with the
+ * retention, less two segments and a tenth for what others may have
+ * appended; beyond it, it takes no writes ("throttled") until a newer
+ * checkpoint is made. Writes then wait in writeQ and their clients get 503s:
+ * the log never drops what is needed.
  *
  * Fencing. Between batches the master asks membership_writable(): once it
  * has lost ZooKeeper for 2/3 of its session timeout, or sees another worker
@@ -40,11 +56,18 @@
 #include "log.h"
 #include "mq.h"
 #include "protocol.h"
+#include "clock.h"
 #include "replica.h"
-#include "snapshot.h"
 #include "worker.h"
 
 #define CONFIRM_TIMEOUT_MS 5000
+
+/* This master's current incarnation: its marker's nonce and the bytes it has
+ * appended to the log since that marker. */
+struct incarnation {
+    int64_t nonce;
+    int64_t appended;
+};
 
 struct pending {
     struct mq_message msg;
@@ -53,15 +76,16 @@ struct pending {
     int64_t seq;          /* 0: none */
 };
 
-static int publish_marker(struct worker *w, struct mq *log, char *nonce, size_t n)
+/* This process's takeovers, numbered: with the epoch (one per master
+ * process) they order every incarnation (replica.h). */
+static int64_t takeovers;
+
+static int publish_marker(struct worker *w, struct mq *log, int64_t nonce)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(nonce, n, "%llx%lx", (unsigned long long)ts.tv_sec, (unsigned long)ts.tv_nsec ^ (unsigned long)rand());
     cJSON *m = cJSON_CreateObject();
     json_add_int(m, "epoch", w->epoch);
     cJSON_AddStringToObject(m, "marker", w->id);
-    cJSON_AddStringToObject(m, "nonce", nonce);
+    json_add_int(m, "nonce", nonce);
     char *text = json_print(m);
     cJSON_Delete(m);
     struct mq_props props = { .persistent = 1 };
@@ -73,7 +97,8 @@ static int publish_marker(struct worker *w, struct mq *log, char *nonce, size_t 
 
 /* Handles one request inside the open batch; sets p->reply. Returns the
  * number of log entries published (0 or 1), or -1 on a database error. */
-static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struct pending *p)
+static int handle(struct worker *w, struct mq *log, struct incarnation *inc, struct store_pos *pos,
+                  struct pending *p)
 {
     const char *rid = p->msg.message_id;
     p->status = 400;
@@ -86,6 +111,13 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
     if (found < 0) return -1;
     if (found) {
         log_info("answering redelivered request from the store rid=%s seq=%lld", rid, (long long)p->seq);
+        return 0;
+    }
+    int64_t deadline, now = clock_wall_ms();
+    if (mq_header(&p->msg, "deadline", &deadline) && now > deadline) {
+        log_info("refusing a request past its deadline rid=%s late_ms=%lld", rid, (long long)(now - deadline));
+        p->status = 503;
+        p->reply = json_error_text("request expired before the master took it; not applied");
         return 0;
     }
     char err[256];
@@ -109,8 +141,10 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
     int64_t seq = pos->applied_seq + 1;
     cJSON *e = cJSON_CreateObject();
     json_add_int(e, "epoch", w->epoch);
+    json_add_int(e, "inc", inc->nonce);
     json_add_int(e, "seq", seq);
     cJSON_AddStringToObject(e, "rid", rid);
+    json_add_int(e, "ts", now);
     json_add_int(e, "status", status);
     if (status == 200) {
         cJSON_AddItemReferenceToObject(e, "op", opj);
@@ -124,14 +158,17 @@ static int handle(struct worker *w, struct mq *log, struct store_pos *pos, struc
     cJSON_Delete(e);
     cJSON_Delete(env);
     struct mq_props props = { .persistent = 1 };
-    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, strlen(text));
+    size_t len = strlen(text);
+    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, len);
     free(text);
-    if (rc == 0) rc = store_record(w->store, rid, seq, reply_status, reply);
+    if (rc == 0) rc = store_record(w->store, rid, seq, now, reply_status, reply);
     if (rc) {
         free(reply);
         return -1;
     }
+    inc->appended += (int64_t)len + REPLICA_MSG_OVERHEAD;
     pos->applied_seq = seq;
+    replica_note_time(pos, now, w->request_window_ms);
     p->reply = reply;
     p->status = reply_status;
     p->seq = seq;
@@ -149,7 +186,8 @@ static void free_batch(struct pending *batch, int n)
 
 /* Serves one batch. 0: done (or nothing to do); 1: start over (the log
  * connection failed); -1: fatal. */
-static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct pending *batch)
+static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct incarnation *inc,
+                       struct pending *batch)
 {
     int n = 0, got = mq_next(in, &batch[0].msg, 100);
     if (got <= 0) return got < 0 ? 1 : 0;
@@ -160,7 +198,7 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct p
     int published = 0, rc = 0;
     if (store_begin(w->store)) rc = -1;
     for (int i = 0; i < n && rc == 0; i++) {
-        int r = handle(w, log, &pos, &batch[i]);
+        int r = handle(w, log, inc, &pos, &batch[i]);
         if (r < 0) rc = mq_ok(log) ? -1 : 1;
         else published += r;
     }
@@ -174,7 +212,7 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct p
         free_batch(batch, n);
         return rc;
     }
-    worker_advance(w, pos.applied_seq);
+    worker_advance(w, &pos);
     for (int i = 0; i < n; i++) {
         struct mq_message *m = &batch[i].msg;
         if (!batch[i].reply || !*m->reply_to) continue;
@@ -189,6 +227,34 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct p
     mq_ack(in, batch[n - 1].msg.delivery_tag, 1);
     free_batch(batch, n);
     return mq_ok(in) ? 0 : 1;
+}
+
+/* Whether the log since the newest checkpoint (its log_bytes) still fits
+ * the retention with room for one more batch (see the top of this file). */
+static int within_retention(struct worker *w, const struct incarnation *inc)
+{
+    if (w->log_retention_bytes <= 0 || !*w->zk_hosts) return 1;
+    int64_t ckpt = atomic_load(&w->ckpt_log_bytes);
+    if (ckpt < 0) return 0; /* not read yet: the membership thread reads it every second */
+    int64_t budget = w->log_retention_bytes - 2 * w->log_segment_bytes - w->log_retention_bytes / 10;
+    return store_position(w->store).log_bytes + inc->appended - ckpt <= budget;
+}
+
+/* Takes no writes while the log has no room (within_retention). 0 to go
+ * on, 1 when stopping or no longer writable. */
+static int wait_for_room(struct worker *w, const struct incarnation *inc)
+{
+    if (within_retention(w, inc)) return 0;
+    log_warn("log retention budget reached; taking no writes until a newer checkpoint since_ckpt_bytes=%lld "
+             "retention=%lld", (long long)(store_position(w->store).log_bytes + inc->appended -
+                                            atomic_load(&w->ckpt_log_bytes)),
+             (long long)w->log_retention_bytes);
+    worker_set_state(w, "master", "throttled");
+    while (!w->stop && membership_writable(w) && !within_retention(w, inc)) worker_nap(w, 100);
+    if (w->stop || !membership_writable(w)) return 1;
+    log_info("log has room again; taking writes");
+    worker_set_state(w, "master", "ready");
+    return 0;
 }
 
 /* Waits until this worker may take writes again. 0: it may; -2: it was
@@ -210,27 +276,28 @@ int master_run(struct worker *w)
     struct pending *batch = calloc((size_t)w->batch_max, sizeof *batch);
     if (!batch) abort();
     int rc = 0;
-    struct snapshot_server *server = NULL; /* copies for new slaves when no slave can serve */
     while (!w->stop && rc == 0) {
         int ww = wait_writable(w);
         if (ww) { rc = ww < 0 ? -2 : 0; break; }
         worker_set_state(w, "master", "catching-up");
         struct mq *log = mq_connect_retry(w->amqp_url, &w->stop), *in = NULL;
-        char nonce[40];
+        struct incarnation inc = { .nonce = ++takeovers };
         if (!log) break;
-        if (mq_declare(log, PROTO_LOG_STREAM, MQ_STREAM) || mq_confirm_select(log) ||
-            publish_marker(w, log, nonce, sizeof nonce)) {
+        if (worker_declare_log(w, log) || mq_confirm_select(log) || publish_marker(w, log, inc.nonce)) {
             log_warn("could not append the epoch marker; retrying epoch=%lld", (long long)w->epoch);
             mq_close(log);
             worker_nap(w, 200);
             continue;
         }
-        if (follower_run(w, nonce)) { rc = -1; mq_close(log); break; }
+        int f = follower_run(w, inc.nonce);
+        if (f) { rc = f == WORKER_GAP ? WORKER_GAP : -1; mq_close(log); break; }
         struct store_pos pos = store_position(w->store);
-        if (pos.max_epoch > w->epoch) {
-            log_error("a newer master exists; refusing writes epoch=%lld newer=%lld",
+        if (pos.max_epoch != w->epoch || pos.incarnation != inc.nonce) {
+            /* A newer master's marker came first; or (ZooKeeper's data lost,
+             * the broker's not) this epoch was handed out before. */
+            log_error("a newer master exists; refusing writes epoch=%lld log_epoch=%lld",
                       (long long)w->epoch, (long long)pos.max_epoch);
-            membership_note_epoch(w, pos.max_epoch);
+            membership_note_epoch(w, pos.max_epoch > w->epoch ? pos.max_epoch : w->epoch);
             mq_close(log);
             rc = -2;
             break;
@@ -245,16 +312,15 @@ int master_run(struct worker *w)
             log_info("master taking writes epoch=%lld applied_seq=%lld", (long long)w->epoch,
                      (long long)pos.applied_seq);
             worker_set_state(w, "master", "ready");
-            if (!server) server = snapshot_server_start(w, PROTO_SNAPSHOT_MASTER_QUEUE, 0);
             int r = 0;
-            while (!w->stop && membership_writable(w) && (r = serve_batch(w, in, log, batch)) == 0) {}
+            while (!w->stop && membership_writable(w) && !wait_for_room(w, &inc) &&
+                   (r = serve_batch(w, in, log, &inc, batch)) == 0) {}
             if (r < 0) rc = -1;
             else if (r > 0 && !w->stop) log_warn("master connection lost; taking over again");
         }
         mq_close(in);
         mq_close(log);
     }
-    snapshot_server_stop(server);
     free(batch);
     return rc;
 }

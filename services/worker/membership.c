@@ -43,6 +43,10 @@
  * must not cost every worker its life); a master then takes writes again
  * only once ZK_ROOT/master still names it with its epoch.
  *
+ * While master, it also reads ZK_ROOT/checkpoint every second: the newest
+ * checkpoint's log_bytes bounds what the master may append within the log's
+ * retention (master.c).
+ *
  * ZK_ROOT/log_epoch is where a master that finds a newer epoch in the log
  * than the one it was given says so before it exits: the orchestrator's
  * epoch in ZooKeeper can be behind the log's (ZooKeeper's data lost while
@@ -54,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "json.h"
 #include "log.h"
@@ -208,6 +213,15 @@ static void check_master(struct worker *w)
     cJSON_Delete(j);
 }
 
+/* The master's retention budget is measured from the newest checkpoint. */
+static void read_checkpoint(struct worker *w)
+{
+    struct checkpoint_znode z;
+    int version;
+    if (checkpoint_read(w->zk, w->zk_root, &z, &version) == 0)
+        atomic_store(&w->ckpt_log_bytes, z.present ? z.current.log_bytes : 0);
+}
+
 /* Opens a session and creates the znode; the handle, or NULL. */
 static struct zk *open_session(struct worker *w, int connect_timeout_ms)
 {
@@ -291,6 +305,7 @@ static void *membership_main(void *arg)
         if (!connected) continue;
         if (changed || clock_ms() - master_read_at >= MASTER_RECHECK_MS) {
             check_master(w);
+            if (is_master(w)) read_checkpoint(w);
             master_read_at = clock_ms();
         }
         pthread_mutex_lock(&w->lock);

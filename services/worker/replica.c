@@ -32,27 +32,47 @@ static void take_marker(const cJSON *e, int64_t epoch, struct replica_marker *m)
     if (!m) return;
     m->seen = 1;
     m->epoch = epoch;
+    m->nonce = 0;
+    json_get_int(e, "nonce", &m->nonce);
     snprintf(m->worker, sizeof m->worker, "%s", json_get_str(e, "marker") ? json_get_str(e, "marker") : "");
-    snprintf(m->nonce, sizeof m->nonce, "%s", json_get_str(e, "nonce") ? json_get_str(e, "nonce") : "");
+}
+
+void replica_note_time(struct store_pos *pos, int64_t ts, int64_t window_ms)
+{
+    if (ts - window_ms > pos->req_horizon) pos->req_horizon = ts - window_ms;
+}
+
+/* Incarnations are ordered: by epoch, then by the counter a master
+ * process numbers its takeovers with. <0, 0, >0 as (e, i) is before, at,
+ * after the replica's current one. */
+static int incarnation_cmp(const struct store_pos *pos, int64_t e, int64_t i)
+{
+    if (e != pos->max_epoch) return e < pos->max_epoch ? -1 : 1;
+    return i < pos->incarnation ? -1 : i > pos->incarnation;
 }
 
 int replica_apply(struct store *st, struct store_pos *pos, const char *body, size_t len,
-                  int64_t offset, struct replica_marker *marker)
+                  int64_t offset, int64_t window_ms, struct replica_marker *marker)
 {
     if (marker) marker->seen = 0;
     if (offset >= 0) pos->log_offset = offset;
+    pos->log_bytes += (int64_t)len + REPLICA_MSG_OVERHEAD;
     cJSON *e = json_parse(body, len);
-    int64_t epoch, seq, status;
+    int64_t epoch, seq, status, inc = 0, ts = 0;
     if (!e || json_get_int(e, "epoch", &epoch)) {
         /* Not ours: every replica skips it alike, so skipping keeps them equal. */
         log_warn("skipping malformed log entry offset=%lld", (long long)offset);
         cJSON_Delete(e);
-        return 0;
+        return REPLICA_OK;
     }
-    int rc = 0;
+    int rc = REPLICA_OK;
     if (json_get_str(e, "marker")) {
-        if (epoch > pos->max_epoch) pos->max_epoch = epoch;
         take_marker(e, epoch, marker);
+        json_get_int(e, "nonce", &inc);
+        if (incarnation_cmp(pos, epoch, inc) > 0) {
+            pos->max_epoch = epoch;
+            pos->incarnation = inc;
+        }
         goto done;
     }
     const char *rid = json_get_str(e, "rid");
@@ -60,14 +80,22 @@ int replica_apply(struct store *st, struct store_pos *pos, const char *body, siz
         log_warn("skipping malformed log entry offset=%lld", (long long)offset);
         goto done;
     }
-    if (epoch < pos->max_epoch || seq <= pos->applied_seq) goto done; /* fenced, or a copy */
-    if (seq != pos->applied_seq + 1) {
-        log_error("log gap: replica cannot continue applied=%lld next=%lld offset=%lld",
-                  (long long)pos->applied_seq, (long long)seq, (long long)offset);
-        rc = -1;
+    json_get_int(e, "inc", &inc);
+    json_get_int(e, "ts", &ts);
+    int cmp = incarnation_cmp(pos, epoch, inc);
+    if (cmp < 0) goto done; /* fenced: a replaced master's, or an abandoned incarnation's */
+    if (cmp > 0 || seq > pos->applied_seq + 1) {
+        /* Its marker, or entries before it, never reached us: the log lost
+         * them under us (retention), and what this replica holds can no
+         * longer be completed from the log. */
+        log_warn("log gap: entries this replica needs are gone epoch=%lld inc=%lld seq=%lld max_epoch=%lld "
+                 "incarnation=%lld applied_seq=%lld offset=%lld", (long long)epoch, (long long)inc,
+                 (long long)seq, (long long)pos->max_epoch, (long long)pos->incarnation,
+                 (long long)pos->applied_seq, (long long)offset);
+        rc = REPLICA_GAP;
         goto done;
     }
-    if (epoch > pos->max_epoch) pos->max_epoch = epoch;
+    if (seq <= pos->applied_seq) goto done; /* a copy */
     if (status == 200) {
         cJSON *opj = cJSON_GetObjectItemCaseSensitive(e, "op");
         struct dbop op;
@@ -76,16 +104,19 @@ int replica_apply(struct store *st, struct store_pos *pos, const char *body, siz
         if (dbop_parse(opj, DBOP_ALLOW_AUTO | DBOP_ALLOW_CLEAR, &op, err, sizeof err) ||
             store_apply(st, &op, opj, &result, err, sizeof err) != 200) {
             log_error("log entry does not apply: replica diverged seq=%lld err=%s", (long long)seq, err);
-            rc = -1;
+            rc = REPLICA_FATAL;
             goto done;
         }
         cJSON_Delete(result);
     }
     int reply_status;
     char *reply = replica_reply_of(e, &reply_status);
-    rc = store_record(st, rid, seq, reply_status, reply);
+    rc = store_record(st, rid, seq, ts, reply_status, reply) ? REPLICA_FATAL : REPLICA_OK;
     free(reply);
-    if (rc == 0) pos->applied_seq = seq;
+    if (rc == REPLICA_OK) {
+        pos->applied_seq = seq;
+        replica_note_time(pos, ts, window_ms);
+    }
 done:
     cJSON_Delete(e);
     return rc;

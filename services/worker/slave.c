@@ -10,8 +10,8 @@
  * answers 503 otherwise. So a read never misses a write acknowledged before
  * it began.
  *
- * A third kind of thread serves copies of this replica to new slaves
- * (snapshot.c).
+ * A third thread makes checkpoints once the replica is ready
+ * (checkpointer.c).
  *
  * Stopping (SIGTERM for scale-in, or promotion to master): readers stop
  * taking deliveries, ack what they answered, and close. A read still
@@ -29,8 +29,8 @@
 #include "json.h"
 #include "log.h"
 #include "mq.h"
+#include "checkpoint.h"
 #include "protocol.h"
-#include "snapshot.h"
 #include "worker.h"
 
 static int readers_stopping(struct worker *w)
@@ -165,12 +165,13 @@ int slave_run(struct worker *w)
     if (!readers) abort();
     worker_set_state(w, "slave", "catching-up");
     for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
-    struct snapshot_server *server = snapshot_server_start(w, PROTO_SNAPSHOT_QUEUE, 1);
-    int rc = follower_run(w, NULL);
-    /* The follower returns on stop, on promotion or on a fatal error: take
-     * the readers down in every case (a master answers no reads). */
+    struct checkpointer *ckpt = checkpointer_start(w);
+    int rc = follower_run(w, 0);
+    /* The follower returns on stop, on promotion, at a gap or on a fatal
+     * error: take the readers down in every case (a master answers no
+     * reads; at a gap the replica is replaced under them). */
     int promote = rc == 0 && !w->stop && atomic_load(&w->promote_epoch) != 0;
-    if (promote) {
+    if (promote || rc == WORKER_GAP) {
         atomic_store(&w->readers_stop, 1);
         pthread_mutex_lock(&w->lock);
         pthread_cond_broadcast(&w->advanced);
@@ -179,7 +180,7 @@ int slave_run(struct worker *w)
         w->stop = 1;
     }
     for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
-    snapshot_server_stop(server);
+    checkpointer_stop(ckpt);
     free(readers);
     return promote ? 1 : rc;
 }

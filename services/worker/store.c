@@ -9,8 +9,12 @@
  *
  * Bookkeeping tables (names a client cannot reach: the schema in dbschema.c
  * does not list them, so no operation can name them):
- *   rs_meta(k, v)                       applied_seq, log_offset, max_epoch
- *   rs_requests(rid, seq, status, body) outcome of every request id
+ *   rs_meta(k, v)                           the position (struct store_pos)
+ *   rs_requests(rid, seq, ts, status, body) outcome of each request id of
+ *                                           the window (ts: its entry's time)
+ * Forgetting old request ids costs one range delete on the ts index per
+ * commit, proportional to the rows it removes: the table holds the window,
+ * never the history.
  */
 #include "store.h"
 
@@ -29,14 +33,20 @@
 struct store {
     sqlite3 *db;
     struct store_pos pos;
-    sqlite3_stmt *lookup, *record, *setmeta;
+    sqlite3_stmt *lookup, *record, *setmeta, *forget;
 };
 
 static const char bookkeeping_sql[] =
     "CREATE TABLE IF NOT EXISTS rs_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS rs_requests (rid TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-    " status INTEGER NOT NULL, body TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO rs_meta VALUES ('applied_seq', 0), ('log_offset', -1), ('max_epoch', 0);";
+    " ts INTEGER NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rs_requests_ts ON rs_requests (ts);"
+    "INSERT OR IGNORE INTO rs_meta VALUES ('applied_seq', 0), ('log_offset', -1), ('log_bytes', 0),"
+    " ('max_epoch', 0), ('incarnation', 0), ('req_horizon', 0);";
+
+/* The position's fields by their rs_meta key: one list for reading and writing. */
+#define POS_FIELDS(X) X(applied_seq) X(log_offset) X(log_bytes) X(max_epoch) X(incarnation) X(req_horizon)
+#define POS_COUNT 6
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -58,15 +68,22 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
     return 0;
 }
 
-static int64_t meta_get(sqlite3 *db, const char *k)
+/* Reads the position from rs_meta; 0, or -1 if a key is missing. */
+static int read_pos(sqlite3 *db, struct store_pos *pos)
 {
     sqlite3_stmt *st;
-    int64_t v = 0;
-    if (prepare(db, "SELECT v FROM rs_meta WHERE k = ?", &st)) return 0;
-    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    if (prepare(db, "SELECT k, v FROM rs_meta", &st)) return -1;
+    int found = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (!k) continue;
+#define READ_FIELD(f) if (strcmp(k, #f) == 0) { pos->f = v; found++; continue; }
+        POS_FIELDS(READ_FIELD)
+#undef READ_FIELD
+    }
     sqlite3_finalize(st);
-    return v;
+    return rc == SQLITE_DONE && found == POS_COUNT ? 0 : -1;
 }
 
 static sqlite3 *open_db(const char *path, int flags)
@@ -91,14 +108,13 @@ struct store *store_open(const char *path)
     if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") ||
         exec(db, db_schema_sql) || exec(db, bookkeeping_sql) ||
         prepare(db, "SELECT seq, status, body FROM rs_requests WHERE rid = ?", &st->lookup) ||
-        prepare(db, "INSERT INTO rs_requests (rid, seq, status, body) VALUES (?, ?, ?, ?)", &st->record) ||
-        prepare(db, "UPDATE rs_meta SET v = ? WHERE k = ?", &st->setmeta)) {
+        prepare(db, "INSERT INTO rs_requests (rid, seq, ts, status, body) VALUES (?, ?, ?, ?, ?)",
+                &st->record) ||
+        prepare(db, "UPDATE rs_meta SET v = ? WHERE k = ?", &st->setmeta) ||
+        prepare(db, "DELETE FROM rs_requests WHERE ts < ?", &st->forget) || read_pos(db, &st->pos)) {
         store_close(st);
         return NULL;
     }
-    st->pos.applied_seq = meta_get(db, "applied_seq");
-    st->pos.log_offset = meta_get(db, "log_offset");
-    st->pos.max_epoch = meta_get(db, "max_epoch");
     return st;
 }
 
@@ -108,6 +124,7 @@ void store_close(struct store *st)
     sqlite3_finalize(st->lookup);
     sqlite3_finalize(st->record);
     sqlite3_finalize(st->setmeta);
+    sqlite3_finalize(st->forget);
     sqlite3_close(st->db);
     free(st);
 }
@@ -129,11 +146,24 @@ static int set_meta(struct store *st, const char *k, int64_t v)
     return sqlite3_step(st->setmeta) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Deletes the request ids older than the horizon — at every commit, also
+ * when the horizon did not move: an entry may carry a time already below it
+ * (another master's clock), and every replica must forget it alike whatever
+ * its batch boundaries. Without such rows it is one index probe. */
+static int forget_requests(struct store *st, int64_t horizon)
+{
+    sqlite3_reset(st->forget);
+    sqlite3_bind_int64(st->forget, 1, horizon);
+    return sqlite3_step(st->forget) == SQLITE_DONE ? 0 : -1;
+}
+
 int store_commit(struct store *st, const struct store_pos *pos)
 {
-    if (set_meta(st, "applied_seq", pos->applied_seq) ||
-        set_meta(st, "log_offset", pos->log_offset) ||
-        set_meta(st, "max_epoch", pos->max_epoch) || exec(st->db, "COMMIT")) {
+    int rc = forget_requests(st, pos->req_horizon);
+#define WRITE_FIELD(f) if (rc == 0) rc = set_meta(st, #f, pos->f);
+    POS_FIELDS(WRITE_FIELD)
+#undef WRITE_FIELD
+    if (rc || exec(st->db, "COMMIT")) {
         log_error("commit failed err=%s", sqlite3_errmsg(st->db));
         store_rollback(st);
         return -1;
@@ -205,13 +235,14 @@ int store_apply(struct store *st, const struct dbop *op, cJSON *op_json,
     return 200;
 }
 
-int store_record(struct store *st, const char *rid, int64_t seq, int status, const char *body)
+int store_record(struct store *st, const char *rid, int64_t seq, int64_t ts, int status, const char *body)
 {
     sqlite3_reset(st->record);
     sqlite3_bind_text(st->record, 1, rid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st->record, 2, seq);
-    sqlite3_bind_int(st->record, 3, status);
-    sqlite3_bind_text(st->record, 4, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->record, 3, ts);
+    sqlite3_bind_int(st->record, 4, status);
+    sqlite3_bind_text(st->record, 5, body, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st->record);
     sqlite3_clear_bindings(st->record);
     if (rc != SQLITE_DONE) {
@@ -237,6 +268,16 @@ int store_lookup(struct store *st, const char *rid, int64_t *seq, int *status, c
     sqlite3_reset(st->lookup);
     sqlite3_clear_bindings(st->lookup);
     return found;
+}
+
+int64_t store_request_count(struct store *st)
+{
+    sqlite3_stmt *q;
+    int64_t n = -1;
+    if (prepare(st->db, "SELECT COUNT(*) FROM rs_requests", &q)) return -1;
+    if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
 }
 
 /* Prepared statements of a reader, by SQL text: reads come in a few shapes
@@ -353,30 +394,13 @@ int store_read(struct store_reader *r, const struct dbop *op, char **result,
 /* ------------------------------------------------------------------ copies */
 
 /*
- * A copy for a new replica (snapshot.c) uses SQLite's online backup from a
+ * A checkpoint (checkpointer.c) uses SQLite's online backup from a
  * read-only connection: one backup step over every page runs inside one read
  * transaction, and WAL lets that see the last commit while the writer goes
  * on. The destination is written without a journal or syncs: it is a new
  * file that nobody opens until it is complete, read back at once through
  * the page cache; the replica that receives it makes its own copy durable.
  */
-static int read_pos(sqlite3 *db, struct store_pos *pos)
-{
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT k, v FROM rs_meta", &st)) return -1;
-    int found = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        int64_t v = sqlite3_column_int64(st, 1);
-        if (!k) continue;
-        if (!strcmp(k, "applied_seq")) pos->applied_seq = v, found |= 1;
-        else if (!strcmp(k, "log_offset")) pos->log_offset = v, found |= 2;
-        else if (!strcmp(k, "max_epoch")) pos->max_epoch = v, found |= 4;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE && found == 7 ? 0 : -1;
-}
-
 int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos)
 {
     remove(dst_path);
@@ -395,5 +419,13 @@ int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos
     sqlite3_close(dst);
     sqlite3_close(src);
     if (rc) remove(dst_path);
+    return rc;
+}
+
+int store_peek(const char *path, struct store_pos *pos)
+{
+    sqlite3 *db = open_db(path, SQLITE_OPEN_READWRITE);
+    int rc = db ? read_pos(db, pos) : -1;
+    sqlite3_close(db);
     return rc;
 }

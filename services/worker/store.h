@@ -6,11 +6,15 @@
  * Invariants (each holds at every commit):
  *   - applied_seq is the seq of the last log entry whose effect is in the
  *     tables; entries are applied in seq order, each exactly once.
- *   - every request id applied (or rejected) up to applied_seq is in the
- *     request table with its seq and its reply, so a redelivered request is
- *     answered from there instead of being applied again.
- *   - log_offset is the stream offset of the last log entry consumed (-1:
- *     none), max_epoch the highest epoch seen in the log.
+ *   - every request id applied (or rejected) up to applied_seq whose time
+ *     (the ts of its log entry) is not below req_horizon is in the request
+ *     table with its seq and its reply, so a redelivered request is answered
+ *     from there instead of being applied again; older ones are forgotten
+ *     at the commit (replica.h says why none of them can come back).
+ *   - log_offset is the stream offset of the last log message consumed (-1:
+ *     none) and log_bytes the log's size up to and including it (replica.h);
+ *     max_epoch is the highest epoch of a marker seen in the log and
+ *     incarnation that marker's nonce.
  *
  * Writes happen in batches: store_begin, then any number of store_apply
  * (each in a savepoint, so a rejected operation leaves no trace), then
@@ -30,7 +34,10 @@ struct dbop;
 struct store_pos {
     int64_t applied_seq;
     int64_t log_offset;
+    int64_t log_bytes;
     int64_t max_epoch;
+    int64_t incarnation;
+    int64_t req_horizon;     /* ms: request ids recorded with a ts below it are forgotten */
 };
 
 struct store;
@@ -43,7 +50,8 @@ void store_close(struct store *st);
 struct store_pos store_position(const struct store *st);
 
 int store_begin(struct store *st);
-/* Commits the batch and records pos. 0 or -1. */
+/* Commits the batch and records pos; request ids with a ts below
+ * pos->req_horizon are deleted with it. 0 or -1. */
 int store_commit(struct store *st, const struct store_pos *pos);
 void store_rollback(struct store *st);
 
@@ -56,9 +64,13 @@ void store_rollback(struct store *st);
 int store_apply(struct store *st, const struct dbop *op, struct cJSON *op_json,
                 struct cJSON **result, char *err, size_t errlen);
 
-/* Records a request id's outcome inside the open batch: the status and JSON
- * body to answer a redelivery with. 0 or -1. */
-int store_record(struct store *st, const char *rid, int64_t seq, int status, const char *body);
+/* Records a request id's outcome inside the open batch: its seq, the time
+ * of its log entry (ms), and the status and JSON body to answer a
+ * redelivery with. 0 or -1. */
+int store_record(struct store *st, const char *rid, int64_t seq, int64_t ts, int status, const char *body);
+
+/* Request ids remembered now (committed), for tests and status. -1 on error. */
+int64_t store_request_count(struct store *st);
 
 /* Looks a request id up (committed or in the open batch). 1: found, *seq,
  * *status and *body (malloc'd) set; 0: unknown; -1: error. */
@@ -79,5 +91,9 @@ int store_read(struct store_reader *r, const struct dbop *op, char **result,
  * complete store: store_open on it resumes from *pos. Runs on its own
  * read-only connection, so the writer goes on meanwhile. 0 or -1. */
 int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos);
+
+/* The position committed in the database file at path, without opening it
+ * as a store (a copy being checked before use). 0 or -1. */
+int store_peek(const char *path, struct store_pos *pos);
 
 #endif

@@ -5,11 +5,14 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mq.h"
+#include "protocol.h"
 
-void worker_advance(struct worker *w, int64_t seq)
+void worker_advance(struct worker *w, const struct store_pos *pos)
 {
+    atomic_store(&w->log_bytes, pos->log_bytes);
     pthread_mutex_lock(&w->lock);
-    if (seq > w->applied_seq) w->applied_seq = seq;
+    if (pos->applied_seq > w->applied_seq) w->applied_seq = pos->applied_seq;
     pthread_cond_broadcast(&w->advanced);
     pthread_mutex_unlock(&w->lock);
 }
@@ -42,4 +45,9 @@ void worker_nap(struct worker *w, int ms)
     struct timespec until = clock_deadline(ms);
     while (!w->stop && pthread_cond_timedwait(&w->advanced, &w->lock, &until) == 0) {}
     pthread_mutex_unlock(&w->lock);
+}
+
+int worker_declare_log(struct worker *w, struct mq *m)
+{
+    return mq_declare_stream(m, PROTO_LOG_STREAM, w->log_retention_bytes, w->log_segment_bytes);
 }

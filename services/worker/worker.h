@@ -10,6 +10,12 @@
  * returns, master_run follows with the new epoch); a master that sees another
  * worker named with a newer epoch, or that lost ZooKeeper for too long, stops
  * taking writes.
+ *
+ * Checkpoints (checkpoint.h): a worker that starts with no database file —
+ * a new slave, or a master after every worker was lost — starts from the
+ * newest checkpoint and the log after it; a ready slave makes checkpoints
+ * (checkpointer.c); a replica that finds a gap in the log (its next entries
+ * fell out of the log's retention) starts over from a checkpoint (main.c).
  */
 #ifndef RS_WORKER_H
 #define RS_WORKER_H
@@ -22,6 +28,7 @@
 #include "store.h"
 
 struct zk;
+struct mq;
 
 struct worker {
     /* Settings, fixed after start. */
@@ -32,6 +39,17 @@ struct worker {
     int batch_max;           /* writes per transaction and per confirm wait */
     int read_wait_ms;        /* how long a read may wait for min_seq */
     int read_threads;
+
+    /* The log's retention and checkpoints (checkpoint.h, replica.h). */
+    const char *zk_hosts;          /* "" : no ZooKeeper, hence no checkpoints */
+    const char *zk_root;
+    int64_t log_retention_bytes;   /* 0: the log keeps everything */
+    int64_t log_segment_bytes;
+    int64_t request_window_ms;     /* how long request ids are remembered */
+    int64_t ckpt_entries;          /* a checkpoint every so many entries (0: not by count) */
+    int64_t ckpt_bytes;            /* ... or so many bytes of log */
+    int64_t ckpt_secs;             /* ... or so many seconds, if anything was written */
+    int ckpt_timeout_ms;           /* for fetching one */
 
     struct store *store;     /* the writer connection: one thread uses it at a time */
 
@@ -57,28 +75,42 @@ struct worker {
      * log as of a moment ago even if writes never pause. 0: unknown. */
     _Atomic int64_t master_seq;
     _Atomic int64_t reads_served;  /* reads answered as a slave, shown in the znode */
+    _Atomic int64_t log_bytes;     /* log_bytes of the last commit (replica.h) */
+    /* log_bytes of the newest checkpoint, read by the membership thread for
+     * the master's retention budget; -1 unknown, 0 none yet. */
+    _Atomic int64_t ckpt_log_bytes;
 };
 
-/* Publishes a newly committed applied seq to readers and the znode. */
-void worker_advance(struct worker *w, int64_t seq);
+/* What the role functions return besides 0 (stopped) and -1 (fatal): the
+ * log lost entries this replica still needs; it must start over from a
+ * checkpoint (main.c). */
+#define WORKER_GAP (-3)
+
+/* Publishes a newly committed position to readers and the znode. */
+void worker_advance(struct worker *w, const struct store_pos *pos);
 void worker_set_state(struct worker *w, const char *role, const char *state);
 /* Marks the replica as having reached the log's end once (readers start then). */
 void worker_caught_up(struct worker *w);
 /* Sleeps up to ms, returning early once w->stop is set (backoff between retries). */
 void worker_nap(struct worker *w, int ms);
 
-/* Roles. Each returns when w->stop is set (0) or on a fatal error (-1);
- * master_run returns -2 when a newer master exists (exit status 3);
- * slave_run returns 1 when this slave was promoted (w->promote_epoch). */
+/* Roles. Each returns when w->stop is set (0), on a fatal error (-1), or
+ * at a gap in the log (WORKER_GAP); master_run returns -2 when a newer master
+ * exists (exit status 3); slave_run returns 1 when this slave was promoted
+ * (w->promote_epoch). */
 int master_run(struct worker *w);
 int slave_run(struct worker *w);
 
 /* Follows the log from the store's position, applying and committing in
- * batches, until w->stop, or — when until_nonce is given — until the epoch
- * marker carrying that nonce has been applied; without until_nonce it also
- * stops, at a batch boundary, once w->promote_epoch is set. Reconnects by
- * itself. 0 when done or stopped, -1 when the replica must stop. */
-int follower_run(struct worker *w, const char *until_nonce);
+ * batches, until w->stop, or — when until_nonce is non-zero — until the
+ * epoch marker carrying that nonce has been applied; without until_nonce it
+ * also stops, at a batch boundary, once w->promote_epoch is set. Reconnects
+ * by itself. 0 when done or stopped, -1 when the replica must stop,
+ * WORKER_GAP at a gap in the log. */
+int follower_run(struct worker *w, int64_t until_nonce);
+
+/* Declares the log stream on m with the configured retention. 0 or -1. */
+int worker_declare_log(struct worker *w, struct mq *m);
 
 /* Membership: the ephemeral znode ZK_ROOT/workers/<id> with
  * {"id", "role", "pid", "state", "seq", "epoch", "reads"}. */

@@ -9,7 +9,9 @@
  * queue, then prints each reply on its own line, in arrival order, as
  * {"status": S, "seq": N, "epoch": E, "body": <the reply body>}. Exits 0
  * when all COPIES replies came within 10 s, 1 otherwise. RABBITMQ_URL says
- * where the broker is.
+ * where the broker is; MQSEND_DEADLINE_MS, if set, adds the "deadline"
+ * header the orchestrator puts on writes: that many ms from now (negative:
+ * already past).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,11 @@ int main(int argc, char **argv)
         snprintf(corr, sizeof corr, "c%d", i);
         struct mq_props p = { .message_id = argv[2], .correlation_id = corr, .reply_to = reply_q,
                               .persistent = 1 };
+        const char *rel = getenv("MQSEND_DEADLINE_MS");
+        if (rel) {
+            p.nheaders = 1;
+            p.headers[0] = (struct mq_header){ "deadline", clock_wall_ms() + strtoll(rel, NULL, 10) };
+        }
         if (mq_publish(m, argv[1], &p, argv[4], strlen(argv[4]))) return 1;
     }
     int got = 0;

@@ -11,11 +11,13 @@ Every wait has a deadline; every process started here is stopped by PID.
 Results are printed as "ok <suite>: <name>" / "not ok <suite>: <name> (why)",
 the lines tests/run.sh counts.
 """
+import hashlib
 import http.client
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -81,6 +83,24 @@ def pid_alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def db_digest(path, requests=False):
+    """Row counts and a checksum of each replicated table of one worker's file (with the
+    remembered request ids if asked), and the file's applied seq."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out = {}
+        tables = [("users", "username"), ("rides", "ride_id"), ("ride_members", "ride_id, username")]
+        if requests:
+            tables.append(("rs_requests", "rid"))
+        for table, key in tables:
+            rows = db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+            out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+        seq = db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
+        return out, seq
+    finally:
+        db.close()
 
 
 def make_vhost(name):

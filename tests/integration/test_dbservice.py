@@ -8,14 +8,14 @@ late replica reaches the master's exact data from the log; a redelivered
 write is applied once; SIGTERM stops everything within a second.
 """
 import concurrent.futures
-import hashlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import time
 
-from harness import BIN, HELPERS, Stack, Suite, check, wait_for
+from harness import BIN, HELPERS, Stack, Suite, check, db_digest, wait_for
 
 suite = Suite("dbservice")
 PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
@@ -32,18 +32,6 @@ def count(c, table, where=None):
     status, body = c.read(op)
     check(status == 200, f"count {table}: {status} {body}")
     return body["count"]
-
-
-def db_digest(path):
-    """Row counts and a checksum of the replicated tables of one worker's file."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    out = {}
-    for table, key in (("users", "username"), ("rides", "ride_id"), ("ride_members", "ride_id, username")):
-        rows = db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
-        out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
-    seq = db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
-    db.close()
-    return out, seq
 
 
 @suite.test
@@ -202,7 +190,7 @@ def bad_input_is_refused_and_changes_nothing():
 
 @suite.test
 def late_slave_reaches_the_masters_data():
-    s = Stack("lateslave")
+    s = Stack("lateslave", CHECKPOINT_ENTRIES=1000)
     try:
         c = s.client
 
@@ -226,8 +214,9 @@ def late_slave_reaches_the_masters_data():
         master = s.db_path(s.master_id())
         want, master_seq = db_digest(master)
         check(master_seq >= 10000, f"master applied {master_seq}")
-        # Two late slaves: one replays the whole log, one starts from a copy of
-        # a ready slave (snapshot.c) and follows the log after it.
+        # Two late slaves: one replays the whole log (without ZooKeeper it has no
+        # checkpoint to start from), one starts from the newest checkpoint
+        # (checkpoint.h) and follows the log after it.
         late_dir = os.path.join(s.dir, "late")
         os.makedirs(late_dir)
 
@@ -242,8 +231,8 @@ def late_slave_reaches_the_masters_data():
             except sqlite3.Error:
                 return False
 
-        for wid, env, how in (("late1", {"SNAPSHOT_MIN_ENTRIES": 0}, "replayed"),
-                              ("late2", {"SNAPSHOT_MIN_ENTRIES": 1000}, "copied")):
+        wait_for(lambda: re.search(r"checkpoint made .* seq=(\d{4,})", s.log_text()), 30, "a checkpoint")
+        for wid, env, how in (("late1", {"ZK_HOSTS": ""}, "replayed"), ("late2", {}, "copied")):
             p, path, started = start_late(wid, **env)
             wait_for(lambda: caught_up(p, path, master_seq), 60, f"{wid} to reach the master's seq")
             took = time.monotonic() - started
@@ -251,15 +240,15 @@ def late_slave_reaches_the_masters_data():
             check(seq == master_seq and got == want, f"{wid} differs: {seq} {got} vs {master_seq} {want}")
             with open(os.path.join(s.dir, f"{wid}.log")) as f:
                 log = f.read()
-            check(("snapshot received" in log) == (how == "copied"), f"{wid} should have {how}: {log[-1500:]}")
+            check(("started from checkpoint" in log) == (how == "copied"), f"{wid} should have {how}: {log[-1500:]}")
             print(f"# late slave {how} {master_seq} entries in {took:.2f}s", flush=True)
-        # The copy's slave follows the log after the copy like any other.
+        # The checkpoint's slave follows the log after it like any other.
         for i in range(50):
             st, body = c.write(user(f"after{i}"))
             check(st == 200, f"write after the copy: {st} {body}")
         want, master_seq = db_digest(master)
         late2 = os.path.join(late_dir, "late2.db")
-        wait_for(lambda: db_digest(late2)[1] >= master_seq, 30, "late2 to follow the log after its copy")
+        wait_for(lambda: db_digest(late2)[1] >= master_seq, 30, "late2 to follow the log after its checkpoint")
         check(db_digest(late2)[0] == want, "late2 differs from the master after the tail")
     finally:
         s.stop()

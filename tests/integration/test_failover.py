@@ -289,40 +289,6 @@ def master_sigkilled_from_outside_under_write_load():
 
 
 @suite.test
-def new_slaves_start_from_copies():
-    """A slave started beside a ready one copies it; the replacement of the only slave copies the
-    master; both then hold every write and follow the log."""
-    s = Stack("copies", SNAPSHOT_MIN_ENTRIES=100)
-    try:
-        c = s.client
-        for i in range(300):
-            check(c.write(user(f"u{i}"))[0] == 200, f"write {i}")
-        wait_for(lambda: settled(s, 2, 0), 10, "master and slave ready")
-        st, body = c.request("POST", "/api/v1/scale", {"slaves": 2})
-        check(st == 200, f"scale: {st} {body}")
-        wait_for(lambda: settled(s, 3, 0), 20, "the second slave to be ready")
-        check("snapshot received from=snapshotQ " in s.log_text(), "the second slave did not copy the first")
-        st, body = c.request("POST", "/api/v1/scale", {"slaves": 1})
-        check(st == 200, f"scale: {st} {body}")
-        wait_for(lambda: settled(s, 2, 0), 20, "back to one slave")
-        st, body = c.request("POST", "/api/v1/crash/slave")
-        check(st == 200, f"crash/slave: {st} {body}")
-        wait_for(lambda: "snapshot received from=snapshotQ.master" in s.log_text(), 20,
-                 "the replacement of the only slave to copy the master")
-        wait_for(lambda: settled(s, 2, 0), 20, "the replacement to be ready")
-        for i in range(300, 320):
-            check(c.write(user(f"u{i}"))[0] == 200, f"write {i}")
-        st, body = c.read({"op": "select", "table": "users", "columns": ["username"]})
-        check(st == 200 and sorted(r["username"] for r in body["rows"]) == sorted(f"u{i}" for i in range(320)),
-              f"reads from the copied slave: {st} {str(body)[:200]}")
-        paths = [s.db_path(ids_by_pid(s)[p]) for p in worker_list(s)]
-        wait_for(lambda: len({applied_seq(p) for p in paths}) == 1, 10, "the replicas to agree on the seq")
-        check(len({repr(sorted(ride_counts(p).items())) for p in paths}) == 1, "the replicas differ")
-    finally:
-        s.stop()
-
-
-@suite.test
 def redelivered_write_across_a_failover_is_answered_from_the_store():
     s = Stack("redeliver")
     try:

@@ -33,7 +33,7 @@ static int add_user(struct store *st, const char *name, int64_t seq)
         status = store_apply(st, &op, j, &result, err, sizeof err);
         char rid[32];
         snprintf(rid, sizeof rid, "rid-%s", name);
-        if (status == 200 && store_record(st, rid, seq, 200, "{\"changes\":1}")) status = -1;
+        if (status == 200 && store_record(st, rid, seq, 1000 + seq, 200, "{\"changes\":1}")) status = -1;
     } else {
         printf("# %s: %s\n", text, err);
     }
