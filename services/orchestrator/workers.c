@@ -141,7 +141,7 @@ struct wentry *wt_find(struct workers *ws, const char *id)
  * there the names below do not exist on this side.) */
 static void remove_files(struct workers *ws, const char *id)
 {
-    static const char *const suffixes[] = { ".db", ".db-wal", ".db-shm", ".db.copy", ".db.fetch" };
+    static const char *const suffixes[] = { ".db", ".db-wal", ".db-shm", ".db.ckpt", ".db.fetch" };
     char path[700];
     if (!*id || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))
         return; /* not one of our ids (a runtime reports what it finds): no path from it */
