@@ -118,6 +118,18 @@ void batch_json(FILE *f, const struct snapshot *s, const struct batch_info *info
         json_add_int(x, "slaves", model_slave_count(w, nw));
         json_add_int(x, "window_s", s->orch.window_s);
         json_add_int(x, "reads_per_slave", s->orch.reads_per_slave);
+        add_num(x, "rule_target", s->orch.rule_target);
+        json_add_int(x, "max_slaves", s->orch.max_slaves);
+        json_add_int(x, "scale_up_step", s->orch.scale_up_step);
+        cJSON_AddBoolToObject(x, "capped", s->orch.capped);
+        cJSON_AddBoolToObject(x, "stepped", s->orch.stepped);
+        cJSON_AddStringToObject(x, "set_by", s->orch.set_by);
+        cJSON *st = cJSON_AddObjectToObject(x, "worker_starts");
+        json_add_int(st, "failures", s->orch.start_failures);
+        json_add_int(st, "backoff_ms", s->orch.start_backoff_ms);
+        json_add_int(st, "next_start_in_ms", s->orch.start_next_in_ms);
+        if (s->orch.start_last[0]) cJSON_AddStringToObject(st, "last_failure", s->orch.start_last);
+        else cJSON_AddNullToObject(st, "last_failure");
         if (s->orch.has_rates) {
             cJSON_AddNumberToObject(x, "writes_per_s", s->orch.write_rate);
             cJSON_AddNumberToObject(x, "reads_per_s", s->orch.read_rate);

@@ -44,6 +44,45 @@ void fmt_queue(char *out, size_t n, const struct c_queue *q)
     snprintf(out, n, "%-8s %9lld %9lld %9s", q->name, (long long)q->messages, (long long)q->consumers, rate);
 }
 
+/* "target 8 (rule 663, capped at 8)" and its kin: the applied target
+ * against the rule's, and what held it down. */
+static void fmt_limits(char *out, size_t n, const struct c_orch *o)
+{
+    char step[32];
+    snprintf(step, sizeof step, "+%d/window", o->scale_up_step);
+    if (o->max_slaves < 1)
+        snprintf(out, n, "scaling limits not reported");
+    else if (strcmp(o->set_by, "operator") == 0)
+        snprintf(out, n, "target %d set by hand (max %d, %s)", o->target_slaves, o->max_slaves, step);
+    else if (o->rule_target < 0)
+        snprintf(out, n, "no window closed yet (max %d, %s)", o->max_slaves, step);
+    else if (o->capped)
+        snprintf(out, n, "target %d (rule %d, capped at %d%s%s)", o->target_slaves, o->rule_target, o->max_slaves,
+                 o->stepped ? ", " : "", o->stepped ? step : "");
+    else if (o->stepped)
+        snprintf(out, n, "target %d (rule %d, stepped %s; max %d)", o->target_slaves, o->rule_target, step,
+                 o->max_slaves);
+    else
+        snprintf(out, n, "target %d = rule (max %d, %s)", o->target_slaves, o->max_slaves, step);
+}
+
+/* "worker starts ok", or how they fail and when the next is allowed. */
+static void fmt_starts(char *out, size_t n, const struct c_orch *o)
+{
+    if (!o->start_failures) {
+        snprintf(out, n, "worker starts ok");
+        return;
+    }
+    snprintf(out, n, "starts failing (%d in a row), next in %.1f s: %s", o->start_failures,
+             (double)o->start_next_in_ms / 1000.0, o->start_last);
+}
+
+int fmt_orch_warns(const struct c_orch *o, int i)
+{
+    return (i == FMT_ORCH_LIMITS && (o->capped || o->stepped) && strcmp(o->set_by, "window") == 0) ||
+           (i == FMT_ORCH_STARTS && o->start_failures > 0);
+}
+
 int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct c_worker *w, int nw)
 {
     char mseq[24], left[32];
@@ -62,6 +101,8 @@ int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct
     snprintf(lines[2], FMT_LINE, "reads in window %lld (%s%d per slave)", (long long)o->reads_in_window, rr,
              o->reads_per_slave);
     snprintf(lines[3], FMT_LINE, "next scaling decision in %s (window %d s)", left, o->window_s);
+    fmt_limits(lines[FMT_ORCH_LIMITS], FMT_LINE, o);
+    fmt_starts(lines[FMT_ORCH_STARTS], FMT_LINE, o);
     int k = max < FMT_ORCH_LINES ? max : FMT_ORCH_LINES;
     for (int i = 0; i < k; i++) memcpy(out[i], lines[i], FMT_LINE);
     return k;

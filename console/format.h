@@ -19,9 +19,18 @@ void fmt_worker(char *out, size_t n, const struct c_worker *w);
 void fmt_queue_header(char *out, size_t n);
 void fmt_queue(char *out, size_t n, const struct c_queue *q);
 
-/* The orchestrator panel's lines (at most max); returns the count. */
-#define FMT_ORCH_LINES 4
+/* The orchestrator panel's lines (at most max); returns the count. Line
+ * FMT_ORCH_LIMITS says how the slave target relates to the spec's rule
+ * (capped at MAX_SLAVES, held by SCALE_UP_STEP), line FMT_ORCH_STARTS
+ * whether workers fail to start; the screen marks each when it warns
+ * (fmt_orch_warns). */
+#define FMT_ORCH_LINES 6
+#define FMT_ORCH_LIMITS 4
+#define FMT_ORCH_STARTS 5
 int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct c_worker *w, int nw);
+
+/* Whether line i of fmt_orch reports something wrong (capped, starts failing). */
+int fmt_orch_warns(const struct c_orch *o, int i);
 
 /* A znode as "  name  data", indented by its depth; the root by its path. */
 void fmt_znode(char *out, size_t n, const struct c_znode *z);

@@ -86,8 +86,9 @@ static enum key_result action_key(struct ui *u, int key, const struct c_worker *
             return KR_REDRAW;
         }
         int to = orch->target_slaves + (key == '+' ? 1 : -1);
-        if (to < 1 || to > SCALE_MAX) {
-            snprintf(u->note, sizeof u->note, "slaves stay within 1..%d", SCALE_MAX);
+        int max = orch->max_slaves > 0 ? orch->max_slaves : SCALE_MAX;
+        if (to < 1 || to > max) {
+            snprintf(u->note, sizeof u->note, "slaves stay within 1..%d (MAX_SLAVES)", max);
             return KR_REDRAW;
         }
         act.kind = ACT_SCALE;

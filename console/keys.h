@@ -16,7 +16,9 @@
 
 enum { K_UP = 0x10000, K_DOWN, K_ENTER, K_ESC, K_BACKSPACE, K_RESIZE, K_HOME, K_END };
 
-#define SCALE_MAX 16 /* the orchestrator's limit for POST /api/v1/scale */
+/* The limit for POST /api/v1/scale when the status does not give the
+ * orchestrator's MAX_SLAVES (an older orchestrator: 16). */
+#define SCALE_MAX 16
 
 struct ui {
     int read_only;

@@ -37,6 +37,22 @@ static int64_t int_or(const cJSON *o, const char *key, int64_t def)
     return json_get_int(o, key, &v) == 0 ? v : def;
 }
 
+/* The status's worker_starts into o; absent (an older orchestrator): none. */
+static void parse_starts(const cJSON *ws, struct c_orch *o)
+{
+    o->start_failures = (int)int_or(ws, "failures", 0);
+    o->start_backoff_ms = int_or(ws, "backoff_ms", 0);
+    o->start_next_in_ms = int_or(ws, "next_start_in_ms", 0);
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(ws, "last_failure");
+    if (!cJSON_IsObject(lf)) return;
+    const char *id = json_get_str(lf, "id");
+    int64_t status = int_or(lf, "status", -1);
+    char st[32] = "";
+    if (status >= 0) snprintf(st, sizeof st, " (status %lld)", (long long)status);
+    snprintf(o->start_last, sizeof o->start_last, "%s: %s%s", id ? id : "(not spawned)",
+             json_get_str(lf, "why") ? json_get_str(lf, "why") : "?", st);
+}
+
 int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct c_worker *workers,
                        int *nworkers, struct c_event *events, int *nevents, char *why, size_t n)
 {
@@ -58,6 +74,13 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
     orch->reads_in_window = int_or(sc, "reads_in_window", 0);
     const cJSON *left = cJSON_GetObjectItemCaseSensitive(sc, "seconds_to_decision");
     orch->seconds_to_decision = cJSON_IsNumber(left) ? left->valuedouble : -1;
+    orch->rule_target = (int)int_or(sc, "rule_target", -1);
+    orch->max_slaves = (int)int_or(sc, "max_slaves", 0);
+    orch->scale_up_step = (int)int_or(sc, "scale_up_step", 0);
+    orch->capped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "capped"));
+    orch->stepped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "stepped"));
+    copy(orch->set_by, sizeof orch->set_by, json_get_str(sc, "set_by"));
+    parse_starts(cJSON_GetObjectItemCaseSensitive(o, "worker_starts"), orch);
 
     int k = 0;
     const cJSON *w;

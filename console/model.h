@@ -69,6 +69,15 @@ struct c_orch {
     int64_t reads_in_window;
     double seconds_to_decision; /* < 0: no window running */
     int target_slaves, window_s, reads_per_slave;
+    /* How the target came about; max_slaves 0: not said (an older orchestrator). */
+    int rule_target;        /* the rule at the last window's close, uncapped; -1: none yet */
+    int max_slaves, scale_up_step;
+    int capped, stepped;    /* the last decision was held down by max_slaves / by the step */
+    char set_by[12];        /* "start", "window", "operator"; "" unknown */
+    /* Workers that could not start: in a row, the current pause, the last one. */
+    int start_failures;
+    int64_t start_backoff_ms, start_next_in_ms;
+    char start_last[CE_TEXT]; /* "<id>: <why> (status N)"; "" none */
     double write_rate, read_rate; /* per second between two statuses (collect.c) */
     int has_rates;
 };

@@ -140,7 +140,10 @@ static void draw_orch(int y, int x, int h, int w, const struct snapshot *s, cons
     char lines[FMT_ORCH_LINES][FMT_LINE];
     int n = s->be[B_ORCH].updated_ms ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, wk, nw) : 0;
     if (!n) put(y + 1, x + 2, w - 4, A_NORMAL, s->be[B_ORCH].tried ? "no answer yet" : "asking...");
-    for (int i = 0; i < n && i < h - 2; i++) put(y + 1 + i, x + 2, w - 4, s->be[B_ORCH].up ? A_NORMAL : A_DIM, lines[i]);
+    for (int i = 0; i < n && i < h - 2; i++) {
+        attr_t a = !s->be[B_ORCH].up ? A_DIM : fmt_orch_warns(&s->orch, i) ? looks[L_WARN] : A_NORMAL;
+        put(y + 1 + i, x + 2, w - 4, a, lines[i]);
+    }
 }
 
 static void draw_queues(int y, int x, int h, int w, const struct snapshot *s)

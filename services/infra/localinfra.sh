@@ -258,6 +258,15 @@ stop_epmd() { kill_wait "$DIR/rabbitmq/epmd.pid" epmd epmd; }
 start_zk() {
     local z=$DIR/zk t0 t
     mkdir -p "$z/data" "$z/log" "$z/conf"
+    # maxClientCnxns counts connections per client address, and here every
+    # client is 127.0.0.1: the orchestrator (two while it renews an expired
+    # session), the console, and each worker (two while a new slave fetches
+    # its copy). At the orchestrator's largest MAX_SLAVES (48) that is about
+    # 100; at the default 8 about 20. ZooKeeper's default of 60 refused the
+    # workers of issue 11's uncapped scale-up, which then died and were
+    # started again. 200 leaves room for that worst case twice over, and for
+    # tests' own sessions, yet keeps a limit: a runaway client is refused
+    # rather than taking all of ZooKeeper's file descriptors (0 = unlimited).
     cat >"$z/conf/zoo.cfg" <<EOF
 tickTime=500
 initLimit=10
@@ -271,6 +280,7 @@ admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,stat,mntr
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
+maxClientCnxns=200
 EOF
     cat >"$z/conf/log4j.properties" <<EOF
 log4j.rootLogger=INFO, FILE

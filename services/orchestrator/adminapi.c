@@ -22,6 +22,8 @@
  *
  * Scale and promote only hand the request to the supervisor, which does the
  * work on its own thread (supervisor.c); promote waits for the outcome.
+ * Scale takes 1..MAX_SLAVES, the cap the autoscaler obeys too; a hand-set
+ * target is not stepped (the operator asked for exactly that many).
  */
 #include "adminapi.h"
 
@@ -175,6 +177,7 @@ static void on_status(const struct http_request *req, struct http_response *res,
     struct supervisor_wview v[MAXW];
     int n = workers_list(a->cfg.ws, w, MAXW), nv = supervisor_views(a->cfg.sup, v, MAXW);
     int64_t now = clock_ms(), epoch = workers_epoch(a->cfg.ws);
+    char ts[40];
 
     cJSON *o = cJSON_CreateObject();
     json_add_int(o, "epoch", epoch);
@@ -234,19 +237,45 @@ static void on_status(const struct http_request *req, struct http_response *res,
     else cJSON_AddNullToObject(o, "queues_age_ms");
     pthread_mutex_unlock(&a->mu);
 
+    struct supervisor_scaling si;
+    supervisor_get_scaling(a->cfg.sup, &si);
     cJSON *sc = cJSON_AddObjectToObject(o, "scaling");
-    json_add_int(sc, "target_slaves", supervisor_target(a->cfg.sup));
+    json_add_int(sc, "target_slaves", si.target);
     json_add_int(sc, "window_s", a->cfg.window_ms / 1000);
     json_add_int(sc, "reads_per_slave", a->cfg.reads_per_slave);
     json_add_int(sc, "reads_in_window", a->cfg.sc ? scaler_reads(a->cfg.sc) : 0);
     int64_t left = a->cfg.sc ? scaler_remaining(a->cfg.sc, now) : -1;
     if (left >= 0) cJSON_AddNumberToObject(sc, "seconds_to_decision", (double)left / 1000.0);
     else cJSON_AddNullToObject(sc, "seconds_to_decision"); /* no read yet: no window running */
+    if (si.rule_target >= 0) json_add_int(sc, "rule_target", si.rule_target);
+    else cJSON_AddNullToObject(sc, "rule_target"); /* no window closed yet */
+    json_add_int(sc, "max_slaves", si.max_slaves);
+    json_add_int(sc, "scale_up_step", si.scale_up_step);
+    cJSON_AddBoolToObject(sc, "capped", si.capped);
+    cJSON_AddBoolToObject(sc, "stepped", si.stepped);
+    cJSON_AddStringToObject(sc, "set_by", si.set_by);
+
+    struct supervisor_starts st;
+    supervisor_get_starts(a->cfg.sup, &st);
+    cJSON *ws = cJSON_AddObjectToObject(o, "worker_starts");
+    json_add_int(ws, "failures", st.failures);
+    json_add_int(ws, "backoff_ms", st.backoff_ms);
+    json_add_int(ws, "next_start_in_ms", st.next_in_ms);
+    if (st.last_at_ms) {
+        cJSON *lf = cJSON_AddObjectToObject(ws, "last_failure");
+        cJSON_AddStringToObject(lf, "at", iso_time(st.last_at_ms, ts, sizeof ts));
+        if (st.last_id[0]) cJSON_AddStringToObject(lf, "id", st.last_id);
+        else cJSON_AddNullToObject(lf, "id");
+        cJSON_AddStringToObject(lf, "why", st.last_why);
+        if (st.last_status >= 0) json_add_int(lf, "status", st.last_status);
+        else cJSON_AddNullToObject(lf, "status");
+    } else {
+        cJSON_AddNullToObject(ws, "last_failure");
+    }
 
     struct event ev[EVENTS_MAX];
     int ne = events_list(ev, EVENTS_MAX);
     cJSON *evs = cJSON_AddArrayToObject(o, "events");
-    char ts[40];
     for (int i = ne - 1; i >= 0; i--) { /* newest first */
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "at", iso_time(ev[i].at_ms, ts, sizeof ts));
@@ -267,7 +296,8 @@ static void on_scale(const struct http_request *req, struct http_response *res, 
     char msg[120];
     if (!cJSON_IsObject(j) || !s || !json_as_int(s, &n) || n < 1 || n > a->cfg.max_slaves) {
         cJSON_Delete(j);
-        snprintf(msg, sizeof msg, "body must be {\"slaves\": n} with n an integer in 1..%d", a->cfg.max_slaves);
+        snprintf(msg, sizeof msg, "body must be {\"slaves\": n} with n an integer in 1..%d (MAX_SLAVES)",
+                 a->cfg.max_slaves);
         http_reply_error(res, 400, msg);
         return;
     }

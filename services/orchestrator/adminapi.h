@@ -21,7 +21,7 @@ struct adminapi_config {
     const char *amqp_url;         /* for the queue depths in the status */
     int64_t window_ms;            /* the scaling window, shown in the status */
     int reads_per_slave;
-    int max_slaves;               /* POST /api/v1/scale accepts 1..max_slaves */
+    int max_slaves;               /* POST /api/v1/scale accepts 1..max_slaves (MAX_SLAVES) */
 };
 
 struct adminapi;

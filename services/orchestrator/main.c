@@ -42,10 +42,12 @@ static const struct config_var vars[] = {
     { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master (a master never applies a write after it)" },
     { "REQUEST_WINDOW_S", "120", "how long workers remember request ids: at least the write timeout plus 10 s of clock skew" },
     { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
-    { "INITIAL_SLAVES", "1", "slaves started with the master" },
+    { "INITIAL_SLAVES", "1", "slaves started with the master (at most MAX_SLAVES)" },
     { "READY_TIMEOUT_MS", "30000", "how long a new worker may take to register, and a new master to take writes" },
     { "SCALE_WINDOW_S", "120", "autoscaling window in seconds, from the first db/read" },
     { "READS_PER_SLAVE", "20", "db/read requests per window that one slave serves" },
+    { "MAX_SLAVES", "8", "most slaves ever kept (autoscaler and POST /api/v1/scale), 1..48; sized for one host" },
+    { "SCALE_UP_STEP", "2", "most slaves a scaling window's decision adds (scale-in is not stepped)" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { "RUNTIME", "process", "where workers run: process (on this host) or docker (containers)" },
@@ -136,7 +138,10 @@ int main(int argc, char **argv)
     pass_worker_settings(wcfg.env, &nenv, (int)(sizeof wcfg.env / sizeof *wcfg.env) - 1);
     wcfg.env[nenv] = NULL;
     int ready_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000);
-    int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, 32);
+    /* 48: the worker table (64) keeps room for the master and for slaves
+     * that are leaving or dead but not yet reported. */
+    int max_slaves = (int)config_long(vars, "MAX_SLAVES", 1, 48);
+    int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, max_slaves);
     struct workers *ws = workers_new(&wcfg);
     if (!ws) return 1;
     struct runtime *rt = NULL;
@@ -167,6 +172,8 @@ int main(int argc, char **argv)
          * merely expired opens a new one and registers again within this. */
         .lost_grace_ms = 1000,
         .retire_timeout_ms = 3000,
+        .max_slaves = max_slaves,
+        .scale_up_step = (int)config_long(vars, "SCALE_UP_STEP", 1, 48),
     };
     struct startup_config start = {
         .zk_root = wcfg.zk_root,
@@ -175,7 +182,8 @@ int main(int argc, char **argv)
     };
     int started = startup_run(ws, &start, stop);
     if (started == 1) {
-        /* Adopted workers: keep the slaves that run (the windows start over). */
+        /* Adopted workers: keep the slaves that run (the windows start over),
+         * up to MAX_SLAVES (the supervisor retires any beyond). */
         struct worker_info wi[64];
         int n = workers_list(ws, wi, 64), slaves = 0;
         for (int i = 0; i < n; i++) slaves += !wi[i].master && !wi[i].retiring;
@@ -193,7 +201,7 @@ int main(int argc, char **argv)
             .ws = ws, .sup = sup, .sc = sc, .amqp_url = config_str(vars, "RABBITMQ_URL"),
             .window_ms = config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
             .reads_per_slave = (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000),
-            .max_slaves = 16,
+            .max_slaves = max_slaves,
         };
         admin = adminapi_register(srv, &acfg);
         int port = -1;

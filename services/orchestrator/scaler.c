@@ -30,6 +30,17 @@ int scaler_target(int64_t reads, int per_slave)
     return n > 1000000 ? 1000000 : (int)n;
 }
 
+int scaler_bounded(int rule, int current, int max_slaves, int up_step)
+{
+    if (max_slaves < 1) max_slaves = 1;
+    if (up_step < 1) up_step = 1;
+    if (current < 1) current = 1;
+    int to = rule < max_slaves ? rule : max_slaves;
+    /* int64_t: current + up_step must not overflow for any int inputs. */
+    if (to > current && (int64_t)to - current > up_step) to = current + up_step;
+    return to < 1 ? 1 : to;
+}
+
 struct scaler *scaler_new(int64_t window_ms, int reads_per_slave)
 {
     struct scaler *s = calloc(1, sizeof *s);

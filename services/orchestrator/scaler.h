@@ -9,6 +9,16 @@
  * supervisor asks scaler_tick when a window has closed and applies the
  * target; nothing here starts or stops a worker.
  *
+ * The rule alone has no ceiling: a burst of reads (a load test, a client in
+ * a loop) asks for hundreds of slaves, more than one host can run (each is
+ * a process or container with its own SQLite copy and ZooKeeper session).
+ * So the target applied is scaler_bounded's: the rule's within
+ * [1, MAX_SLAVES], and a decision adds at most SCALE_UP_STEP slaves to the
+ * current target (like the scale-up policy of Kubernetes' HPA: capacity
+ * grows window by window and a single spike cannot start many workers at
+ * once). Scale-in is not stepped: fewer slaves never hurt the host, and an
+ * idle window goes back to 1 at once, as the spec says.
+ *
  * Thread-safe: counted from every HTTP thread, ticked from the supervisor.
  * Times are clock_ms() values passed in, so the tests drive the clock.
  */
@@ -39,5 +49,11 @@ int64_t scaler_reads(struct scaler *s);
 
 /* max(1, ceil(reads / per_slave)). */
 int scaler_target(int64_t reads, int per_slave);
+
+/* The target a decision applies, from the rule's target and the current
+ * one: at most max_slaves, at most current + up_step, at least 1 (values
+ * of max_slaves and up_step below 1 count as 1). A current target above
+ * max_slaves (a lower cap after a restart) comes down at once. */
+int scaler_bounded(int rule, int current, int max_slaves, int up_step);
 
 #endif

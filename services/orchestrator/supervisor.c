@@ -25,6 +25,12 @@
  *      simply leaves the count short and is replaced.
  * The target is INITIAL_SLAVES until the scaler closes its first window, or
  * until POST /api/v1/scale sets it by hand (it holds until the next window).
+ * It never exceeds max_slaves: a window's decision is the rule's target
+ * bounded by scaler_bounded (at most max_slaves, at most scale_up_step
+ * above the current target; scale-in in one go); a hand-set target is the
+ * operator's explicit choice, capped (the admin API checks) but not
+ * stepped. The rule's own figure and whether the cap or the step held it
+ * down are kept for GET /api/v1/status (supervisor_get_scaling).
  *
  * Before those steps, each round advances a planned switchover
  * (POST /api/v1/promote) if one was asked for: see supervisor_switchover.c. The
@@ -38,9 +44,9 @@
  * duration) and when a new slave is ready. Nothing in it is needed to
  * rebuild state: it is re-read from ZooKeeper.
  *
- * Workers that die young without ever getting ready slow down the starting
- * of new ones (backoff up to 5 s), so a worker that cannot start does not
- * turn into a fork storm.
+ * A worker that cannot start (the runtime refuses it, or it dies young)
+ * pauses all starts, 500 ms doubling up to 30 s, until a started worker
+ * lasts: supervisor_starts.c. Electing a slave never waits for that.
  */
 #include "supervisor.h"
 
@@ -62,8 +68,6 @@
 
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
-#define BACKOFF_MAX_MS 5000
-#define YOUNG_MS 5000
 
 /* ZooKeeper's library thread: a child of ZK_ROOT/workers came or went. */
 static void on_children(const char *path, void *ctx)
@@ -79,14 +83,6 @@ struct zview *sup_view_of(struct supervisor *s, const char *id)
     for (int i = 0; i < s->nv; i++)
         if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
     return NULL;
-}
-
-static void backoff(struct supervisor *s, int64_t now, const char *why)
-{
-    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 500;
-    if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
-    s->next_spawn_at = now + s->backoff_ms;
-    log_warn("slowing down worker starts why=\"%s\" next_in_ms=%lld", why, (long long)s->backoff_ms);
 }
 
 /* Reads one znode's data into v. */
@@ -108,7 +104,6 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
     if (v->ready && v->master_role) v->took_over = v->epoch;
     if (v->ready && !v->ready_logged) {
         v->ready_logged = 1;
-        s->backoff_ms = 0;
         log_info("worker ready id=%s pid=%d role=%s seq=%lld", v->id, v->pid, role, (long long)v->seq);
     }
     cJSON_Delete(j);
@@ -134,7 +129,6 @@ static void refresh_view(struct supervisor *s, const struct worker_info *w, int 
             memset(v, 0, sizeof *v);
             snprintf(v->id, sizeof v->id, "%s", w[i].id);
             v->pid = w[i].pid;
-            v->first_seen = now;
         }
         if (!v) continue;
         v->live = 1;
@@ -151,11 +145,9 @@ static void refresh_view(struct supervisor *s, const struct worker_info *w, int 
         }
     }
     zk_free_children(names, k);
-    /* Forget the dead; one that died young without getting ready slows down starts. */
+    /* Forget the dead (a failed start is told by sup_watch_starts). */
     for (int i = 0; i < s->nv;) {
         if (s->v[i].live) { i++; continue; }
-        if (!s->v[i].ready_logged && now - s->v[i].first_seen < YOUNG_MS)
-            backoff(s, now, "a worker died before it was ready");
         s->v[i] = s->v[--s->nv];
     }
     s->refreshed_ok_at = now;
@@ -194,7 +186,10 @@ static int check_health(struct supervisor *s, const struct worker_info *w, int n
         else if (view_fresh && x->master && now - x->designated_at > s->cfg.ready_timeout_ms &&
                  !(v && v->took_over == epoch))
             why = "did not take over as master in time";
-        if (why && workers_kill(s->ws, x->id, why) == 0) return 1;
+        if (why && workers_kill(s->ws, x->id, why) == 0) {
+            sup_killed(s, x->id, why);
+            return 1;
+        }
     }
     return 0;
 }
@@ -229,8 +224,10 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
             log_info("elected the slave with the lowest PID id=%s pid=%d", best->id, best->pid);
         return 1;
     }
-    if (now < s->next_spawn_at) return 0;
-    if (workers_spawn_master(s->ws, NULL)) backoff(s, now, "could not start a master");
+    if (!sup_may_start(s, now)) return 0;
+    char id[RUNTIME_ID_MAX];
+    if (workers_spawn_master(s->ws, id)) sup_spawn_failed(s, 1, now);
+    else sup_started(s, id, 1, now);
     return 1;
 }
 
@@ -249,12 +246,14 @@ static int handle_slaves(struct supervisor *s, const struct worker_info *w, int 
         if (!w[i].master && !w[i].retiring) slaves[live++] = w[i];
     int target = atomic_load(&s->target);
     if (live < target) {
-        if (now < s->next_spawn_at) return 0;
+        if (!sup_may_start(s, now)) return 0;
+        char id[RUNTIME_ID_MAX];
         for (int k = live; k < target; k++) {
-            if (workers_spawn_slave(s->ws, NULL)) {
-                backoff(s, now, "could not start a slave");
+            if (workers_spawn_slave(s->ws, id)) {
+                sup_spawn_failed(s, 0, now);
                 break;
             }
+            sup_started(s, id, 0, now);
         }
         return 1;
     }
@@ -270,12 +269,24 @@ static void scale(struct supervisor *s, int64_t now)
 {
     if (!s->sc) return;
     int64_t reads;
-    int target;
-    while (scaler_tick(s->sc, now, &reads, &target)) {
-        int was = atomic_load(&s->target);
-        log_info("scale window closed reads=%lld target=%d was=%d", (long long)reads, target, was);
-        events_add("scale", "window closed reads=%lld target=%d was=%d", (long long)reads, target, was);
+    int rule;
+    while (scaler_tick(s->sc, now, &reads, &rule)) {
+        int was = atomic_load(&s->target), max = s->cfg.max_slaves;
+        int target = scaler_bounded(rule, was, max, s->cfg.scale_up_step);
+        int bound = rule < max ? rule : max;
+        const char *held = rule > max ? (target < bound ? ", capped and stepped" : ", capped")
+                         : target < bound ? ", stepped" : "";
+        log_info("scale window closed reads=%lld target=%d was=%d rule=%d max_slaves=%d%s", (long long)reads,
+                 target, was, rule, max, held);
+        events_add("scale", "window closed reads=%lld target=%d was=%d rule=%d%s", (long long)reads, target,
+                   was, rule, held);
+        pthread_mutex_lock(&s->snap_mu);
         atomic_store(&s->target, target);
+        s->sc_info.rule_target = rule;
+        s->sc_info.capped = rule > max;
+        s->sc_info.stepped = target < bound;
+        s->sc_info.set_by = "window";
+        pthread_mutex_unlock(&s->snap_mu);
     }
 }
 
@@ -301,11 +312,14 @@ static void *supervisor_main(void *arg)
          * roles, and the old master, seen as master in a copy from before,
          * would be taken for one that never took over in this epoch. */
         n = workers_list(s->ws, w, MAXW);
+        sup_watch_starts(s, w, n, now);
         if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
         /* Actions change the table, which ends the next wait at once. */
         wait_ms = s->failover_since || s->sw.active ? REFRESH_FAILOVER_MS : REFRESH_MS;
         int64_t left = s->sc ? scaler_remaining(s->sc, clock_ms()) : -1;
         if (left >= 0 && left < wait_ms) wait_ms = (int)left;
+        left = s->next_spawn_at - clock_ms(); /* a pause ends: start at once */
+        if (left > 0 && left < wait_ms) wait_ms = (int)left;
     }
     return NULL;
 }
@@ -317,7 +331,15 @@ struct supervisor *supervisor_start(struct workers *ws, struct scaler *sc, const
     s->ws = ws;
     s->sc = sc;
     s->cfg = *cfg;
-    atomic_store(&s->target, cfg->initial_slaves);
+    if (s->cfg.max_slaves < 1) s->cfg.max_slaves = 1;
+    if (s->cfg.scale_up_step < 1) s->cfg.scale_up_step = 1;
+    int target = cfg->initial_slaves < s->cfg.max_slaves ? cfg->initial_slaves : s->cfg.max_slaves;
+    atomic_store(&s->target, target < 1 ? 1 : target);
+    s->sc_info = (struct supervisor_scaling){
+        .rule_target = -1, .set_by = "start", .max_slaves = s->cfg.max_slaves,
+        .scale_up_step = s->cfg.scale_up_step,
+    };
+    s->starts.last_status = -1;
     s->refreshed_ok_at = clock_ms();
     pthread_mutex_init(&s->snap_mu, NULL);
     pthread_mutex_init(&s->pr.mu, NULL);
@@ -351,10 +373,23 @@ int supervisor_target(struct supervisor *s) { return atomic_load(&s->target); }
 
 void supervisor_set_target(struct supervisor *s, int slaves)
 {
+    if (slaves < 1) slaves = 1;
+    if (slaves > s->cfg.max_slaves) slaves = s->cfg.max_slaves;
+    pthread_mutex_lock(&s->snap_mu);
     int was = atomic_exchange(&s->target, slaves);
+    s->sc_info.set_by = "operator";
+    pthread_mutex_unlock(&s->snap_mu);
     log_info("slave target set by hand target=%d was=%d", slaves, was);
     events_add("scale", "target set by hand target=%d was=%d", slaves, was);
     workers_poke(s->ws);
+}
+
+void supervisor_get_scaling(struct supervisor *s, struct supervisor_scaling *out)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    *out = s->sc_info;
+    out->target = atomic_load(&s->target);
+    pthread_mutex_unlock(&s->snap_mu);
 }
 
 int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max)

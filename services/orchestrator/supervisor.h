@@ -23,6 +23,8 @@ struct supervisor_config {
     int ready_timeout_ms;    /* a worker not registered, or a new master not taking writes, by then is killed */
     int lost_grace_ms;       /* a registered worker whose znode stays gone this long is killed */
     int retire_timeout_ms;   /* a retiring slave still running after this is killed */
+    int max_slaves;          /* no target above it: the scaler's, a hand-set one, or adopted slaves */
+    int scale_up_step;       /* a window's decision adds at most this many slaves */
 };
 
 struct supervisor;
@@ -44,9 +46,34 @@ void supervisor_stop(struct supervisor *s);
 void supervisor_free(struct supervisor *s);
 
 /* The slave count it keeps now; setting it by hand (POST /api/v1/scale)
- * holds until the next scaling window decides. */
+ * holds until the next scaling window decides. A hand-set target is an
+ * operator's explicit choice: it is not stepped, but it is kept within
+ * 1..max_slaves (the admin API refuses anything else with a 400). */
 int supervisor_target(struct supervisor *s);
 void supervisor_set_target(struct supervisor *s, int slaves);
+
+/* How the target came about (GET /api/v1/status). */
+struct supervisor_scaling {
+    int target;              /* the slave count kept now */
+    int rule_target;         /* the spec's rule at the last window's close, uncapped; -1 before one closed */
+    int capped;              /* that decision was held down by max_slaves */
+    int stepped;             /* ... or by scale_up_step (it goes on growing next window) */
+    const char *set_by;      /* "start", "window" or "operator" */
+    int max_slaves, scale_up_step;
+};
+void supervisor_get_scaling(struct supervisor *s, struct supervisor_scaling *out);
+
+/* Workers that could not start (GET /api/v1/status): see supervisor_starts.c. */
+struct supervisor_starts {
+    int failures;            /* failed starts since a started worker last lasted */
+    int64_t backoff_ms;      /* the current pause after a failure (0: none) */
+    int64_t next_in_ms;      /* until starts are allowed again (0: now) */
+    int64_t last_at_ms;      /* wall clock of the last failure, ms since the epoch (0: none yet) */
+    char last_id[48];        /* "" when the runtime could not even spawn it */
+    char last_why[96];
+    int last_status;         /* its wait status; -1 when unknown or never spawned */
+};
+void supervisor_get_starts(struct supervisor *s, struct supervisor_starts *out);
 
 /* Copies the ZooKeeper view of the live workers (at most max); the count. */
 int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max);

@@ -2,10 +2,13 @@
  * supervisor_state.h — the supervisor's state, shared by the files that
  * implement supervisor.h (supervisor.c: the loop, the ZooKeeper view,
  * failover, replacement, scaling; supervisor_switchover.c: the planned
- * switchover of POST /api/v1/promote). Nothing else includes it.
+ * switchover of POST /api/v1/promote; supervisor_starts.c: failed starts
+ * and the backoff). Nothing else includes it.
  *
- * Threads: everything but pr and snap belongs to the loop thread; pr is
- * guarded by pr.mu (HTTP threads ask, the loop answers), snap by snap_mu.
+ * Threads: everything but pr, snap, sc_info and starts belongs to the loop
+ * thread; pr is guarded by pr.mu (HTTP threads ask, the loop answers); snap,
+ * sc_info and starts by snap_mu (the loop and POST /api/v1/scale write,
+ * GET /api/v1/status reads). target is atomic: the loop reads it each round.
  */
 #ifndef RS_SUPERVISOR_STATE_H
 #define RS_SUPERVISOR_STATE_H
@@ -25,13 +28,21 @@ struct zview {
     int pid;
     int registered;          /* its znode was seen */
     int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
-    int64_t first_seen;
     int ready, master_role;  /* from the znode: state "ready", role "master" */
     char state[16];          /* from the znode: its state ("" before it registered) */
     int64_t epoch, seq;
     int ready_logged;
     int64_t took_over;       /* the epoch in which it was seen taking writes as master */
     int live;                /* scratch: still in the table this round */
+};
+
+/* A worker the loop started, watched until it has lasted (supervisor_starts.c). */
+struct young {
+    char id[RUNTIME_ID_MAX];
+    int64_t spawned_at;
+    int master;
+    int ready;               /* the view saw it ready */
+    const char *killed;      /* the health check killed it: why */
 };
 
 /* A switchover asked for by POST /api/v1/promote (supervisor_promote). */
@@ -67,7 +78,13 @@ struct supervisor {
     pthread_mutex_t snap_mu;
     struct supervisor_wview snap[MAXW];
     int nsnap;
+    struct supervisor_scaling sc_info;  /* target excepted: that is the atomic above */
+    struct supervisor_starts starts;    /* what the status shows of failed starts */
+    int64_t starts_next_at;             /* next_spawn_at, for the status */
+    /* Failed starts (supervisor_starts.c). */
     int64_t next_spawn_at, backoff_ms;
+    struct young young[MAXW];
+    int nyoung;
     int64_t refreshed_at, refreshed_ok_at;
     int64_t failover_since;  /* 0: not failing over */
     struct zview v[MAXW];
@@ -80,5 +97,18 @@ struct zview *sup_view_of(struct supervisor *s, const char *id);
 /* One round of the switchover state machine (supervisor_switchover.c):
  * takes a pending request, or advances the one under way. Loop thread. */
 void sup_switchover(struct supervisor *s, const struct worker_info *w, int n, int64_t now);
+
+/* Failed starts and the backoff (supervisor_starts.c), all on the loop thread. */
+/* Whether starting a worker is allowed now (no backoff running). */
+int sup_may_start(struct supervisor *s, int64_t now);
+/* A worker the loop started (workers_spawn_*: 0): watched until it lasts. */
+void sup_started(struct supervisor *s, const char *id, int master, int64_t now);
+/* The runtime could not start one at all (workers_spawn_*: -1). */
+void sup_spawn_failed(struct supervisor *s, int master, int64_t now);
+/* The health check killed worker id (why: a static string). */
+void sup_killed(struct supervisor *s, const char *id, const char *why);
+/* One round over the watched workers, w[0..n) the live ones: a death before
+ * it lasted is a failed start (backoff); one that lasted resets it. */
+void sup_watch_starts(struct supervisor *s, const struct worker_info *w, int n, int64_t now);
 
 #endif

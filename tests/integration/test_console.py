@@ -5,7 +5,8 @@ runtime, the run's RabbitMQ and ZooKeeper).
 What must hold: --json and --once show the workers the orchestrator runs
 (count, roles, PIDs equal to worker/list), the znodes and the queues, and
 exit 0; with the orchestrator unreachable they say so, exit 1, and still list
-the workers from ZooKeeper. Interactively, in tmux (send-keys, capture-pane):
+the workers from ZooKeeper; when MAX_SLAVES holds the slave target below the
+spec's rule, both say so ("target 2 (rule 40, capped at 2)"). Interactively, in tmux (send-keys, capture-pane):
 `?` shows the help; `s` asks, `n` cancels, `y` crashes the highest-PID slave,
 and the crash event and a replacement worker appear; a resize redraws for
 the new size; a RabbitMQ restart shows the unreachable status line while the
@@ -207,6 +208,28 @@ def batch_matches_worker_list():
         check(rc == 2 and "unknown argument" in err, f"bad argument: {rc} {err}")
         rc, _, err = batch(s, "--once", "-d", "0")
         check(rc == 2, f"bad delay: {rc} {err}")
+    finally:
+        s.stop()
+
+
+@suite.test
+def batch_shows_the_cap():
+    # One slave per read, at most 2: forty reads make the rule ask for 40 and the cap hold 2.
+    s = Stack("console-cap", SCALE_WINDOW_S=2, READS_PER_SLAVE=1, MAX_SLAVES=2, SCALE_UP_STEP=1)
+    try:
+        for _ in range(40):
+            check(s.client.read({"op": "count", "table": "users"})[0] == 200, "read")
+        wait_for(lambda: "scale window closed" in s.log_text(), 10, "the window to close")
+        rc, out, err = batch(s, "--json")
+        check(rc == 0, f"--json exit {rc}: {err[-500:]}")
+        o = json.loads(out)["orchestrator"]
+        check(o["target_slaves"] == 2 and o["rule_target"] == 40 and o["max_slaves"] == 2 and o["capped"] is True
+              and o["scale_up_step"] == 1 and o["set_by"] == "window", f"orchestrator {o}")
+        check(o["worker_starts"]["failures"] == 0 and o["worker_starts"]["last_failure"] is None,
+              f"worker_starts {o['worker_starts']}")
+        rc, out, err = batch(s, "--once")
+        check(rc == 0 and "target 2 (rule 40, capped at 2)" in out and "worker starts ok" in out,
+              f"--once:\n{out}")
     finally:
         s.stop()
 

@@ -79,6 +79,11 @@ TEST(scale_steps_within_bounds)
     CHECK(!u.confirm);
     CHECK_INT(keys_handle(&u, '+', W, 3, &O, 0, &a), KR_REDRAW); /* orchestrator down: target unknown */
     CHECK(!u.confirm);
+    struct c_orch top = O; /* at the orchestrator's MAX_SLAVES: no '+' */
+    top.max_slaves = 2;
+    CHECK_INT(keys_handle(&u, '+', W, 3, &top, 1, &a), KR_REDRAW);
+    CHECK(!u.confirm);
+    CHECK(strstr(u.note, "1..2") != NULL);
 }
 
 TEST(read_only_submits_nothing)

@@ -206,6 +206,87 @@ TEST(orchestrator_rates)
     CHECK(strstr(lines[3], "- (no read yet)") == NULL); /* seconds_to_decision 0: a number */
 }
 
+/* The status of a flood held at the cap, with a worker that cannot start. */
+static const char CAPPED[] =
+    "{\"epoch\":1,\"master\":\"wm\",\"master_seq\":5,\"workers\":[],"
+    "\"scaling\":{\"target_slaves\":8,\"window_s\":120,\"reads_per_slave\":20,\"reads_in_window\":0,"
+    "\"seconds_to_decision\":null,\"rule_target\":663,\"max_slaves\":8,\"scale_up_step\":2,"
+    "\"capped\":true,\"stepped\":false,\"set_by\":\"window\"},"
+    "\"worker_starts\":{\"failures\":3,\"backoff_ms\":2000,\"next_start_in_ms\":1500,"
+    "\"last_failure\":{\"at\":\"2026-11-25T04:00:03.000Z\",\"id\":\"w9\","
+    "\"why\":\"exited before it was ready\",\"status\":256}},\"events\":[]}";
+
+static void parse(const char *text, struct c_orch *o)
+{
+    struct c_worker w[CW_MAX];
+    struct c_event e[CE_MAX];
+    int nw, ne;
+    char why[160];
+    CHECK_INT(model_parse_status(text, strlen(text), o, w, &nw, e, &ne, why, sizeof why), 0);
+}
+
+TEST(scaling_limits_and_failed_starts)
+{
+    struct c_orch o;
+    parse(CAPPED, &o);
+    CHECK_INT(o.target_slaves, 8);
+    CHECK_INT(o.rule_target, 663);
+    CHECK_INT(o.max_slaves, 8);
+    CHECK_INT(o.scale_up_step, 2);
+    CHECK(o.capped && !o.stepped);
+    CHECK_STR(o.set_by, "window");
+    CHECK_INT(o.start_failures, 3);
+    CHECK_INT(o.start_backoff_ms, 2000);
+    CHECK_INT(o.start_next_in_ms, 1500);
+    CHECK_STR(o.start_last, "w9: exited before it was ready (status 256)");
+
+    char lines[FMT_ORCH_LINES][FMT_LINE];
+    CHECK_INT(fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0), FMT_ORCH_LINES);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "target 8 (rule 663, capped at 8)");
+    CHECK(fmt_orch_warns(&o, FMT_ORCH_LIMITS));
+    CHECK(strstr(lines[FMT_ORCH_STARTS], "starts failing (3 in a row), next in 1.5 s: w9: exited") != NULL);
+    CHECK(fmt_orch_warns(&o, FMT_ORCH_STARTS));
+    CHECK(!fmt_orch_warns(&o, 0));
+
+    /* Capped and stepped at once; stepped only; neither; set by hand; no window yet. */
+    o.target_slaves = 4;
+    o.stepped = 1;
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "target 4 (rule 663, capped at 8, +2/window)");
+    o.capped = 0;
+    o.rule_target = 7;
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "target 4 (rule 7, stepped +2/window; max 8)");
+    CHECK(fmt_orch_warns(&o, FMT_ORCH_LIMITS));
+    o.stepped = 0;
+    o.target_slaves = 7;
+    o.start_failures = 0;
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "target 7 = rule (max 8, +2/window)");
+    CHECK(!fmt_orch_warns(&o, FMT_ORCH_LIMITS));
+    CHECK_STR(lines[FMT_ORCH_STARTS], "worker starts ok");
+    CHECK(!fmt_orch_warns(&o, FMT_ORCH_STARTS));
+    snprintf(o.set_by, sizeof o.set_by, "operator");
+    o.capped = 1; /* the last window's, overridden by hand: no warning */
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "target 7 set by hand (max 8, +2/window)");
+    CHECK(!fmt_orch_warns(&o, FMT_ORCH_LIMITS));
+    snprintf(o.set_by, sizeof o.set_by, "start");
+    o.rule_target = -1;
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "no window closed yet (max 8, +2/window)");
+
+    /* An orchestrator that says nothing of limits or starts (STATUS): unknowns, no warnings. */
+    parse(STATUS, &o);
+    CHECK_INT(o.rule_target, -1);
+    CHECK_INT(o.max_slaves, 0);
+    CHECK_INT(o.start_failures, 0);
+    CHECK_STR(o.start_last, "");
+    fmt_orch(lines, FMT_ORCH_LINES, &o, NULL, 0);
+    CHECK_STR(lines[FMT_ORCH_LIMITS], "scaling limits not reported");
+    CHECK(!fmt_orch_warns(&o, FMT_ORCH_LIMITS));
+}
+
 TEST(rows_and_helpers)
 {
     char line[FMT_LINE];
@@ -253,6 +334,7 @@ int main(void)
     RUN(local_events_are_a_ring);
     RUN(status_line_names_what_is_down);
     RUN(orchestrator_rates);
+    RUN(scaling_limits_and_failed_starts);
     RUN(rows_and_helpers);
     return test_done();
 }
