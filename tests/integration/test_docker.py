@@ -248,7 +248,8 @@ def autoscaling_counted_with_docker_ps():
     for _ in range(65):
         r = gw.get("/api/v1/users")
         check(r.status == 200, f"GET /api/v1/users: {r}")
-    # 65 reads: 4 slaves in one window, at least 2 each if a window boundary split them.
+    # 65 reads: the rule says 4 slaves in one window (at least 2 each if a window boundary split
+    # them); the scale-up step (SCALE_UP_STEP, 2) lets one window add 2: 3 slaves, then 4.
     grown = wait_for(lambda: (lambda p: p if p and len(p) >= 3 else None)(lists_agree()), 3 * WINDOW_S + 20,
                      "more slaves after 65 reads, worker/list == docker inspect")
     check(len(grown) <= 5, f"65 reads at 20 per slave: {len(grown)} workers")
