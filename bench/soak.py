@@ -19,7 +19,8 @@ Then it SIGKILLs every worker at once and measures the time to the first
 acknowledged write after it (a probe write every 20 ms), and to the first read.
 
 The log and checkpoint settings are the workers' (passed on by the orchestrator):
-SOAK_RETENTION (default 32 MiB), SOAK_SEGMENT (4 MiB), SOAK_CKPT_ENTRIES (50,000).
+SOAK_RETENTION (default 32 MiB), SOAK_SEGMENT (4 MiB), SOAK_CKPT_ENTRIES (20,000),
+SOAK_REQUEST_WINDOW_S (60).
 Prints one table and the settings; keeps its directory (logs, data) only when
 something failed. Every wait has a deadline; everything started is stopped by PID.
 """
@@ -47,7 +48,7 @@ SLAVES = int(os.environ.get("SOAK_SLAVES", "1"))
 SETTINGS = {
     "LOG_RETENTION_BYTES": os.environ.get("SOAK_RETENTION", str(32 << 20)),
     "LOG_SEGMENT_BYTES": os.environ.get("SOAK_SEGMENT", str(4 << 20)),
-    "CHECKPOINT_ENTRIES": os.environ.get("SOAK_CKPT_ENTRIES", "50000"),
+    "CHECKPOINT_ENTRIES": os.environ.get("SOAK_CKPT_ENTRIES", "20000"),
     "REQUEST_WINDOW_S": os.environ.get("SOAK_REQUEST_WINDOW_S", "60"),
 }
 PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
@@ -144,9 +145,9 @@ class Soak:
         workers = st.get("workers", [])
         master = st.get("master")
         mnesia = os.path.join(self.infra, "rabbitmq", "mnesia")
-        replog = sum(du(p) for p in glob.glob(os.path.join(mnesia, "**", "stream", "*replog_*"), recursive=True)
-                     if "ckpt" not in os.path.basename(p))
-        ckpts = sum(du(p) for p in glob.glob(os.path.join(mnesia, "**", "stream", "*replog.ckpt*"), recursive=True))
+        streams = glob.glob(os.path.join(mnesia, "*", "stream", "*"))  # <vhost>_<queue with _ for .>_<n>
+        replog = sum(du(p) for p in streams if re.search(r"_replog_\d+$", p))
+        ckpts = sum(du(p) for p in streams if "_replog_ckpt_" in p)
         db = os.path.join(self.data, f"{master}.db")
         try:
             import sqlite3
@@ -176,25 +177,41 @@ class Soak:
               f"{row['checkpoints']} checkpoints, rss {row['rss_kib']}", flush=True)
         return row
 
-    def load(self, count, prefix):
-        out = subprocess.run([WRITELOAD, self.url, str(count), str(CONNS), MODE, prefix], capture_output=True,
-                             text=True, timeout=3600)
+    def load(self, count, prefix, marks):
+        """Runs the whole load in one writeload process, measuring at each mark as it passes."""
+        p = subprocess.Popen([WRITELOAD, self.url, str(count), str(CONNS), MODE, prefix] + [str(m) for m in marks],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        result = None
+        for line in p.stdout:
+            m = re.match(r"MARK acked=(\d+)", line)
+            if m:
+                self.measure(int(m.group(1)))
+            if line.startswith("RESULT"):
+                result = line.strip()
+        err = p.stderr.read()
+        p.wait(3600)
         m = re.search(r"RESULT acked=(\d+) failed=(\d+) secs=([\d.]+) rate=(\d+) p50_ms=([\d.]+) p99_ms=([\d.]+)",
-                      out.stdout)
+                      result or "")
         if not m:
-            raise RuntimeError(f"writeload: {out.returncode} {out.stdout} {out.stderr[-2000:]}")
-        print(f"# {out.stdout.strip()}", flush=True)
-        return int(m.group(1)), int(m.group(2)), float(m.group(4)), float(m.group(6))
+            raise RuntimeError(f"writeload: {p.returncode} {result} {err[-2000:]}")
+        print(f"# {result}", flush=True)
+        return int(m.group(1)), int(m.group(2)), float(m.group(4)), float(m.group(5)), float(m.group(6))
 
     def kill_all_and_recover(self):
         pids = call(self.url + "/api/v1/worker/list")[1]
-        body = {"op": "insert", "table": "users", "values": {"username": "after-kill", "password": PASSWORD}}
         t0 = time.monotonic()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        first_write = wait_for(lambda: call(self.url + "/api/v1/db/write", "POST", body, timeout=1)[0] == 200
-                               and time.monotonic() - t0, 120, "a write after killing every worker")
-        read = {"op": "count", "table": "users", "where": {"username": "after-kill"}}
+        probes = iter(range(1 << 30))
+        names = []
+
+        def probe():
+            names.append(f"after-kill-{next(probes)}")  # a fresh name each time: an earlier probe may land late
+            body = {"op": "insert", "table": "users", "values": {"username": names[-1], "password": PASSWORD}}
+            return call(self.url + "/api/v1/db/write", "POST", body, timeout=1)[0] == 200 and time.monotonic() - t0
+
+        first_write = wait_for(probe, 120, "a write after killing every worker")
+        read = {"op": "count", "table": "users", "where": {"username": names[-1]}}
         first_read = wait_for(lambda: call(self.url + "/api/v1/db/read", "POST", read, timeout=1) == (200, {"count": 1})
                               and time.monotonic() - t0, 120, "a read after killing every worker")
         m = re.findall(r"started from checkpoint queue=\S+ seq=(\d+) offset=\d+ bytes=(\d+) took_ms=(\d+)",
@@ -230,14 +247,11 @@ def main():
     try:
         soak.start()
         soak.measure(0)
-        done, marks, rates = 0, [WRITES // 10, WRITES // 2, WRITES], []
-        for k, mark in enumerate(marks):
-            acked, failed, rate, p99 = soak.load(mark - done, f"s{k}")
-            if failed:
-                raise RuntimeError(f"{failed} writes not acknowledged")
-            done += acked
-            rates.append((rate, p99))
-            soak.measure(done)
+        acked, failed, rate, p50, p99 = soak.load(WRITES, "soak", [WRITES // 10, WRITES // 2, WRITES])
+        if failed:
+            raise RuntimeError(f"{failed} writes not acknowledged")
+        soak.measure(acked)
+        done = acked
         first_write, first_read, ckpt = soak.kill_all_and_recover()
         print()
         print(f"soak: {done} acknowledged writes ({MODE}, {CONNS} connections, {SLAVES} slave(s)), settings {SETTINGS}")
@@ -247,13 +261,13 @@ def main():
             print(f"{r['writes']:>9} {mib(r['rabbitmq_bytes']):>13} {mib(r['replog_bytes']):>11} "
                   f"{mib(r['ckpt_stream_bytes']):>9} {mib(r['worker_files_bytes']):>12} "
                   f"{mib(r['master_db_bytes']):>14} {r['request_ids']!s:>12} {r['checkpoints']:>12}")
-        print("write rate per segment (writes/s, p99 ms):", ", ".join(f"{r:.0f} / {p:.1f}" for r, p in rates))
-        first, last = soak.rows[1]["rss_kib"], soak.rows[-1]["rss_kib"]
-        print("RSS KiB at 10% -> 100%:", ", ".join(f"{k} {first.get(k)} -> {v}" for k, v in last.items()))
+        print(f"writes: {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        first, last = soak.rows[0]["rss_kib"], soak.rows[-1]["rss_kib"]
+        print("RSS KiB at start -> end:", ", ".join(f"{k} {first.get(k)} -> {v}" for k, v in last.items()))
         print(f"every worker SIGKILLed: first acknowledged write after {first_write:.2f}s, first read after "
               f"{first_read:.2f}s; the new master started from checkpoint seq/bytes/ms {ckpt}")
         with open(os.path.join(soak.dir, "soak.json"), "w") as f:
-            json.dump({"rows": soak.rows, "rates": rates, "first_write_s": first_write,
+            json.dump({"rows": soak.rows, "rate": rate, "p99_ms": p99, "first_write_s": first_write,
                        "first_read_s": first_read}, f, indent=1)
         ok = True
     finally:

@@ -2,7 +2,7 @@
  * writeload — a write load for the DB service: COUNT acknowledged writes
  * through POST /api/v1/db/write, from CONNS keep-alive connections.
  *
- *   writeload URL COUNT CONNS MODE PREFIX
+ *   writeload URL COUNT CONNS MODE PREFIX [MARK...]
  *
  * MODE grow: every write inserts a new user (the data grows with the
  * history). MODE churn: each connection inserts users and deletes the one
@@ -10,9 +10,12 @@
  * CONNS x WINDOW/2 users while the history grows; it deletes what is left at
  * the end. Names start with PREFIX (unique per run). Only 200s count as
  * acknowledged; any other answer is counted apart and the write is not
- * retried (its outcome is unknown). Prints one line,
+ * retried (its outcome is unknown). Prints "MARK acked=N" (flushed) as the
+ * acknowledged count passes each MARK, so a caller can measure the system at
+ * those points while the load goes on, then one line,
  *   RESULT acked=N failed=N secs=S rate=R p50_ms=X p99_ms=Y
- * and exits 0 if every write was acknowledged.
+ * (the churn's final deletes included) and exits 0 if every write was
+ * acknowledged.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +35,21 @@ static int64_t total;
 static atomic_llong next_ticket, acked, failed;
 static float *lat_ms;        /* one sample per acknowledged write, up to SAMPLES */
 static atomic_llong nlat;
+static int64_t marks[16];
+static int nmarks;
+static pthread_mutex_t mark_mu = PTHREAD_MUTEX_INITIALIZER;
+static int next_mark;
+
+static void passed(long long n)
+{
+    pthread_mutex_lock(&mark_mu);
+    while (next_mark < nmarks && n >= marks[next_mark]) {
+        printf("MARK acked=%lld\n", n);
+        fflush(stdout);
+        next_mark++;
+    }
+    pthread_mutex_unlock(&mark_mu);
+}
 
 static int post(const char *endpoint, const char *body)
 {
@@ -40,7 +58,7 @@ static int post(const char *endpoint, const char *body)
     int ok = http_call("POST", endpoint, body, NULL, 30000, &r) == 0 && r.status == 200;
     http_result_free(&r);
     if (ok) {
-        atomic_fetch_add(&acked, 1);
+        passed(atomic_fetch_add(&acked, 1) + 1);
         long long k = atomic_fetch_add(&nlat, 1);
         if (k < SAMPLES) lat_ms[k] = (float)(clock_ms() - t0);
     } else {
@@ -88,10 +106,11 @@ static int cmp_float(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6 || (strcmp(argv[4], "grow") && strcmp(argv[4], "churn"))) {
-        fprintf(stderr, "usage: writeload URL COUNT CONNS grow|churn PREFIX\n");
+    if (argc < 6 || argc > 6 + 16 || (strcmp(argv[4], "grow") && strcmp(argv[4], "churn"))) {
+        fprintf(stderr, "usage: writeload URL COUNT CONNS grow|churn PREFIX [MARK...]\n");
         return 2;
     }
+    for (int i = 6; i < argc; i++) marks[nmarks++] = atoll(argv[i]);
     url = argv[1];
     total = atoll(argv[2]);
     int conns = atoi(argv[3]);

@@ -42,7 +42,7 @@ static const struct config_var vars[] = {
     { "READ_THREADS", "1", "reader threads of a slave" },
     { "LOG_RETENTION_BYTES", "268435456", "the log's retention in bytes (0: keep everything); fixed when the log is first declared" },
     { "LOG_SEGMENT_BYTES", "16777216", "the log's segment size, the unit the retention drops (at most a quarter of the retention)" },
-    { "CHECKPOINT_ENTRIES", "50000", "a ready slave makes a checkpoint every so many log entries (also every quarter of the retention in bytes)" },
+    { "CHECKPOINT_ENTRIES", "20000", "a ready slave makes a checkpoint every so many log entries (also every quarter of the retention in bytes)" },
     { "CHECKPOINT_S", "300", "... and after so many seconds if anything was written (0: not by time)" },
     { "CHECKPOINT_TIMEOUT_MS", "60000", "how long fetching a checkpoint may take" },
     { "REQUEST_WINDOW_S", "120", "how long request ids are remembered (must exceed the orchestrator's write timeout)" },

@@ -245,7 +245,8 @@ static int within_retention(struct worker *w, const struct incarnation *inc)
 static int wait_for_room(struct worker *w, const struct incarnation *inc)
 {
     if (within_retention(w, inc)) return 0;
-    log_warn("log retention budget reached; taking no writes until a newer checkpoint since_ckpt_bytes=%lld "
+    if (atomic_load(&w->ckpt_log_bytes) < 0) log_warn("newest checkpoint unknown (ZooKeeper); taking no writes");
+    else log_warn("log retention budget reached; taking no writes until a newer checkpoint since_ckpt_bytes=%lld "
              "retention=%lld", (long long)(store_position(w->store).log_bytes + inc->appended -
                                             atomic_load(&w->ckpt_log_bytes)),
              (long long)w->log_retention_bytes);
@@ -302,6 +303,7 @@ int master_run(struct worker *w)
             rc = -2;
             break;
         }
+        membership_read_checkpoint(w); /* the retention budget's base, before the first batch */
         in = w->stop ? NULL : mq_connect_retry(w->amqp_url, &w->stop);
         if (in && (mq_declare(in, PROTO_WRITE_QUEUE, MQ_SINGLE_ACTIVE) ||
                    mq_qos(in, w->batch_max * 2) || mq_consume(in, PROTO_WRITE_QUEUE, NULL, 0))) {

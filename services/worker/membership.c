@@ -213,13 +213,24 @@ static void check_master(struct worker *w)
     cJSON_Delete(j);
 }
 
-/* The master's retention budget is measured from the newest checkpoint. */
-static void read_checkpoint(struct worker *w)
+/* The master's retention budget is measured from the newest checkpoint.
+ * Caller holds hmu, or is the membership thread (which alone replaces w->zk). */
+static int read_checkpoint(struct worker *w)
 {
     struct checkpoint_znode z;
     int version;
-    if (checkpoint_read(w->zk, w->zk_root, &z, &version) == 0)
-        atomic_store(&w->ckpt_log_bytes, z.present ? z.current.log_bytes : 0);
+    if (!w->zk || checkpoint_read(w->zk, w->zk_root, &z, &version)) return -1;
+    atomic_store(&w->ckpt_log_bytes, z.present ? z.current.log_bytes : 0);
+    return 0;
+}
+
+int membership_read_checkpoint(struct worker *w)
+{
+    if (!M.enabled) return 0;
+    pthread_mutex_lock(&M.hmu);
+    int rc = read_checkpoint(w);
+    pthread_mutex_unlock(&M.hmu);
+    return rc;
 }
 
 /* Opens a session and creates the znode; the handle, or NULL. */

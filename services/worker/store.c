@@ -105,7 +105,10 @@ struct store *store_open(const char *path)
     struct store *st = calloc(1, sizeof *st);
     if (!st) abort();
     st->db = db;
-    if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") ||
+    /* journal_size_limit: the WAL is truncated back to this after a checkpoint, so a burst (or a
+     * long read holding one back) does not leave a large file behind for good. */
+    if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                 " PRAGMA journal_size_limit=16777216;") ||
         exec(db, db_schema_sql) || exec(db, bookkeeping_sql) ||
         prepare(db, "SELECT seq, status, body FROM rs_requests WHERE rid = ?", &st->lookup) ||
         prepare(db, "INSERT INTO rs_requests (rid, seq, ts, status, body) VALUES (?, ?, ?, ?, ?)",

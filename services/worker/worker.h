@@ -116,6 +116,10 @@ int worker_declare_log(struct worker *w, struct mq *m);
  * {"id", "role", "pid", "state", "seq", "epoch", "reads"}. */
 int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root, int session_ms);
 void membership_stop(struct worker *w);
+/* Reads the newest checkpoint's log_bytes into w->ckpt_log_bytes now (a
+ * master about to take writes; the membership thread refreshes it every
+ * second after that). 0 or -1. */
+int membership_read_checkpoint(struct worker *w);
 /* Records in ZK_ROOT/log_epoch an epoch seen in the log above this master's. */
 int membership_note_epoch(struct worker *w, int64_t epoch);
 /* Whether this worker may take writes now: not deposed, and connected to
