@@ -21,10 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "checkpoint.h"
 #include "store.h"
 #include "worker.h"
 
@@ -65,21 +65,24 @@ static int valid_id(const char *id)
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
+/* A slave named master: everything its follower applied is committed; the
+ * master appends its marker and applies the rest of the log first. */
+static int run_promoted(void)
+{
+    pthread_mutex_lock(&W.lock);
+    W.epoch = atomic_load(&W.promote_epoch);
+    pthread_mutex_unlock(&W.lock);
+    log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", W.id, (long long)W.epoch,
+             (long long)store_position(W.store).applied_seq);
+    return master_run(&W);
+}
+
 /* Runs role (and whatever it turns into: promotion, step-down) until the
  * worker stops. The last role's result. */
 static int run_roles(const char *role)
 {
     int rc = strcmp(role, "master") == 0 ? master_run(&W) : slave_run(&W);
-    if (rc == 1) {
-        /* Promoted: everything the follower applied is committed; the
-         * master appends its marker and applies the rest of the log first. */
-        pthread_mutex_lock(&W.lock);
-        W.epoch = atomic_load(&W.promote_epoch);
-        pthread_mutex_unlock(&W.lock);
-        log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", W.id, (long long)W.epoch,
-                 (long long)store_position(W.store).applied_seq);
-        rc = master_run(&W);
-    }
+    if (rc == 1) rc = run_promoted();
     while (rc == -2 && atomic_load(&W.stepdown) && !W.stop) {
         /* Planned switchover: master_run stopped at a batch boundary and
          * closed writeQ; everything applied is committed and in the log.
@@ -97,14 +100,7 @@ static int run_roles(const char *role)
         log_info("stepped down; going on as a slave id=%s applied_seq=%lld", W.id,
                  (long long)store_position(W.store).applied_seq);
         rc = slave_run(&W);
-        if (rc == 1) {
-            pthread_mutex_lock(&W.lock);
-            W.epoch = atomic_load(&W.promote_epoch);
-            pthread_mutex_unlock(&W.lock);
-            log_info("promoted to master id=%s epoch=%lld applied_seq=%lld", W.id, (long long)W.epoch,
-                     (long long)store_position(W.store).applied_seq);
-            rc = master_run(&W);
-        }
+        if (rc == 1) rc = run_promoted();
     }
     return rc;
 }

@@ -51,12 +51,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dbop.h"
 #include "json.h"
 #include "log.h"
 #include "mq.h"
 #include "protocol.h"
-#include "clock.h"
 #include "replica.h"
 #include "worker.h"
 
