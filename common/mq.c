@@ -51,14 +51,17 @@ void mq_fail(struct mq *m, const char *what, const char *err)
 {
     char why[160];
     int cut = atomic_load(&m->cut);
-    if (cut) { /* the socket error is only the watchdog's doing: say why */
-        snprintf(why, sizeof why, cut == MQ_CUT_STOP ? "cut at shutdown (stop flag set)"
-                                                     : "no progress within %lld ms; cut by the deadline watchdog",
-                 (long long)m->busy_for);
+    /* A socket error that is only the watchdog's doing: say why. */
+    if (cut == MQ_CUT_STOP) {
+        err = "cut at shutdown (stop flag set)";
+    } else if (cut) {
+        snprintf(why, sizeof why, "no progress within %lld ms; cut by the deadline watchdog", (long long)m->busy_for);
         err = why;
     }
-    if (!m->failed) log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
+    if (m->failed) return;
     m->failed = 1;
+    if (cut == MQ_CUT_STOP) log_info("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
+    else log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
 }
 
 /* Answers a broker-side close with close-ok. A close of channel 2 (the

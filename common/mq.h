@@ -27,8 +27,9 @@
  * watchdog thread (mq_watch.c) shuts the socket of a call that outlives its
  * bound: the call fails and the connection is failed, as for any broker
  * error. The same happens to a call still running 300 ms after the
- * connection's stop flag (mq_set_stop; mq_connect_retry sets its own) was
- * set, so a process stops within a second whatever the broker does.
+ * connection's stop flag (mq_set_stop; mq_connect_retry sets its own) or
+ * the process's (mq_set_process_stop) was set, so a process stops within a
+ * second whatever the broker does.
  *
  * Resource alarms: the login announces the capability connection.blocked;
  * the broker then says when it stops taking publishes, and mq_blocked()
@@ -113,6 +114,11 @@ void mq_set_send_timeout(struct mq *m, int ms);
  * socket is cut short (it fails, and m with it); NULL: none. stop must
  * outlive m (or be replaced before it goes). */
 void mq_set_stop(struct mq *m, volatile int *stop);
+
+/* The same for every connection of the process: once *stop has been
+ * non-zero for 300 ms, any call still waiting on a socket is cut short.
+ * service_signals_init registers the services' SIGTERM flag here. */
+void mq_set_process_stop(volatile int *stop);
 
 /* Whether the broker has said connection.blocked (a resource alarm: it
  * reads no more publishes from this connection) and not yet unblocked, as

@@ -19,7 +19,8 @@
  * passed its deadline: the poll() wakes up, the send fails, the wrapper
  * marks the connection failed, and its owner reconnects as after any
  * failure. The same happens to a connection still in a call STOP_GRACE_MS
- * after its owner's stop flag was set (mq_set_stop, mq_connect_retry), so a
+ * after its owner's stop flag was set (mq_set_stop, mq_connect_retry) or
+ * the process's (mq_set_process_stop: the services' SIGTERM flag), so a
  * shutdown never waits on a broker that does not read.
  *
  * The file-descriptor race: the watchdog must never shut down a descriptor
@@ -50,6 +51,8 @@ static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mq *watched;          /* doubly linked through watch_prev/next */
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static int watch_started;
+static volatile int *process_stop;  /* mq_set_process_stop */
+static int64_t process_stop_seen;
 
 void mq_busy(struct mq *m, int64_t ms)
 {
@@ -68,19 +71,31 @@ void mq_set_stop(struct mq *m, volatile int *stop)
     pthread_mutex_unlock(&watch_lock);
 }
 
-/* Whether m must be cut now, and why (MQ_CUT_*). Under watch_lock. */
-static int overdue(struct mq *m, int64_t now)
+void mq_set_process_stop(volatile int *stop)
 {
-    volatile int *stop = m->stop;
-    if (stop && *stop) {
-        if (!m->stop_seen) m->stop_seen = now;
-    } else {
-        m->stop_seen = 0;
-    }
+    pthread_mutex_lock(&watch_lock);
+    process_stop = stop;
+    process_stop_seen = 0;
+    pthread_mutex_unlock(&watch_lock);
+}
+
+/* When the flag was first seen set (now if just now), 0 while it is not. */
+static int64_t seen_since(volatile int *stop, int64_t *seen, int64_t now)
+{
+    if (!stop || !*stop) return *seen = 0;
+    if (!*seen) *seen = now;
+    return *seen;
+}
+
+/* Whether m must be cut now, and why (MQ_CUT_*). Under watch_lock. */
+static int overdue(struct mq *m, int64_t now, int64_t process_since)
+{
+    int64_t since = seen_since(m->stop, &m->stop_seen, now);
+    if (!since || (process_since && process_since < since)) since = process_since;
     int64_t until = atomic_load_explicit(&m->busy_until, memory_order_relaxed);
     if (!until || atomic_load(&m->cut)) return MQ_CUT_NONE;
     if (now > until) return MQ_CUT_DEADLINE;
-    if (m->stop_seen && now - m->stop_seen >= STOP_GRACE_MS) return MQ_CUT_STOP;
+    if (since && now - since >= STOP_GRACE_MS) return MQ_CUT_STOP;
     return MQ_CUT_NONE;
 }
 
@@ -92,8 +107,9 @@ static void *watch_main(void *arg)
         nanosleep(&tick, NULL);
         int64_t now = clock_ms();
         pthread_mutex_lock(&watch_lock);
+        int64_t process_since = seen_since(process_stop, &process_stop_seen, now);
         for (struct mq *m = watched; m; m = m->watch_next) {
-            int why = overdue(m, now);
+            int why = overdue(m, now, process_since);
             if (why == MQ_CUT_NONE) continue;
             /* The flag first: the owner's failing call reads it for its log line. */
             atomic_store(&m->cut, why);

@@ -148,7 +148,7 @@ static void deliver(struct rpc *r, struct mq_message *msg)
 static void *consumer_main(void *arg)
 {
     struct rpc *r = arg;
-    while (!r->stop) {
+    while (!r->stop && !shutting_down(r)) {
         struct mq *m = mq_connect_retry(r->url, &r->stop);
         if (!m) break;
         char name[256];
@@ -164,7 +164,7 @@ static void *consumer_main(void *arg)
         log_info("rpc reply queue ready queue=%s", name);
         struct mq_message msg;
         int got;
-        while (!r->stop && (got = mq_next(m, &msg, 100)) >= 0) {
+        while (!r->stop && !shutting_down(r) && (got = mq_next(m, &msg, 100)) >= 0) {
             if (got == 0) continue;
             deliver(r, &msg);
             mq_message_free(&msg);
@@ -173,7 +173,7 @@ static void *consumer_main(void *arg)
         r->reply_queue[0] = 0;
         fail_waiting(r);
         pthread_mutex_unlock(&r->lock);
-        if (!r->stop) log_warn("rpc reply connection lost, reconnecting");
+        if (!r->stop && !shutting_down(r)) log_warn("rpc reply connection lost, reconnecting");
         mq_close(m);
     }
     return NULL;
@@ -186,7 +186,6 @@ static struct mq *pub_connect(struct rpc *r)
     struct mq *m = mq_connect(r->url, 1000);
     if (!m) return NULL;
     mq_set_send_timeout(m, PUB_SEND_TIMEOUT_MS);
-    mq_set_stop(m, (volatile int *)r->sigstop);
     if (mq_declare(m, PROTO_WRITE_QUEUE, MQ_SINGLE_ACTIVE) || mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC)) {
         mq_close(m);
         return NULL;
