@@ -245,6 +245,9 @@ static int take_batch(struct rpc *r, int up, struct out *batch, char **buf, size
 /* Marks the batch's requests whose publish failed. */
 static void batch_done(struct rpc *r, const struct out *batch, const int *failed, int n)
 {
+    int any = 0;
+    for (int i = 0; i < n; i++) any |= failed[i];
+    if (!any) return;
     pthread_mutex_lock(&r->lock);
     for (int i = 0; i < n; i++) {
         struct slot *s = &r->slots[batch[i].idx];
@@ -260,7 +263,7 @@ static void *publisher_main(void *arg)
 {
     struct rpc *r = arg;
     struct mq *m = NULL;
-    int64_t retry_at = 0;
+    int64_t retry_at = 0, read_at = 0;
     struct out batch[PUB_BATCH];
     int failed[PUB_BATCH];
     char *buf = NULL, reply_to[256];
@@ -272,9 +275,13 @@ static void *publisher_main(void *arg)
             if (!m) retry_at = clock_ms() + PUB_RETRY_MS;
         }
         /* Frames the broker sent (connection.blocked/unblocked, a close):
-         * while blocked, wait for them here instead of for work. */
+         * looked at every 20 ms; while blocked, waited for here instead of
+         * for work. */
         struct mq_message msg;
-        if (mq_ok(m) && mq_next(m, &msg, mq_blocked(m) ? 50 : 0) > 0) mq_message_free(&msg);
+        if (mq_ok(m) && (mq_blocked(m) || clock_ms() - read_at >= 20)) {
+            if (mq_next(m, &msg, mq_blocked(m) ? 50 : 0) > 0) mq_message_free(&msg);
+            read_at = clock_ms();
+        }
         int up = mq_ok(m) && !mq_blocked(m);
         pthread_mutex_lock(&r->lock);
         if (r->qlen == 0 && up && !r->stop) {
