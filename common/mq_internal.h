@@ -67,9 +67,10 @@ void mq_handle_frame(struct mq *m, amqp_frame_t *f, const char *what);
 
 /* ---- deadlines (mq_watch.c) ---- */
 
-/* Puts the connection under the watchdog: fd is the library's socket, of
- * which the watchdog keeps a dup of its own, so the number it shuts down
- * can never be another file's. -1 if no descriptor is left. */
+/* Puts the connection under the watchdog (started with the first one): fd
+ * is the library's socket, of which the watchdog keeps a dup of its own, so
+ * the number it shuts down can never be another file's. -1 if no
+ * descriptor is left. */
 int mq_watch_add(struct mq *m, int fd);
 /* Takes it out again (under the watchdog's mutex): after this, nothing
  * touches the socket but its owner. Safe on a connection never added. */

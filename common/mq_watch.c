@@ -50,7 +50,6 @@
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mq *watched;          /* doubly linked through watch_prev/next */
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
-static int watch_started;
 static volatile int *process_stop;  /* mq_set_process_stop */
 static int64_t process_stop_seen;
 
@@ -128,12 +127,8 @@ static void watch_start(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    if (pthread_create(&t, NULL, watch_main, NULL) == 0) {
-        pthread_detach(t);
-        watch_started = 1;
-    } else {
-        log_error("amqp deadline watchdog could not start; sends have no deadline");
-    }
+    if (pthread_create(&t, NULL, watch_main, NULL) == 0) pthread_detach(t);
+    else log_error("amqp deadline watchdog could not start; sends have no deadline");
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -154,7 +149,7 @@ int mq_watch_add(struct mq *m, int fd)
     if (watched) watched->watch_prev = m;
     watched = m;
     pthread_mutex_unlock(&watch_lock);
-    return watch_started ? 0 : -1;
+    return 0;
 }
 
 void mq_watch_remove(struct mq *m)
