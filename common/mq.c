@@ -16,8 +16,14 @@
  *
  * Heartbeats are off: rabbitmq-c only sends them from inside its calls, so an
  * idle publisher connection would be dropped by the broker for silence.
- * Dead peers are found by TCP keepalive instead (kernel-driven, ~25 s), and by
- * the RPC timeout on synchronous calls.
+ * Dead peers are found by TCP keepalive instead (kernel-driven, ~25 s), by
+ * the RPC timeout on synchronous calls, and by the watchdog (mq_watch.c),
+ * which ends any call that outlives its bound: the library's sends have no
+ * timeout of their own. Each call here opens its deadline window (mq_busy)
+ * before it touches the socket; mq_check closes it.
+ *
+ * The login announces the capability connection.blocked, so a broker under
+ * a resource alarm says so (mq_blocked) instead of only ceasing to read.
  */
 #include "mq_internal.h"
 
@@ -43,8 +49,19 @@ struct timeval mq_tv_ms(int64_t ms)
 
 void mq_fail(struct mq *m, const char *what, const char *err)
 {
-    if (!m->failed) log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
+    char why[160];
+    int cut = atomic_load(&m->cut);
+    /* A socket error that is only the watchdog's doing: say why. */
+    if (cut == MQ_CUT_STOP) {
+        err = "cut at shutdown (stop flag set)";
+    } else if (cut) {
+        snprintf(why, sizeof why, "no progress within %lld ms; cut by the deadline watchdog", (long long)m->busy_for);
+        err = why;
+    }
+    if (m->failed) return;
     m->failed = 1;
+    if (cut == MQ_CUT_STOP) log_info("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
+    else log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
 }
 
 /* Answers a broker-side close with close-ok. A close of channel 2 (the
@@ -73,16 +90,29 @@ void mq_handle_close(struct mq *m, amqp_channel_t ch, const amqp_method_t *metho
 
 int mq_check(struct mq *m, amqp_rpc_reply_t r, amqp_channel_t ch, const char *what)
 {
-    if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
     if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) mq_handle_close(m, ch, &r.reply, what);
     else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) mq_fail(m, what, amqp_error_string2(r.library_error));
-    else mq_fail(m, what, "no reply");
-    return -1;
+    else if (r.reply_type != AMQP_RESPONSE_NORMAL) mq_fail(m, what, "no reply");
+    mq_idle(m); /* after the close-ok above: that was a send, too */
+    return r.reply_type == AMQP_RESPONSE_NORMAL ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ connection */
 
-static struct mq *connect_once(const char *url, int timeout_ms, int quiet)
+/* The client properties of every login: the default ones (the library
+ * merges them in) plus the capability connection.blocked. */
+static amqp_rpc_reply_t login(struct mq *m, const struct amqp_connection_info *ci)
+{
+    amqp_table_entry_t cap = { .key = amqp_cstring_bytes("connection.blocked"),
+                               .value = { .kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1 } };
+    amqp_table_entry_t caps = { .key = amqp_cstring_bytes("capabilities"),
+                                .value = { .kind = AMQP_FIELD_KIND_TABLE, .value.table = { 1, &cap } } };
+    amqp_table_t props = { 1, &caps };
+    return amqp_login_with_properties(m->conn, ci->vhost, 0, 131072, 0, &props, AMQP_SASL_METHOD_PLAIN,
+                                      ci->user, ci->password);
+}
+
+static struct mq *connect_once(const char *url, int timeout_ms, int quiet, volatile int *stop)
 {
     int64_t deadline = clock_ms() + timeout_ms;
     char *copy = strdup(url ? url : "");
@@ -91,6 +121,9 @@ static struct mq *connect_once(const char *url, int timeout_ms, int quiet)
     const char *err = NULL;
     char why[300];
     if (!copy || !m) { err = "out of memory"; goto out; }
+    m->watch_fd = -1;
+    m->send_timeout_ms = MQ_SEND_TIMEOUT_MS;
+    m->stop = stop;
     if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) { err = "bad url"; goto out; }
     if (ci.ssl) { err = "amqps is not supported"; goto out; }
     snprintf(m->where, sizeof m->where, "%s:%d", ci.host, ci.port);
@@ -109,20 +142,25 @@ static struct mq *connect_once(const char *url, int timeout_ms, int quiet)
         err = why;
         goto out;
     }
+    int fd = amqp_socket_get_sockfd(sock);
+    if (mq_watch_add(m, fd) != 0) { err = "no file descriptor left"; goto out; }
     /* Keepalive finds a broker host that vanished without a FIN. */
     static const int ka[4][3] = { { SOL_SOCKET, SO_KEEPALIVE, 1 }, { IPPROTO_TCP, TCP_KEEPIDLE, 10 },
                                   { IPPROTO_TCP, TCP_KEEPINTVL, 5 }, { IPPROTO_TCP, TCP_KEEPCNT, 3 } };
-    for (int i = 0; i < 4; i++)
-        setsockopt(amqp_socket_get_sockfd(sock), ka[i][0], ka[i][1], &ka[i][2], sizeof(int));
+    for (int i = 0; i < 4; i++) setsockopt(fd, ka[i][0], ka[i][1], &ka[i][2], sizeof(int));
+    /* The handshake has the connect's deadline; channel.open's send has
+     * none in the library, so the watchdog holds the whole rest to it. */
+    mq_busy(m, deadline - clock_ms() > 1 ? deadline - clock_ms() : 1);
     tv = mq_tv_ms(deadline - clock_ms() > 1 ? deadline - clock_ms() : 1);
     amqp_set_handshake_timeout(m->conn, &tv);
     tv = mq_tv_ms(RPC_TIMEOUT_MS);
     amqp_set_rpc_timeout(m->conn, &tv);
-    amqp_rpc_reply_t r = amqp_login(m->conn, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                                    ci.user, ci.password);
+    amqp_rpc_reply_t r = login(m, &ci);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         err = "login refused";
-        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+        if (atomic_load(&m->cut)) {
+            err = "no answer in time";
+        } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
             err = amqp_error_string2(r.library_error);
         } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -135,10 +173,12 @@ static struct mq *connect_once(const char *url, int timeout_ms, int quiet)
     }
     amqp_channel_open(m->conn, CH);
     r = amqp_get_rpc_reply(m->conn);
+    mq_idle(m);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) { err = "channel.open failed"; goto out; }
 out:
     if (err) {
         if (!quiet) log_warn("amqp connect failed broker=%s err=\"%s\"", m && m->where[0] ? m->where : "?", err);
+        if (m) mq_watch_remove(m);
         if (m && m->conn) amqp_destroy_connection(m->conn);
         free(m);
         m = NULL;
@@ -149,7 +189,7 @@ out:
     return m;
 }
 
-struct mq *mq_connect(const char *url, int timeout_ms) { return connect_once(url, timeout_ms, 0); }
+struct mq *mq_connect(const char *url, int timeout_ms) { return connect_once(url, timeout_ms, 0, NULL); }
 
 struct mq *mq_connect_retry(const char *url, volatile int *stop)
 {
@@ -159,7 +199,7 @@ struct mq *mq_connect_retry(const char *url, volatile int *stop)
         /* One failure line per outage and then one per 30 s, not one per try. */
         int quiet = attempt > 0 && clock_ms() - last_log < 30000;
         if (!quiet) last_log = clock_ms();
-        struct mq *m = connect_once(url, 2000, quiet);
+        struct mq *m = connect_once(url, 2000, quiet, stop);
         if (m) return m;
         attempt++;
         for (int64_t until = clock_ms() + delay; !*stop && clock_ms() < until;) {
@@ -171,22 +211,34 @@ struct mq *mq_connect_retry(const char *url, volatile int *stop)
     return NULL;
 }
 
+void mq_set_send_timeout(struct mq *m, int ms)
+{
+    if (m) m->send_timeout_ms = ms > 0 ? ms : MQ_SEND_TIMEOUT_MS;
+}
+
 void mq_close(struct mq *m)
 {
     if (!m) return;
     /* connection.close (it closes the channels too), also after a channel
      * failure, so the broker logs a clean close; bounded, so a broker that
-     * stopped answering cannot hold up shutdown. On a dead socket it fails
-     * at once. */
-    struct timeval tv = mq_tv_ms(1000);
+     * stopped answering cannot hold up shutdown: the library waits for
+     * close-ok at most ms, the watchdog ends a send that does not go out
+     * (a blocked broker), and a cut socket fails at once. */
+    int ms = m->stop && *m->stop ? 200 : 1000;
+    struct timeval tv = mq_tv_ms(ms);
     amqp_set_rpc_timeout(m->conn, &tv);
+    mq_busy(m, ms + 100);
     amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
+    mq_idle(m);
+    mq_watch_remove(m);
     amqp_destroy_connection(m->conn);
     free(m->settled);
     free(m);
 }
 
 int mq_ok(const struct mq *m) { return m && !m->failed; }
+
+int mq_blocked(const struct mq *m) { return m && m->blocked; }
 
 /* ---------------------------------------------------------------- topology */
 
@@ -203,6 +255,7 @@ int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind)
         e.value.kind = AMQP_FIELD_KIND_UTF8;
         e.value.value.bytes = amqp_cstring_bytes("stream");
     }
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare(m->conn, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
 }
@@ -251,6 +304,7 @@ int mq_delete_queue(struct mq *m, const char *queue)
 int mq_declare_reply_queue(struct mq *m, char *name, size_t n)
 {
     if (!mq_ok(m)) return -1;
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(m->conn, CH, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
     if (mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare") != 0) return -1;
@@ -263,6 +317,7 @@ int mq_declare_reply_queue(struct mq *m, char *name, size_t n)
 int mq_qos(struct mq *m, int prefetch)
 {
     if (!mq_ok(m)) return -1;
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_basic_qos(m->conn, CH, 0, (uint16_t)(prefetch < 0 ? 0 : prefetch > 65535 ? 65535 : prefetch), 0);
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "basic.qos");
 }
@@ -287,6 +342,7 @@ int mq_consume(struct mq *m, const char *queue, const char *stream_offset, int n
             return -1;
         }
     }
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_basic_consume(m->conn, CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0,
                        no_ack ? 1 : 0, 0, args);
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "basic.consume");
@@ -296,10 +352,12 @@ int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t
 {
     if (!mq_ok(m)) return -1;
     if (!m->probe_open) {
+        mq_busy(m, MQ_SYNC_MS(m));
         amqp_channel_open(m->conn, PROBE_CH);
         if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
         m->probe_open = 1;
     }
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
     /* A missing queue closes channel 2 only: -1, the connection stays usable. */

@@ -16,6 +16,26 @@
  * because what must be redone after a reconnect (re-declare, re-consume from
  * an offset, fail in-flight RPCs) is the caller's knowledge.
  *
+ * Deadlines: every call that can wait on the broker is bounded — connect
+ * by its timeout, a publish or an ack by the connection's send timeout
+ * (mq_set_send_timeout, MQ_SEND_TIMEOUT_MS by default), mq_next and
+ * mq_wait_confirms by their timeout plus the send timeout, a synchronous
+ * method (declare, qos, consume, confirm.select) by the send timeout plus
+ * 15 s for the reply, mq_close by about a second. rabbitmq-c itself sends
+ * without a timeout (a broker under a memory or disk alarm stops reading
+ * from publishers, and a publish then waits until the alarm clears), so a
+ * watchdog thread (mq_watch.c) shuts the socket of a call that outlives its
+ * bound: the call fails and the connection is failed, as for any broker
+ * error. The same happens to a call still running 300 ms after the
+ * connection's stop flag (mq_set_stop; mq_connect_retry sets its own) or
+ * the process's (mq_set_process_stop) was set, so a process stops within a
+ * second whatever the broker does.
+ *
+ * Resource alarms: the login announces the capability connection.blocked;
+ * the broker then says when it stops taking publishes, and mq_blocked()
+ * reports it (as of the last frame read on the connection), so a publisher
+ * can refuse work at once instead of filling its socket.
+ *
  * Streams (the replication log): a queue declared with MQ_STREAM is a
  * RabbitMQ stream. Its consumers must set a prefetch (mq_qos) and must ack —
  * never nack or reject, which the broker answers by closing the connection.
@@ -74,13 +94,37 @@ struct mq *mq_connect(const char *url, int timeout_ms);
 
 /* Retries mq_connect with exponential backoff (100 ms doubling to 2 s)
  * until it succeeds or *stop becomes non-zero (checked at least every
- * 100 ms); NULL when stopped. */
+ * 100 ms); NULL when stopped. The connection's stop flag is stop (see
+ * mq_set_stop), so the flag must outlive the connection. */
 struct mq *mq_connect_retry(const char *url, volatile int *stop);
 
+/* Sends the broker connection.close and frees m; bounded (about a second,
+ * 200 ms once the stop flag is set), whatever the broker does. */
 void mq_close(struct mq *m);
 
 /* Whether the connection is still usable. */
 int mq_ok(const struct mq *m);
+
+/* The bound of one send (publish, ack) on m; 0: back to the default.
+ * A send that cannot be written within it fails the connection. */
+#define MQ_SEND_TIMEOUT_MS 5000
+void mq_set_send_timeout(struct mq *m, int ms);
+
+/* Once *stop has been non-zero for 300 ms, a call still waiting on m's
+ * socket is cut short (it fails, and m with it); NULL: none. stop must
+ * outlive m (or be replaced before it goes). */
+void mq_set_stop(struct mq *m, volatile int *stop);
+
+/* The same for every connection of the process: once *stop has been
+ * non-zero for 300 ms, any call still waiting on a socket is cut short.
+ * service_signals_init registers the services' SIGTERM flag here. */
+void mq_set_process_stop(volatile int *stop);
+
+/* Whether the broker has said connection.blocked (a resource alarm: it
+ * reads no more publishes from this connection) and not yet unblocked, as
+ * far as the frames read so far tell. A connection that only publishes can
+ * read what has arrived with mq_next(m, &msg, 0). */
+int mq_blocked(const struct mq *m);
 
 int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind);
 

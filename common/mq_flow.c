@@ -4,8 +4,14 @@
  * acking, publishing and publisher confirms on channel 1.
  *
  * Frames that are not the one a call is waiting for (a confirm while waiting
- * for a delivery, a channel.close, a basic.return) all go through
- * mq_handle_frame().
+ * for a delivery, a channel.close, a basic.return, connection.blocked) all
+ * go through mq_handle_frame().
+ *
+ * Every call here that touches the socket runs inside a deadline window
+ * (mq_busy ... mq_idle, see mq_watch.c): a publish or an ack within the
+ * connection's send timeout, mq_next and mq_wait_confirms within their own
+ * timeout plus that (they may have to send a close-ok, or read the rest of
+ * a delivery, which the library waits for without a deadline).
  *
  * Deliveries are copied out of rabbitmq-c's envelope (body, ids, integer
  * headers; a stream's x-stream-offset apart) so the caller owns them and the
@@ -80,10 +86,23 @@ void mq_handle_frame(struct mq *m, amqp_frame_t *f, const char *what)
          * follow and must be read off the wire. */
         amqp_message_t msg;
         amqp_rpc_reply_t r = amqp_read_message(m->conn, f->channel, &msg, 0);
-        if (mq_check(m, r, f->channel, what) == 0) amqp_destroy_message(&msg);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) amqp_destroy_message(&msg);
+        else mq_fail(m, what, "reading a returned message failed");
         log_warn("amqp message returned by broker=%s", m->where);
         break;
     }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+        amqp_bytes_t why = ((amqp_connection_blocked_t *)method->decoded)->reason;
+        if (!m->blocked)
+            log_warn("amqp broker blocks publishing broker=%s reason=\"%.*s\"", m->where, (int)why.len,
+                     (const char *)why.bytes);
+        m->blocked = 1;
+        break;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        if (m->blocked) log_info("amqp broker unblocked publishing broker=%s", m->where);
+        m->blocked = 0;
+        break;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD:
         mq_handle_close(m, f->channel, method, what);
@@ -171,12 +190,8 @@ static int fill(struct mq_message *msg, const amqp_envelope_t *env)
     return 0;
 }
 
-int mq_next(struct mq *m, struct mq_message *msg, int timeout_ms)
+static int next_delivery(struct mq *m, struct mq_message *msg, int64_t deadline)
 {
-    memset(msg, 0, sizeof *msg);
-    msg->stream_offset = -1;
-    if (!mq_ok(m)) return -1;
-    int64_t deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         amqp_maybe_release_buffers(m->conn);
         /* Never a NULL timeval: that would block for ever. {0,0} polls. */
@@ -211,6 +226,18 @@ int mq_next(struct mq *m, struct mq_message *msg, int timeout_ms)
     }
 }
 
+int mq_next(struct mq *m, struct mq_message *msg, int timeout_ms)
+{
+    memset(msg, 0, sizeof *msg);
+    msg->stream_offset = -1;
+    if (!mq_ok(m)) return -1;
+    if (timeout_ms < 0) timeout_ms = 0;
+    mq_busy(m, timeout_ms + m->send_timeout_ms);
+    int rc = next_delivery(m, msg, clock_ms() + timeout_ms);
+    mq_idle(m);
+    return rc;
+}
+
 void mq_message_free(struct mq_message *msg)
 {
     if (!msg) return;
@@ -222,7 +249,9 @@ void mq_message_free(struct mq_message *msg)
 int mq_ack(struct mq *m, uint64_t delivery_tag, int multiple)
 {
     if (!mq_ok(m)) return -1;
+    mq_busy(m, m->send_timeout_ms);
     int rc = amqp_basic_ack(m->conn, CH, delivery_tag, multiple ? 1 : 0);
+    mq_idle(m);
     if (rc != AMQP_STATUS_OK) { mq_fail(m, "basic.ack", amqp_error_string2(rc)); return -1; }
     return 0;
 }
@@ -260,8 +289,10 @@ int mq_publish(struct mq *m, const char *queue, const struct mq_props *props,
         p.headers.entries = hdr;
     }
     amqp_bytes_t b = { len, (void *)body };
+    mq_busy(m, m->send_timeout_ms);
     int rc = amqp_basic_publish(m->conn, CH, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
                                 p._flags ? &p : NULL, b);
+    mq_idle(m);
     if (rc != AMQP_STATUS_OK) { mq_fail(m, "basic.publish", amqp_error_string2(rc)); return -1; }
     if (m->confirm) {
         m->published++;
@@ -274,6 +305,7 @@ int mq_confirm_select(struct mq *m)
 {
     if (!mq_ok(m)) return -1;
     if (m->confirm) return 0;
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_confirm_select(m->conn, CH);
     if (mq_check(m, amqp_get_rpc_reply(m->conn), CH, "confirm.select") != 0) return -1;
     m->confirm = 1;
@@ -284,15 +316,9 @@ int mq_confirm_select(struct mq *m)
 
 uint64_t mq_published(const struct mq *m) { return m ? m->published : 0; }
 
-int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms)
+/* Waits for the confirms up to seqno until deadline. */
+static int confirms(struct mq *m, uint64_t seqno, int64_t deadline, int timeout_ms)
 {
-    if (!mq_ok(m)) return -1;
-    if (!m->confirm || seqno > m->published) {
-        log_warn("amqp wait_confirms misuse confirm=%d seq=%llu published=%llu", m->confirm,
-                 (unsigned long long)seqno, (unsigned long long)m->published);
-        return -1;
-    }
-    int64_t deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     while (m->base <= seqno) {
         if (m->first_nack && m->first_nack <= seqno) return -1;
         amqp_maybe_release_buffers(m->conn);
@@ -309,4 +335,19 @@ int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms)
         if (m->failed) return -1;
     }
     return m->first_nack && m->first_nack <= seqno ? -1 : 0;
+}
+
+int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms)
+{
+    if (!mq_ok(m)) return -1;
+    if (!m->confirm || seqno > m->published) {
+        log_warn("amqp wait_confirms misuse confirm=%d seq=%llu published=%llu", m->confirm,
+                 (unsigned long long)seqno, (unsigned long long)m->published);
+        return -1;
+    }
+    if (timeout_ms < 0) timeout_ms = 0;
+    mq_busy(m, timeout_ms + m->send_timeout_ms);
+    int rc = confirms(m, seqno, clock_ms() + timeout_ms, timeout_ms);
+    mq_idle(m);
+    return rc;
 }

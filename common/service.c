@@ -18,6 +18,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "log.h"
+#include "mq.h"
 
 static atomic_int stopping;
 static volatile sig_atomic_t stop_flag;
@@ -42,6 +43,8 @@ void service_signals_init(void)
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* An AMQP call still waiting on a broker 300 ms after SIGTERM is cut. */
+    mq_set_process_stop(&stop_flag);
     pthread_t t;
     if (pthread_create(&t, NULL, signal_main, NULL) == 0) pthread_detach(t);
 }

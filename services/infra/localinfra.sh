@@ -10,6 +10,8 @@
 #   localinfra.sh status DIR            say which processes are alive
 #   localinfra.sh vhost DIR NAME        add a RabbitMQ vhost NAME (guest may use it)
 #                                       and print its amqp:// URL as the last line
+#   localinfra.sh rabbitmqctl DIR ARGS...  rabbitmqctl ARGS against DIR's node
+#                                       (e.g. set_vm_memory_high_watermark 0), output on stdout
 #
 # How it works. Ports are picked once, by asking the kernel for free loopback
 # ports, and kept in DIR/ports so that a restart comes back on the same
@@ -322,8 +324,8 @@ stop_zk() { kill_wait "$DIR/zk/zk.pid" QuorumPeerMain zookeeper; }
 
 # ------------------------------------------------------------------- main
 
-[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = vhost ]; } ||
-    die "usage: $0 start|stop|restart-rabbitmq|restart-zk|status DIR, or $0 vhost DIR NAME"
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = vhost ]; } || { [ $# -ge 3 ] && [ "$1" = rabbitmqctl ]; } ||
+    die "usage: $0 start|stop|restart-rabbitmq|restart-zk|status DIR, $0 vhost DIR NAME, or $0 rabbitmqctl DIR ARGS..."
 cmd=$1
 [ "$cmd" != start ] || mkdir -p "$2"
 if [ ! -d "$2" ]; then
@@ -402,7 +404,14 @@ vhost)
     rmqctl set_permissions -p "$name" guest '.*' '.*' '.*'
     echo "amqp://guest:guest@127.0.0.1:$AMQP_PORT/$name"
     ;;
+rabbitmqctl)
+    load_ports
+    shift 2
+    alive "$DIR/rabbitmq/beam.pid" rabbit >/dev/null || die "rabbitmq of $DIR is not running"
+    HOME="$DIR/rabbitmq/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$DIR/rabbitmq/rabbitmq-env.conf" \
+        exec "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" "$@" </dev/null
+    ;;
 *)
-    die "unknown command '$cmd' (start|stop|restart-rabbitmq|restart-zk|status|vhost)"
+    die "unknown command '$cmd' (start|stop|restart-rabbitmq|restart-zk|status|vhost|rabbitmqctl)"
     ;;
 esac

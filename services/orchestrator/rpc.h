@@ -1,10 +1,16 @@
 /*
  * rpc.h — request/reply over RabbitMQ, for many HTTP threads at once.
  *
- * rpc_call publishes a request to a queue with reply_to set to this
- * orchestrator's exclusive reply queue and a fresh correlation id, then
- * blocks until the matching reply arrives or the timeout passes. Any number
- * of threads may call at once.
+ * rpc_call hands a request to the publisher thread, which publishes it to
+ * a queue with reply_to set to this orchestrator's exclusive reply queue
+ * and a fresh correlation id; the caller blocks until the matching reply
+ * arrives or its timeout passes. Any number of threads may call at once;
+ * no caller ever waits on the network itself, so a broker that stops
+ * taking publishes (a resource alarm) costs callers their timeout at most,
+ * and one the broker has declared blocked fails them at once.
+ *
+ * Shutdown: 200 ms after SIGTERM/SIGINT (service_stop_flag) waiting calls
+ * fail with RPC_UNAVAILABLE and new ones are refused.
  */
 #ifndef RS_RPC_H
 #define RS_RPC_H
@@ -31,7 +37,8 @@ struct rpc_reply {
 /* Sends body to queue (message_id = rid; persistent if asked) and waits up to
  * timeout_ms. RPC_OK with *reply filled (free with rpc_reply_free),
  * RPC_TIMEOUT when no reply came in time, RPC_UNAVAILABLE when the broker
- * cannot be reached. */
+ * cannot be reached, has blocked publishing, or too many requests wait to
+ * be published (1024), and during shutdown. */
 int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
              const char *body, size_t len, int timeout_ms, struct rpc_reply *reply);
 void rpc_reply_free(struct rpc_reply *reply);

@@ -14,14 +14,16 @@
  * begins, no reply of the old master is acknowledged. The new master learns
  * its epoch from the znode, so its replies can only come after.
  *
- * Locking: one mutex guards the table, the epoch and the generation. The
- * crash endpoints call the runtime's kill while holding it, so that two
- * concurrent crashes cannot pick the same victim; that is safe because a
- * runtime never calls on_exit while holding a lock its kill takes
- * (runtime.h). A worker killed with SIGKILL is taken for dead at once; the
- * runtime's exit notice that follows finds it gone and changes nothing.
- * Dead entries stay in the table (start-up looks at their exit status)
- * until the space is needed.
+ * Locking: one mutex guards the table, the epoch and the generation, and
+ * it is never held across a runtime call (a Docker Engine call may take
+ * seconds) or a ZooKeeper call. The crash endpoints pick their victim and
+ * mark it "killing" under the lock, so two concurrent crashes never pick
+ * the same worker, then kill it with the lock released, then record the
+ * result (a failed kill takes the mark back). A worker killed with SIGKILL
+ * is taken for dead once the kill returns; an exit notice that comes while
+ * the kill is under way is only noted, and one that comes after finds it
+ * gone: either way the notice changes nothing. Dead entries stay in the
+ * table (start-up looks at their exit status) until the space is needed.
  */
 #include "workers.h"
 
@@ -156,7 +158,10 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
     struct workers *ws = ctx;
     pthread_mutex_lock(&ws->lock);
     struct wentry *e = wt_find(ws, id);
-    if (e && e->alive) {
+    if (e && e->alive && e->killing) {
+        e->exited = 1; /* workers_kill_picked records it */
+        e->exit_status = status;
+    } else if (e && e->alive) {
         e->alive = 0;
         e->status = status;
         if (e->info.retiring || ws->stopping)
@@ -318,18 +323,25 @@ int workers_list(struct workers *ws, struct worker_info *out, int max)
     return n;
 }
 
-/* SIGKILLs e and takes it for dead (caller holds lock). Its PID, or -1. */
-static int kill_locked(struct workers *ws, struct wentry *e, const char *why)
+/* The result of killing e (caller holds lock): taken for dead if the kill
+ * worked; else unmarked, and dead after all if its exit came meanwhile. */
+static void kill_done(struct workers *ws, struct wentry *e, int killed, const char *why)
 {
-    if (runtime_kill(ws->rt, e->info.id, SIGKILL)) return -1;
-    e->alive = 0;
-    e->status = SIGKILL; /* as a wait status: killed by SIGKILL */
-    log_warn("killed worker id=%s pid=%d role=%s why=\"%s\"", e->info.id, e->info.pid,
-             e->info.master ? "master" : "slave", why);
-    events_add("crash", "killed %s %s pid=%d: %s", e->info.master ? "master" : "slave", e->info.id,
-               e->info.pid, why);
+    const char *role = e->info.master ? "master" : "slave";
+    e->killing = 0;
+    if (killed) {
+        e->alive = 0;
+        e->status = SIGKILL; /* as a wait status: killed by SIGKILL */
+        log_warn("killed worker id=%s pid=%d role=%s why=\"%s\"", e->info.id, e->info.pid, role, why);
+        events_add("crash", "killed %s %s pid=%d: %s", role, e->info.id, e->info.pid, why);
+    } else if (e->exited) {
+        e->alive = 0;
+        e->status = e->exit_status;
+        log_warn("worker exited id=%s pid=%d role=%s status=%d (its kill failed)", e->info.id, e->info.pid,
+                 role, e->status);
+        events_add("exit", "%s %s pid=%d exited status=%d", role, e->info.id, e->info.pid, e->status);
+    }
     wt_changed_locked(ws);
-    return e->info.pid;
 }
 
 int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int wait_ms, const char *why)
@@ -337,24 +349,37 @@ int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int
     struct timespec until = clock_deadline(wait_ms);
     struct worker_info live[MAX_WORKERS];
     struct wentry *entry[MAX_WORKERS];
+    char id[RUNTIME_ID_MAX] = "";
     int pid = -1;
     pthread_mutex_lock(&ws->lock);
     for (;;) {
         int n = 0;
         for (int i = 0; i < ws->n; i++)
-            if (ws->w[i].alive && ws->w[i].info.pid > 0) {
+            if (ws->w[i].alive && ws->w[i].info.pid > 0 && !ws->w[i].killing) {
                 entry[n] = &ws->w[i];
                 live[n++] = ws->w[i].info;
             }
         int k = pick(live, n, ctx);
         if (k >= 0 && k < n) {
-            pid = kill_locked(ws, entry[k], why);
+            entry[k]->killing = 1;
+            entry[k]->exited = 0;
+            memcpy(id, entry[k]->info.id, sizeof id);
+            pid = entry[k]->info.pid;
             break;
         }
         if (ws->stopping || wait_ms <= 0 || pthread_cond_timedwait(&ws->changed, &ws->lock, &until)) break;
     }
     pthread_mutex_unlock(&ws->lock);
-    return pid;
+    if (!id[0]) return -1;
+    /* Unlocked: the runtime may take seconds (the Docker Engine), and its
+     * exit notice must be able to come meanwhile. */
+    int killed = runtime_kill(ws->rt, id, SIGKILL) == 0;
+    pthread_mutex_lock(&ws->lock);
+    /* Ids are never reused, and a marked entry is alive, so never recycled. */
+    struct wentry *e = wt_find(ws, id);
+    if (e) kill_done(ws, e, killed, why);
+    pthread_mutex_unlock(&ws->lock);
+    return killed ? pid : -1;
 }
 
 static int pick_id(const struct worker_info *w, int n, void *ctx)

@@ -60,11 +60,14 @@ int workers_list(struct workers *ws, struct worker_info *out, int max);
 
 /* Chooses one of the live workers w[0..n): its index, or -1 for none. */
 typedef int (*workers_pick_fn)(const struct worker_info *w, int n, void *ctx);
-/* SIGKILLs the worker pick chooses, under the table's lock, so that two
- * concurrent callers never choose the same one; the worker is taken for
- * dead at once. While pick finds none, waits up to wait_ms for the table to
- * change (e.g. a master to be elected). Its PID, or -1. The crash endpoints
- * (adminapi.c) are pickers; the supervisor replaces the dead as always. */
+/* SIGKILLs the worker pick chooses. The choice is made, and the worker
+ * marked, under the table's lock, so that two concurrent callers never
+ * choose the same one; the kill itself runs with the lock released (the
+ * runtime may take seconds); the worker is taken for dead once it returns,
+ * and the runtime's exit notice changes nothing. While pick finds none,
+ * waits up to wait_ms for the table to change (e.g. a master to be
+ * elected). Its PID, or -1. The crash endpoints (adminapi.c) are pickers;
+ * the supervisor replaces the dead as always. */
 int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int wait_ms, const char *why);
 
 /* Whether worker id (known to the table) has exited: 1 with its wait status. */

@@ -21,6 +21,9 @@ struct wentry {
     struct worker_info info;
     int alive;
     int status;         /* wait status once it exited */
+    int killing;        /* picked by workers_kill_picked, its kill under way */
+    int exited;         /* an exit notice came while killing (exit_status) */
+    int exit_status;
 };
 
 struct workers {

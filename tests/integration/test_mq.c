@@ -15,7 +15,9 @@
 #include "mq.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +340,150 @@ TEST(connect_retry_stops_and_succeeds)
     mq_close(m);
 }
 
+/* ---- a broker that stops reading: a proxy that can pause one direction ----
+ *
+ * Between the client and the broker; while paused it does not read what
+ * the client sends (as a broker under a resource alarm does), but still
+ * passes on what the broker sends. Its sockets have small buffers, so a
+ * client fills them quickly. A pause ends by itself after 5 s, so that a
+ * send without a deadline shows up as a slow success, not as a hang. */
+struct proxy {
+    int listen_fd, port;
+    int broker_port;
+    _Atomic int64_t paused_until; /* clock_ms() */
+    volatile int stop;
+    pthread_t thread;
+};
+
+static void *proxy_main(void *arg)
+{
+    struct proxy *p = arg;
+    int c = accept(p->listen_fd, NULL, NULL);
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p->broker_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (c < 0 || connect(b, (struct sockaddr *)&a, sizeof a) != 0) goto out;
+    char buf[16384];
+    while (!p->stop) {
+        short from_client = clock_ms() < p->paused_until ? 0 : POLLIN;
+        struct pollfd fds[2] = { { c, from_client, 0 }, { b, POLLIN, 0 } };
+        if (poll(fds, 2, 50) <= 0) continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) goto out;
+            if (write(i ? c : b, buf, (size_t)n) != n) goto out; /* blocking: small frames both ways */
+        }
+    }
+out:
+    if (c >= 0) close(c);
+    close(b);
+    return NULL;
+}
+
+/* Starts a proxy to the broker of url; writes the URL through it into out. */
+static int proxy_start(struct proxy *p, char *out, size_t n)
+{
+    memset(p, 0, sizeof *p);
+    const char *at = strrchr(url, '@'), *colon = at ? strchr(at, ':') : NULL;
+    const char *path = colon ? strchr(colon, '/') : NULL;
+    if (!colon) return -1;
+    p->broker_port = atoi(colon + 1);
+    p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16384;
+    setsockopt(p->listen_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small); /* inherited by accept */
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (bind(p->listen_fd, (struct sockaddr *)&a, sizeof a) || listen(p->listen_fd, 1) ||
+        getsockname(p->listen_fd, (struct sockaddr *)&a, &len))
+        return -1;
+    p->port = ntohs(a.sin_port);
+    snprintf(out, n, "%.*s:%d%s", (int)(colon - url), url, p->port, path ? path : "/");
+    return pthread_create(&p->thread, NULL, proxy_main, p);
+}
+
+static void proxy_stop(struct proxy *p)
+{
+    p->stop = 1;
+    shutdown(p->listen_fd, SHUT_RDWR); /* an accept still waiting returns */
+    pthread_join(p->thread, NULL);
+    close(p->listen_fd);
+}
+
+/* Publishes 64 KB messages until one fails (at most 2000); the time the
+ * failing one took, or -1 if none failed. */
+static int64_t publish_until_stuck(struct mq *m, const char *q)
+{
+    static char body[65536];
+    memset(body, 'x', sizeof body);
+    for (int i = 0; i < 2000; i++) {
+        int64_t t0 = clock_ms();
+        if (mq_publish(m, q, NULL, body, sizeof body) != 0) return clock_ms() - t0;
+    }
+    return -1;
+}
+
+TEST(publish_to_a_broker_that_stops_reading_fails_in_time)
+{
+    struct proxy px;
+    char u[512], q[64];
+    qname(q, sizeof q, "stuck");
+    CHECK_INT(proxy_start(&px, u, sizeof u), 0);
+    struct mq *m = mq_connect(u, 5000);
+    CHECK(m);
+    CHECK_INT(mq_declare(m, q, MQ_CLASSIC), 0);
+    mq_set_send_timeout(m, 500);
+    px.paused_until = clock_ms() + 5000;
+    int64_t took = publish_until_stuck(m, q);
+    /* The send that could not go out waited its 500 ms, then the watchdog
+     * (50 ms ticks) cut it. */
+    CHECK(took >= 450 && took < 1500);
+    CHECK(!mq_ok(m));
+    CHECK_INT(mq_publish(m, q, NULL, "x", 1), -1); /* failed stays failed, at once */
+    int64_t t0 = clock_ms();
+    mq_close(m);
+    CHECK(clock_ms() - t0 < 1500);
+    proxy_stop(&px);
+}
+
+static volatile int stuck_stop;
+static void *set_stuck_stop(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 1, 0 };
+    nanosleep(&ts, NULL);
+    stuck_stop = 1;
+    return NULL;
+}
+
+TEST(stop_flag_ends_a_stuck_publish)
+{
+    struct proxy px;
+    char u[512], q[64];
+    qname(q, sizeof q, "stuckstop");
+    CHECK_INT(proxy_start(&px, u, sizeof u), 0);
+    stuck_stop = 0;
+    struct mq *m = mq_connect(u, 5000);
+    CHECK(m);
+    CHECK_INT(mq_declare(m, q, MQ_CLASSIC), 0);
+    mq_set_send_timeout(m, 60000);
+    mq_set_stop(m, &stuck_stop);
+    px.paused_until = clock_ms() + 5000;
+    pthread_t t;
+    pthread_create(&t, NULL, set_stuck_stop, NULL);
+    int64_t t0 = clock_ms();
+    int64_t took = publish_until_stuck(m, q);
+    int64_t after_stop = clock_ms() - t0 - 1000;
+    pthread_join(t, NULL);
+    /* Stuck from well before the flag; cut 300 ms after it (+ a tick). */
+    CHECK(took >= 0);
+    CHECK(after_stop >= 250 && after_stop < 800);
+    t0 = clock_ms();
+    mq_close(m);
+    CHECK(clock_ms() - t0 < 500);
+    proxy_stop(&px);
+}
+
 int main(void)
 {
     log_init("test_mq");
@@ -355,5 +501,7 @@ int main(void)
     RUN(channel_error_fails_connection);
     RUN(connect_failures_are_fast);
     RUN(connect_retry_stops_and_succeeds);
+    RUN(publish_to_a_broker_that_stops_reading_fails_in_time);
+    RUN(stop_flag_ends_a_stuck_publish);
     return test_done();
 }
