@@ -260,6 +260,18 @@ int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind)
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
 }
 
+/* Opens channel 2 (passive declares, deletes) if it is not open. 0 or -1. */
+static int open_probe(struct mq *m)
+{
+    if (!mq_ok(m)) return -1;
+    if (m->probe_open) return 0;
+    mq_busy(m, MQ_SYNC_MS(m));
+    amqp_channel_open(m->conn, PROBE_CH);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
+    m->probe_open = 1;
+    return 0;
+}
+
 int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_t segment_bytes)
 {
     if (!mq_ok(m)) return -1;
@@ -281,20 +293,17 @@ int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_
         e[n++].value.value.i64 = segment_bytes;
     }
     amqp_table_t args = { n, e };
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare(m->conn, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
 }
 
 int mq_delete_queue(struct mq *m, const char *queue)
 {
-    if (!mq_ok(m)) return -1;
     /* On the probe channel: should the broker answer a missing queue with
      * a channel error, it is that channel that closes. */
-    if (!m->probe_open) {
-        amqp_channel_open(m->conn, PROBE_CH);
-        if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
-        m->probe_open = 1;
-    }
+    if (open_probe(m)) return -1;
+    mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_delete(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 0, 0);
     if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "queue.delete") == 0) return 0;
     /* Failed: gone is as good as deleted. */
@@ -350,13 +359,7 @@ int mq_consume(struct mq *m, const char *queue, const char *stream_offset, int n
 
 int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers)
 {
-    if (!mq_ok(m)) return -1;
-    if (!m->probe_open) {
-        mq_busy(m, MQ_SYNC_MS(m));
-        amqp_channel_open(m->conn, PROBE_CH);
-        if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
-        m->probe_open = 1;
-    }
+    if (open_probe(m)) return -1;
     mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);

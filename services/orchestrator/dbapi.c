@@ -5,7 +5,9 @@
  * published, so an invalid operation costs one parse and a 400. A valid one
  * is wrapped as {"min_seq": N, "op": ...} and sent:
  *   - writes to writeQ, persistent, with a request id unique to this
- *     orchestrator run; the reply counts only if it carries the current
+ *     orchestrator run and a deadline (the client's timeout, in wall-clock
+ *     time) after which no master applies it; the reply counts only if it
+ *     carries the current
  *     epoch (a replaced master's answer is never acknowledged: the request
  *     is asked again of the current master, see call()), and its seq raises
  *     acked_seq;
@@ -97,11 +99,14 @@ static void call(struct dbapi *api, const char *queue, char *env, int write, str
              (unsigned long long)atomic_fetch_add(&api->next_rid, 1));
     int timeout = write ? api->cfg.write_timeout_ms : api->cfg.read_timeout_ms;
     int64_t deadline = clock_ms() + timeout;
+    /* A master applies no write after this (protocol.h): by then its client has its 503. */
+    int64_t wall_deadline = write ? clock_wall_ms() + timeout : 0;
     struct rpc_reply r;
     int rc, stale = 0;
     for (;;) {
         int64_t left = deadline - clock_ms();
-        rc = rpc_call(api->rpc, queue, rid, write, env, strlen(env), left < 1 ? 1 : (int)left, &r);
+        rc = rpc_call(api->rpc, queue, rid, write, wall_deadline, env, strlen(env), left < 1 ? 1 : (int)left,
+                      &r);
         if (rc != RPC_OK || !write || r.status == 400 || !r.has_epoch || r.epoch == workers_epoch(api->ws))
             break;
         log_warn("reply from a replaced master; asking the current one rid=%s epoch=%lld current=%lld", rid,

@@ -73,6 +73,7 @@ struct slot {
     const char *queue, *rid, *body;
     size_t len;
     int persistent;
+    int64_t deadline_wall_ms;      /* 0: no deadline header */
     struct rpc_reply reply;
     pthread_cond_t done;
 };
@@ -100,6 +101,7 @@ struct out {
     int idx;
     unsigned gen;
     int persistent;
+    int64_t deadline_wall_ms;
     size_t queue, rid, body, len;
 };
 
@@ -234,6 +236,7 @@ static int take_batch(struct rpc *r, int up, struct out *batch, char **buf, size
         o->idx = idx;
         o->gen = gen;
         o->persistent = s->persistent;
+        o->deadline_wall_ms = s->deadline_wall_ms;
         o->queue = put(buf, &used, cap, s->queue, strlen(s->queue));
         o->rid = put(buf, &used, cap, s->rid, strlen(s->rid));
         o->body = put(buf, &used, cap, s->body, s->len);
@@ -304,6 +307,10 @@ static void *publisher_main(void *arg)
             snprintf(corr, sizeof corr, "%d.%u", batch[i].idx, batch[i].gen);
             struct mq_props props = { .message_id = buf + batch[i].rid, .correlation_id = corr,
                                       .reply_to = reply_to, .persistent = batch[i].persistent };
+            if (batch[i].deadline_wall_ms) {
+                props.nheaders = 1;
+                props.headers[0] = (struct mq_header){ "deadline", batch[i].deadline_wall_ms };
+            }
             failed[i] = !mq_ok(m) || mq_publish(m, buf + batch[i].queue, &props, buf + batch[i].body,
                                                 batch[i].len) != 0;
         }
@@ -359,7 +366,7 @@ void rpc_reply_free(struct rpc_reply *reply)
     memset(reply, 0, sizeof *reply);
 }
 
-int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
+int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent, int64_t deadline_wall_ms,
              const char *body, size_t len, int timeout_ms, struct rpc_reply *reply)
 {
     memset(reply, 0, sizeof *reply);
@@ -381,6 +388,7 @@ int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
     s->body = body;
     s->len = len;
     s->persistent = persistent;
+    s->deadline_wall_ms = deadline_wall_ms;
     int tail = (r->qhead + r->qlen++) % RPC_QUEUE;
     r->queue[tail] = idx;
     r->queue_gen[tail] = s->gen;

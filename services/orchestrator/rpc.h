@@ -34,12 +34,14 @@ struct rpc_reply {
     int has_seq, has_epoch;
 };
 
-/* Sends body to queue (message_id = rid; persistent if asked) and waits up to
+/* Sends body to queue (message_id = rid; persistent if asked; with the
+ * header "deadline" = deadline_wall_ms unless it is 0: the wall-clock time
+ * after which a worker must not act on it, protocol.h) and waits up to
  * timeout_ms. RPC_OK with *reply filled (free with rpc_reply_free),
  * RPC_TIMEOUT when no reply came in time, RPC_UNAVAILABLE when the broker
  * cannot be reached, has blocked publishing, or too many requests wait to
  * be published (1024), and during shutdown. */
-int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent,
+int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent, int64_t deadline_wall_ms,
              const char *body, size_t len, int timeout_ms, struct rpc_reply *reply);
 void rpc_reply_free(struct rpc_reply *reply);
 

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "mq.h"
 #include "store.h"
 #include "worker.h"
 
@@ -180,6 +181,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A call stuck on the broker's socket (a checkpoint's transfer, a
+     * blocked publish) is cut soon after SIGTERM (mq.h). */
+    mq_set_process_stop(&W.stop);
 
     /* No file yet (a worker's id is never reused): the newest checkpoint,
      * then the log after it. */
