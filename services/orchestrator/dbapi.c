@@ -7,10 +7,9 @@
  *   - writes to writeQ, persistent, with a request id unique to this
  *     orchestrator run and a deadline (the client's timeout, in wall-clock
  *     time) after which no master applies it; the reply counts only if it
- *     carries the current
- *     epoch (a replaced master's answer is never acknowledged: the request
- *     is asked again of the current master, see call()), and its seq raises
- *     acked_seq;
+ *     carries the current epoch (a replaced master's answer is never
+ *     acknowledged: the request is asked again of the current master, see
+ *     call()), and its seq raises acked_seq;
  *   - reads to readQ with min_seq = acked_seq at the moment the read
  *     arrived, which the answering slave must have applied first: a read
  *     never misses a write acknowledged before it began.
