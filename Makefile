@@ -7,6 +7,7 @@
 #   make test-unit  the fast part alone
 #   make run        RabbitMQ, ZooKeeper, orchestrator and workers on this host
 #   make bench      the benchmarks of bench/ (not part of make test)
+#   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
@@ -60,7 +61,7 @@ ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan deps test test-unit run bench clean fuzz up down logs ps console
+.PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
 $(BUILD)/%.o: %.c
@@ -131,6 +132,9 @@ run: deps all
 
 bench: deps all
 	@bench/run.sh && bench/api.sh && bench/failover.py
+
+soak: deps all
+	@bench/soak.py
 
 up: deps
 	@docker/stack.sh up
