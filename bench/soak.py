@@ -38,6 +38,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import wait_for  # noqa: E402 (after the path it comes from)
 INFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 BIN = os.path.join(ROOT, "build", "bin")
 WRITELOAD = os.path.join(ROOT, "build", "bench", "writeload")
@@ -87,17 +89,6 @@ def call(url, method="GET", body=None, timeout=2):
         return e.code, None
     except (OSError, ValueError):
         return 0, None
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Soak:

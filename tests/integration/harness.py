@@ -103,6 +103,34 @@ def db_digest(path, requests=False):
         db.close()
 
 
+def mixed_writes(client, first, n, threads=8, password="3d725109c7e7c0bfb9d709836735b56d943d263f"):
+    """Writes n operations numbered first.. from threads clients: users u<i>, a ride of an earlier
+    user every tenth, a delete of an earlier user every tenth; every answer must be 200 or 409 (a
+    ride of a deleted user). Raises on any other answer."""
+    errors = []
+
+    def run(k):
+        for i in range(first + k, first + n, threads):
+            if i % 10 == 3:
+                op = {"op": "insert", "table": "rides", "values": {
+                    "created_by": f"u{i - 3}", "ts": i, "source": 1 + i % 198, "destination": 2}}
+            elif i % 10 == 7:
+                op = {"op": "delete", "table": "users", "where": {"username": f"u{i - 17}"}}
+            else:
+                op = {"op": "insert", "table": "users", "values": {"username": f"u{i}", "password": password}}
+            st, body = client.write(op)
+            if st not in (200, 409):
+                errors.append((i, st, body))
+                return
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    check(not errors, f"writes failed: {errors[:3]}")
+
+
 def make_vhost(name):
     """A fresh RabbitMQ virtual host on the run's node; returns its URL."""
     out = subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "vhost",

@@ -17,10 +17,9 @@ import re
 import signal
 import sqlite3
 import subprocess
-import threading
 import time
 
-from harness import HELPERS, Stack, Suite, check, db_digest, wait_for
+from harness import HELPERS, Stack, Suite, check, db_digest, mixed_writes, wait_for
 
 suite = Suite("checkpoint")
 PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
@@ -28,32 +27,6 @@ PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 
 def user(name):
     return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
-
-
-def mixed_writes(c, first, n, threads=8):
-    """n writes of users, rides and deletes from threads clients; every one must be answered 200/409."""
-    errors = []
-
-    def run(k):
-        for i in range(first + k, first + n, threads):
-            if i % 10 == 3:
-                op = {"op": "insert", "table": "rides", "values": {
-                    "created_by": f"u{i - 3}", "ts": i, "source": 1 + i % 198, "destination": 2}}
-            elif i % 10 == 7:
-                op = {"op": "delete", "table": "users", "where": {"username": f"u{i - 17}"}}
-            else:
-                op = user(f"u{i}")
-            st, body = c.write(op)
-            if st not in (200, 409):
-                errors.append((i, st, body))
-                return
-
-    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(120)
-    check(not errors, f"writes failed: {errors[:3]}")
 
 
 def worker_pids(s):
