@@ -216,7 +216,8 @@ def late_slave_reaches_the_masters_data():
                 return False
 
         wait_for(lambda: re.search(r"checkpoint made .* seq=(\d{4,})", s.log_text()), 30, "a checkpoint")
-        for wid, env, how in (("late1", {"ZK_HOSTS": ""}, "replayed"), ("late2", {}, "started from a checkpoint")):
+        for wid, env, how in (("late1", {"ZK_HOSTS": ""}, "replayed"),
+                              ("late2", {}, "started from a checkpoint")):
             p, path, started = start_late(wid, **env)
             wait_for(lambda: caught_up(p, path, master_seq), 60, f"{wid} to reach the master's seq")
             took = time.monotonic() - started
@@ -225,7 +226,7 @@ def late_slave_reaches_the_masters_data():
             with open(os.path.join(s.dir, f"{wid}.log")) as f:
                 log = f.read()
             check(("started from checkpoint" in log) == (how != "replayed"), f"{wid} should have {how}: {log[-1500:]}")
-            print(f"# late slave {how} {master_seq} entries in {took:.2f}s", flush=True)
+            print(f"# late slave {how}: {master_seq} entries in {took:.2f}s", flush=True)
         # The checkpoint's slave follows the log after it like any other.
         for i in range(50):
             st, body = c.write(user(f"after{i}"))
