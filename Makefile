@@ -12,6 +12,8 @@
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
 #   make console    the admin console (rideshare-console) against that stack
+#   make backup     a backup of the running stack's data into backups/
+#   make restore FILE=...   the running stack's data becomes that backup's
 
 CC      ?= cc
 BUILD   ?= build
@@ -61,7 +63,7 @@ ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console
+.PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console backup restore
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
 $(BUILD)/%.o: %.c
@@ -157,3 +159,10 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Backups of the running stack (make up or make run): services/infra/backup.sh, docs/operations.md.
+backup:
+	@services/infra/backup.sh backup
+
+restore:
+	@services/infra/backup.sh restore "$(FILE)"

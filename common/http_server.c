@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define CONNECTION_TIMEOUT_S 30  /* an idle client frees its thread after this */
 #define CONNECTION_LIMIT 512     /* one thread each */
@@ -75,9 +76,29 @@ struct request {
     uint64_t discarded;
 };
 
+/* A handler's response whose body is a file (http_reply_file). */
+static enum MHD_Result respond_file(struct http_server *s, struct request *r, struct http_response *res)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)res->file_size, res->file_fd);
+    if (!resp) {
+        close(res->file_fd);
+        log_error("http: cannot build a file response status=%d", res->status);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            res->content_type ? res->content_type : "application/octet-stream");
+    for (int i = 0; i < res->nheaders; i++) MHD_add_response_header(resp, res->headers[i][0], res->headers[i][1]);
+    enum MHD_Result ret = MHD_queue_response(r->pub.conn, (unsigned int)res->status, resp);
+    MHD_destroy_response(resp);
+    if (s->observer)
+        s->observer(&r->pub, r->m.best ? r->m.best->pattern : NULL, res->status, s->observer_ctx);
+    return ret;
+}
+
 /* Queues the response (taking over body), then tells the observer. */
 static enum MHD_Result respond(struct http_server *s, struct request *r, int status,
-                               char *body, const char *content_type, const char *allow)
+                               char *body, const char *content_type, const char *allow,
+                               const struct http_response *extra)
 {
     struct MHD_Response *resp;
 
@@ -99,6 +120,8 @@ static enum MHD_Result respond(struct http_server *s, struct request *r, int sta
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 content_type ? content_type : "application/json");
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    for (int i = 0; extra && i < extra->nheaders; i++)
+        MHD_add_response_header(resp, extra->headers[i][0], extra->headers[i][1]);
     enum MHD_Result ret = MHD_queue_response(r->pub.conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     if (ret != MHD_YES) log_warn("http: could not queue response status=%d", status);
@@ -110,7 +133,7 @@ static enum MHD_Result respond(struct http_server *s, struct request *r, int sta
 static enum MHD_Result respond_error(struct http_server *s, struct request *r, int status,
                                      const char *msg, const char *allow)
 {
-    return respond(s, r, status, json_error_text(msg), NULL, allow);
+    return respond(s, r, status, json_error_text(msg), NULL, allow, NULL);
 }
 
 /* Answers 404, 405 or 413, in the header's order, when one applies. */
@@ -142,16 +165,18 @@ static enum MHD_Result finish(struct http_server *s, struct request *r)
     for (int i = 0; i < rt->nseg; i++)
         if (!rt->seg[i]) r->pub.captures[r->pub.ncaptures++] = r->m.seg[i];
 
-    struct http_response res = { 0, NULL, NULL };
+    struct http_response res = { 0 };
     rt->fn(&r->pub, &res, rt->ctx);
     if (res.status < 200 || res.status > 599) {
         /* A handler that forgot to answer is a bug; say so rather than
          * sending MHD something it would refuse. */
         log_error("http: handler set no valid status pattern=%s status=%d", rt->pattern, res.status);
         free(res.body);
+        if (res.has_file) close(res.file_fd);
         return respond_error(s, r, 500, "handler produced no response", NULL);
     }
-    return respond(s, r, res.status, res.body, res.content_type, NULL);
+    if (res.has_file) return respond_file(s, r, &res);
+    return respond(s, r, res.status, res.body, res.content_type, NULL, &res);
 }
 
 /* Step 2: takes n body bytes. Returns 0 to drop the connection. */
@@ -403,4 +428,21 @@ void http_reply_error(struct http_response *res, int status, const char *msg)
 void http_reply_raw(struct http_response *res, int status, char *json_text)
 {
     set_reply(res, status, json_text);
+}
+
+void http_reply_file(struct http_response *res, int status, int fd, long long size, const char *content_type)
+{
+    set_reply(res, status, NULL);
+    res->has_file = 1;
+    res->file_fd = fd;
+    res->file_size = size;
+    res->content_type = content_type;
+}
+
+void http_reply_header(struct http_response *res, const char *name, const char *value)
+{
+    if (res->nheaders >= HTTP_MAX_RESPONSE_HEADERS) return;
+    snprintf(res->headers[res->nheaders][0], sizeof res->headers[0][0], "%s", name);
+    snprintf(res->headers[res->nheaders][1], sizeof res->headers[0][1], "%s", value);
+    res->nheaders++;
 }

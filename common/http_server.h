@@ -35,10 +35,17 @@ struct http_request {
     void *conn;                    /* private: the MHD connection */
 };
 
+#define HTTP_MAX_RESPONSE_HEADERS 4
+
 struct http_response {
     int status;
     char *body;                    /* malloc'd, owned by the server after return; NULL: no body */
     const char *content_type;      /* default "application/json" */
+    /* Set by http_reply_file: the body is this file instead (a backup): */
+    int has_file, file_fd;         /* taken over: the server closes it */
+    long long file_size;
+    int nheaders;                  /* added by http_reply_header */
+    char headers[HTTP_MAX_RESPONSE_HEADERS][2][128];
 };
 
 typedef void (*http_handler)(const struct http_request *req, struct http_response *res, void *ctx);
@@ -73,5 +80,11 @@ void http_reply_json(struct http_response *res, int status, const struct cJSON *
 void http_reply_error(struct http_response *res, int status, const char *msg);
 /* Sets the response to status with a body already in JSON text (taken over). */
 void http_reply_raw(struct http_response *res, int status, char *json_text);
+/* Sets the response to status with the size bytes of the open file fd as
+ * its body (fd taken over; streamed from the file, never held in memory). */
+void http_reply_file(struct http_response *res, int status, int fd, long long size, const char *content_type);
+/* Adds a header to the response (at most HTTP_MAX_RESPONSE_HEADERS; name and
+ * value are the handler's own text, up to 127 bytes each). */
+void http_reply_header(struct http_response *res, const char *name, const char *value);
 
 #endif

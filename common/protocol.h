@@ -12,6 +12,10 @@
  *           of a replica's database at a log offset, in parts
  *           (services/worker/checkpoint.h); the newest is named in
  *           ZK_ROOT/checkpoint, older ones are deleted
+ *   backupQ durable: requests for a backup (common/backupfile.h), served by
+ *           one ready slave (services/worker/backup.c), answered like any
+ *           request with {"stream", "size", "parts", "crc", "seq", ...}
+ *   replog.backup.*, replog.restore.*  a backup on its way, in parts
  *
  * Request (orchestrator -> worker), published persistent with
  * message_id = request id (unique per client request), correlation_id and
@@ -44,6 +48,13 @@
  *   {"epoch": E, "marker": "<worker id>", "nonce": I}
  * An entry counts only if it carries the epoch and nonce (as inc) of the
  * newest marker of the highest epoch (services/worker/replica.h).
+ *
+ * Restore (orchestrator -> writeQ, like a write, with its deadline):
+ *   {"restore": {"stream": "...", "size": N, "parts": N, "crc": N}}
+ * and its log entry, which replaces every replicated table's rows with the
+ * backup's on every replica (services/worker/restore.h):
+ *   {"epoch", "inc", "seq", "rid", "ts", "status": 200, "restore": {...},
+ *    "result": {"users": N, "rides": N, "members": N}}
  */
 #ifndef RS_PROTOCOL_H
 #define RS_PROTOCOL_H
@@ -51,7 +62,14 @@
 #define PROTO_WRITE_QUEUE "writeQ"
 #define PROTO_READ_QUEUE  "readQ"
 #define PROTO_LOG_STREAM  "replog"
-/* Checkpoint streams are named PROTO_LOG_STREAM ".ckpt.<seq>.<worker id>". */
+#define PROTO_BACKUP_QUEUE "backupQ"
+
+/* Streams holding one file each (common/mq_file.h): a checkpoint
+ * (".ckpt.<seq>.<worker>"), a backup on its way to the orchestrator
+ * (".backup.<seq>.<worker>.<ms>"), a backup being restored
+ * (".restore.<seq>.<ms>"). */
 #define PROTO_CHECKPOINT_PREFIX PROTO_LOG_STREAM ".ckpt."
+#define PROTO_BACKUP_STREAM_PREFIX PROTO_LOG_STREAM ".backup."
+#define PROTO_RESTORE_STREAM_PREFIX PROTO_LOG_STREAM ".restore."
 
 #endif

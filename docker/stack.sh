@@ -132,7 +132,7 @@ down() {
     "${compose[@]}" down -v --remove-orphans -t 5
     remove_workers
     docker network rm "${stack}_net" >/dev/null 2>&1 || true
-    docker volume rm "${stack}_rabbitmq" >/dev/null 2>&1 || true
+    docker volume rm "${stack}_rabbitmq" "${stack}_backups" >/dev/null 2>&1 || true
 }
 
 case ${1:-} in

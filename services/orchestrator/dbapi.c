@@ -91,14 +91,16 @@ static char *envelope(const char *op, size_t len, int64_t min_seq)
  * applies it now if the entry came after (every replica ignores that one):
  * either way exactly once, and the client sees its write succeed across
  * the failover instead of a 503. */
-static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
+static void call_for(struct dbapi *api, const char *queue, char *env, int write, int timeout_ms,
+                     struct http_response *res)
 {
     char rid[48];
     snprintf(rid, sizeof rid, "%s-%llu", api->rid_prefix,
              (unsigned long long)atomic_fetch_add(&api->next_rid, 1));
     int timeout = write ? api->cfg.write_timeout_ms : api->cfg.read_timeout_ms;
-    int64_t deadline = clock_ms() + timeout;
-    /* A master applies no write after this (protocol.h): by then its client has its 503. */
+    int64_t deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : timeout);
+    /* A master takes no write after this (protocol.h): by then its client has
+     * its 503 — or, for a longer call (a restore), it is being applied. */
     int64_t wall_deadline = write ? clock_wall_ms() + timeout : 0;
     struct rpc_reply r;
     int rc, stale = 0;
@@ -149,6 +151,16 @@ static void call(struct dbapi *api, const char *queue, char *env, int write, str
         cJSON_Delete(out);
     }
     rpc_reply_free(&r);
+}
+
+static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
+{
+    call_for(api, queue, env, write, 0, res);
+}
+
+void dbapi_send_write(struct dbapi *api, char *envelope, int timeout_ms, struct http_response *res)
+{
+    call_for(api, PROTO_WRITE_QUEUE, envelope, 1, timeout_ms, res);
 }
 
 static void on_write(const struct http_request *req, struct http_response *res, void *ctx)

@@ -29,6 +29,13 @@ struct dbapi *dbapi_register(struct http_server *srv, const struct dbapi_config 
  * raises acked_seq to it. Retries until timeout_ms (a failover may be under
  * way) or *stop. 0 or -1. */
 int dbapi_barrier(struct dbapi *api, int timeout_ms, volatile sig_atomic_t *stop);
+/* Sends a write request's envelope (protocol.h; taken over) to the master
+ * as db/write sends an operation — a request id, the write timeout as its
+ * deadline to be taken, the epoch check, acked_seq raised by its seq — but
+ * waits for the answer up to timeout_ms (a restore takes longer than a
+ * write). *res is the answer db/write would give. */
+struct http_response;
+void dbapi_send_write(struct dbapi *api, char *envelope, int timeout_ms, struct http_response *res);
 void dbapi_free(struct dbapi *api);
 
 #endif

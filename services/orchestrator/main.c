@@ -18,9 +18,12 @@
 #include <unistd.h>
 
 #include "adminapi.h"
+#include "backupapi.h"
+#include "backups.h"
 #include "config.h"
 #include "dbapi.h"
 #include "http_server.h"
+#include "restorer.h"
 #include "log.h"
 #include "rpc.h"
 #include "runtime.h"
@@ -49,6 +52,10 @@ static const struct config_var vars[] = {
     { "MAX_SLAVES", "8", "most slaves ever kept (autoscaler and POST /api/v1/scale), 1..48; sized for one host" },
     { "SCALE_UP_STEP", "2", "most slaves a scaling window's decision adds (scale-in is not stepped)" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
+    { "BACKUP_DIR", "", "where backups are kept and restored from (default: DATA_DIR/backups)" },
+    { "BACKUP_INTERVAL_S", "0", "take a backup into BACKUP_DIR every so many seconds (0: never)" },
+    { "BACKUP_KEEP", "7", "scheduled backups kept; the oldest go once a newer one is verified" },
+    { "BACKUP_TIMEOUT_MS", "120000", "how long one backup, or one restore, may take" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { "RUNTIME", "process", "where workers run: process (on this host) or docker (containers)" },
     { "DOCKER_SOCKET", "/var/run/docker.sock", "Docker Engine API socket (docker runtime)" },
@@ -164,6 +171,21 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     struct dbapi *api = NULL;
     struct adminapi *admin = NULL;
+    struct backupapi *bapi = NULL;
+    char backup_dir[1100];
+    if (*config_str(vars, "BACKUP_DIR")) snprintf(backup_dir, sizeof backup_dir, "%s", config_str(vars, "BACKUP_DIR"));
+    else snprintf(backup_dir, sizeof backup_dir, "%s/backups", data_dir);
+    int backup_timeout_ms = (int)config_long(vars, "BACKUP_TIMEOUT_MS", 1000, 3600000);
+    struct backups_config bcfg = {
+        .amqp_url = config_str(vars, "RABBITMQ_URL"),
+        .dir = backup_dir,
+        .interval_s = (int)config_long(vars, "BACKUP_INTERVAL_S", 0, 86400 * 365),
+        .keep = (int)config_long(vars, "BACKUP_KEEP", 1, 100000),
+        .timeout_ms = backup_timeout_ms,
+        .rpc = rpc,
+    };
+    struct backups *backups = NULL;
+    static struct restorer_config rcfg;
     struct supervisor_config scfg = {
         .zk_root = wcfg.zk_root,
         .initial_slaves = initial_slaves,
@@ -204,6 +226,15 @@ int main(int argc, char **argv)
             .max_slaves = max_slaves,
         };
         admin = adminapi_register(srv, &acfg);
+        backups = backups_start(&bcfg);
+        if (backups) {
+            rcfg = (struct restorer_config){
+                .amqp_url = config_str(vars, "RABBITMQ_URL"), .zk_hosts = wcfg.zk_hosts, .zk_root = wcfg.zk_root,
+                .timeout_ms = backup_timeout_ms, .backups = backups, .api = api, .sup = sup, .ws = ws,
+            };
+            struct backupapi_config bacfg = { .backups = backups, .restorer = &rcfg };
+            bapi = backupapi_register(srv, &bacfg);
+        }
         int port = -1;
         /* acked_seq starts at the log's end, whether the workers were
          * adopted or started over an existing log: a read then never misses
@@ -222,6 +253,8 @@ int main(int argc, char **argv)
     }
     http_server_free(srv);
     adminapi_free(admin);
+    backupapi_free(bapi);
+    backups_stop(backups); /* its scheduler's calls end with the RPC's shutdown */
     supervisor_stop(sup); /* before the workers stop: it would replace them */
     workers_stop_all(ws, 700);
     rpc_stop(rpc);

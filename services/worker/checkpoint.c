@@ -2,10 +2,9 @@
  * checkpoint.c — see checkpoint.h: the znode that names the newest
  * checkpoint, and fetching one into a new database file.
  *
- * Fetching. Read ZK_ROOT/checkpoint; consume the named stream from its first
- * message, writing each part to <db>.fetch while the CRC runs over it; then
- * check size and CRC against the znode, sync, check the position stored in
- * the file, and rename it to <db>. The stream may be deleted under a reader
+ * Fetching. Read ZK_ROOT/checkpoint; read the named stream (mq_file.h) into
+ * <db>.fetch, checked against the znode's size and CRC; sync it, check the
+ * position stored in the file, and rename it to <db>. The stream may be deleted under a reader
  * (a newer checkpoint was completed meanwhile): the broker cancels the
  * consumer and the fetch starts over from the znode, up to a few times,
  * within w->ckpt_timeout_ms. Every wait is sliced so that SIGTERM ends it at
@@ -19,143 +18,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checksum.h"
 #include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "mq.h"
+#include "mq_file.h"
 #include "store.h"
 #include "worker.h"
 #include "zk.h"
 
-#define PART_WAIT_MS 5000
 #define ATTEMPTS 3
 
-/* ------------------------------------------------------------------ znode */
-
-static void node_path(const char *zk_root, char *path, size_t n)
-{
-    snprintf(path, n, "%s/checkpoint", zk_root);
-}
-
-static int parse_info(const cJSON *j, struct checkpoint_info *c)
-{
-    const char *q = json_get_str(j, "queue"), *by = json_get_str(j, "by");
-    int64_t crc = 0;
-    if (!q || json_get_int(j, "seq", &c->seq) || json_get_int(j, "offset", &c->offset) ||
-        json_get_int(j, "log_bytes", &c->log_bytes) || json_get_int(j, "epoch", &c->epoch) ||
-        json_get_int(j, "size", &c->size) || json_get_int(j, "parts", &c->parts) ||
-        json_get_int(j, "crc", &crc) || json_get_int(j, "at_ms", &c->at_ms))
-        return -1;
-    snprintf(c->queue, sizeof c->queue, "%s", q);
-    snprintf(c->by, sizeof c->by, "%s", by ? by : "");
-    c->crc = (uint32_t)crc;
-    return 0;
-}
-
-int checkpoint_read(struct zk *zk, const char *zk_root, struct checkpoint_znode *z, int *version)
-{
-    char path[300], data[8192];
-    memset(z, 0, sizeof *z);
-    node_path(zk_root, path, sizeof path);
-    int n = zk_get_versioned(zk, path, data, sizeof data, version);
-    if (n == -2) {
-        *version = -1;
-        return 0;
-    }
-    if (n < 0) return -1;
-    cJSON *j = json_parse(data, (size_t)n);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        log_error("checkpoint znode unreadable path=%s", path);
-        return -1;
-    }
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "current");
-    int rc = 0;
-    if (cJSON_IsObject(cur)) {
-        rc = parse_info(cur, &z->current);
-        z->present = rc == 0;
-    }
-    const cJSON *g;
-    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(j, "garbage"))
-        if (cJSON_IsString(g) && z->ngarbage < CHECKPOINT_GARBAGE_MAX)
-            snprintf(z->garbage[z->ngarbage++], sizeof z->garbage[0], "%s", g->valuestring);
-    cJSON_Delete(j);
-    if (rc) log_error("checkpoint znode unreadable path=%s", path);
-    return rc;
-}
-
-int checkpoint_write(struct zk *zk, const char *zk_root, const struct checkpoint_znode *z, int version)
-{
-    char path[300];
-    node_path(zk_root, path, sizeof path);
-    cJSON *j = cJSON_CreateObject();
-    if (z->present) {
-        const struct checkpoint_info *c = &z->current;
-        cJSON *o = cJSON_AddObjectToObject(j, "current");
-        cJSON_AddStringToObject(o, "queue", c->queue);
-        json_add_int(o, "seq", c->seq);
-        json_add_int(o, "offset", c->offset);
-        json_add_int(o, "log_bytes", c->log_bytes);
-        json_add_int(o, "epoch", c->epoch);
-        json_add_int(o, "size", c->size);
-        json_add_int(o, "parts", c->parts);
-        json_add_int(o, "crc", c->crc);
-        cJSON_AddStringToObject(o, "by", c->by);
-        json_add_int(o, "at_ms", c->at_ms);
-    } else {
-        cJSON_AddNullToObject(j, "current");
-    }
-    cJSON *g = cJSON_AddArrayToObject(j, "garbage");
-    for (int i = 0; i < z->ngarbage; i++) cJSON_AddItemToArray(g, cJSON_CreateString(z->garbage[i]));
-    char *text = json_print(j);
-    cJSON_Delete(j);
-    int rc = zk_set_versioned(zk, path, text, strlen(text), version);
-    free(text);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- fetching */
-
-/* Receives the parts of c into fd. 0 when all came and match c. */
-static int receive(struct worker *w, struct mq *m, int fd, const struct checkpoint_info *c, int64_t deadline)
-{
-    int64_t next = 0, written = 0;
-    uint32_t crc = 0;
-    while (next < c->parts) {
-        int64_t part_deadline = clock_ms() + PART_WAIT_MS;
-        if (part_deadline > deadline) part_deadline = deadline;
-        struct mq_message msg;
-        int got = 0;
-        while (got == 0 && !w->stop && clock_ms() < part_deadline) got = mq_next(m, &msg, 100);
-        if (got <= 0) {
-            if (!w->stop) log_warn("checkpoint: no part in time part=%lld queue=%s", (long long)next, c->queue);
-            return -1;
-        }
-        int64_t part = -1, parts = -1, size = -1, seq = -1;
-        int ok = mq_header(&msg, "part", &part) && mq_header(&msg, "parts", &parts) &&
-                 mq_header(&msg, "size", &size) && mq_header(&msg, "seq", &seq) && part == next &&
-                 parts == c->parts && size == c->size && seq == c->seq &&
-                 written + (int64_t)msg.len <= c->size && write(fd, msg.body, msg.len) == (ssize_t)msg.len;
-        if (ok) {
-            crc = crc32c(crc, msg.body, msg.len);
-            written += (int64_t)msg.len;
-            next++;
-            mq_ack(m, msg.delivery_tag, 0); /* flow control on a stream, nothing more */
-        } else {
-            log_warn("checkpoint: bad part part=%lld expected=%lld queue=%s", (long long)part,
-                     (long long)next, c->queue);
-        }
-        mq_message_free(&msg);
-        if (!ok) return -1;
-    }
-    if (written != c->size || crc != c->crc) {
-        log_warn("checkpoint: copy does not match its checksum queue=%s size=%lld/%lld crc=%08x/%08x", c->queue,
-                 (long long)written, (long long)c->size, crc, c->crc);
-        return -1;
-    }
-    return 0;
-}
 
 /* One attempt at the checkpoint c: 0 when <db> holds it, verified. */
 static int fetch_one(struct worker *w, const struct checkpoint_info *c, int64_t deadline)
@@ -164,8 +38,8 @@ static int fetch_one(struct worker *w, const struct checkpoint_info *c, int64_t 
     snprintf(tmp, sizeof tmp, "%s.fetch", w->db_path);
     struct mq *m = mq_connect(w->amqp_url, 2000);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = m && fd >= 0 && mq_qos(m, 4) == 0 && mq_consume(m, c->queue, "first", 0) == 0 &&
-                     receive(w, m, fd, c, deadline) == 0 && fsync(fd) == 0
+    struct mq_file_info fi = { .size = c->size, .parts = c->parts, .crc = c->crc };
+    int rc = m && fd >= 0 && mq_file_fetch(m, c->queue, fd, &fi, deadline, &w->stop) == 0 && fsync(fd) == 0
                  ? 0 : -1;
     mq_close(m);
     if (fd >= 0) close(fd);

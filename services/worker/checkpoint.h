@@ -13,18 +13,13 @@
  * database's size, not its history.
  *
  * Where. Each checkpoint is a stream of its own, PROTO_CHECKPOINT_PREFIX
- * "<seq>.<worker>", holding the SQLite file in parts of CHECKPOINT_PART
- * bytes (integer headers part, parts, size, seq). A stream is replicated
+ * "<seq>.<worker>", holding the SQLite file (mq_file.h). A stream is replicated
  * wherever the log is, survives the loss of every worker, and is deleted as
  * a whole once a newer checkpoint is complete, so the broker holds one
  * checkpoint (two while the next is written). The znode ZK_ROOT/checkpoint
- * names the newest complete one:
- *   {"current": {"queue", "seq", "offset", "log_bytes", "epoch", "size",
- *                "parts", "crc", "by", "at_ms"} or null,
- *    "garbage": [streams to delete]}
- * It is updated by compare-and-set only. A stream is listed in "garbage"
- * before its first part is sent, so a checkpointer that dies midway leaves
- * nothing the next one cannot find and delete.
+ * (checkpoint_znode.h) names the newest complete one; a stream is listed
+ * there as garbage before its first part is sent, so a checkpointer that
+ * dies midway leaves nothing the next one cannot find and delete.
  *
  * Verified before use: the parts must come in order with their headers
  * consistent, the file must have the znode's size and CRC-32C, and the
@@ -39,32 +34,9 @@
 
 #include <stdint.h>
 
-#define CHECKPOINT_PART (1024 * 1024)
-#define CHECKPOINT_GARBAGE_MAX 16
+#include "checkpoint_znode.h"
 
 struct worker;
-struct zk;
-
-struct checkpoint_info {
-    char queue[128];
-    int64_t seq, offset, log_bytes, epoch, size, parts, at_ms;
-    uint32_t crc;
-    char by[64];
-};
-
-struct checkpoint_znode {
-    int present;                 /* 0: no checkpoint yet */
-    struct checkpoint_info current;
-    int ngarbage;
-    char garbage[CHECKPOINT_GARBAGE_MAX][128];
-};
-
-/* Reads ZK_ROOT/checkpoint with its version (-1 when it does not exist).
- * 0 (z->present says whether a checkpoint exists), or -1 on error. */
-int checkpoint_read(struct zk *zk, const char *zk_root, struct checkpoint_znode *z, int *version);
-/* Writes it if it is still at version (-1: creates it). 0 written, 1 another
- * writer came first, -1 error. */
-int checkpoint_write(struct zk *zk, const char *zk_root, const struct checkpoint_znode *z, int version);
 
 /* Fetches the newest checkpoint into w->db_path (which must not exist),
  * verified, if its seq is above min_seq. 1 with *got set; 0 when there is

@@ -17,12 +17,16 @@
  *      garbage;
  *   2. copy the database with store_dump (SQLite's online backup in one read
  *      transaction: tables, request ids and position of one commit, while
- *      the follower goes on) into <db>.ckpt, and run the CRC over it;
+ *      the follower goes on) into <db>.ckpt, and measure it (size, CRC);
  *   3. list the new stream as garbage (compare-and-set), so that a crash
  *      from here on leaves it findable;
- *   4. declare the stream and publish the parts with publisher confirms;
+ *   4. publish the file as the new stream (mq_file.h), confirmed;
  *   5. compare-and-set the znode: the new checkpoint is current, the old
- *      one's stream is garbage; then delete it and clear the list.
+ *      one's stream is garbage, and so is every stream retired until a
+ *      checkpoint past a seq this one passes (a restored backup); then
+ *      delete the garbage. A checkpoint asked for ("wanted": a restore
+ *      wants its replicas to start after it) is due as soon as this replica
+ *      has applied that seq.
  * The compare-and-sets make the lock a courtesy rather than a guarantee: a
  * holder whose session expired midway (so another could take the lock)
  * finds the version moved and gives up. The lock's holder never blocks
@@ -35,10 +39,10 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "checksum.h"
 #include "clock.h"
 #include "log.h"
 #include "mq.h"
+#include "mq_file.h"
 #include "protocol.h"
 #include "store.h"
 #include "worker.h"
@@ -46,17 +50,15 @@
 
 #define TICK_MS 100
 #define REREAD_MS 3000
-#define CONFIRM_TIMEOUT_MS 10000
-#define CONFIRM_EVERY 8          /* parts in flight before waiting for confirms */
 
 struct checkpointer {
     struct worker *w;
-    atomic_int stop;
+    volatile int stop;
     pthread_t thread;
     int64_t started_at;          /* wall ms: the time trigger's base before any checkpoint */
 };
 
-static int stopped(struct checkpointer *c) { return c->w->stop || atomic_load(&c->stop); }
+static int stopped(struct checkpointer *c) { return c->w->stop || c->stop; }
 
 static int due(struct checkpointer *c, const struct checkpoint_znode *z)
 {
@@ -68,9 +70,24 @@ static int due(struct checkpointer *c, const struct checkpoint_znode *z)
     int64_t base_bytes = z->present ? z->current.log_bytes : 0;
     int64_t base_at = z->present ? z->current.at_ms : c->started_at;
     if (seq <= base_seq) return 0;
-    return (w->ckpt_entries > 0 && seq - base_seq >= w->ckpt_entries) ||
+    return (z->wanted > base_seq && seq >= z->wanted) ||
+           (w->ckpt_entries > 0 && seq - base_seq >= w->ckpt_entries) ||
            (w->ckpt_bytes > 0 && atomic_load(&w->log_bytes) - base_bytes >= w->ckpt_bytes) ||
            (w->ckpt_secs > 0 && clock_wall_ms() - base_at >= w->ckpt_secs * 1000);
+}
+
+/* Retire entries whose seq a checkpoint at seq has passed become garbage. */
+static void retire_passed(struct checkpoint_znode *z, int64_t seq)
+{
+    int kept = 0;
+    for (int i = 0; i < z->nretire; i++) {
+        if (z->retire[i].after <= seq) {
+            checkpoint_garbage_add(z, z->retire[i].queue);
+            continue;
+        }
+        z->retire[kept++] = z->retire[i];
+    }
+    z->nretire = kept;
 }
 
 /* Deletes the garbage streams; those deleted leave the list. */
@@ -86,56 +103,6 @@ static void collect_garbage(struct mq *m, struct checkpoint_znode *z)
         kept++;
     }
     z->ngarbage = kept;
-}
-
-static void add_garbage(struct checkpoint_znode *z, const char *queue)
-{
-    if (z->ngarbage == CHECKPOINT_GARBAGE_MAX) {
-        log_error("checkpoint garbage list full; forgetting a stream queue=%s", z->garbage[0]);
-        memmove(z->garbage[0], z->garbage[1], sizeof z->garbage[0] * (CHECKPOINT_GARBAGE_MAX - 1));
-        z->ngarbage--;
-    }
-    snprintf(z->garbage[z->ngarbage++], sizeof z->garbage[0], "%s", queue);
-}
-
-static void drop_garbage(struct checkpoint_znode *z, const char *queue)
-{
-    for (int i = 0; i < z->ngarbage; i++)
-        if (strcmp(z->garbage[i], queue) == 0) {
-            memmove(z->garbage[i], z->garbage[i + 1], sizeof z->garbage[0] * (size_t)(z->ngarbage - i - 1));
-            z->ngarbage--;
-            return;
-        }
-}
-
-/* The file's size and CRC. 0 or -1. */
-static int measure(FILE *f, int64_t *size, uint32_t *crc, char *buf)
-{
-    size_t n;
-    *size = 0;
-    *crc = 0;
-    while ((n = fread(buf, 1, CHECKPOINT_PART, f)) > 0) {
-        *crc = crc32c(*crc, buf, n);
-        *size += (int64_t)n;
-    }
-    return ferror(f) || fseek(f, 0, SEEK_SET) ? -1 : 0;
-}
-
-/* Publishes the file as c's parts, confirmed. 0 or -1. */
-static int publish(struct checkpointer *cp, struct mq *m, FILE *f, const struct checkpoint_info *c, char *buf)
-{
-    if (mq_declare_stream(m, c->queue, 0, 0) || mq_confirm_select(m)) return -1;
-    for (int64_t i = 0; i < c->parts; i++) {
-        size_t n = fread(buf, 1, CHECKPOINT_PART, f);
-        struct mq_props props = {
-            .persistent = 1,
-            .nheaders = 4,
-            .headers = { { "part", i }, { "parts", c->parts }, { "size", c->size }, { "seq", c->seq } },
-        };
-        if (n == 0 || stopped(cp) || mq_publish(m, c->queue, &props, buf, n)) return -1;
-        if ((i + 1) % CONFIRM_EVERY == 0 && mq_wait_confirms(m, mq_published(m), CONFIRM_TIMEOUT_MS)) return -1;
-    }
-    return mq_wait_confirms(m, mq_published(m), CONFIRM_TIMEOUT_MS);
 }
 
 /* Steps 1-5 (see the top of the file), holding the lock. */
@@ -156,35 +123,35 @@ static void make(struct checkpointer *cp, struct zk *zk)
         version++;
     }
     struct checkpoint_info c = { 0 };
+    struct mq_file_info fi;
     struct store_pos pos;
     if (store_dump(w->db_path, path, &pos)) goto out;
     int64_t dumped = clock_ms();
-    FILE *f = fopen(path, "rb");
-    char *buf = malloc(CHECKPOINT_PART);
-    if (!buf) abort();
-    if (!f || measure(f, &c.size, &c.crc, buf) || c.size <= 0) {
+    if (mq_file_measure(path, &fi)) {
         log_error("checkpoint copy unreadable path=%s", path);
         goto close;
     }
+    c.size = fi.size;
+    c.parts = fi.parts;
+    c.crc = fi.crc;
     snprintf(c.queue, sizeof c.queue, "%s%lld.%s", PROTO_CHECKPOINT_PREFIX, (long long)pos.applied_seq, w->id);
     c.seq = pos.applied_seq;
     c.offset = pos.log_offset;
     c.log_bytes = pos.log_bytes;
     c.epoch = pos.max_epoch;
-    c.parts = (c.size + CHECKPOINT_PART - 1) / CHECKPOINT_PART;
     c.at_ms = clock_wall_ms();
     snprintf(c.by, sizeof c.by, "%s", w->id);
-    add_garbage(&z, c.queue);
+    checkpoint_garbage_add(&z, c.queue);
     if (checkpoint_write(zk, w->zk_root, &z, version)) goto close;
     version++;
-    if (publish(cp, m, f, &c, buf)) {
+    if (mq_file_publish(m, c.queue, path, &fi, &cp->stop)) {
         if (!stopped(cp)) log_warn("checkpoint not published; its stream stays listed as garbage queue=%s", c.queue);
         goto close;
     }
-    char old[128] = "";
-    if (z.present) snprintf(old, sizeof old, "%s", z.current.queue);
-    drop_garbage(&z, c.queue);
-    if (*old) add_garbage(&z, old);
+    checkpoint_garbage_drop(&z, c.queue);
+    if (z.present) checkpoint_garbage_add(&z, z.current.queue);
+    retire_passed(&z, c.seq);
+    if (z.wanted && c.seq >= z.wanted) z.wanted = 0;
     z.present = 1;
     z.current = c;
     if (checkpoint_write(zk, w->zk_root, &z, version)) {
@@ -196,14 +163,10 @@ static void make(struct checkpointer *cp, struct zk *zk)
              "dump_ms=%lld took_ms=%lld", c.queue, (long long)c.seq, (long long)c.offset,
              (long long)c.log_bytes, (long long)c.size, (long long)c.parts, c.crc, (long long)(dumped - t0),
              (long long)(clock_ms() - t0));
-    if (*old && mq_delete_queue(m, old) == 0) {
-        log_info("checkpoint stream deleted queue=%s", old);
-        drop_garbage(&z, old);
-        checkpoint_write(zk, w->zk_root, &z, version); /* else the next checkpointer deletes it */
-    }
+    int before = z.ngarbage;
+    collect_garbage(m, &z);
+    if (z.ngarbage != before) checkpoint_write(zk, w->zk_root, &z, version); /* else the next one deletes them */
 close:
-    if (f) fclose(f);
-    free(buf);
     remove(path);
 out:
     mq_close(m);
@@ -263,7 +226,7 @@ struct checkpointer *checkpointer_start(struct worker *w)
 void checkpointer_stop(struct checkpointer *c)
 {
     if (!c) return;
-    atomic_store(&c->stop, 1);
+    c->stop = 1;
     pthread_mutex_lock(&c->w->lock);
     pthread_cond_broadcast(&c->w->advanced);
     pthread_mutex_unlock(&c->w->lock);

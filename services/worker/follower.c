@@ -20,6 +20,9 @@
  * last reported (w->master_seq) — with writes that never pause, only the
  * second ever happens.
  *
+ * A restore entry (restore.h) is applied in a batch of its own, the
+ * backup fetched and attached before it.
+ *
  * A slave's follower (no until_nonce) also stops when the slave is named
  * master: it checks between batches, so it stops with everything it applied
  * committed, and master_run resumes from exactly there.
@@ -32,6 +35,7 @@
 #include "mq.h"
 #include "protocol.h"
 #include "replica.h"
+#include "restore.h"
 #include "worker.h"
 
 static struct mq *open_log(struct worker *w)
@@ -51,20 +55,72 @@ static struct mq *open_log(struct worker *w)
     return m;
 }
 
+/* The consumer, and a message taken from it but held back for the next
+ * batch (a restore entry met inside a batch starts a batch of its own). */
+struct feed {
+    struct mq *m;
+    struct mq_message held;
+    int has_held;
+};
+
+static int feed_next(struct feed *f, struct mq_message *msg, int timeout_ms)
+{
+    if (!f->has_held) return mq_next(f->m, msg, timeout_ms);
+    *msg = f->held;
+    f->has_held = 0;
+    return 1;
+}
+
+/* A restore entry, alone in its batch (restore.h). 0, or -2: the replica
+ * cannot go on (it is replaced, and its replacement starts from a
+ * checkpoint). */
+static int apply_restore_entry(struct worker *w, struct store_pos *pos, const struct mq_message *msg,
+                               const struct replica_restore *r)
+{
+    char path[1100], err[256] = "";
+    if (restore_fetch(w, r, path, sizeof path, err, sizeof err)) return -2;
+    int rc = store_restore_attach(w->store, path, err, sizeof err) ? -2 : 0;
+    if (rc == 0) {
+        if (store_begin(w->store) ||
+            replica_apply(w->store, pos, msg->body, msg->len, msg->stream_offset, w->request_window_ms, NULL) ||
+            store_commit(w->store, pos)) {
+            store_rollback(w->store);
+            rc = -2;
+        }
+        store_restore_detach(w->store);
+    }
+    restore_done(path);
+    return rc;
+}
+
 /* One batch: what is available now, up to batch_max. 1 if the marker with
  * until_nonce was applied, 0 to go on, 2 if nothing came (caught up with the
  * log's end for now), -1 connection lost, -2 fatal, WORKER_GAP. */
-static int apply_batch(struct worker *w, struct mq *m, int64_t until_nonce)
+static int apply_batch(struct worker *w, struct feed *f, int64_t until_nonce)
 {
     struct mq_message msg;
-    int got = mq_next(m, &msg, 100);
+    int got = feed_next(f, &msg, 100);
     if (got <= 0) return got < 0 ? -1 : 2;
 
     struct store_pos pos = store_position(w->store);
     uint64_t last_tag = 0;
     int n = 0, reached = 0, rc = 0;
+    struct replica_restore restore;
+    if (replica_restore_needed(&pos, msg.body, msg.len, &restore)) {
+        rc = apply_restore_entry(w, &pos, &msg, &restore);
+        last_tag = msg.delivery_tag;
+        mq_message_free(&msg);
+        if (rc) return rc;
+        n = 1;
+        goto applied;
+    }
     if (store_begin(w->store)) { mq_message_free(&msg); return -2; }
     do {
+        if (n > 0 && replica_restore_needed(&pos, msg.body, msg.len, &restore)) {
+            f->held = msg; /* after this batch, in one of its own */
+            f->has_held = 1;
+            break;
+        }
         struct replica_marker mk;
         last_tag = msg.delivery_tag;
         int r = replica_apply(w->store, &pos, msg.body, msg.len, msg.stream_offset, w->request_window_ms, &mk);
@@ -73,17 +129,18 @@ static int apply_batch(struct worker *w, struct mq *m, int64_t until_nonce)
             reached = 1;
         mq_message_free(&msg);
         n++;
-    } while (rc == 0 && !reached && n < w->batch_max && (got = mq_next(m, &msg, 0)) == 1);
+    } while (rc == 0 && !reached && n < w->batch_max && (got = feed_next(f, &msg, 0)) == 1);
     if (got < 0 && rc == 0) rc = -1;
     if (rc) {
         store_rollback(w->store);
         return rc;
     }
     if (store_commit(w->store, &pos)) return -2;
+applied:
     worker_advance(w, &pos);
     int64_t master_seq = atomic_load(&w->master_seq);
     if (master_seq > 0 && pos.applied_seq >= master_seq) worker_caught_up(w);
-    if (mq_ack(m, last_tag, 1)) return -1;
+    if (mq_ack(f->m, last_tag, 1)) return -1;
     log_debug("applied log batch n=%d applied_seq=%lld offset=%lld", n,
               (long long)pos.applied_seq, (long long)pos.log_offset);
     return reached;
@@ -98,13 +155,14 @@ static int promoted(struct worker *w, int64_t until_nonce)
 int follower_run(struct worker *w, int64_t until_nonce)
 {
     while (!w->stop && !promoted(w, until_nonce)) {
-        struct mq *m = open_log(w);
-        if (!m) { worker_nap(w, 200); continue; } /* stopped, or the declare failed */
+        struct feed f = { .m = open_log(w) };
+        if (!f.m) { worker_nap(w, 200); continue; } /* stopped, or the declare failed */
         int rc = 0;
         while (!w->stop && !promoted(w, until_nonce) &&
-               ((rc = apply_batch(w, m, until_nonce)) == 0 || rc == 2))
+               ((rc = apply_batch(w, &f, until_nonce)) == 0 || rc == 2))
             if (rc == 2) worker_caught_up(w);
-        mq_close(m);
+        if (f.has_held) mq_message_free(&f.held); /* the next consumer starts at the committed offset */
+        mq_close(f.m);
         if (w->stop || promoted(w, until_nonce)) break;
         if (rc == 1) return 0;
         if (rc == -2) return -1;

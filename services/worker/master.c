@@ -17,6 +17,8 @@
  *   - a request past its deadline (the orchestrator's header) is refused
  *     with a 503 and not applied: its client has had its answer, and its id
  *     may be older than the window of remembered ids (replica.h);
+ *   - a restore ({"restore": ...}, restore.h) is served alone, in a batch of
+ *     its own;
  *   - otherwise the write gets seq = applied_seq + 1, is applied in the open
  *     transaction (savepoint each, so a rejected one leaves no trace), and its
  *     log entry is published;
@@ -58,6 +60,8 @@
 #include "mq.h"
 #include "protocol.h"
 #include "replica.h"
+#include "restore.h"
+#include "store.h"
 #include "worker.h"
 
 #define CONFIRM_TIMEOUT_MS 5000
@@ -95,31 +99,86 @@ static int publish_marker(struct worker *w, struct mq *log, int64_t nonce)
     return rc;
 }
 
-/* Handles one request inside the open batch; sets p->reply. Returns the
- * number of log entries published (0 or 1), or -1 on a database error. */
-static int handle(struct worker *w, struct mq *log, struct incarnation *inc, struct store_pos *pos,
-                  struct pending *p)
+/* The checks before a request is applied: 1 when it must be answered as
+ * it is (p->reply set: no message id, a redelivery answered from the
+ * store, past its deadline), 0 when it is to be applied, -1 on a database
+ * error. *now: the wall-clock time its entry will carry. */
+static int admit(struct worker *w, struct pending *p, int64_t *now)
 {
     const char *rid = p->msg.message_id;
     p->status = 400;
     p->seq = 0;
     if (!*rid) {
         p->reply = json_error_text("request has no message id");
-        return 0;
+        return 1;
     }
     int found = store_lookup(w->store, rid, &p->seq, &p->status, &p->reply);
     if (found < 0) return -1;
     if (found) {
         log_info("answering redelivered request from the store rid=%s seq=%lld", rid, (long long)p->seq);
-        return 0;
+        return 1;
     }
-    int64_t deadline, now = clock_wall_ms();
-    if (mq_header(&p->msg, "deadline", &deadline) && now > deadline) {
-        log_info("refusing a request past its deadline rid=%s late_ms=%lld", rid, (long long)(now - deadline));
+    int64_t deadline;
+    *now = clock_wall_ms();
+    if (mq_header(&p->msg, "deadline", &deadline) && *now > deadline) {
+        log_info("refusing a request past its deadline rid=%s late_ms=%lld", rid, (long long)(*now - deadline));
         p->status = 503;
         p->reply = json_error_text("request expired before the master took it; not applied");
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+/* The fields every log entry has; the caller adds what it applied. */
+static cJSON *entry_new(struct worker *w, const struct incarnation *inc, const struct store_pos *pos,
+                        const char *rid, int64_t now, int status)
+{
+    cJSON *e = cJSON_CreateObject();
+    json_add_int(e, "epoch", w->epoch);
+    json_add_int(e, "inc", inc->nonce);
+    json_add_int(e, "seq", pos->applied_seq + 1);
+    cJSON_AddStringToObject(e, "rid", rid);
+    json_add_int(e, "ts", now);
+    json_add_int(e, "status", status);
+    return e;
+}
+
+/* Publishes entry e (taken) and records its request id and reply inside the
+ * open batch; sets p's reply and advances *pos. 0 or -1. */
+static int append(struct worker *w, struct mq *log, struct incarnation *inc, struct store_pos *pos,
+                  struct pending *p, cJSON *e, int64_t now)
+{
+    int64_t seq = pos->applied_seq + 1;
+    char *text = json_print(e);
+    int reply_status;
+    char *reply = replica_reply_of(e, &reply_status);
+    cJSON_Delete(e);
+    struct mq_props props = { .persistent = 1 };
+    size_t len = strlen(text);
+    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, len);
+    free(text);
+    if (rc == 0) rc = store_record(w->store, p->msg.message_id, seq, now, reply_status, reply);
+    if (rc) {
+        free(reply);
+        return -1;
+    }
+    inc->appended += (int64_t)len + REPLICA_MSG_OVERHEAD;
+    pos->applied_seq = seq;
+    replica_note_time(pos, now, w->request_window_ms);
+    p->reply = reply;
+    p->status = reply_status;
+    p->seq = seq;
+    return 0;
+}
+
+/* Handles one request inside the open batch; sets p->reply. Returns the
+ * number of log entries published (0 or 1), or -1 on a database error. */
+static int handle(struct worker *w, struct mq *log, struct incarnation *inc, struct store_pos *pos,
+                  struct pending *p)
+{
+    int64_t now = 0;
+    int a = admit(w, p, &now);
+    if (a) return a < 0 ? -1 : 0;
     char err[256];
     struct dbop op;
     cJSON *env = json_parse(p->msg.body, p->msg.len);
@@ -134,45 +193,20 @@ static int handle(struct worker *w, struct mq *log, struct incarnation *inc, str
     cJSON *result = NULL;
     int status = store_apply(w->store, &op, opj, &result, err, sizeof err);
     if (status < 0) {
-        log_error("write failed in the database rid=%s err=%s", rid, err);
+        log_error("write failed in the database rid=%s err=%s", p->msg.message_id, err);
         cJSON_Delete(env);
         return -1;
     }
-    int64_t seq = pos->applied_seq + 1;
-    cJSON *e = cJSON_CreateObject();
-    json_add_int(e, "epoch", w->epoch);
-    json_add_int(e, "inc", inc->nonce);
-    json_add_int(e, "seq", seq);
-    cJSON_AddStringToObject(e, "rid", rid);
-    json_add_int(e, "ts", now);
-    json_add_int(e, "status", status);
+    cJSON *e = entry_new(w, inc, pos, p->msg.message_id, now, status);
     if (status == 200) {
         cJSON_AddItemReferenceToObject(e, "op", opj);
         cJSON_AddItemToObject(e, "result", result);
     } else {
         cJSON_AddStringToObject(e, "error", err);
     }
-    char *text = json_print(e);
-    int reply_status;
-    char *reply = replica_reply_of(e, &reply_status);
-    cJSON_Delete(e);
+    int rc = append(w, log, inc, pos, p, e, now);
     cJSON_Delete(env);
-    struct mq_props props = { .persistent = 1 };
-    size_t len = strlen(text);
-    int rc = mq_publish(log, PROTO_LOG_STREAM, &props, text, len);
-    free(text);
-    if (rc == 0) rc = store_record(w->store, rid, seq, now, reply_status, reply);
-    if (rc) {
-        free(reply);
-        return -1;
-    }
-    inc->appended += (int64_t)len + REPLICA_MSG_OVERHEAD;
-    pos->applied_seq = seq;
-    replica_note_time(pos, now, w->request_window_ms);
-    p->reply = reply;
-    p->status = reply_status;
-    p->seq = seq;
-    return 1;
+    return rc ? -1 : 1;
 }
 
 static void free_batch(struct pending *batch, int n)
@@ -184,20 +218,42 @@ static void free_batch(struct pending *batch, int n)
     }
 }
 
-/* Serves one batch. 0: done (or nothing to do); 1: start over (the log
- * connection failed); -1: fatal. */
-static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct incarnation *inc,
-                       struct pending *batch)
+/* Sends the replies of requests [from, to) that have one and a reply_to. */
+static void reply_all(struct worker *w, struct mq *in, struct pending *batch, int from, int to)
 {
-    int n = 0, got = mq_next(in, &batch[0].msg, 100);
-    if (got <= 0) return got < 0 ? 1 : 0;
-    n = 1;
-    while (n < w->batch_max && (got = mq_next(in, &batch[n].msg, 0)) == 1) n++;
+    for (int i = from; i < to; i++) {
+        struct mq_message *m = &batch[i].msg;
+        if (!batch[i].reply || !*m->reply_to) continue;
+        struct mq_props props = {
+            .correlation_id = m->correlation_id,
+            .nheaders = 3,
+            .headers = { { "status", batch[i].status }, { "seq", batch[i].seq }, { "epoch", w->epoch } },
+        };
+        mq_publish(in, m->reply_to, &props, batch[i].reply, strlen(batch[i].reply));
+    }
+}
 
+/* Whether a request is a restore ({"restore": ...}) rather than an op. */
+static int is_restore(const struct mq_message *m)
+{
+    if (!memmem(m->body, m->len, "\"restore\"", 9)) return 0; /* the common case, without parsing */
+    cJSON *env = json_parse(m->body, m->len);
+    int yes = cJSON_IsObject(env) && cJSON_GetObjectItemCaseSensitive(env, "restore") &&
+              !cJSON_GetObjectItemCaseSensitive(env, "op");
+    cJSON_Delete(env);
+    return yes;
+}
+
+/* Requests [from, to), none a restore, in one transaction: apply, append,
+ * wait for the confirms, commit, reply, ack. 0: done; 1: start over (the
+ * log connection failed); -1: fatal. */
+static int serve_run(struct worker *w, struct mq *in, struct mq *log, struct incarnation *inc,
+                     struct pending *batch, int from, int to)
+{
     struct store_pos pos = store_position(w->store);
     int published = 0, rc = 0;
     if (store_begin(w->store)) rc = -1;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = from; i < to && rc == 0; i++) {
         int r = handle(w, log, inc, &pos, &batch[i]);
         if (r < 0) rc = mq_ok(log) ? -1 : 1;
         else published += r;
@@ -209,24 +265,113 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct i
     if (rc == 0 && store_commit(w->store, &pos)) rc = -1;
     if (rc != 0) {
         store_rollback(w->store);
-        free_batch(batch, n);
         return rc;
     }
     worker_advance(w, &pos);
-    for (int i = 0; i < n; i++) {
-        struct mq_message *m = &batch[i].msg;
-        if (!batch[i].reply || !*m->reply_to) continue;
-        struct mq_props props = {
-            .correlation_id = m->correlation_id,
-            .nheaders = 3,
-            .headers = { { "status", batch[i].status }, { "seq", batch[i].seq }, { "epoch", w->epoch } },
-        };
-        mq_publish(in, m->reply_to, &props, batch[i].reply, strlen(batch[i].reply));
-    }
+    reply_all(w, in, batch, from, to);
     /* A failed ack is harmless: the requests come back and are answered from the store. */
-    mq_ack(in, batch[n - 1].msg.delivery_tag, 1);
-    free_batch(batch, n);
+    mq_ack(in, batch[to - 1].msg.delivery_tag, 1);
     return mq_ok(in) ? 0 : 1;
+}
+
+/* Applies the fetched backup at path in a batch of its own (restore.h):
+ * 0 done, or refused with p's reply set (nothing changed); 1 start over;
+ * -1 fatal. */
+static int apply_restore(struct worker *w, struct mq *log, struct incarnation *inc, struct pending *p,
+                         const struct replica_restore *r, const char *path, int64_t now)
+{
+    struct store_pos pos = store_position(w->store);
+    char err[256] = "";
+    int64_t users, rides, members;
+    if (store_restore_attach(w->store, path, err, sizeof err)) {
+        p->reply = json_error_text(err);
+        return 0;
+    }
+    int rc = store_begin(w->store) ? -1 : 0;
+    if (rc == 0 && store_restore(w->store, &users, &rides, &members, err, sizeof err)) {
+        /* The backup's rows do not go in (say a ride of a missing user): refused, nothing changed. */
+        char msg[320];
+        snprintf(msg, sizeof msg, "the backup does not apply: %s", err);
+        p->reply = json_error_text(msg);
+        store_rollback(w->store);
+        store_restore_detach(w->store);
+        return 0;
+    }
+    if (rc == 0) {
+        cJSON *e = entry_new(w, inc, &pos, p->msg.message_id, now, 200);
+        cJSON *o = cJSON_AddObjectToObject(e, "restore");
+        cJSON_AddStringToObject(o, "stream", r->stream);
+        json_add_int(o, "size", r->size);
+        json_add_int(o, "parts", r->parts);
+        json_add_int(o, "crc", r->crc);
+        cJSON *res = cJSON_AddObjectToObject(e, "result");
+        json_add_int(res, "users", users);
+        json_add_int(res, "rides", rides);
+        json_add_int(res, "members", members);
+        if (append(w, log, inc, &pos, p, e, now)) rc = mq_ok(log) ? -1 : 1;
+    }
+    if (rc == 0 && mq_wait_confirms(log, mq_published(log), CONFIRM_TIMEOUT_MS)) rc = 1;
+    if (rc == 0 && store_commit(w->store, &pos)) rc = -1;
+    if (rc) store_rollback(w->store);
+    store_restore_detach(w->store);
+    if (rc) return rc;
+    worker_advance(w, &pos);
+    log_info("restored a backup seq=%lld stream=%s users=%lld rides=%lld members=%lld", (long long)pos.applied_seq,
+             r->stream, (long long)users, (long long)rides, (long long)members);
+    return 0;
+}
+
+/* A restore request, alone in its batch. 0, 1 (start over) or -1. */
+static int serve_restore(struct worker *w, struct mq *in, struct mq *log, struct incarnation *inc,
+                         struct pending *p)
+{
+    int64_t now = 0;
+    int a = admit(w, p, &now);
+    if (a < 0) return -1;
+    if (a == 0) {
+        struct replica_restore r;
+        char path[1100], err[256] = "";
+        cJSON *env = json_parse(p->msg.body, p->msg.len);
+        int ok = replica_restore_parse(cJSON_GetObjectItemCaseSensitive(env, "restore"), &r) == 0;
+        cJSON_Delete(env);
+        if (!ok) {
+            p->reply = json_error_text("request is not {\"restore\": {\"stream\", \"size\", \"parts\", \"crc\"}}");
+        } else if (restore_fetch(w, &r, path, sizeof path, err, sizeof err)) {
+            p->reply = json_error_text(err);
+        } else {
+            int rc = apply_restore(w, log, inc, p, &r, path, now);
+            restore_done(path);
+            if (rc) return rc;
+        }
+    }
+    reply_all(w, in, p, 0, 1);
+    mq_ack(in, p->msg.delivery_tag, 1);
+    return mq_ok(in) ? 0 : 1;
+}
+
+/* Serves one batch: up to batch_max requests that are ready, restores in
+ * batches of their own. 0: done (or nothing to do); 1: start over (the log
+ * connection failed); -1: fatal. */
+static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct incarnation *inc,
+                       struct pending *batch)
+{
+    int n = 0, got = mq_next(in, &batch[0].msg, 100);
+    if (got <= 0) return got < 0 ? 1 : 0;
+    n = 1;
+    while (n < w->batch_max && (got = mq_next(in, &batch[n].msg, 0)) == 1) n++;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n;) {
+        int j = i + 1;
+        if (is_restore(&batch[i].msg)) {
+            rc = serve_restore(w, in, log, inc, &batch[i]);
+        } else {
+            while (j < n && !is_restore(&batch[j].msg)) j++;
+            rc = serve_run(w, in, log, inc, batch, i, j);
+        }
+        i = j;
+    }
+    free_batch(batch, n);
+    return rc;
 }
 
 /* Whether the log since the newest checkpoint (its log_bytes) still fits

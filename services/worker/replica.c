@@ -51,6 +51,52 @@ static int incarnation_cmp(const struct store_pos *pos, int64_t e, int64_t i)
     return i < pos->incarnation ? -1 : i > pos->incarnation;
 }
 
+int replica_restore_parse(const cJSON *o, struct replica_restore *r)
+{
+    const char *stream = json_get_str(o, "stream");
+    int64_t crc;
+    if (!stream || strlen(stream) >= sizeof r->stream || json_get_int(o, "size", &r->size) ||
+        json_get_int(o, "parts", &r->parts) || json_get_int(o, "crc", &crc) || r->size <= 0 || r->parts <= 0)
+        return -1;
+    snprintf(r->stream, sizeof r->stream, "%s", stream);
+    r->crc = (uint32_t)crc;
+    return 0;
+}
+
+int replica_restore_needed(const struct store_pos *pos, const char *body, size_t len, struct replica_restore *r)
+{
+    if (!memmem(body, len, "\"restore\"", 9)) return 0; /* the common case, without parsing */
+    cJSON *e = json_parse(body, len);
+    int64_t epoch, inc = 0, seq, status;
+    int needed = e && json_get_int(e, "epoch", &epoch) == 0 && json_get_int(e, "seq", &seq) == 0 &&
+                 json_get_int(e, "status", &status) == 0 && status == 200 && !json_get_str(e, "marker") &&
+                 json_get_int(e, "inc", &inc) == 0 && incarnation_cmp(pos, epoch, inc) == 0 &&
+                 seq == pos->applied_seq + 1 &&
+                 replica_restore_parse(cJSON_GetObjectItemCaseSensitive(e, "restore"), r) == 0;
+    cJSON_Delete(e);
+    return needed;
+}
+
+/* Applies a restore entry's effect; the backup is attached. 0, or -1 when
+ * it does not give what the master's did (the replica diverged). */
+static int apply_restore(struct store *st, const cJSON *e, int64_t seq)
+{
+    int64_t users, rides, members, want[3] = { -1, -1, -1 };
+    char err[256] = "";
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "result");
+    json_get_int(res, "users", &want[0]);
+    json_get_int(res, "rides", &want[1]);
+    json_get_int(res, "members", &want[2]);
+    if (store_restore(st, &users, &rides, &members, err, sizeof err) || users != want[0] || rides != want[1] ||
+        members != want[2]) {
+        log_error("restore entry does not apply: replica diverged seq=%lld err=\"%s\"", (long long)seq, err);
+        return -1;
+    }
+    log_info("restored a backup seq=%lld users=%lld rides=%lld members=%lld", (long long)seq, (long long)users,
+             (long long)rides, (long long)members);
+    return 0;
+}
+
 int replica_apply(struct store *st, struct store_pos *pos, const char *body, size_t len,
                   int64_t offset, int64_t window_ms, struct replica_marker *marker)
 {
@@ -96,7 +142,12 @@ int replica_apply(struct store *st, struct store_pos *pos, const char *body, siz
         goto done;
     }
     if (seq <= pos->applied_seq) goto done; /* a copy */
-    if (status == 200) {
+    if (status == 200 && cJSON_GetObjectItemCaseSensitive(e, "restore")) {
+        if (apply_restore(st, e, seq)) {
+            rc = REPLICA_FATAL;
+            goto done;
+        }
+    } else if (status == 200) {
         cJSON *opj = cJSON_GetObjectItemCaseSensitive(e, "op");
         struct dbop op;
         cJSON *result = NULL;

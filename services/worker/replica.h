@@ -57,6 +57,22 @@ struct cJSON;
 
 enum { REPLICA_OK = 0, REPLICA_FATAL = -1, REPLICA_GAP = -2 };
 
+/* A restore entry (protocol.h) names a backup file held in a stream of its
+ * own; its rows replace every replicated table's (store_restore). */
+struct replica_restore {
+    char stream[128];
+    int64_t size, parts;
+    uint32_t crc;
+};
+
+/* Whether body is a restore entry that replica_apply would apply now; then
+ * *r says which backup it needs, fetched and attached (store_restore_attach)
+ * before replica_apply is called for it, in a batch of its own. */
+int replica_restore_needed(const struct store_pos *pos, const char *body, size_t len, struct replica_restore *r);
+
+/* Reads a {"stream", "size", "parts", "crc"} object. 0 or -1. */
+int replica_restore_parse(const struct cJSON *o, struct replica_restore *r);
+
 /* What replica_apply saw, when it was an epoch marker. */
 struct replica_marker {
     int seen;

@@ -10,8 +10,8 @@
  * answers 503 otherwise. So a read never misses a write acknowledged before
  * it began.
  *
- * A third thread makes checkpoints once the replica is ready
- * (checkpointer.c).
+ * Two more threads, once the replica is ready: one makes checkpoints
+ * (checkpointer.c), one makes backups on request (backup.c).
  *
  * Stopping (SIGTERM for scale-in, or promotion to master): readers stop
  * taking deliveries, ack what they answered, and close. A read still
@@ -29,6 +29,7 @@
 #include "json.h"
 #include "log.h"
 #include "mq.h"
+#include "backup.h"
 #include "checkpoint.h"
 #include "protocol.h"
 #include "worker.h"
@@ -166,6 +167,7 @@ int slave_run(struct worker *w)
     worker_set_state(w, "slave", "catching-up");
     for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
     struct checkpointer *ckpt = checkpointer_start(w);
+    struct backup_server *backups = backup_server_start(w);
     int rc = follower_run(w, 0);
     /* The follower returns on stop, on promotion, at a gap or on a fatal
      * error: take the readers down in every case (a master answers no
@@ -181,6 +183,7 @@ int slave_run(struct worker *w)
     }
     for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
     checkpointer_stop(ckpt);
+    backup_server_stop(backups);
     free(readers);
     return promote ? 1 : rc;
 }

@@ -96,4 +96,24 @@ int store_dump(const char *src_path, const char *dst_path, struct store_pos *pos
  * as a store (a copy being checked before use). 0 or -1. */
 int store_peek(const char *path, struct store_pos *pos);
 
+/* Restoring a backup (backupfile.h) replaces every replicated table's rows
+ * with the backup's, as one write of the batch. SQLite attaches a file only
+ * outside a transaction, so it goes: store_restore_attach (before
+ * store_begin), store_restore (inside the batch; counts in *users, *rides,
+ * *members), then store_restore_detach (after the commit or rollback).
+ * Ride ids are never reused: the next one stays above both the store's and
+ * the backup's. Each 0, or -1 with err set (store_restore: the batch must be
+ * rolled back). */
+struct backup_meta;
+int store_restore_attach(struct store *st, const char *backup_path, char *err, size_t errlen);
+int store_restore(struct store *st, int64_t *users, int64_t *rides, int64_t *members, char *err, size_t errlen);
+void store_restore_detach(struct store *st);
+
+/* Makes a backup (backupfile.h) of the committed state of the database at
+ * src_path into the new file out_path: the replicated tables of one read
+ * transaction (the writer goes on meanwhile) and rs_backup with meta's
+ * made_at_ms and made_by, and the seq and epoch of that state (set in
+ * *meta). 0, or -1 with err set and no file left. */
+int store_backup(const char *src_path, const char *out_path, struct backup_meta *meta, char *err, size_t errlen);
+
 #endif

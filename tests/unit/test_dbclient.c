@@ -152,7 +152,7 @@ TEST(service_answers_for_failures)
 {
     struct dbc_result r;
     memset(&r, 0, sizeof r);
-    struct http_response res = { 0, NULL, NULL };
+    struct http_response res = { 0 };
     r.kind = DBC_UNAVAILABLE;
     snprintf(r.error, sizeof r.error, "down");
     dbc_reply_failure(&res, &r);
