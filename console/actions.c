@@ -4,7 +4,7 @@
  * The thread sleeps on a condition variable until an action is queued,
  * makes the HTTP call with a timeout, and turns the answer into one line:
  * the crash endpoints answer [pid], scale {"slaves", "was"}, promote
- * {"master", "epoch"}; anything else ({"error": ...}, a failed call) is
+ * {"master", "epoch"}, a backup {"name", "dir", "size", ...}; anything else ({"error": ...}, a failed call) is
  * shown as it came.
  */
 #include "actions.h"
@@ -19,6 +19,7 @@
 #include "json.h"
 
 #define PROMOTE_TIMEOUT_MS 15000 /* the orchestrator waits up to 10 s */
+#define BACKUP_TIMEOUT_MS 120000 /* the orchestrator's BACKUP_TIMEOUT_MS, by default */
 
 struct actions {
     struct collector *c;
@@ -37,6 +38,7 @@ void actions_request(const struct action *act, char *path, size_t pn, char *body
     switch (act->kind) {
     case ACT_CRASH_MASTER: snprintf(path, pn, "/api/v1/crash/master"); break;
     case ACT_CRASH_SLAVE: snprintf(path, pn, "/api/v1/crash/slave"); break;
+    case ACT_BACKUP: snprintf(path, pn, "/api/v1/backups"); break;
     case ACT_SCALE:
         snprintf(path, pn, "/api/v1/scale");
         snprintf(body, bn, "{\"slaves\":%d}", act->slaves);
@@ -62,6 +64,7 @@ void actions_describe(const struct action *act, char *out, size_t n)
     case ACT_CRASH_SLAVE: snprintf(out, n, "crash the slave with the highest PID (%s)", act->id); break;
     case ACT_PROMOTE: snprintf(out, n, "promote slave %s to master", act->id); break;
     case ACT_SCALE: snprintf(out, n, "scale to %d slave%s", act->slaves, act->slaves == 1 ? "" : "s"); break;
+    case ACT_BACKUP: snprintf(out, n, "take a backup into the orchestrator's backup directory"); break;
     default: snprintf(out, n, "nothing"); break;
     }
 }
@@ -81,6 +84,9 @@ static void outcome(const struct action *act, const struct http_result *r, char 
         snprintf(out, n, "target %d slaves (was %lld)", act->slaves, (long long)v);
     } else if (act->kind == ACT_PROMOTE && json_get_int(j, "epoch", &v) == 0) {
         snprintf(out, n, "%s is master, epoch %lld", act->id, (long long)v);
+    } else if (act->kind == ACT_BACKUP && json_get_str(j, "name") && json_get_int(j, "size", &v) == 0) {
+        snprintf(out, n, "%s/%s, %lld bytes", json_get_str(j, "dir") ? json_get_str(j, "dir") : "",
+                 json_get_str(j, "name"), (long long)v);
     } else {
         snprintf(out, n, "done: %.120s", r->body ? r->body : "");
     }
@@ -105,7 +111,8 @@ static void *actions_main(void *arg)
         snprintf(text, sizeof text, "%s ...", what);
         collector_message(a->c, 1, text);
         struct http_result r;
-        int timeout = act.kind == ACT_PROMOTE ? PROMOTE_TIMEOUT_MS : a->timeout_ms;
+        int timeout = act.kind == ACT_PROMOTE ? PROMOTE_TIMEOUT_MS : act.kind == ACT_BACKUP ? BACKUP_TIMEOUT_MS
+                                                                                          : a->timeout_ms;
         char result[CE_TEXT - 40];
         if (http_call("POST", url, body[0] ? body : NULL, NULL, timeout, &r) != 0)
             snprintf(result, sizeof result, "failed: %s", r.error[0] ? r.error : "no answer");

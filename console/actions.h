@@ -13,7 +13,7 @@
 
 #include "model.h"
 
-enum action_kind { ACT_NONE, ACT_CRASH_MASTER, ACT_CRASH_SLAVE, ACT_PROMOTE, ACT_SCALE };
+enum action_kind { ACT_NONE, ACT_CRASH_MASTER, ACT_CRASH_SLAVE, ACT_PROMOTE, ACT_SCALE, ACT_BACKUP };
 
 struct action {
     enum action_kind kind;

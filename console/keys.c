@@ -18,6 +18,7 @@ const char *const KEYS_HELP[] = {
     "s              crash a slave: the highest PID (asks y/n)",
     "p              promote the selected slave (asks y/n)",
     "+ / -          one slave more / fewer (asks y/n)",
+    "b              take a backup, kept by the orchestrator (asks y/n)",
     "r              refresh every panel now",
     "/              filter the event log (Enter keeps, Esc clears)",
     "?              this help (any key closes it)",
@@ -79,6 +80,9 @@ static enum key_result action_key(struct ui *u, int key, const struct c_worker *
         snprintf(act.id, sizeof act.id, "%s", w[u->sel].id);
         snprintf(extra, sizeof extra, " (pid %d)", w[u->sel].pid);
         return ask(u, &act, extra);
+    case 'b':
+        act.kind = ACT_BACKUP;
+        return ask(u, &act, "");
     case '+':
     case '-': {
         if (!orch_up || orch->target_slaves < 1) {
@@ -144,7 +148,7 @@ enum key_result keys_handle(struct ui *u, int key, const struct c_worker *w, int
     case '/':
         u->filtering = 1;
         return KR_REDRAW;
-    case 'm': case 's': case 'p': case '+': case '-':
+    case 'm': case 's': case 'p': case '+': case '-': case 'b':
         return action_key(u, key, w, nw, orch, orch_up);
     default:
         return KR_NONE;

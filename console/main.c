@@ -61,7 +61,8 @@ static const char SUMMARY[] =
     "Batch modes exit 0 when every backend answered, 1 otherwise.\n"
     "\n"
     "Keys: Up/Down or j/k select a worker; m crash the master; s crash a slave (highest PID);\n"
-    "p promote the selected slave; +/- scale slaves; r refresh; / filter events; ? help; q quit.\n"
+    "p promote the selected slave; +/- scale slaves; b take a backup (kept in the orchestrator's\n"
+    "backup directory); r refresh; / filter events; ? help; q quit.\n"
     "Every action asks y/n first.";
 
 static volatile sig_atomic_t stop_flag;

@@ -219,7 +219,7 @@ static void draw_footer(const struct snapshot *s, const struct ui *u)
     else if (u->note[0]) snprintf(line, sizeof line, "%s", u->note);
     else if (s->message[0]) snprintf(line, sizeof line, "%s%s", s->action_busy ? "running: " : "", s->message);
     else snprintf(line, sizeof line, "q quit  ? help  j/k select  m crash master  s crash slave  p promote  "
-                                     "+/- scale  r refresh  / filter%s", u->read_only ? "   [read-only]" : "");
+                                     "+/- scale  b backup  r refresh  / filter%s", u->read_only ? "   [read-only]" : "");
     bar(y, 0, COLS, A_NORMAL, line);
 }
 

@@ -63,7 +63,32 @@ static int valid_name(const char *s)
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
-/* The kept backups, newest first, with what their sidecars say. */
+/* A backup now, kept in the directory like a scheduled one. */
+static void on_take(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    (void)req;
+    struct backupapi *a = ctx;
+    struct backup_taken t;
+    char err[300];
+    int status = backups_take(a->cfg.backups, 1, &t, err, sizeof err);
+    if (status != 200) {
+        http_reply_error(res, status, err);
+        return;
+    }
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08x", t.crc);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", t.name);
+    cJSON_AddStringToObject(o, "dir", backups_dir(a->cfg.backups));
+    json_add_int(o, "seq", t.meta.seq);
+    json_add_int(o, "epoch", t.meta.epoch);
+    json_add_int(o, "size", t.size);
+    cJSON_AddStringToObject(o, "crc", crc);
+    http_reply_json(res, 200, o);
+    cJSON_Delete(o);
+}
+
+/* The backup directory's files, with what their sidecars say. */
 static void on_list(const struct http_request *req, struct http_response *res, void *ctx)
 {
     (void)req;
@@ -124,6 +149,7 @@ struct backupapi *backupapi_register(struct http_server *srv, const struct backu
     a->cfg = *cfg;
     http_server_route(srv, "GET", "/api/v1/backup", on_backup, a);
     http_server_route(srv, "GET", "/api/v1/backups", on_list, a);
+    http_server_route(srv, "POST", "/api/v1/backups", on_take, a);
     http_server_route(srv, "POST", "/api/v1/restore", on_restore, a);
     return a;
 }

@@ -8,6 +8,9 @@
  *                         X-Rideshare-Checksum (crc32c:<hex>);
  *   GET  /api/v1/backups  the backup directory and the files in it (name,
  *                         size, and the sidecar of a scheduled backup);
+ *   POST /api/v1/backups  a backup now, kept in the directory like a
+ *                         scheduled one (it counts toward BACKUP_KEEP):
+ *                         {"name", "dir", "seq", "epoch", "size", "crc"};
  *   POST /api/v1/restore  {"name": "<file in BACKUP_DIR>"}: the data becomes
  *                         exactly that backup's (restorer.h).
  */

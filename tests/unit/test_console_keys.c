@@ -157,6 +157,20 @@ TEST(action_requests)
     a.kind = ACT_CRASH_MASTER;
     actions_request(&a, path, sizeof path, body, sizeof body);
     CHECK_STR(path, "/api/v1/crash/master");
+    a.kind = ACT_BACKUP;
+    actions_request(&a, path, sizeof path, body, sizeof body);
+    CHECK_STR(path, "/api/v1/backups");
+    CHECK_STR(body, "");
+}
+
+TEST(backup_asks_then_submits)
+{
+    struct ui u = { 0 };
+    struct action a = { 0 };
+    CHECK_INT(key(&u, 'b', &a), KR_REDRAW);
+    CHECK(u.confirm);
+    CHECK_INT(key(&u, 'y', &a), KR_SUBMIT);
+    CHECK_INT(a.kind, ACT_BACKUP);
 }
 
 int main(void)
@@ -169,5 +183,6 @@ int main(void)
     RUN(help_filter_refresh_quit);
     RUN(selection_follows_the_worker);
     RUN(action_requests);
+    RUN(backup_asks_then_submits);
     return test_done();
 }
