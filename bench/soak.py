@@ -168,9 +168,9 @@ class Soak:
               f"{row['checkpoints']} checkpoints, rss {row['rss_kib']}", flush=True)
         return row
 
-    def load(self, count, prefix, marks):
+    def load(self, count, prefix, marks, mode=MODE):
         """Runs the whole load in one writeload process, measuring at each mark as it passes."""
-        p = subprocess.Popen([WRITELOAD, self.url, str(count), str(CONNS), MODE, prefix] + [str(m) for m in marks],
+        p = subprocess.Popen([WRITELOAD, self.url, str(count), str(CONNS), mode, prefix] + [str(m) for m in marks],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         result = None
         for line in p.stdout:

@@ -15,7 +15,8 @@
  * those points while the load goes on, then one line,
  *   RESULT acked=N failed=N secs=S rate=R p50_ms=X p99_ms=Y
  * (the churn's final deletes included) and exits 0 if every write was
- * acknowledged.
+ * acknowledged. With WRITELOAD_TICKS set it also prints, every 100 ms,
+ * "TICK ms=<since start> acked=<so far>", for rates over a window.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "http_client.h"
@@ -78,6 +80,20 @@ static void user_op(char *buf, size_t n, const char *op, int conn, int64_t j)
                  prefix, conn, (long long)j);
 }
 
+static atomic_int done;
+
+static void *ticker(void *arg)
+{
+    int64_t t0 = *(int64_t *)arg;
+    while (!atomic_load(&done)) {
+        struct timespec d = { 0, 100 * 1000000L };
+        nanosleep(&d, NULL);
+        printf("TICK ms=%lld acked=%lld\n", (long long)(clock_ms() - t0), (long long)atomic_load(&acked));
+        fflush(stdout);
+    }
+    return NULL;
+}
+
 static void *run(void *arg)
 {
     int conn = (int)(intptr_t)arg;
@@ -122,8 +138,12 @@ int main(int argc, char **argv)
     pthread_t *t = calloc((size_t)conns, sizeof *t);
     if (!lat_ms || !t) return 1;
     int64_t t0 = clock_ms();
+    pthread_t tick;
+    int ticking = getenv("WRITELOAD_TICKS") && pthread_create(&tick, NULL, ticker, &t0) == 0;
     for (int i = 0; i < conns; i++) pthread_create(&t[i], NULL, run, (void *)(intptr_t)i);
     for (int i = 0; i < conns; i++) pthread_join(t[i], NULL);
+    atomic_store(&done, 1);
+    if (ticking) pthread_join(tick, NULL);
     double secs = (double)(clock_ms() - t0) / 1000.0;
     long long n = atomic_load(&nlat) < SAMPLES ? atomic_load(&nlat) : SAMPLES;
     qsort(lat_ms, (size_t)n, sizeof *lat_ms, cmp_float);
