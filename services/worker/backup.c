@@ -118,6 +118,7 @@ static void serve(struct backup_server *b, struct mq *m, const struct mq_message
 
 static void *server_main(void *arg)
 {
+    worker_background_thread();
     struct backup_server *b = arg;
     struct worker *w = b->w;
     pthread_mutex_lock(&w->lock);

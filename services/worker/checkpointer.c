@@ -174,6 +174,7 @@ out:
 
 static void *checkpointer_main(void *arg)
 {
+    worker_background_thread();
     struct checkpointer *cp = arg;
     struct worker *w = cp->w;
     struct zk *zk = NULL;

@@ -2,6 +2,9 @@
 #include "worker.h"
 
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -37,6 +40,13 @@ void worker_caught_up(struct worker *w)
     const char *role = w->role;
     pthread_mutex_unlock(&w->lock);
     if (first && role && role[0] == 's') worker_set_state(w, role, "ready");
+}
+
+void worker_background_thread(void)
+{
+    /* On Linux a nice value belongs to the thread (its task id), not the process. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19))
+        log_debug("could not lower a background thread's priority");
 }
 
 void worker_nap(struct worker *w, int ms)

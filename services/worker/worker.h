@@ -91,6 +91,10 @@ void worker_advance(struct worker *w, const struct store_pos *pos);
 void worker_set_state(struct worker *w, const char *role, const char *state);
 /* Marks the replica as having reached the log's end once (readers start then). */
 void worker_caught_up(struct worker *w);
+/* Lowers the calling thread's CPU priority to the lowest: for the threads
+ * that copy the whole database (checkpoints, backups), so that on a busy
+ * host the write and read paths keep their share. */
+void worker_background_thread(void);
 /* Sleeps up to ms, returning early once w->stop is set (backoff between retries). */
 void worker_nap(struct worker *w, int ms);
 
