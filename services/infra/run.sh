@@ -10,12 +10,27 @@
 #   4. nginx as the gateway (services/gateway/render.sh renders its config with these ports).
 # It prints where each one listens, then waits. Ctrl-C or SIGTERM — or any of the four exiting on
 # its own — stops them all, by PID, in the reverse order (TERM, then KILL after STOP_WAIT seconds),
-# then the infrastructure, leaving nothing behind.
+# then any worker the orchestrator left (by its PID file), then the infrastructure, leaving nothing
+# behind.
+#
+# Signals. The stop must survive more signals arriving while it runs: under `make run`, a SIGTERM
+# to the process group (what `timeout`, a supervisor or a CI runner sends) reaches this script twice,
+# once directly and once more from make, which passes SIGTERM on to the recipe it runs, a few ms
+# later; a second Ctrl-C does the same. So INT and TERM stay trapped to the end: the first one
+# starts the stop, later ones are ignored (the stop is bounded by STOP_WAIT and localinfra.sh's
+# deadlines). Had the stop reset them to the default, the second TERM would kill this script
+# half-way, leaving RabbitMQ and ZooKeeper (in sessions of their own, so the group's signal never
+# reaches them) running. localinfra.sh stop runs with INT and TERM ignored for the same reason.
+#
+# While it is up, RUN_INFO (default build/run.env) says where: RUN_PID, RUN_DIR, ORCH_URL and
+# GATEWAY_URL, one KEY=value a line; `make console` reads it to find this stack. It is removed at
+# the stop (if it is still this run's).
 #
 # Environment (defaults in brackets):
 #   GATEWAY_HOST/GATEWAY_PORT [127.0.0.1/8080]   USERS_HOST/USERS_PORT [127.0.0.1/8081]
 #   RIDES_HOST/RIDES_PORT     [127.0.0.1/8082]   ORCH_HOST/ORCH_PORT   [127.0.0.1/8083]
 #   RUN_DIR     every process's data and logs [a new temporary directory]
+#   RUN_INFO    where this run is described while it is up [build/run.env]
 #   START_WAIT  seconds each part may take to answer [60]     STOP_WAIT [5]
 #   GATEWAY_WORKERS, GATEWAY_ACCESS_LOG (see services/gateway/render.sh), and anything the
 #   binaries read (build/bin/rideshare-* --help): ORIGIN, AREAS_CSV, INITIAL_SLAVES, LOG_LEVEL, ...
@@ -27,6 +42,7 @@ run_dir=${RUN_DIR:-$(mktemp -d /tmp/rideshare-run.XXXXXX)}
 mkdir -p "$run_dir"
 run_dir=$(cd "$run_dir" && pwd)
 infra=$run_dir/infra
+run_info=${RUN_INFO:-$root/build/run.env}
 start_wait=${START_WAIT:-60}
 stop_wait=${STOP_WAIT:-5}
 
@@ -43,6 +59,7 @@ die() { say "$*"; exit 1; }
 # name:pid of what we started, in start order; stopped in reverse.
 procs=()
 infra_started=0
+stopping=0
 
 stop_pid() { # NAME PID: TERM, wait up to stop_wait s, KILL
     local name=$1 pid=$2 i
@@ -61,25 +78,50 @@ stop_pid() { # NAME PID: TERM, wait up to stop_wait s, KILL
     wait "$pid" 2>/dev/null || true
 }
 
+# Workers left by an orchestrator that was killed, by their PID files ("<pid> <start time>",
+# common/runtime_process.c): the start time makes sure the PID still names that worker.
+stop_orphan_workers() {
+    local f pid start
+    for f in "$DATA_DIR"/run/*.pid; do
+        [ -f "$f" ] && read -r pid start <"$f" || continue
+        [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)" = "$start" ] || continue
+        say "worker pid=$pid outlived the orchestrator; stopping it"
+        stop_pid worker "$pid"
+    done
+}
+
 cleanup() {
-    trap - EXIT INT TERM
+    stopping=1 # from here on INT and TERM are ignored (on_signal)
+    trap - EXIT
+    trap '' PIPE # whoever read our output may be gone; the stop goes on regardless
+    set +e       # and no failing command ends it half-way
     local i entry gw_children=
     # nginx's workers die with their master; note them in case the master has to be killed.
     for entry in ${procs[@]+"${procs[@]}"}; do
-        [ "${entry%%:*}" = gateway ] && gw_children=$(cat "/proc/${entry#*:}/task/${entry#*:}/children" 2>/dev/null || true)
+        [ "${entry%%:*}" = gateway ] && gw_children=$(cat "/proc/${entry#*:}/task/${entry#*:}/children" 2>/dev/null)
     done
     for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
         stop_pid "${procs[i]%%:*}" "${procs[i]#*:}"
     done
-    for i in $gw_children; do kill -KILL "$i" 2>/dev/null || true; done
+    for i in $gw_children; do kill -KILL "$i" 2>/dev/null; done
+    [ -z "${DATA_DIR:-}" ] || stop_orphan_workers
     if [ "$infra_started" = 1 ]; then
-        "$root/services/infra/localinfra.sh" stop "$infra" || true
+        (trap '' INT TERM; exec "$root/services/infra/localinfra.sh" stop "$infra")
     fi
+    rm -f "$run_info.$$"
+    [ "$(sed -n 's/^RUN_PID=//p' "$run_info" 2>/dev/null)" != $$ ] || rm -f "$run_info"
     say "stopped; data and logs are in $run_dir"
 }
+# The first INT or TERM stops everything (exit runs cleanup); any later one is ignored.
+on_signal() {
+    if [ "$stopping" = 0 ]; then
+        stopping=1
+        exit "$1"
+    fi
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 for b in rideshare-orchestrator rideshare-worker rideshare-users rideshare-rides; do
     [ -x "$bin/$b" ] || die "no $bin/$b: run make first"
@@ -115,8 +157,9 @@ start() {
 }
 last_pid() { local e=${procs[-1]}; echo "${e#*:}"; }
 
-"$root/services/infra/localinfra.sh" start "$infra"
+# Set first: a stop while it starts must still stop what it started (by its PID files).
 infra_started=1
+"$root/services/infra/localinfra.sh" start "$infra"
 set -a
 # shellcheck disable=SC1091
 . "$infra/env"
@@ -151,7 +194,11 @@ for entry in "${procs[@]}"; do
     say "$(printf '%-12s %s/ (pid %s)' "${entry%%:*}" "$url" "${entry#*:}")"
 done
 say "gateway access log: $run_dir/gateway/logs/access.log"
-say "up — Ctrl-C stops everything"
+mkdir -p "$(dirname "$run_info")"
+printf 'RUN_PID=%s\nRUN_DIR=%s\nORCH_URL=%s\nGATEWAY_URL=%s\n' "$$" "$run_dir" "$ORCH_URL" "$GATEWAY_URL" \
+    >"$run_info.$$"
+mv "$run_info.$$" "$run_info"
+say "up — Ctrl-C stops everything (make console: the admin console for this stack)"
 
 pids=()
 for entry in "${procs[@]}"; do pids+=("${entry#*:}"); done

@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""test_make_run.py — `make run` stops clean, every time.
+
+Each test starts `make run` (services/infra/run.sh) on four free loopback ports, with RUN_DIR
+and RUN_INFO in the test's directory, in a session of its own with SIGINT and SIGQUIT at their
+defaults (as a shell on a terminal starts it; a test runner may have started this program with
+them ignored, and an ignored signal stays ignored across exec). Once run.sh says "up", the test
+notes what the run consists of: every descendant of make, the RabbitMQ, epmd and ZooKeeper PIDs
+(infra/env), the workers' PID files, nginx's workers, each with its start time so that a
+recycled PID is not mistaken for ours, and every port (the four, AMQP, Erlang distribution,
+epmd, ZooKeeper). Then it stops the run one of three ways:
+  ctrl_c         SIGINT to the process group, which is what a terminal's Ctrl-C sends;
+  term_to_make   SIGTERM to make alone (make passes it on to run.sh);
+  term_to_group  SIGTERM to the whole group (timeout, a supervisor, a CI runner): run.sh gets
+                 it twice, from the sender and from make.
+After make returns, run.sh must have finished its stop ("run: stopped;") and, within a few
+seconds (the last pipes drain, init reaps), nothing may remain: none of the processes noted, no
+process whose command line, environment or working directory names the run's directory, and
+nothing listening on any of its ports. Each way is tried RUN_STOPS times (default 5).
+
+A failed test kills whatever is left of its run (the group, the noted PIDs, localinfra.sh stop)
+and keeps its directory; SIGTERM/SIGINT to this program do the same.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from apistack import free_ports, install_signal_handlers
+from harness import ROOT, TMP, Suite, check, wait_for
+
+suite = Suite("make_run")
+STOPS = int(os.environ.get("RUN_STOPS", "5"))
+UP_TIMEOUT = 180        # make's checks, RabbitMQ's boot and four services on a loaded machine
+STOP_TIMEOUT = 120      # run.sh's own bounds: STOP_WAIT per process, localinfra.sh's deadlines
+SETTLE = 5              # after make returned: pipes drain, exited processes are reaped
+# Settings of the test runner's stack that must not leak into the run (run.sh makes its own).
+DROP = ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT", "DATA_DIR", "INFRA_DIR", "ORCH_URL", "RUN_DIR", "RUN_INFO",
+        "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR")
+
+
+def start_time(pid):
+    """Field 22 of /proc/PID/stat, or None if PID is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def parents():
+    """{pid: ppid} of every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    out[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def descendants(root):
+    kids = {}
+    for pid, ppid in parents().items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def listening_ports():
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "0A":  # LISTEN
+                        ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def read_env_file(path):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, sep, v = line.strip().partition("=")
+                if sep:
+                    out[k] = v
+    except OSError:
+        pass
+    return out
+
+
+def keep_signals_default():
+    """In the child before exec: SIGINT and SIGQUIT as an interactive shell would leave them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+class MakeRun:
+    """One `make run` in a session of its own, its output in DIR/make.out."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix=f"makerun-{name}-", dir=TMP)
+        self.run_dir = os.path.join(self.dir, "run")
+        self.info = os.path.join(self.dir, "run.env")
+        self.out_path = os.path.join(self.dir, "make.out")
+        names = ("GATEWAY_PORT", "USERS_PORT", "RIDES_PORT", "ORCH_PORT")
+        self.ports = dict(zip(names, free_ports(4)))
+        env = {k: v for k, v in os.environ.items() if k not in DROP}
+        env.update({k: str(v) for k, v in self.ports.items()})
+        env.update(RUN_DIR=self.run_dir, RUN_INFO=self.info, LOG_LEVEL="warn")
+        self.env = env
+        self.noted = {}  # pid -> (start time, what)
+        self.all_ports = set(self.ports.values())
+        with open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen(["make", "-C", ROOT, "--no-print-directory", "run"], env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, preexec_fn=keep_signals_default)
+
+    def output(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def wait_up(self):
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"make run exited with {self.proc.returncode} before it was up:\n"
+                                     + self.output()[-2000:])
+            return "run: up " in self.output()
+        wait_for(up, UP_TIMEOUT, "make run to say it is up")
+        self.note()
+
+    def note(self):
+        """What the run consists of, now that it is up."""
+        def add(pid, what):
+            st = start_time(pid)
+            if st is not None:
+                self.noted[pid] = (st, what)
+        for pid in descendants(self.proc.pid):
+            add(pid, "descendant of make")
+        infra = read_env_file(os.path.join(self.run_dir, "infra", "env"))
+        for key in ("RABBITMQ_PID", "ZK_PID", "EPMD_PID"):
+            check(infra.get(key, "").isdigit(), f"infra/env has no {key}: {infra}")
+            add(int(infra[key]), key)
+        for key in ("RABBITMQ_PORT", "RABBITMQ_DIST_PORT", "ERL_EPMD_PORT", "ZK_PORT"):
+            self.all_ports.add(int(infra[key]))
+        piddir = os.path.join(self.run_dir, "data", "run")
+        workers = [f for f in os.listdir(piddir) if f.endswith(".pid")] if os.path.isdir(piddir) else []
+        for f in workers:
+            with open(os.path.join(piddir, f)) as fh:
+                add(int(fh.read().split()[0]), f"worker {f}")
+        # Something to lose: the infrastructure, the four services, a master and a slave.
+        check(len(workers) >= 2, f"worker PID files: {workers}")
+        comms = set()
+        for pid in self.noted:
+            try:
+                with open(f"/proc/{pid}/comm") as fh:
+                    comms.add(fh.read().strip())
+            except OSError:
+                pass
+        for want in ("rideshare-orch", "rideshare-user", "rideshare-ride", "rideshare-work", "nginx", "java",
+                     "beam.smp", "epmd"):
+            check(any(c.startswith(want) for c in comms), f"no {want} among {sorted(comms)}")
+
+    def signal(self, kind):
+        if kind == "ctrl_c":
+            os.killpg(self.proc.pid, signal.SIGINT)
+        elif kind == "term_to_make":
+            os.kill(self.proc.pid, signal.SIGTERM)
+        else:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def leftovers(self):
+        """What of the run still exists, as readable lines."""
+        left = []
+        for pid, (st, what) in sorted(self.noted.items()):
+            if start_time(pid) == st:
+                left.append(f"pid {pid} ({what}): {cmdline(pid)}")
+        me = os.getpid()
+        for pid in parents():
+            if pid == me or pid in self.noted or start_time(pid) is None:
+                continue
+            if names_dir(pid, self.dir):
+                left.append(f"pid {pid} names {self.dir}: {cmdline(pid)}")
+        busy = sorted(self.all_ports & listening_ports())
+        if busy:
+            left.append(f"ports still listening: {busy}")
+        return left
+
+    def kill_everything(self):
+        """After a failure: nothing of the run may outlive the test."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid, (st, _) in self.noted.items():
+            if start_time(pid) == st:
+                os.kill(pid, signal.SIGKILL)
+        for pid in parents():
+            if pid != os.getpid() and start_time(pid) is not None and names_dir(pid, self.dir):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "stop",
+                        os.path.join(self.run_dir, "infra")], capture_output=True, timeout=120)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
+    except OSError:
+        return "?"
+
+
+def names_dir(pid, d):
+    """The process's command line, environment or working directory names d."""
+    needle = d.encode()
+    for part in ("cmdline", "environ"):
+        try:
+            with open(f"/proc/{pid}/{part}", "rb") as f:
+                if needle in f.read():
+                    return True
+        except OSError:
+            pass
+    try:
+        return os.readlink(f"/proc/{pid}/cwd").startswith(d)
+    except OSError:
+        return False
+
+
+def stop_and_check(run, kind):
+    """Stops run the way kind says and checks that nothing is left."""
+    run.signal(kind)
+    try:
+        run.proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"make run still running {STOP_TIMEOUT}s after {kind}") from None
+    t0 = time.monotonic()
+    try:
+        wait_for(lambda: not run.leftovers(), SETTLE, "nothing of the run to remain")
+    except AssertionError:
+        raise AssertionError(f"{kind}: left running {SETTLE}s after make returned (exit {run.proc.returncode}): "
+                             f"{run.leftovers()}; make's output ends:\n{run.output()[-800:]}") from None
+    lag = time.monotonic() - t0
+    check("run: stopped;" in run.output(), f"{kind}: run.sh's stop did not finish (make exited "
+          f"{run.proc.returncode}):\n{run.output()[-1500:]}")
+    check(not os.path.exists(run.info), f"{kind}: {run.info} was not removed")
+    return lag
+
+
+def stops(kind):
+    lag = 0.0
+    for i in range(STOPS):
+        run = MakeRun(f"{kind}{i}")
+        ok = False
+        try:
+            run.wait_up()
+            t0 = time.monotonic()
+            lag = max(lag, stop_and_check(run, kind))
+            print(f"# {kind} {i + 1}/{STOPS}: clean, {len(run.noted)} processes noted, "
+                  f"make returned {run.proc.returncode} {time.monotonic() - t0:.1f}s after the signal", flush=True)
+            ok = True
+        finally:
+            if not ok:
+                run.kill_everything()
+                print(f"# {kind} {i + 1}: kept {run.dir}", flush=True)
+            else:
+                shutil.rmtree(run.dir, ignore_errors=True)
+    print(f"# {kind}: {STOPS} stops, the last process gone at most {lag:.2f}s after make returned", flush=True)
+
+
+@suite.test
+def ctrl_c():
+    stops("ctrl_c")
+
+
+@suite.test
+def term_to_make():
+    stops("term_to_make")
+
+
+@suite.test
+def term_to_group():
+    stops("term_to_group")
+
+
+if __name__ == "__main__":
+    install_signal_handlers()
+    suite.run()
