@@ -11,7 +11,8 @@
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
-#   make console    the admin console (rideshare-console) against that stack
+#   make console    the admin console (rideshare-console): against the make run of this checkout
+#                   while one is up, else against the make up stack (CONSOLE_STACK=run|up chooses)
 #   make backup     a backup of the running stack's data into backups/
 #   make restore FILE=...   the running stack's data becomes that backup's
 
@@ -152,8 +153,17 @@ ps:
 
 # The admin console against the compose stack of `make up`, inside its network;
 # CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a snapshot).
+# make run keeps its orchestrator's URL in RUN_INFO while it is up (services/infra/run.sh); the
+# console needs nothing else. Without a live make run, the make up stack: the console runs in a
+# container on its network (docker/stack.sh console).
+RUN_INFO ?= build/run.env
 console:
-	@docker/stack.sh console $(CONSOLE_ARGS)
+	@pid=$$(sed -n 's/^RUN_PID=//p' "$(RUN_INFO)" 2>/dev/null); \
+	if [ "$(CONSOLE_STACK)" != up ] && [ -n "$$pid" ] && grep -qs 'run\.sh' /proc/$$pid/cmdline; then \
+	    ORCH_URL=$$(sed -n 's/^ORCH_URL=//p' "$(RUN_INFO)") exec $(BUILD)/bin/rideshare-console $(CONSOLE_ARGS); \
+	elif [ "$(CONSOLE_STACK)" = run ]; then \
+	    echo "make console: no make run is up here ($(RUN_INFO))" >&2; exit 1; \
+	else exec docker/stack.sh console $(CONSOLE_ARGS); fi
 
 clean:
 	rm -rf build

@@ -18,6 +18,14 @@
  * its default action so the exit status and core dump stay what they were.
  * While curses runs, the log (stderr) goes to CONSOLE_LOG, or nowhere, so
  * that no log line lands on the screen.
+ *
+ * Addresses. ORCH_URL is all it needs: what the environment does not set of
+ * ZK_HOSTS, ZK_ROOT and RABBITMQ_URL it asks the orchestrator for before it
+ * starts (GET /api/v1/config, discover.h), logging in to a learned broker
+ * with RABBITMQ_USER/RABBITMQ_PASSWORD. The screen waits for that answer,
+ * retrying every second (it has nothing right to show before); batch modes
+ * ask once and fall back to the defaults, and then report the orchestrator
+ * unreachable anyway (exit 1).
  */
 #include <fcntl.h>
 #include <locale.h>
@@ -25,23 +33,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actions.h"
 #include "batch.h"
 #include "collect.h"
 #include "config.h"
+#include "discover.h"
 #include "http_client.h"
 #include "keys.h"
 #include "log.h"
 #include "view.h"
 
 static const struct config_var vars[] = {
-    { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts" },
-    { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
+    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is" },
+    { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts (unset: asked of the orchestrator)" },
+    { "ZK_ROOT", "/rideshare", "root of the service's znodes (unset: asked of the orchestrator)" },
     { "ZK_SESSION_MS", "4000", "the console's ZooKeeper session timeout in ms" },
-    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker (with its vhost)" },
-    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API)" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/",
+      "RabbitMQ broker, with its vhost (unset: its address asked of the orchestrator)" },
+    { "RABBITMQ_USER", "guest", "the console's broker user, with an address from the orchestrator" },
+    { "RABBITMQ_PASSWORD", "guest", "that user's password" },
     { "CONSOLE_TIMEOUT_MS", "2000", "timeout of each call to a backend" },
     { "CONSOLE_LOG", "", "file for the log while the screen is up (default: discarded)" },
     { "NO_COLOR", "", "set (non-empty): no colours, monochrome attributes only" },
@@ -134,6 +147,51 @@ static void parse_options(int argc, char **argv, struct options *o)
     }
 }
 
+struct addresses {
+    const char *zk_hosts, *zk_root, *amqp_url;
+    struct discovered d;        /* what the orchestrator said */
+    char learned_amqp[700];
+};
+
+static int set_here(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
+/* Fills a: the environment's settings, the orchestrator's answer for what
+ * they leave out, the defaults when a batch run gets no answer. 0, or -1
+ * when the user gave up waiting (Ctrl-C). */
+static int learn_addresses(const char *orch_url, int timeout_ms, int batch, struct addresses *a)
+{
+    a->zk_hosts = config_str(vars, "ZK_HOSTS");
+    a->zk_root = config_str(vars, "ZK_ROOT");
+    a->amqp_url = config_str(vars, "RABBITMQ_URL");
+    if (set_here("ZK_HOSTS") && set_here("ZK_ROOT") && set_here("RABBITMQ_URL")) return 0;
+    char why[300];
+    for (int tries = 0; discover_fetch(orch_url, timeout_ms, &a->d, why, sizeof why) != 0; tries++) {
+        if (batch) {
+            fprintf(stderr, "rideshare-console: %s did not say where ZooKeeper and RabbitMQ are (%s); "
+                    "using the defaults\n", orch_url, why);
+            return 0;
+        }
+        if (tries == 0)
+            fprintf(stderr, "rideshare-console: waiting for %s to say where ZooKeeper and RabbitMQ are (%s); "
+                    "Ctrl-C gives up (or set ZK_HOSTS, ZK_ROOT and RABBITMQ_URL)\n", orch_url, why);
+        struct timespec t = { 1, 0 };
+        if (!stop_flag) nanosleep(&t, NULL);
+        if (stop_flag) return -1;
+    }
+    if (!set_here("ZK_HOSTS")) a->zk_hosts = a->d.zk_hosts;
+    if (!set_here("ZK_ROOT")) a->zk_root = a->d.zk_root;
+    if (!set_here("RABBITMQ_URL")) {
+        discover_amqp_url(&a->d, config_str(vars, "RABBITMQ_USER"), config_str(vars, "RABBITMQ_PASSWORD"),
+                          a->learned_amqp, sizeof a->learned_amqp);
+        a->amqp_url = a->learned_amqp;
+    }
+    return 0;
+}
+
 static int run_batch(struct collector *c, const struct options *o, const struct batch_info *info, int timeout_ms)
 {
     collector_wait_first(c, 2 * timeout_ms + 1000);
@@ -208,12 +266,15 @@ int main(int argc, char **argv)
     snprintf(orch_url, sizeof orch_url, "%s", config_str(vars, "ORCH_URL"));
     size_t ol = strlen(orch_url);
     while (ol && orch_url[ol - 1] == '/') orch_url[--ol] = 0;
-    model_redact_url(config_str(vars, "RABBITMQ_URL"), amqp_shown, sizeof amqp_shown);
+    http_client_global_init();
+    static struct addresses ad;
+    if (learn_addresses(orch_url, timeout_ms, batch, &ad) != 0) return 1;
+    model_redact_url(ad.amqp_url, amqp_shown, sizeof amqp_shown);
     struct collect_config cc = {
-        .zk_hosts = config_str(vars, "ZK_HOSTS"),
-        .zk_root = config_str(vars, "ZK_ROOT"),
+        .zk_hosts = ad.zk_hosts,
+        .zk_root = ad.zk_root,
         .zk_session_ms = (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000),
-        .amqp_url = config_str(vars, "RABBITMQ_URL"),
+        .amqp_url = ad.amqp_url,
         .orch_url = orch_url,
         .period_ms = (int64_t)(o.delay_s * 1000),
         .timeout_ms = timeout_ms,
@@ -226,7 +287,6 @@ int main(int argc, char **argv)
         }
         redirect_log(); /* after newterm: its own complaints still reach the user */
     }
-    http_client_global_init();
     struct collector *c = collector_start(&cc);
     if (!c) {
         view_close();

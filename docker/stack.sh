@@ -101,7 +101,9 @@ EOT
 }
 
 # The admin console inside the stack's network: it reaches ZooKeeper, RabbitMQ and the
-# orchestrator by their compose names, as the services do.
+# orchestrator by their compose names, as the services do. All three are given, though the
+# orchestrator alone would tell it the other two (GET /api/v1/config): so it still shows
+# ZooKeeper and the queues while the orchestrator is down.
 console() {
     local tty=()
     if ! docker network inspect "${stack}_net" >/dev/null 2>&1; then

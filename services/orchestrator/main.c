@@ -21,6 +21,7 @@
 #include "backupapi.h"
 #include "backups.h"
 #include "config.h"
+#include "configapi.h"
 #include "dbapi.h"
 #include "http_server.h"
 #include "restorer.h"
@@ -226,6 +227,7 @@ int main(int argc, char **argv)
             .max_slaves = max_slaves,
         };
         admin = adminapi_register(srv, &acfg);
+        configapi_register(srv, wcfg.zk_hosts, wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);
         if (backups) {
             rcfg = (struct restorer_config){

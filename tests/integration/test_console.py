@@ -13,7 +13,11 @@ the new size; a RabbitMQ restart shows the unreachable status line while the
 console keeps running, and the line clears when the broker is back; `q`,
 Ctrl-C, SIGTERM and SIGABRT all give the terminal back (the shell after it finds
 echo and canonical mode on); --read-only refuses actions; NO_COLOR turns
-colours into reverse video.
+colours into reverse video. Given only ORCH_URL, the console learns ZooKeeper's hosts and root and
+the broker's address and vhost from GET /api/v1/config (which holds no credentials), logs in to
+the broker with its own (RABBITMQ_USER/RABBITMQ_PASSWORD), lets what the environment sets win,
+falls back to the defaults in batch mode when the orchestrator does not answer, and on the screen
+waits for it (Ctrl-C gives up).
 """
 import json
 import os
@@ -391,6 +395,60 @@ def slow_orchestrator_never_freezes_the_screen():
     finally:
         t.close()
         silent.close()
+
+
+@suite.test
+def learns_where_the_rest_is_from_the_orchestrator():
+    s = Stack("console-learn")
+    t = None
+    try:
+        vhost = s.env["RABBITMQ_URL"].rsplit("/", 1)[1]
+        amqp_port = int(s.env["RABBITMQ_URL"].rsplit(":", 1)[1].split("/")[0])
+        st, cfg = s.client.request("GET", "/api/v1/config")
+        check(st == 200 and cfg == {"zk_hosts": s.env["ZK_HOSTS"], "zk_root": s.env["ZK_ROOT"],
+                                    "amqp": {"host": "127.0.0.1", "port": amqp_port, "vhost": vhost}},
+              f"GET /api/v1/config: {st} {cfg}")
+        check("guest" not in json.dumps(cfg), f"credentials in {cfg}")
+
+        orch = f"http://127.0.0.1:{s.port}"
+        only_orch = {k: v for k, v in os.environ.items() if k not in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT")}
+        only_orch.update(ORCH_URL=orch, CONSOLE_TIMEOUT_MS="1000")
+
+        def console(*args, **env):
+            p = subprocess.run([CONSOLE, *args], env=dict(only_orch, **env), capture_output=True, text=True,
+                               timeout=30)
+            return p.returncode, p.stdout, p.stderr
+        rc, out, err = console("--json")
+        check(rc == 0, f"--json with ORCH_URL alone exited {rc}: {err[-500:]}")
+        j = json.loads(out)
+        be = j["backends"]
+        check(be["zookeeper"]["address"] == s.env["ZK_HOSTS"] and j["zookeeper"]["root"] == s.env["ZK_ROOT"]
+              and be["rabbitmq"]["address"] == f"amqp://127.0.0.1:{amqp_port}/{vhost}", f"addresses {be}")
+        check(len(j["workers"]) == 2 and {q["name"]: q["consumers"] for q in j["queues"]}["writeQ"] == 1,
+              f"workers {j['workers']} queues {j['queues']}")
+
+        # What the environment sets wins; the broker login is the console's own.
+        rc, out, _ = console("--json", ZK_ROOT="/console-learn-elsewhere")
+        check(json.loads(out)["zookeeper"]["root"] == "/console-learn-elsewhere", "ZK_ROOT from the environment")
+        rc, out, _ = console("--json", RABBITMQ_PASSWORD="not-the-password")
+        be = json.loads(out)["backends"]
+        check(rc == 1 and not be["rabbitmq"]["reachable"] and be["zookeeper"]["reachable"],
+              f"a wrong RABBITMQ_PASSWORD: exit {rc}, {be}")
+
+        # No answer: batch modes take the defaults and say so; the screen waits, Ctrl-C gives up.
+        rc, out, err = console("--json", ORCH_URL="http://127.0.0.1:9")
+        check(rc == 1 and "did not say where" in err and
+              json.loads(out)["backends"]["zookeeper"]["address"] == "127.0.0.1:2181", f"exit {rc}: {err}")
+        # (ZK_ROOT empty counts as unset: the pane's shell may inherit the run's other settings.)
+        t = Tmux({"ORCH_URL": "http://127.0.0.1:9", "ZK_ROOT": "", "CONSOLE_TIMEOUT_MS": "1000"},
+                 width=120, height=30)
+        t.wait_text("waiting for http://127.0.0.1:9 to say where", 10)
+        t.keys("C-c")
+        t.wait_text("EXIT=1", 10)  # after the echoed ^C
+    finally:
+        if t:
+            t.close()
+        s.stop()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_make_run.py — `make run` stops clean, every time.
+"""test_make_run.py — `make run` stops clean, every time, and the console finds it by the
+orchestrator's URL alone.
 
 Each test starts `make run` (services/infra/run.sh) on four free loopback ports, with RUN_DIR
 and RUN_INFO in the test's directory, in a session of its own with SIGINT and SIGQUIT at their
@@ -18,18 +19,25 @@ seconds (the last pipes drain, init reaps), nothing may remain: none of the proc
 process whose command line, environment or working directory names the run's directory, and
 nothing listening on any of its ports. Each way is tried RUN_STOPS times (default 5).
 
+console_with_only_the_orchestrator_url: against one `make run`, GET /api/v1/config names the
+run's ZooKeeper and broker (and no password); `rideshare-console --once` and `--json` with
+ORCH_URL alone (ZK_HOSTS, ZK_ROOT, RABBITMQ_URL unset) reach all three backends and exit 0;
+`make console CONSOLE_ARGS=--once` finds the run through RUN_INFO and does the same.
+
 A failed test kills whatever is left of its run (the group, the noted PIDs, localinfra.sh stop)
 and keeps its directory; SIGTERM/SIGINT to this program do the same.
 """
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from apistack import free_ports, install_signal_handlers
-from harness import ROOT, TMP, Suite, check, wait_for
+from harness import BIN, ROOT, TMP, Suite, check, wait_for
 
 suite = Suite("make_run")
 STOPS = int(os.environ.get("RUN_STOPS", "5"))
@@ -302,6 +310,55 @@ def term_to_make():
 @suite.test
 def term_to_group():
     stops("term_to_group")
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.read()
+
+
+@suite.test
+def console_with_only_the_orchestrator_url():
+    run = MakeRun("console")
+    ok = False
+    try:
+        run.wait_up()
+        infra = read_env_file(os.path.join(run.run_dir, "infra", "env"))
+        orch = f"http://127.0.0.1:{run.ports['ORCH_PORT']}"
+        status, body = get_json(f"{orch}/api/v1/config")
+        cfg = json.loads(body)
+        check(status == 200 and cfg == {"zk_hosts": infra["ZK_HOSTS"], "zk_root": "/rideshare",
+                                         "amqp": {"host": "127.0.0.1", "port": int(infra["RABBITMQ_PORT"]),
+                                                  "vhost": "/"}}, f"GET /api/v1/config: {status} {cfg}")
+        check(b"guest" not in body, f"credentials in {body!r}")
+
+        env = {k: v for k, v in run.env.items() if k not in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT")}
+        env["ORCH_URL"] = orch
+        console = os.path.join(BIN, "rideshare-console")
+        p = subprocess.run([console, "--once"], env=env, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, f"--once exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
+        check(f"ZooKeeper {infra['ZK_HOSTS']}/rideshare" in p.stdout and f":{infra['RABBITMQ_PORT']}/" in p.stdout,
+              f"--once does not name the run's backends:\n{p.stdout[:400]}")
+        p = subprocess.run([console, "--json"], env=env, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, f"--json exited {p.returncode}: {p.stderr[-1500:]}")
+        j = json.loads(p.stdout)
+        check(all(b["reachable"] for b in j["backends"].values()), f"backends {j['backends']}")
+        check(len(j["workers"]) >= 2 and j["zookeeper"]["root"] == "/rideshare", f"{j['workers']} {j['zookeeper']}")
+
+        # make console: finds this run by RUN_INFO (in env), passes only its orchestrator's URL.
+        p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "console", "CONSOLE_ARGS=--once"],
+                           env={k: v for k, v in env.items() if k != "ORCH_URL"}, capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode == 0 and f"orchestrator {orch}" in p.stdout,
+              f"make console exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
+        stop_and_check(run, "term_to_group")
+        ok = True
+    finally:
+        if not ok:
+            run.kill_everything()
+            print(f"# console: kept {run.dir}", flush=True)
+        else:
+            shutil.rmtree(run.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
