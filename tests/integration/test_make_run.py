@@ -27,6 +27,7 @@ ORCH_URL alone (ZK_HOSTS, ZK_ROOT, RABBITMQ_URL unset) reach all three backends 
 A failed test kills whatever is left of its run (the group, the noted PIDs, localinfra.sh stop)
 and keeps its directory; SIGTERM/SIGINT to this program do the same.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -211,19 +212,19 @@ class MakeRun:
 
     def kill_everything(self):
         """After a failure: nothing of the run may outlive the test."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        def kill(pid, group=False):
+            try:
+                (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc.poll() is None:
+            kill(self.proc.pid, group=True)
         for pid, (st, _) in self.noted.items():
             if start_time(pid) == st:
-                os.kill(pid, signal.SIGKILL)
+                kill(pid)
         for pid in parents():
             if pid != os.getpid() and start_time(pid) is not None and names_dir(pid, self.dir):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                kill(pid)
         subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "stop",
                         os.path.join(self.run_dir, "infra")], capture_output=True, timeout=120)
         try:
@@ -276,24 +277,31 @@ def stop_and_check(run, kind):
     return lag
 
 
+@contextlib.contextmanager
+def make_run(name):
+    """A MakeRun, up; if the block fails, everything of it is killed and its directory kept."""
+    run = MakeRun(name)
+    ok = False
+    try:
+        run.wait_up()
+        yield run
+        ok = True
+    finally:
+        if ok:
+            shutil.rmtree(run.dir, ignore_errors=True)
+        else:
+            run.kill_everything()
+            print(f"# {name}: kept {run.dir}", flush=True)
+
+
 def stops(kind):
     lag = 0.0
     for i in range(STOPS):
-        run = MakeRun(f"{kind}{i}")
-        ok = False
-        try:
-            run.wait_up()
+        with make_run(f"{kind}{i}") as run:
             t0 = time.monotonic()
             lag = max(lag, stop_and_check(run, kind))
             print(f"# {kind} {i + 1}/{STOPS}: clean, {len(run.noted)} processes noted, "
                   f"make returned {run.proc.returncode} {time.monotonic() - t0:.1f}s after the signal", flush=True)
-            ok = True
-        finally:
-            if not ok:
-                run.kill_everything()
-                print(f"# {kind} {i + 1}: kept {run.dir}", flush=True)
-            else:
-                shutil.rmtree(run.dir, ignore_errors=True)
     print(f"# {kind}: {STOPS} stops, the last process gone at most {lag:.2f}s after make returned", flush=True)
 
 
@@ -319,10 +327,7 @@ def get_json(url):
 
 @suite.test
 def console_with_only_the_orchestrator_url():
-    run = MakeRun("console")
-    ok = False
-    try:
-        run.wait_up()
+    with make_run("console") as run:
         infra = read_env_file(os.path.join(run.run_dir, "infra", "env"))
         orch = f"http://127.0.0.1:{run.ports['ORCH_PORT']}"
         status, body = get_json(f"{orch}/api/v1/config")
@@ -332,8 +337,7 @@ def console_with_only_the_orchestrator_url():
                                                   "vhost": "/"}}, f"GET /api/v1/config: {status} {cfg}")
         check(b"guest" not in body, f"credentials in {body!r}")
 
-        env = {k: v for k, v in run.env.items() if k not in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT")}
-        env["ORCH_URL"] = orch
+        env = dict(run.env, ORCH_URL=orch)  # no ZK_HOSTS, ZK_ROOT, RABBITMQ_URL in it (DROP)
         console = os.path.join(BIN, "rideshare-console")
         p = subprocess.run([console, "--once"], env=env, capture_output=True, text=True, timeout=60)
         check(p.returncode == 0, f"--once exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
@@ -352,13 +356,6 @@ def console_with_only_the_orchestrator_url():
         check(p.returncode == 0 and f"orchestrator {orch}" in p.stdout,
               f"make console exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
         stop_and_check(run, "term_to_group")
-        ok = True
-    finally:
-        if not ok:
-            run.kill_everything()
-            print(f"# console: kept {run.dir}", flush=True)
-        else:
-            shutil.rmtree(run.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
