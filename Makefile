@@ -151,11 +151,11 @@ logs:
 ps:
 	@docker/stack.sh ps
 
-# The admin console against the compose stack of `make up`, inside its network;
-# CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a snapshot).
-# make run keeps its orchestrator's URL in RUN_INFO while it is up (services/infra/run.sh); the
-# console needs nothing else. Without a live make run, the make up stack: the console runs in a
-# container on its network (docker/stack.sh console).
+# The admin console; CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a
+# snapshot). A make run of this checkout keeps its orchestrator's URL in RUN_INFO while it is up
+# (services/infra/run.sh), and the console needs nothing else. Without a live make run, the make up
+# stack: the console runs in a container on its network (docker/stack.sh console).
+# CONSOLE_STACK=run or up chooses instead.
 RUN_INFO ?= build/run.env
 console:
 	@pid=$$(sed -n 's/^RUN_PID=//p' "$(RUN_INFO)" 2>/dev/null); \
