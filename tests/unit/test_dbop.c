@@ -371,6 +371,61 @@ TEST(select_limit_bounds)
     }
 }
 
+TEST(select_after_is_a_keyset_cursor)
+{
+    struct dbop op;
+    /* values are stored in the order's order, whatever the object's */
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                  "\"after\":{\"ride_id\":7,\"ts\":100},\"limit\":10}", 0, &op));
+    CHECK_INT(op.nafter, 2);
+    CHECK_INT(op.after[0].type, DB_INTEGER); CHECK_INT(op.after[0].i, 100);
+    CHECK_INT(op.after[1].i, 7);
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"order\":[{\"column\":\"username\",\"dir\":\"desc\"}],"
+                  "\"after\":{\"username\":\"bob\"}}", 0, &op));
+    CHECK_INT(op.nafter, 1);
+    CHECK_STR(op.after[0].s, "bob");
+    CHECK_INT(op.after[0].len, 3);
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\"}", 0, &op));
+    CHECK_INT(op.nafter, 0);
+    CHECK_INT(op.max_bytes, 0);
+
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"after\":{\"username\":\"b\"}}", "'after' needs 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"order\":[],\"after\":{}}", "'after' needs 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"order\":[{\"column\":\"username\"}],\"after\":[\"b\"]}",
+                  "'after' must be an object"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                  "\"after\":{\"ts\":1}}", "missing column 'ride_id' in 'after'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":1,\"ride_id\":2}}", "column 'ride_id' in 'after' is not in 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":1,\"ts\":2}}", "duplicate column 'ts' in 'after'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":\"1\"}}", "column 'ts' expects an integer"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"nope\":1}}", "unknown column 'nope'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},"
+                  "{\"column\":\"ride_id\",\"dir\":\"desc\"}],\"after\":{\"ts\":1,\"ride_id\":2}}",
+                  "every 'order' column in the same direction"));
+    CHECK(rejects("{\"op\":\"count\",\"table\":\"rides\",\"after\":{}}", "key 'after' is not allowed for count"));
+}
+
+TEST(select_max_bytes_bounds)
+{
+    struct dbop op;
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"max_bytes\":1}", 0, &op));
+    CHECK_INT(op.max_bytes, 1);
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"max_bytes\":16777216}", 0, &op));
+    CHECK_INT(op.max_bytes, DBOP_MAX_BYTES);
+    static const char *const bad[] = { "0", "-1", "16777217", "1.5", "\"5\"", "null", "true" };
+    char text[128];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"users\",\"max_bytes\":%s}", bad[i]);
+        CHECK(rejects(text, "'max_bytes' must be an integer from 1 to 16777216"));
+    }
+    CHECK(rejects("{\"op\":\"delete\",\"table\":\"users\",\"where\":{\"username\":\"a\"},\"max_bytes\":5}",
+                  "key 'max_bytes' is not allowed for delete"));
+}
+
 TEST(messages_quote_client_text_safely)
 {
     char name[300], text[400];
@@ -434,6 +489,8 @@ int main(void)
     RUN(select_columns);
     RUN(select_order);
     RUN(select_limit_bounds);
+    RUN(select_after_is_a_keyset_cursor);
+    RUN(select_max_bytes_bounds);
     RUN(messages_quote_client_text_safely);
     RUN(err_is_always_terminated);
     RUN(kind_names);
