@@ -8,20 +8,51 @@
  * unchanged, so a body is checked as text before it is parsed: it must be
  * UTF-8 (RFC 8259) and contain no \u0000. An object with the same key twice
  * is refused too, rather than silently taking one of the values.
+ *
+ * Cost. Every check is one pass over the text, and the size of the parsed
+ * tree is bounded before it is built: no route takes more than a handful of
+ * fields, so a body whose object has more than API_MAX_KEYS members, or
+ * that holds more than API_MAX_VALUES JSON values at any depth, is refused
+ * from a count made in the same pass as the other text checks, before
+ * cJSON allocates anything. Any body up to the services' size limit (1 MiB)
+ * thus costs about a millisecond, whatever its shape.
+ *
+ * Usernames are at most API_USERNAME_MAX characters (Unicode code points,
+ * so up to four times as many bytes): long enough for any name, short
+ * enough that a name always fits in a URL (percent-encoded, 60,000 bytes at
+ * most) and a list of them stays cheap.
  */
 #ifndef RS_APIUTIL_H
 #define RS_APIUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "json.h"
 
 struct http_request;
 struct http_response;
 
+#define API_MAX_KEYS 16        /* members of a request body's object */
+#define API_MAX_VALUES 64      /* JSON values in a request body, at any depth */
+#define API_USERNAME_MAX 5000  /* characters */
+
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
  * nothing above U+10FFFF). NUL bytes are not allowed either. */
 int api_utf8_valid(const char *s, size_t len);
+
+/* The number of characters (code points) of a well-formed UTF-8 string. */
+size_t api_utf8_chars(const char *s);
+
+/* Whether s can be a username: not empty, at most API_USERNAME_MAX
+ * characters (s is well-formed UTF-8: it came through the checks above or
+ * a URL whose decoding was checked). */
+int api_username_fits(const char *s);
+
+/* The lists' optional "limit" query parameter: plain decimal digits, 1 to
+ * API_LIMIT_MAX. 0, or -1 when text is not that. */
+#define API_LIMIT_MAX 100000
+int api_parse_limit(const char *text, int64_t *out);
 
 /* Parses a request body that must be a JSON object, as described above.
  * NULL with the reason in why (a static string) when it is not. */

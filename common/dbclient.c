@@ -135,6 +135,20 @@ const cJSON *dbc_rows(const struct dbc_result *r)
     return cJSON_IsArray(rows) ? rows : NULL;
 }
 
+void dbc_op_page(cJSON *select, cJSON *after, int64_t limit, int64_t max_bytes)
+{
+    if (after) cJSON_AddItemToObject(select, "after", after);
+    json_add_int(select, "limit", limit);
+    json_add_int(select, "max_bytes", max_bytes);
+}
+
+int dbc_page_more(const struct dbc_result *r, int64_t asked)
+{
+    const cJSON *more = r && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "more") : NULL;
+    const cJSON *rows = dbc_rows(r);
+    return cJSON_IsTrue(more) || (rows && cJSON_GetArraySize(rows) >= asked);
+}
+
 void dbc_reply_failure(struct http_response *res, const struct dbc_result *r)
 {
     char msg[320];

@@ -61,6 +61,14 @@ int64_t dbc_insert_id(const struct dbc_result *r);
 int64_t dbc_count(const struct dbc_result *r);
 const cJSON *dbc_rows(const struct dbc_result *r);
 
+/* Paging a select (the DB API's "after", "limit" and "max_bytes"): adds
+ * them to a select made by dbc_op_select (after may be NULL: the first
+ * page; it is taken over). */
+void dbc_op_page(cJSON *select, cJSON *after, int64_t limit, int64_t max_bytes);
+/* Whether rows may follow a page's answer: it says "more", or it holds as
+ * many rows as were asked for. */
+int dbc_page_more(const struct dbc_result *r, int64_t asked);
+
 /* The HTTP answer for a failed call: 503 for DBC_UNAVAILABLE, 413 for
  * DBC_TOO_LARGE, 500 for DBC_REJECTED and anything else (logged as a bug). */
 void dbc_reply_failure(struct http_response *res, const struct dbc_result *r);

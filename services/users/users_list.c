@@ -1,0 +1,168 @@
+/*
+ * users_list.c — GET /api/v1/users: every user, a page of them, or one.
+ *
+ *   GET /api/v1/users                      every username        200 [...] | 204
+ *   GET /api/v1/users?limit=N[&after=A]    the first N after A   200 [...] | 204
+ *   GET /api/v1/users?username=U           is U a user?          200 [U]   | 204
+ * Names come sorted byte-wise (the users table's primary key order), so the
+ * pages of a list, each asked with the last name of the one before as
+ * `after`, put together are the whole list.
+ *
+ * The lookup is what the rides service asks on every create and join: one
+ * select by the primary key, so its cost does not grow with the number of
+ * users. A name that cannot be a user (empty, not UTF-8, a %00 in it, over
+ * API_USERNAME_MAX characters) is answered 204 without asking the database.
+ *
+ * The whole list is read from the database in pages (keyset paging on the
+ * name, docs/db-api.md): at most PAGE_ROWS rows and about PAGE_BYTES each,
+ * so the orchestrator, RabbitMQ and the slave each hold one page at a time
+ * however many users there are, and every page costs the same. This service
+ * holds the answer once, as it writes it; an answer that would pass
+ * LIST_MAX_BYTES is refused (503, naming the paged form) rather than let a
+ * list of very long names take the service's memory.
+ */
+#include "users_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apiutil.h"
+#include "dbclient.h"
+#include "http_server.h"
+#include "jsonout.h"
+#include "log.h"
+
+#define PAGE_ROWS 100000
+#define PAGE_BYTES (4 * 1024 * 1024)
+#define LIST_MAX_BYTES ((size_t)256 * 1024 * 1024)
+
+static const char *const name_col[] = { "username", NULL };
+
+static void reply_failure(struct http_response *res, struct dbc_result *r, const char *why)
+{
+    r->kind = DBC_UNAVAILABLE;
+    snprintf(r->error, sizeof r->error, "%s", why);
+    dbc_reply_failure(res, r);
+}
+
+/* ?username=U: [U] when U is a user, else 204. */
+static void lookup(const struct dbclient *db, const char *name, size_t len, struct http_response *res)
+{
+    if (!api_utf8_valid(name, len) || !api_username_fits(name)) {
+        res->status = 204;   /* no user can have this name */
+        return;
+    }
+    cJSON *where = cJSON_CreateObject();
+    cJSON_AddStringToObject(where, "username", name);
+    cJSON *op = dbc_op_select("users", name_col, where, NULL);
+    json_add_int(op, "limit", 1);
+    struct dbc_result r;
+    if (dbc_read(db, op, &r) != DBC_OK) {
+        dbc_reply_failure(res, &r);
+    } else if (!dbc_rows(&r)) {
+        reply_failure(res, &r, "select answer without rows");
+    } else if (cJSON_GetArraySize(dbc_rows(&r)) == 0) {
+        res->status = 204;
+    } else {
+        struct jsonout o = { 0 };
+        jo_raw(&o, "[", 1);
+        jo_str(&o, name, len);
+        jo_raw(&o, "]", 1);
+        http_reply_raw(res, 200, o.buf);
+    }
+    dbc_result_free(&r);
+    cJSON_Delete(op);
+}
+
+/* The names after `after` (NULL: from the first), at most limit of them
+ * (-1: all), page by page into one JSON array. */
+static void list(const struct dbclient *db, const char *after, int64_t limit, struct http_response *res)
+{
+    struct jsonout o = { 0 };
+    int64_t n = 0;
+    cJSON *cursor = NULL;
+    if (after) {
+        cursor = cJSON_CreateObject();
+        cJSON_AddStringToObject(cursor, "username", after);
+    }
+    jo_raw(&o, "[", 1);
+    for (;;) {
+        int64_t asked = limit < 0 || limit - n > PAGE_ROWS ? PAGE_ROWS : limit - n;
+        cJSON *op = dbc_op_select("users", name_col, NULL, name_col);
+        dbc_op_page(op, cursor, asked, PAGE_BYTES);
+        cursor = NULL;
+        struct dbc_result r;
+        const cJSON *row;
+        const char *last = NULL;
+        int failed = 1;
+        if (dbc_read(db, op, &r) != DBC_OK) {
+            dbc_reply_failure(res, &r);
+        } else if (!dbc_rows(&r)) {
+            reply_failure(res, &r, "select answer without rows");
+        } else {
+            failed = 0;
+            cJSON_ArrayForEach(row, dbc_rows(&r)) {
+                const char *name = json_get_str(row, "username");
+                if (!name) { failed = 1; break; }
+                if (n++) jo_raw(&o, ",", 1);
+                jo_str(&o, name, strlen(name));
+                last = name;
+            }
+            if (failed) reply_failure(res, &r, "select answer without rows of usernames");
+        }
+        int more = !failed && last && dbc_page_more(&r, asked) && (limit < 0 || n < limit);
+        if (more && o.len > LIST_MAX_BYTES) {
+            log_warn("users list too large to answer at once bytes=%zu users=%lld", o.len, (long long)n);
+            http_reply_error(res, 503, "the list of users is too large to send at once: "
+                                       "ask for pages with ?limit=N&after=NAME");
+            failed = 1;
+            more = 0;
+        }
+        if (more) {
+            cursor = cJSON_CreateObject();
+            cJSON_AddStringToObject(cursor, "username", last);
+        }
+        dbc_result_free(&r);
+        cJSON_Delete(op);
+        if (failed) {
+            free(o.buf);
+            return;
+        }
+        if (!more) break;
+    }
+    jo_raw(&o, "]", 1);
+    if (n == 0) {
+        res->status = 204;   /* no users (after this one): no body */
+        free(o.buf);
+    } else {
+        http_reply_raw(res, 200, o.buf);
+    }
+}
+
+void users_on_list(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    const struct dbclient *db = ctx;
+    size_t name_len, after_len;
+    const char *name = http_query_len(req, "username", &name_len);
+    const char *limit_text = http_query(req, "limit");
+    const char *after = http_query_len(req, "after", &after_len);
+    if (name) {
+        if (limit_text || after) {
+            http_reply_error(res, 400, "query parameter 'username' cannot be combined with 'limit' or 'after'");
+            return;
+        }
+        lookup(db, name, name_len, res);
+        return;
+    }
+    int64_t limit = -1;
+    if (limit_text && api_parse_limit(limit_text, &limit) != 0) {
+        http_reply_error(res, 400, "query parameter 'limit' must be an integer from 1 to 100000");
+        return;
+    }
+    if (after && !api_utf8_valid(after, after_len)) {
+        http_reply_error(res, 400, "query parameter 'after' must be UTF-8 text without %00");
+        return;
+    }
+    list(db, after, limit, res);
+}
