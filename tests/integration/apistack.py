@@ -177,10 +177,14 @@ def children_of(pid):
         return []
 
 
-def render_gateway(listen, users_addr, rides_addr, outdir, access_log="sync", workers=1, check=True):
-    """Runs render.sh; returns the CompletedProcess (raises on failure)."""
+def render_gateway(listen, users_addr, rides_addr, outdir, access_log="sync", workers=1, check=True,
+                   per_client=None):
+    """Runs render.sh; returns the CompletedProcess (raises on failure). per_client: the
+    gateway's GATEWAY_CONN_PER_CLIENT (None: its default)."""
     env = dict(os.environ, GATEWAY_ACCESS_LOG=access_log, GATEWAY_WORKERS=str(workers),
                GATEWAY_CHECK="1" if check else "0")
+    if per_client is not None:
+        env["GATEWAY_CONN_PER_CLIENT"] = str(per_client)
     return subprocess.run([os.path.join(GATEWAY_DIR, "render.sh"), listen, users_addr, rides_addr,
                            outdir], env=env, capture_output=True, text=True, timeout=60, check=True)
 
