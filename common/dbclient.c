@@ -135,18 +135,50 @@ const cJSON *dbc_rows(const struct dbc_result *r)
     return cJSON_IsArray(rows) ? rows : NULL;
 }
 
-void dbc_op_page(cJSON *select, cJSON *after, int64_t limit, int64_t max_bytes)
+/* Whether rows may follow a page's answer: it says "more", or it holds as
+ * many rows as were asked for. */
+static int page_more(const struct dbc_result *r, int64_t asked)
 {
-    if (after) cJSON_AddItemToObject(select, "after", after);
-    json_add_int(select, "limit", limit);
-    json_add_int(select, "max_bytes", max_bytes);
+    const cJSON *more = r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "more") : NULL;
+    return cJSON_IsTrue(more) || cJSON_GetArraySize(dbc_rows(r)) >= asked;
 }
 
-int dbc_page_more(const struct dbc_result *r, int64_t asked)
+int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_page)(void *ctx, cJSON **after),
+                       int (*take_row)(void *ctx, const cJSON *row), void *ctx, struct http_response *res)
 {
-    const cJSON *more = r && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "more") : NULL;
-    const cJSON *rows = dbc_rows(r);
-    return cJSON_IsTrue(more) || (rows && cJSON_GetArraySize(rows) >= asked);
+    int64_t n = 0;
+    for (;;) {
+        int64_t asked = limit < 0 || limit - n > DBC_PAGE_ROWS ? DBC_PAGE_ROWS : limit - n, before = n;
+        cJSON *after = NULL, *op = next_page(ctx, &after);
+        if (after) cJSON_AddItemToObject(op, "after", after);
+        json_add_int(op, "limit", asked);
+        json_add_int(op, "max_bytes", DBC_PAGE_BYTES);
+        struct dbc_result r;
+        const cJSON *row;
+        int rc = 0;
+        if (dbc_read(db, op, &r) != DBC_OK) {
+            rc = -1;
+        } else if (!dbc_rows(&r)) {
+            rc = -1;
+            r.kind = DBC_UNAVAILABLE;
+            snprintf(r.error, sizeof r.error, "select answer without rows");
+        } else {
+            cJSON_ArrayForEach(row, dbc_rows(&r)) {
+                if ((rc = take_row(ctx, row)) != 0) break;
+                n++;
+            }
+            if (rc < 0) {
+                r.kind = DBC_UNAVAILABLE;
+                snprintf(r.error, sizeof r.error, "select answer without the rows asked for");
+            }
+        }
+        if (rc < 0) dbc_reply_failure(res, &r);
+        int more = rc == 0 && n > before && page_more(&r, asked) && (limit < 0 || n < limit);
+        dbc_result_free(&r);
+        cJSON_Delete(op);
+        if (rc) return rc < 0 ? -1 : -2;
+        if (!more) return n;
+    }
 }
 
 void dbc_reply_failure(struct http_response *res, const struct dbc_result *r)

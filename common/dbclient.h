@@ -61,13 +61,25 @@ int64_t dbc_insert_id(const struct dbc_result *r);
 int64_t dbc_count(const struct dbc_result *r);
 const cJSON *dbc_rows(const struct dbc_result *r);
 
-/* Paging a select (the DB API's "after", "limit" and "max_bytes"): adds
- * them to a select made by dbc_op_select (after may be NULL: the first
- * page; it is taken over). */
-void dbc_op_page(cJSON *select, cJSON *after, int64_t limit, int64_t max_bytes);
-/* Whether rows may follow a page's answer: it says "more", or it holds as
- * many rows as were asked for. */
-int dbc_page_more(const struct dbc_result *r, int64_t asked);
+/* Reading a long select page by page (keyset paging: the DB API's "after",
+ * with "limit" and "max_bytes"), so that no message between the services
+ * holds more than one page (at most DBC_PAGE_ROWS rows, about
+ * DBC_PAGE_BYTES) and every page costs the same, however deep.
+ *   next_page  returns the next page's select (from dbc_op_select, which
+ *              the pager then owns), and in *after its cursor, the "after"
+ *              object (NULL for the first page; taken over);
+ *   take_row   takes one row, remembering what the next cursor needs:
+ *              0, -1 when the row is not one of this select (the answer is
+ *              then not the DB API's), 1 to stop there (the caller's answer
+ *              has grown too large, say).
+ * Pages are read until limit rows (-1: all) were taken, or no row is left:
+ * a page that says "more" or holds as many rows as asked is followed by
+ * another. Returns the rows taken; -1 when the database failed (res is
+ * answered); -2 when take_row stopped (the caller answers). */
+#define DBC_PAGE_ROWS 100000
+#define DBC_PAGE_BYTES (4 * 1024 * 1024)
+int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_page)(void *ctx, cJSON **after),
+                       int (*take_row)(void *ctx, const cJSON *row), void *ctx, struct http_response *res);
 
 /* The HTTP answer for a failed call: 503 for DBC_UNAVAILABLE, 413 for
  * DBC_TOO_LARGE, 500 for DBC_REJECTED and anything else (logged as a bug). */

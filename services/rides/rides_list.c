@@ -12,12 +12,12 @@
  * last ride of the page before: its "timestamp" and "rideId" joined by a
  * comma. Pages put together are the whole list.
  *
- * The database is read in pages too, whatever the client asked (keyset
- * paging on (ts, ride_id), served in order by the rides_route index
- * (source, destination, ts) of common/dbschema.c, whose rows end with the
- * ride id): at most PAGE_ROWS rows and about PAGE_BYTES each, so no part of
- * the DB service ever holds more than one page, and a page deep into a long
- * list costs what the first one does. The usual list is one page, one call:
+ * The database is read in pages too, whatever the client asked
+ * (dbc_read_pages: keyset paging on (ts, ride_id), served in order by the
+ * rides_route index (source, destination, ts) of common/dbschema.c, whose
+ * rows end with the ride id), so no part of the DB service ever holds more
+ * than one page, and a page deep into a long list costs what the first one
+ * does. The usual list is one page, one call:
  * this is the hot path. The first page filters ts > now; the later ones
  * give only the cursor, whose time is already past now (the DB API's
  * "after" must be the only range on ts, or SQLite starts from the other one
@@ -39,8 +39,6 @@
 #include "rides_req.h"
 #include "timestamp.h"
 
-#define PAGE_ROWS 100000
-#define PAGE_BYTES (4 * 1024 * 1024)
 #define LIST_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
 struct cursor { int64_t ts, id; };
@@ -75,98 +73,81 @@ static int parse_cursor(const char *text, struct cursor *c)
     return rides_ts_parse(ts, &c->ts) == RIDES_TS_OK && rides_parse_ride_id(comma + 1, &c->id) == 0 ? 0 : -1;
 }
 
-/* Appends a page's rows as the spec's list items; *n counts them, *last is
- * the last one's (ts, id). -1 if a row lacks a column (the answer is then
- * not the DB API's). Written directly: this is the hot path. */
-static int append_rows(struct jsonout *o, const cJSON *rows, int64_t *n, struct cursor *last)
+/* A list being written: the JSON text so far, the time of the request,
+ * and the last ride taken (the next page's cursor; none yet: the first
+ * page, ts > now). */
+struct listing {
+    struct jsonout o;
+    int source, destination;
+    int64_t now, n;
+    int have_cursor;
+    struct cursor at;
+};
+
+/* One row as the spec's list item. Written directly: this is the hot path. */
+static int take_row(void *arg, const cJSON *row)
 {
-    const cJSON *row;
-    cJSON_ArrayForEach(row, rows) {
-        int64_t id, ts;
-        const char *by = json_get_str(row, "created_by");
-        char when[RIDES_TS_LEN + 1];
-        if (json_get_int(row, "ride_id", &id) || json_get_int(row, "ts", &ts) || !by) return -1;
-        rides_ts_format(ts, when, sizeof when);
-        jo_raw(o, *n ? ",{\"rideId\":" : "{\"rideId\":", *n ? 11 : 10);
-        jo_int(o, id);
-        jo_raw(o, ",\"username\":", 12);
-        jo_str(o, by, strlen(by));
-        jo_raw(o, ",\"timestamp\":", 13);
-        jo_str(o, when, strlen(when));
-        jo_raw(o, "}", 1);
-        (*n)++;
-        last->ts = ts;
-        last->id = id;
-    }
+    struct listing *l = arg;
+    int64_t id, ts;
+    const char *by = json_get_str(row, "created_by");
+    char when[RIDES_TS_LEN + 1];
+    if (json_get_int(row, "ride_id", &id) || json_get_int(row, "ts", &ts) || !by) return -1;
+    if (l->o.len > LIST_MAX_BYTES) return 1;
+    rides_ts_format(ts, when, sizeof when);
+    jo_raw(&l->o, l->n ? ",{\"rideId\":" : "{\"rideId\":", l->n ? 11 : 10);
+    jo_int(&l->o, id);
+    jo_raw(&l->o, ",\"username\":", 12);
+    jo_str(&l->o, by, strlen(by));
+    jo_raw(&l->o, ",\"timestamp\":", 13);
+    jo_str(&l->o, when, strlen(when));
+    jo_raw(&l->o, "}", 1);
+    l->n++;
+    l->at.ts = ts;
+    l->at.id = id;
+    l->have_cursor = 1;
     return 0;
 }
 
-/* The select of one page: after *from (NULL: the first page, ts > now). */
-static cJSON *page_op(int source, int destination, int64_t now, const struct cursor *from, int64_t rows)
+static cJSON *next_page(void *arg, cJSON **after)
 {
     static const char *const cols[] = { "ride_id", "created_by", "ts", NULL };
     static const char *const order[] = { "ts", "ride_id", NULL };
-    cJSON *where = cJSON_CreateObject(), *after = NULL;
-    json_add_int(where, "source", source);
-    json_add_int(where, "destination", destination);
-    if (from) {
-        after = cJSON_CreateObject();
-        json_add_int(after, "ts", from->ts);
-        json_add_int(after, "ride_id", from->id);
+    struct listing *l = arg;
+    cJSON *where = cJSON_CreateObject();
+    json_add_int(where, "source", l->source);
+    json_add_int(where, "destination", l->destination);
+    if (l->have_cursor) {
+        *after = cJSON_CreateObject();
+        json_add_int(*after, "ts", l->at.ts);
+        json_add_int(*after, "ride_id", l->at.id);
     } else {
-        json_add_int(cJSON_AddObjectToObject(where, "ts"), "gt", now);
+        json_add_int(cJSON_AddObjectToObject(where, "ts"), "gt", l->now);
     }
-    cJSON *op = dbc_op_select("rides", cols, where, order);
-    dbc_op_page(op, after, rows, PAGE_BYTES);
-    return op;
+    return dbc_op_select("rides", cols, where, order);
 }
 
 static void list(const struct rides_ctx *ctx, int source, int destination, const struct cursor *from,
                  int64_t limit, struct http_response *res)
 {
-    int64_t now = (int64_t)time(NULL), n = 0;
-    struct cursor at;
-    struct jsonout o = { 0 };
-    if (from && from->ts <= now) from = NULL;   /* everything upcoming is after it */
-    if (from) at = *from;
-    jo_raw(&o, "[", 1);
-    for (;;) {
-        int64_t asked = limit < 0 || limit - n > PAGE_ROWS ? PAGE_ROWS : limit - n, before = n;
-        cJSON *op = page_op(source, destination, now, from ? &at : NULL, asked);
-        struct dbc_result r;
-        int failed = 1, more = 0;
-        if (dbc_read(&ctx->db, op, &r) != DBC_OK) {
-            dbc_reply_failure(res, &r);
-        } else if (!dbc_rows(&r) || append_rows(&o, dbc_rows(&r), &n, &at) != 0) {
-            r.kind = DBC_UNAVAILABLE;
-            snprintf(r.error, sizeof r.error, "select answer without the rows asked for");
-            dbc_reply_failure(res, &r);
-        } else {
-            failed = 0;
-            more = n > before && dbc_page_more(&r, asked) && (limit < 0 || n < limit);
-            if (more && o.len > LIST_MAX_BYTES) {
-                log_warn("rides list too large to answer at once bytes=%zu rides=%lld", o.len, (long long)n);
-                http_reply_error(res, 503, "the list of rides is too large to send at once: "
-                                           "ask for pages with &limit=N&after=TIMESTAMP,RIDEID");
-                failed = 1;
-            }
-        }
-        dbc_result_free(&r);
-        cJSON_Delete(op);
-        if (failed) {
-            free(o.buf);
-            return;
-        }
-        if (!more) break;
-        from = &at;
+    struct listing l = { { 0 }, source, destination, (int64_t)time(NULL), 0, 0, { 0, 0 } };
+    if (from && from->ts > l.now) {   /* else everything upcoming is after it */
+        l.at = *from;
+        l.have_cursor = 1;
     }
-    jo_raw(&o, "]", 1);
-    if (n == 0) {
-        res->status = 204;
-        free(o.buf);
-    } else {
-        http_reply_raw(res, 200, o.buf);
+    jo_raw(&l.o, "[", 1);
+    int64_t n = dbc_read_pages(&ctx->db, limit, next_page, take_row, &l, res);
+    if (n == -2) {
+        log_warn("rides list too large to answer at once bytes=%zu", l.o.len);
+        http_reply_error(res, 503, "the list of rides is too large to send at once: "
+                                   "ask for pages with &limit=N&after=TIMESTAMP,RIDEID");
     }
+    if (n <= 0) {
+        if (n == 0) res->status = 204;
+        free(l.o.buf);
+        return;
+    }
+    jo_raw(&l.o, "]", 1);
+    http_reply_raw(res, 200, l.o.buf);
 }
 
 void rides_on_list(const struct http_request *req, struct http_response *res, void *arg)

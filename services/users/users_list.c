@@ -13,10 +13,10 @@
  * users. A name that cannot be a user (empty, not UTF-8, a %00 in it, over
  * API_USERNAME_MAX characters) is answered 204 without asking the database.
  *
- * The whole list is read from the database in pages (keyset paging on the
- * name, docs/db-api.md): at most PAGE_ROWS rows and about PAGE_BYTES each,
- * so the orchestrator, RabbitMQ and the slave each hold one page at a time
- * however many users there are, and every page costs the same. This service
+ * The whole list is read from the database in pages (dbc_read_pages:
+ * keyset paging on the name, docs/db-api.md), so the orchestrator, RabbitMQ
+ * and the slave each hold one page at a time however many users there are,
+ * and every page costs the same. This service
  * holds the answer once, as it writes it; an answer that would pass
  * LIST_MAX_BYTES is refused (503, naming the paged form) rather than let a
  * list of very long names take the service's memory.
@@ -33,18 +33,9 @@
 #include "jsonout.h"
 #include "log.h"
 
-#define PAGE_ROWS 100000
-#define PAGE_BYTES (4 * 1024 * 1024)
 #define LIST_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
 static const char *const name_col[] = { "username", NULL };
-
-static void reply_failure(struct http_response *res, struct dbc_result *r, const char *why)
-{
-    r->kind = DBC_UNAVAILABLE;
-    snprintf(r->error, sizeof r->error, "%s", why);
-    dbc_reply_failure(res, r);
-}
 
 /* ?username=U: [U] when U is a user, else 204. */
 static void lookup(const struct dbclient *db, const char *name, size_t len, struct http_response *res)
@@ -61,7 +52,9 @@ static void lookup(const struct dbclient *db, const char *name, size_t len, stru
     if (dbc_read(db, op, &r) != DBC_OK) {
         dbc_reply_failure(res, &r);
     } else if (!dbc_rows(&r)) {
-        reply_failure(res, &r, "select answer without rows");
+        r.kind = DBC_UNAVAILABLE;
+        snprintf(r.error, sizeof r.error, "select answer without rows");
+        dbc_reply_failure(res, &r);
     } else if (cJSON_GetArraySize(dbc_rows(&r)) == 0) {
         res->status = 204;
     } else {
@@ -75,69 +68,58 @@ static void lookup(const struct dbclient *db, const char *name, size_t len, stru
     cJSON_Delete(op);
 }
 
+/* A list being written: the JSON text so far, and the last name (the next
+ * page's cursor). */
+struct listing {
+    struct jsonout o;
+    const char *after;    /* the cursor: the client's, then a name in the last page read */
+    char *last;           /* a copy of the last name taken */
+};
+
+static cJSON *next_page(void *arg, cJSON **after)
+{
+    struct listing *l = arg;
+    if (l->after) {
+        *after = cJSON_CreateObject();
+        cJSON_AddStringToObject(*after, "username", l->after);
+    }
+    return dbc_op_select("users", name_col, NULL, name_col);
+}
+
+static int take_row(void *arg, const cJSON *row)
+{
+    struct listing *l = arg;
+    const char *name = json_get_str(row, "username");
+    if (!name) return -1;
+    if (l->o.len > LIST_MAX_BYTES) return 1;
+    if (l->o.len > 1) jo_raw(&l->o, ",", 1);
+    jo_str(&l->o, name, strlen(name));
+    free(l->last);
+    l->last = strdup(name);
+    l->after = l->last;
+    return 0;
+}
+
 /* The names after `after` (NULL: from the first), at most limit of them
  * (-1: all), page by page into one JSON array. */
 static void list(const struct dbclient *db, const char *after, int64_t limit, struct http_response *res)
 {
-    struct jsonout o = { 0 };
-    int64_t n = 0;
-    cJSON *cursor = NULL;
-    if (after) {
-        cursor = cJSON_CreateObject();
-        cJSON_AddStringToObject(cursor, "username", after);
+    struct listing l = { { 0 }, after, NULL };
+    jo_raw(&l.o, "[", 1);
+    int64_t n = dbc_read_pages(db, limit, next_page, take_row, &l, res);
+    free(l.last);
+    if (n == -2) {
+        log_warn("users list too large to answer at once bytes=%zu", l.o.len);
+        http_reply_error(res, 503, "the list of users is too large to send at once: "
+                                   "ask for pages with ?limit=N&after=NAME");
     }
-    jo_raw(&o, "[", 1);
-    for (;;) {
-        int64_t asked = limit < 0 || limit - n > PAGE_ROWS ? PAGE_ROWS : limit - n;
-        cJSON *op = dbc_op_select("users", name_col, NULL, name_col);
-        dbc_op_page(op, cursor, asked, PAGE_BYTES);
-        cursor = NULL;
-        struct dbc_result r;
-        const cJSON *row;
-        const char *last = NULL;
-        int failed = 1;
-        if (dbc_read(db, op, &r) != DBC_OK) {
-            dbc_reply_failure(res, &r);
-        } else if (!dbc_rows(&r)) {
-            reply_failure(res, &r, "select answer without rows");
-        } else {
-            failed = 0;
-            cJSON_ArrayForEach(row, dbc_rows(&r)) {
-                const char *name = json_get_str(row, "username");
-                if (!name) { failed = 1; break; }
-                if (n++) jo_raw(&o, ",", 1);
-                jo_str(&o, name, strlen(name));
-                last = name;
-            }
-            if (failed) reply_failure(res, &r, "select answer without rows of usernames");
-        }
-        int more = !failed && last && dbc_page_more(&r, asked) && (limit < 0 || n < limit);
-        if (more && o.len > LIST_MAX_BYTES) {
-            log_warn("users list too large to answer at once bytes=%zu users=%lld", o.len, (long long)n);
-            http_reply_error(res, 503, "the list of users is too large to send at once: "
-                                       "ask for pages with ?limit=N&after=NAME");
-            failed = 1;
-            more = 0;
-        }
-        if (more) {
-            cursor = cJSON_CreateObject();
-            cJSON_AddStringToObject(cursor, "username", last);
-        }
-        dbc_result_free(&r);
-        cJSON_Delete(op);
-        if (failed) {
-            free(o.buf);
-            return;
-        }
-        if (!more) break;
+    if (n <= 0) {
+        if (n == 0) res->status = 204;   /* no users (after this one): no body */
+        free(l.o.buf);
+        return;
     }
-    jo_raw(&o, "]", 1);
-    if (n == 0) {
-        res->status = 204;   /* no users (after this one): no body */
-        free(o.buf);
-    } else {
-        http_reply_raw(res, 200, o.buf);
-    }
+    jo_raw(&l.o, "]", 1);
+    http_reply_raw(res, 200, l.o.buf);
 }
 
 void users_on_list(const struct http_request *req, struct http_response *res, void *ctx)
