@@ -53,11 +53,6 @@
 #define CONNECTION_TIMEOUT_S 30  /* an idle client frees its thread after this */
 #define CONNECTION_LIMIT 512     /* one thread each */
 #define DISCARD_MAX (1024 * 1024) /* over-limit body bytes we read to keep the connection */
-/* Each connection's memory for the request line and headers: room for a
- * URL of 60,000 bytes, the longest username (5,000 four-byte characters)
- * percent-encoded in a path or query. MHD reserves it with mmap, so only
- * the pages a request touches cost memory. */
-#define CONNECTION_MEMORY (128 * 1024)
 
 struct http_server {
     size_t max_body;
@@ -345,7 +340,6 @@ int http_server_start(struct http_server *s, const char *host, int port)
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)s,
         MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, (void *)s,
         MHD_OPTION_END);

@@ -7,10 +7,14 @@
  * needs exactly one call per create, and a cache could miss a user created
  * a moment ago.
  *
- * The name goes into the query percent-encoded byte by byte, all but the
- * unreserved characters of RFC 3986: the longest name (5000 four-byte
- * characters) makes a URL of about 60,000 bytes, which the gateway and the
- * users service accept (services/gateway/nginx.conf.template, http_server.c).
+ * The name goes into the query with its ASCII percent-encoded, all but the
+ * unreserved characters of RFC 3986, and its other characters as their raw
+ * UTF-8 bytes, which nginx and libmicrohttpd take as they are (and decode
+ * nothing of): so the longest name, 5000 characters, makes a query of at
+ * most 20,000 bytes (5000 four-byte characters; 5000 encoded ASCII bytes
+ * are 15,000), within the 24 KiB the gateway allows a request's headers —
+ * fully percent-encoded it could take 60,000, more than the 32 KiB each
+ * connection of the users service has for them.
  */
 #include "userscheck.h"
 
@@ -57,7 +61,7 @@ int rides_users_list_has(const char *body, size_t len, const char *name)
     return found;
 }
 
-/* {url}?username=<name, percent-encoded>, malloc'd. */
+/* {url}?username=<name, its ASCII percent-encoded>, malloc'd. */
 static char *lookup_url(const char *url, const char *name)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -70,7 +74,7 @@ static char *lookup_url(const char *url, const char *name)
     p += 10;
     for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
         if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-            *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+            *c == '-' || *c == '.' || *c == '_' || *c == '~' || *c >= 0x80) {
             *p++ = (char)*c;
         } else {
             *p++ = '%';

@@ -4,8 +4,9 @@
  * GET {gateway}/api/v1/users, through the gateway (the course's load
  * balancer) with the header "Origin: <origin>", per create and per join —
  * so the users service's _count moves exactly as the graders count. The
- * call asks about the one name, GET /api/v1/users?username=<name>
- * (percent-encoded), which the users service answers from its index:
+ * call asks about the one name, GET /api/v1/users?username=<name> (its
+ * ASCII percent-encoded, the rest raw UTF-8: userscheck.c says why), which
+ * the users service answers from its index:
  * 200 ["<name>"] when it exists, 204 when not. So a check costs the same
  * with ten users or a million. The answer is searched as a list, so a users
  * service that ignores the parameter and lists everyone is understood too.
