@@ -41,7 +41,8 @@ static void copy_error(struct dbc_result *out, const char *body, const char *fal
     cJSON_Delete(j);
 }
 
-static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body,
+/* raw: a 200's body is kept as text (out->text) rather than parsed. */
+static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body, int raw,
                           struct dbc_result *out)
 {
     char url[600];
@@ -57,6 +58,13 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     out->status = hr.status;
     switch (hr.status) {
     case 200:
+        if (raw) {
+            out->kind = DBC_OK;
+            out->text = hr.body;
+            out->text_len = hr.body_len;
+            hr.body = NULL;
+            break;
+        }
         out->json = json_parse(hr.body, hr.body_len);
         if (cJSON_IsObject(out->json)) {
             out->kind = DBC_OK;
@@ -88,28 +96,33 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     return out->kind;
 }
 
-static enum dbc_kind call_op(const struct dbclient *c, const char *what, const cJSON *op,
+static enum dbc_kind call_op(const struct dbclient *c, const char *what, const cJSON *op, int raw,
                              struct dbc_result *out)
 {
     char *body = json_print(op);
-    enum dbc_kind k = post(c, what, body, out);
+    enum dbc_kind k = post(c, what, body, raw, out);
     free(body);
     return k;
 }
 
 enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
 {
-    return call_op(c, "write", op, out);
+    return call_op(c, "write", op, 0, out);
 }
 
 enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
 {
-    return call_op(c, "read", op, out);
+    return call_op(c, "read", op, 0, out);
+}
+
+enum dbc_kind dbc_read_text(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
+{
+    return call_op(c, "read", op, 1, out);
 }
 
 enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out)
 {
-    return post(c, "clear", "{}", out);
+    return post(c, "clear", "{}", 0, out);
 }
 
 void dbc_result_free(struct dbc_result *r)
@@ -117,6 +130,8 @@ void dbc_result_free(struct dbc_result *r)
     if (!r) return;
     cJSON_Delete(r->json);
     r->json = NULL;
+    free(r->text);
+    r->text = NULL;
 }
 
 static int64_t int_member(const struct dbc_result *r, const char *key)
@@ -133,52 +148,6 @@ const cJSON *dbc_rows(const struct dbc_result *r)
 {
     const cJSON *rows = r && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "rows") : NULL;
     return cJSON_IsArray(rows) ? rows : NULL;
-}
-
-/* Whether rows may follow a page's answer: it says "more", or it holds as
- * many rows as were asked for. */
-static int page_more(const struct dbc_result *r, int64_t asked)
-{
-    const cJSON *more = r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "more") : NULL;
-    return cJSON_IsTrue(more) || cJSON_GetArraySize(dbc_rows(r)) >= asked;
-}
-
-int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_page)(void *ctx, cJSON **after),
-                       int (*take_row)(void *ctx, const cJSON *row), void *ctx, struct http_response *res)
-{
-    int64_t n = 0;
-    for (;;) {
-        int64_t asked = limit < 0 || limit - n > DBC_PAGE_ROWS ? DBC_PAGE_ROWS : limit - n, before = n;
-        cJSON *after = NULL, *op = next_page(ctx, &after);
-        if (after) cJSON_AddItemToObject(op, "after", after);
-        json_add_int(op, "limit", asked);
-        json_add_int(op, "max_bytes", DBC_PAGE_BYTES);
-        struct dbc_result r;
-        const cJSON *row;
-        int rc = 0;
-        if (dbc_read(db, op, &r) != DBC_OK) {
-            rc = -1;
-        } else if (!dbc_rows(&r)) {
-            rc = -1;
-            r.kind = DBC_UNAVAILABLE;
-            snprintf(r.error, sizeof r.error, "select answer without rows");
-        } else {
-            cJSON_ArrayForEach(row, dbc_rows(&r)) {
-                if ((rc = take_row(ctx, row)) != 0) break;
-                n++;
-            }
-            if (rc < 0) {
-                r.kind = DBC_UNAVAILABLE;
-                snprintf(r.error, sizeof r.error, "select answer without the rows asked for");
-            }
-        }
-        if (rc < 0) dbc_reply_failure(res, &r);
-        int more = rc == 0 && n > before && page_more(&r, asked) && (limit < 0 || n < limit);
-        dbc_result_free(&r);
-        cJSON_Delete(op);
-        if (rc) return rc < 0 ? -1 : -2;
-        if (!more) return n;
-    }
 }
 
 void dbc_reply_failure(struct http_response *res, const struct dbc_result *r)

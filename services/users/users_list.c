@@ -68,35 +68,46 @@ static void lookup(const struct dbclient *db, const char *name, size_t len, stru
     cJSON_Delete(op);
 }
 
-/* A list being written: the JSON text so far, and the last name (the next
- * page's cursor). */
+/* A list being written: the JSON text so far, and the next page's cursor:
+ * the client's `after`, then the last name taken, as the JSON text of the
+ * page's answer (dbc_read_pages keeps it until the next page is asked). */
 struct listing {
     struct jsonout o;
-    const char *after;    /* the cursor: the client's, then a name in the last page read */
-    char *last;           /* a copy of the last name taken */
+    const char *after;
+    const char *last;
+    size_t last_len;
 };
 
 static cJSON *next_page(void *arg, cJSON **after)
 {
     struct listing *l = arg;
-    if (l->after) {
+    if (l->last) {
+        cJSON *name = json_parse(l->last, l->last_len);   /* a JSON string is a JSON text */
+        if (cJSON_IsString(name)) {
+            *after = cJSON_CreateObject();
+            cJSON_AddItemToObject(*after, "username", name);
+        } else {
+            cJSON_Delete(name);   /* cannot be: dbc_read_pages checked the string */
+        }
+    } else if (l->after) {
         *after = cJSON_CreateObject();
         cJSON_AddStringToObject(*after, "username", l->after);
     }
     return dbc_op_select("users", name_col, NULL, name_col);
 }
 
-static int take_row(void *arg, const cJSON *row)
+/* One name, copied as the JSON string it is in the answer. */
+static int take_row(void *arg, const struct dbc_row *row)
 {
     struct listing *l = arg;
-    const char *name = json_get_str(row, "username");
+    size_t len;
+    const char *name = dbc_row_str(row, "username", &len);
     if (!name) return -1;
     if (l->o.len > LIST_MAX_BYTES) return 1;
     if (l->o.len > 1) jo_raw(&l->o, ",", 1);
-    jo_str(&l->o, name, strlen(name));
-    free(l->last);
-    l->last = strdup(name);
-    l->after = l->last;
+    jo_raw(&l->o, name, len);
+    l->last = name;
+    l->last_len = len;
     return 0;
 }
 
@@ -104,10 +115,9 @@ static int take_row(void *arg, const cJSON *row)
  * (-1: all), page by page into one JSON array. */
 static void list(const struct dbclient *db, const char *after, int64_t limit, struct http_response *res)
 {
-    struct listing l = { { 0 }, after, NULL };
+    struct listing l = { { 0 }, after, NULL, 0 };
     jo_raw(&l.o, "[", 1);
     int64_t n = dbc_read_pages(db, limit, next_page, take_row, &l, res);
-    free(l.last);
     if (n == -2) {
         log_warn("users list too large to answer at once bytes=%zu", l.o.len);
         http_reply_error(res, 503, "the list of users is too large to send at once: "
