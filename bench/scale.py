@@ -21,6 +21,11 @@ rate at the smallest; the whole users list at 1,000,000 users in <= 3 s; every b
 <= 50 ms. Before each timed run the load average is printed (the machine should be quiet).
 Everything started is stopped by PID at the end (TERM to run.sh, which stops its children).
 
+Each size's joins use rides of their own, BENCH_RIDES / the number of sizes of them (25,000): at
+1 user that must exceed the joins of one run, since every join there is a new ride. Also printed
+per size: the database's size and whether a slave made a checkpoint during the runs (it copies the
+whole database, so its cost grows with it).
+
 Environment: BENCH_USERS (sizes, ascending, space-separated), BENCH_RIDES, BENCH_SECONDS,
 BENCH_CONNS, BENCH_SLAVES. Prints where the stack's logs are.
 """
@@ -131,6 +136,24 @@ def ride_ids(stack):
     return ids
 
 
+def newest_checkpoint(stack):
+    """The log seq of the newest checkpoint stream (replog.ckpt.<seq>.<worker>), 0 when none: a
+    checkpoint copies the whole database, so one made during a run costs more the larger it is."""
+    out = subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "rabbitmqctl",
+                          os.path.join(stack.dir, "run", "infra"), "list_queues", "-p", "/", "name"],
+                         capture_output=True, text=True)
+    seqs = [int(x.split(".")[2]) for x in out.stdout.split() if x.startswith("replog.ckpt.")]
+    return max(seqs, default=0)
+
+
+def db_megabytes(stack):
+    """The size of the largest worker database file, in MB."""
+    data = os.path.join(stack.dir, "run", "data")
+    sizes = [os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(data) for f in files
+             if f.endswith(".db")]
+    return max(sizes, default=0) / 1e6
+
+
 def wrk(stack, script, env=None):
     """req/s, p50 and p99 (ms) and errors of one wrk run."""
     out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECS}s", "--timeout", "10s", "-s",
@@ -219,7 +242,8 @@ def run(stack):
             say(f"users {have:,} -> {size:,}: {r['ok']} inserts in {r['secs']} s ({r['rate']}/s)")
             have = size
             time.sleep(3)   # let the slaves' checkpoints after the seeding settle
-        say(f"# {size:,} users: load average {load()} before the runs")
+        say(f"# {size:,} users: load average {load()} before the runs; database {db_megabytes(stack):.0f} MB")
+        ckpt = newest_checkpoint(stack)
         create = wrk(stack, "api_create.lua")
         join = wrk(stack, "api_join.lua", {"JOIN_PREFIX": PREFIX, "JOIN_USERS": str(size),
                                            "JOIN_RIDE": str(lo + i * span), "JOIN_SPAN": str(span),
@@ -228,7 +252,8 @@ def run(stack):
         users_s, users_bytes = whole_users_list(stack, size + 1)
         table.append((size, create, join, lst, users_s, users_bytes))
         say(f"  {size:>9,} users: create {create[0]:.0f}/s, join {join[0]:.0f}/s, list {lst[0]:.0f}/s, "
-            f"users list {users_s:.2f} s")
+            f"users list {users_s:.2f} s; a checkpoint during the runs: "
+            f"{'yes' if newest_checkpoint(stack) != ckpt else 'no'}; load average {load()} after")
     say(f"# bodies: load average {load()}")
     costs = body_costs(stack, lo)
 
