@@ -96,28 +96,28 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     return out->kind;
 }
 
-static enum dbc_kind call_op(const struct dbclient *c, const char *what, const cJSON *op, int raw,
+static enum dbc_kind call_op(const struct dbclient *c, const char *what, const cJSON *op,
                              struct dbc_result *out)
 {
     char *body = json_print(op);
-    enum dbc_kind k = post(c, what, body, raw, out);
+    enum dbc_kind k = post(c, what, body, 0, out);
     free(body);
     return k;
 }
 
 enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
 {
-    return call_op(c, "write", op, 0, out);
+    return call_op(c, "write", op, out);
 }
 
 enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
 {
-    return call_op(c, "read", op, 0, out);
+    return call_op(c, "read", op, out);
 }
 
-enum dbc_kind dbc_read_text(const struct dbclient *c, const cJSON *op, struct dbc_result *out)
+enum dbc_kind dbc_read_text(const struct dbclient *c, const char *op, struct dbc_result *out)
 {
-    return call_op(c, "read", op, 1, out);
+    return post(c, "read", op, 1, out);
 }
 
 enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out)

@@ -52,9 +52,9 @@ int dbc_init(struct dbclient *c, const char *base, long timeout_ms);
 /* Each returns out->kind. op is only read. */
 enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
 enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
-/* dbc_read with the answer left as text (out->text), for a reader that
- * does not build a tree (dbc_read_pages). */
-enum dbc_kind dbc_read_text(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
+/* dbc_read of an operation given as JSON text, with the answer left as
+ * text (out->text): for a reader that builds no tree (dbc_read_pages). */
+enum dbc_kind dbc_read_text(const struct dbclient *c, const char *op, struct dbc_result *out);
 /* Empties every table (the orchestrator's db/clear). */
 enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out);
 
@@ -74,9 +74,11 @@ const cJSON *dbc_rows(const struct dbc_result *r);
  * DBC_PAGE_BYTES) and every page costs the same, however deep. A page's
  * rows are read in place from the answer's text, no tree built: a row is
  * its members' names and the JSON text of their values.
- *   next_page  returns the next page's select (from dbc_op_select, which
- *              the pager then owns), and in *after its cursor, the "after"
- *              object (NULL for the first page; taken over);
+ *   next_page  writes the next page's select into op as the JSON text of
+ *              its members, without the braces (the pager adds "limit" and
+ *              "max_bytes"), its cursor, the "after" object, among them
+ *              from the second page on: text, not a tree, as this is the
+ *              hot path — the rows' strings go back into it as they came;
  *   take_row   takes one row, remembering what the next cursor needs (its
  *              pointers into the row stay valid until next_page has run):
  *              0; -1 when the row is not one of this select (the answer is
@@ -93,7 +95,8 @@ struct dbc_row {
     int n;
     struct { const char *name, *value; size_t name_len, value_len; } m[DBC_ROW_MAX];
 };
-int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_page)(void *ctx, cJSON **after),
+struct jsonout;
+int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, void (*next_page)(void *ctx, struct jsonout *op),
                        int (*take_row)(void *ctx, const struct dbc_row *row), void *ctx,
                        struct http_response *res);
 /* A member of a row that is a string: its JSON text, quotes and escapes

@@ -3,12 +3,12 @@
  * page by page, each page's rows read in place.
  *
  * The loop. Each page is a select with "after" (the caller's cursor),
- * "limit" and "max_bytes"; a slave stops a page once its text passes
- * max_bytes and then says "more". A page is followed by another while it
- * says "more" or came back as full as asked, the caller still wants rows,
- * and it held any row at all. The previous page's text is freed only once
- * the next page's select is built, because the caller's cursor points into
- * it.
+ * "limit" and "max_bytes", written as text; a slave stops a page once its
+ * text passes max_bytes and then says "more". A page is followed by another
+ * while it says "more" or came back as full as asked, the caller still
+ * wants rows, and it held any row at all. The previous page's text is freed
+ * only once the next page's select is written, because the caller's cursor
+ * points into it.
  *
  * The reader. A page is {"rows": [{name: value, ...}, ...], "more": bool}
  * (members in any order, any whitespace). Lists are the hot path and the
@@ -24,9 +24,14 @@
 #include "dbclient.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_server.h"
+#include "jsonout.h"
+
+/* A string literal into a jsonout, its length counted by the compiler. */
+#define JO_LIT(o, lit) jo_raw((o), (lit), sizeof(lit) - 1)
 
 struct scan {
     const char *p, *end;
@@ -154,7 +159,7 @@ static int read_page(const char *text, size_t len, int (*take_row)(void *, const
     return rows_seen && s.p == s.end ? 0 : -1;
 }
 
-int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_page)(void *ctx, cJSON **after),
+int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, void (*next_page)(void *ctx, struct jsonout *op),
                        int (*take_row)(void *ctx, const struct dbc_row *row), void *ctx,
                        struct http_response *res)
 {
@@ -162,20 +167,24 @@ int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, cJSON *(*next_p
     int64_t n = 0;
     for (;;) {
         int64_t asked = limit < 0 || limit - n > DBC_PAGE_ROWS ? DBC_PAGE_ROWS : limit - n, taken = 0;
-        cJSON *after = NULL, *op = next_page(ctx, &after);
+        struct jsonout op = { 0 };
+        JO_LIT(&op, "{");
+        next_page(ctx, &op);
         dbc_result_free(&prev);   /* the cursor is in the select now */
-        if (after) cJSON_AddItemToObject(op, "after", after);
-        json_add_int(op, "limit", asked);
-        json_add_int(op, "max_bytes", DBC_PAGE_BYTES);
+        JO_LIT(&op, ",\"limit\":");
+        jo_int(&op, asked);
+        JO_LIT(&op, ",\"max_bytes\":");
+        jo_int(&op, DBC_PAGE_BYTES);
+        JO_LIT(&op, "}");
         int rc = -1, more = 0;
-        if (dbc_read_text(db, op, &prev) == DBC_OK) {
+        if (dbc_read_text(db, op.buf, &prev) == DBC_OK) {
             rc = read_page(prev.text, prev.text_len, take_row, ctx, &taken, &more);
             if (rc < 0) {
                 prev.kind = DBC_UNAVAILABLE;
                 snprintf(prev.error, sizeof prev.error, "select answer without the rows asked for");
             }
         }
-        cJSON_Delete(op);
+        free(op.buf);
         n += taken;
         if (rc < 0) dbc_reply_failure(res, &prev);
         if (rc != 0 || !taken || !(more || taken >= asked) || (limit >= 0 && n >= limit)) {

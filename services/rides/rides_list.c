@@ -38,6 +38,9 @@
 #include "rides_req.h"
 #include "timestamp.h"
 
+/* A string literal into a jsonout, its length counted by the compiler. */
+#define JO_LIT(o, lit) jo_raw((o), (lit), sizeof(lit) - 1)
+
 #define LIST_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
 struct cursor { int64_t ts, id; };
@@ -97,11 +100,11 @@ static int take_row(void *arg, const struct dbc_row *row)
     rides_ts_format(ts, when, sizeof when);
     jo_raw(&l->o, l->n ? ",{\"rideId\":" : "{\"rideId\":", l->n ? 11 : 10);
     jo_int(&l->o, id);
-    jo_raw(&l->o, ",\"username\":", 12);
+    JO_LIT(&l->o, ",\"username\":");
     jo_raw(&l->o, by, by_len);
-    jo_raw(&l->o, ",\"timestamp\":\"", 14);
+    JO_LIT(&l->o, ",\"timestamp\":\"");
     jo_raw(&l->o, when, RIDES_TS_LEN);
-    jo_raw(&l->o, "\"}", 2);
+    JO_LIT(&l->o, "\"}");
     l->n++;
     l->at.ts = ts;
     l->at.id = id;
@@ -109,22 +112,29 @@ static int take_row(void *arg, const struct dbc_row *row)
     return 0;
 }
 
-static cJSON *next_page(void *arg, cJSON **after)
+static void next_page(void *arg, struct jsonout *op)
 {
-    static const char *const cols[] = { "ride_id", "created_by", "ts", NULL };
-    static const char *const order[] = { "ts", "ride_id", NULL };
     struct listing *l = arg;
-    cJSON *where = cJSON_CreateObject();
-    json_add_int(where, "source", l->source);
-    json_add_int(where, "destination", l->destination);
-    if (l->have_cursor) {
-        *after = cJSON_CreateObject();
-        json_add_int(*after, "ts", l->at.ts);
-        json_add_int(*after, "ride_id", l->at.id);
-    } else {
-        json_add_int(cJSON_AddObjectToObject(where, "ts"), "gt", l->now);
+    static const char select[] = "\"op\":\"select\",\"table\":\"rides\","
+                                 "\"columns\":[\"ride_id\",\"created_by\",\"ts\"],\"where\":{\"source\":";
+    static const char order[] = "},\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}]";
+    jo_raw(op, select, sizeof select - 1);
+    jo_int(op, l->source);
+    JO_LIT(op, ",\"destination\":");
+    jo_int(op, l->destination);
+    if (!l->have_cursor) {
+        JO_LIT(op, ",\"ts\":{\"gt\":");
+        jo_int(op, l->now);
+        JO_LIT(op, "}");
     }
-    return dbc_op_select("rides", cols, where, order);
+    jo_raw(op, order, sizeof order - 1);
+    if (l->have_cursor) {
+        JO_LIT(op, ",\"after\":{\"ts\":");
+        jo_int(op, l->at.ts);
+        JO_LIT(op, ",\"ride_id\":");
+        jo_int(op, l->at.id);
+        JO_LIT(op, "}");
+    }
 }
 
 static void list(const struct rides_ctx *ctx, int source, int destination, const struct cursor *from,
@@ -135,7 +145,7 @@ static void list(const struct rides_ctx *ctx, int source, int destination, const
         l.at = *from;
         l.have_cursor = 1;
     }
-    jo_raw(&l.o, "[", 1);
+    JO_LIT(&l.o, "[");
     int64_t n = dbc_read_pages(&ctx->db, limit, next_page, take_row, &l, res);
     if (n == -2) {
         log_warn("rides list too large to answer at once bytes=%zu", l.o.len);
@@ -147,7 +157,7 @@ static void list(const struct rides_ctx *ctx, int source, int destination, const
         free(l.o.buf);
         return;
     }
-    jo_raw(&l.o, "]", 1);
+    JO_LIT(&l.o, "]");
     http_reply_raw(res, 200, l.o.buf);
 }
 

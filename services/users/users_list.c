@@ -33,6 +33,9 @@
 #include "jsonout.h"
 #include "log.h"
 
+/* A string literal into a jsonout, its length counted by the compiler. */
+#define JO_LIT(o, lit) jo_raw((o), (lit), sizeof(lit) - 1)
+
 #define LIST_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
 static const char *const name_col[] = { "username", NULL };
@@ -59,9 +62,9 @@ static void lookup(const struct dbclient *db, const char *name, size_t len, stru
         res->status = 204;
     } else {
         struct jsonout o = { 0 };
-        jo_raw(&o, "[", 1);
+        JO_LIT(&o, "[");
         jo_str(&o, name, len);
-        jo_raw(&o, "]", 1);
+        JO_LIT(&o, "]");
         http_reply_raw(res, 200, o.buf);
     }
     dbc_result_free(&r);
@@ -69,7 +72,7 @@ static void lookup(const struct dbclient *db, const char *name, size_t len, stru
 }
 
 /* A list being written: the JSON text so far, and the next page's cursor:
- * the client's `after`, then the last name taken, as the JSON text of the
+ * the client's `after`, then the last name taken, as its JSON text in the
  * page's answer (dbc_read_pages keeps it until the next page is asked). */
 struct listing {
     struct jsonout o;
@@ -78,22 +81,17 @@ struct listing {
     size_t last_len;
 };
 
-static cJSON *next_page(void *arg, cJSON **after)
+static void next_page(void *arg, struct jsonout *op)
 {
     struct listing *l = arg;
-    if (l->last) {
-        cJSON *name = json_parse(l->last, l->last_len);   /* a JSON string is a JSON text */
-        if (cJSON_IsString(name)) {
-            *after = cJSON_CreateObject();
-            cJSON_AddItemToObject(*after, "username", name);
-        } else {
-            cJSON_Delete(name);   /* cannot be: dbc_read_pages checked the string */
-        }
-    } else if (l->after) {
-        *after = cJSON_CreateObject();
-        cJSON_AddStringToObject(*after, "username", l->after);
-    }
-    return dbc_op_select("users", name_col, NULL, name_col);
+    static const char select[] = "\"op\":\"select\",\"table\":\"users\",\"columns\":[\"username\"],"
+                                 "\"order\":[{\"column\":\"username\"}]";
+    jo_raw(op, select, sizeof select - 1);
+    if (!l->last && !l->after) return;
+    JO_LIT(op, ",\"after\":{\"username\":");
+    if (l->last) jo_raw(op, l->last, l->last_len);   /* a JSON string already */
+    else jo_str(op, l->after, strlen(l->after));
+    JO_LIT(op, "}");
 }
 
 /* One name, copied as the JSON string it is in the answer. */
@@ -104,7 +102,7 @@ static int take_row(void *arg, const struct dbc_row *row)
     const char *name = dbc_row_str(row, "username", &len);
     if (!name) return -1;
     if (l->o.len > LIST_MAX_BYTES) return 1;
-    if (l->o.len > 1) jo_raw(&l->o, ",", 1);
+    if (l->o.len > 1) JO_LIT(&l->o, ",");
     jo_raw(&l->o, name, len);
     l->last = name;
     l->last_len = len;
@@ -116,7 +114,7 @@ static int take_row(void *arg, const struct dbc_row *row)
 static void list(const struct dbclient *db, const char *after, int64_t limit, struct http_response *res)
 {
     struct listing l = { { 0 }, after, NULL, 0 };
-    jo_raw(&l.o, "[", 1);
+    JO_LIT(&l.o, "[");
     int64_t n = dbc_read_pages(db, limit, next_page, take_row, &l, res);
     if (n == -2) {
         log_warn("users list too large to answer at once bytes=%zu", l.o.len);
@@ -128,7 +126,7 @@ static void list(const struct dbclient *db, const char *after, int64_t limit, st
         free(l.o.buf);
         return;
     }
-    jo_raw(&l.o, "]", 1);
+    JO_LIT(&l.o, "]");
     http_reply_raw(res, 200, l.o.buf);
 }
 

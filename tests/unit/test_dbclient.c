@@ -15,6 +15,7 @@
 #include "dbclient.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "jsonout.h"
 #include "log.h"
 #include "test.h"
 
@@ -208,15 +209,15 @@ struct seen {
     size_t last_len;
 };
 
-static cJSON *pages_op(void *arg, cJSON **after)
+static void pages_op(void *arg, struct jsonout *op)
 {
     struct seen *s = arg;
-    if (s->last) {
-        *after = cJSON_CreateObject();
-        cJSON_AddItemToObject(*after, "name", json_parse(s->last, s->last_len));
-    }
-    static const char *const cols[] = { "name", NULL };
-    return dbc_op_select("pages", cols, NULL, cols);
+    static const char select[] = "\"op\":\"select\",\"table\":\"pages\",\"order\":[{\"column\":\"name\"}]";
+    jo_raw(op, select, sizeof select - 1);
+    if (!s->last) return;
+    jo_raw(op, ",\"after\":{\"name\":", 17);
+    jo_raw(op, s->last, s->last_len);
+    jo_raw(op, "}", 1);
 }
 
 static int pages_row(void *arg, const struct dbc_row *row)
@@ -256,8 +257,11 @@ TEST(pages_are_read_in_place)
     CHECK_INT(read_pages(answers, -1, &s, &res), 3);
     CHECK_STR(s.text, "\"a\\\"b\"=1;\"\\u00e9/\\n\"=-20;\"z\xC3\xA9\"=3;");   /* strings as they were sent */
     CHECK_INT(npages_sent, 2);     /* the second page was not full and said no more */
-    CHECK(strstr(last_body, "\"after\":{\"name\":\"\u00e9/\\n\"}") != NULL);
-    CHECK(strstr(last_body, "\"limit\":100000,\"max_bytes\":4194304") != NULL);
+    CHECK(strstr(last_body, "\"after\":{\"name\":\"\\u00e9/\\n\"}") != NULL);   /* as the answer had it */
+    CHECK(strstr(last_body, "\"limit\":100000,\"max_bytes\":4194304}") != NULL);
+    cJSON *sent = json_parse(last_body, strlen(last_body));   /* the select is JSON */
+    CHECK(sent != NULL);
+    cJSON_Delete(sent);
     CHECK_INT(res.status, 0);
     /* a limit is asked for and ends the reading */
     CHECK_INT(read_pages(answers, 2, &s, &res), 2);
