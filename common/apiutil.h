@@ -19,8 +19,9 @@
  *
  * Usernames are at most API_USERNAME_MAX characters (Unicode code points,
  * so up to four times as many bytes): long enough for any name, short
- * enough that a name always fits in a URL (percent-encoded, 60,000 bytes at
- * most) and a list of them stays cheap.
+ * enough that a name always fits in a URL (20,000 bytes at most with its
+ * ASCII percent-encoded and the rest raw UTF-8, as the rides service sends
+ * it) and a list of them stays cheap.
  */
 #ifndef RS_APIUTIL_H
 #define RS_APIUTIL_H
