@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "http_server.h"
+#include "jsonout.h"
+#include "log.h"
 
 int api_utf8_valid(const char *s, size_t len)
 {
@@ -185,6 +187,23 @@ int api_body_empty_or_object(const struct http_request *req, struct http_respons
     }
     cJSON_Delete(j);
     return 0;
+}
+
+void api_reply_list(struct http_response *res, struct jsonout *o, int64_t n, const char *too_large)
+{
+    if (n == -2) {
+        log_warn("list too large to answer at once bytes=%zu", o->len);
+        http_reply_error(res, 503, too_large);
+    }
+    if (n <= 0) {
+        if (n == 0) res->status = 204;   /* nothing to list: no body */
+        free(o->buf);
+        o->buf = NULL;
+        return;
+    }
+    jo_raw(o, "]", 1);
+    http_reply_raw(res, 200, o->buf);
+    o->buf = NULL;
 }
 
 void api_quote(char *buf, size_t size, const char *s)

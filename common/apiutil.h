@@ -67,6 +67,14 @@ cJSON *api_parse_object(const struct http_request *req, struct http_response *re
  * and returns -1. */
 int api_body_empty_or_object(const struct http_request *req, struct http_response *res);
 
+/* The answer of a list read with dbc_read_pages into o (its text so far,
+ * "[" and the items): n > 0 items, closed and sent as 200; 0, a 204 with no
+ * body; -1, already answered (the database failed); -2, the list grew past
+ * its bound: 503 with too_large (which names the paged form). o's buffer is
+ * taken over in every case. */
+struct jsonout;
+void api_reply_list(struct http_response *res, struct jsonout *o, int64_t n, const char *too_large);
+
 /* A log-safe rendering of client text: at most 64 bytes, printable ASCII
  * kept, anything else as \xHH, "..." when cut. buf should hold 4*64+4. */
 #define API_QUOTE_SIZE 264

@@ -27,14 +27,12 @@
 #include "rides_api.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "apiutil.h"
 #include "http_server.h"
 #include "jsonout.h"
-#include "log.h"
 #include "rides_req.h"
 #include "timestamp.h"
 
@@ -147,18 +145,8 @@ static void list(const struct rides_ctx *ctx, int source, int destination, const
     }
     JO_LIT(&l.o, "[");
     int64_t n = dbc_read_pages(&ctx->db, limit, next_page, take_row, &l, res);
-    if (n == -2) {
-        log_warn("rides list too large to answer at once bytes=%zu", l.o.len);
-        http_reply_error(res, 503, "the list of rides is too large to send at once: "
-                                   "ask for pages with &limit=N&after=TIMESTAMP,RIDEID");
-    }
-    if (n <= 0) {
-        if (n == 0) res->status = 204;
-        free(l.o.buf);
-        return;
-    }
-    JO_LIT(&l.o, "]");
-    http_reply_raw(res, 200, l.o.buf);
+    api_reply_list(res, &l.o, n, "the list of rides is too large to send at once: "
+                                 "ask for pages with &limit=N&after=TIMESTAMP,RIDEID");
 }
 
 void rides_on_list(const struct http_request *req, struct http_response *res, void *arg)

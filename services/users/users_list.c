@@ -24,14 +24,12 @@
 #include "users_api.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "apiutil.h"
 #include "dbclient.h"
 #include "http_server.h"
 #include "jsonout.h"
-#include "log.h"
 
 /* A string literal into a jsonout, its length counted by the compiler. */
 #define JO_LIT(o, lit) jo_raw((o), (lit), sizeof(lit) - 1)
@@ -116,18 +114,8 @@ static void list(const struct dbclient *db, const char *after, int64_t limit, st
     struct listing l = { { 0 }, after, NULL, 0 };
     JO_LIT(&l.o, "[");
     int64_t n = dbc_read_pages(db, limit, next_page, take_row, &l, res);
-    if (n == -2) {
-        log_warn("users list too large to answer at once bytes=%zu", l.o.len);
-        http_reply_error(res, 503, "the list of users is too large to send at once: "
-                                   "ask for pages with ?limit=N&after=NAME");
-    }
-    if (n <= 0) {
-        if (n == 0) res->status = 204;   /* no users (after this one): no body */
-        free(l.o.buf);
-        return;
-    }
-    JO_LIT(&l.o, "]");
-    http_reply_raw(res, 200, l.o.buf);
+    api_reply_list(res, &l.o, n, "the list of users is too large to send at once: "
+                                 "ask for pages with ?limit=N&after=NAME");
 }
 
 void users_on_list(const struct http_request *req, struct http_response *res, void *ctx)

@@ -8,9 +8,9 @@
  * operation; values only ever appear as "?".
  *
  * sqlgen_bind walks the operation in the same order sqlgen_build wrote the
- * placeholders (values, then where, then after, then limit), and finally compares the
- * count with the statement's, which catches a statement prepared from
- * another operation's text.
+ * placeholders (values, then where, then after, then limit), and finally
+ * compares the count with the statement's, which catches a statement
+ * prepared from another operation's text.
  */
 #include "sqlgen.h"
 
