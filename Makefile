@@ -6,7 +6,8 @@
 #   make test       everything: unit (plain + sanitizers), fuzz, integration
 #   make test-unit  the fast part alone
 #   make run        RabbitMQ, ZooKeeper, orchestrator and workers on this host
-#   make bench      the benchmarks of bench/ (not part of make test)
+#   make bench      the benchmarks of bench/ (not part of make test; bench/scale.py seeds a
+#                   million users: about ten minutes)
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
@@ -134,7 +135,7 @@ run: deps all
 	@services/infra/run.sh
 
 bench: deps all
-	@bench/run.sh && bench/api.sh && bench/failover.py
+	@bench/run.sh && bench/api.sh && bench/failover.py && bench/scale.py
 
 soak: deps all
 	@bench/soak.py

@@ -41,7 +41,8 @@ static void copy_error(struct dbc_result *out, const char *body, const char *fal
     cJSON_Delete(j);
 }
 
-static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body,
+/* raw: a 200's body is kept as text (out->text) rather than parsed. */
+static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body, int raw,
                           struct dbc_result *out)
 {
     char url[600];
@@ -57,6 +58,13 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     out->status = hr.status;
     switch (hr.status) {
     case 200:
+        if (raw) {
+            out->kind = DBC_OK;
+            out->text = hr.body;
+            out->text_len = hr.body_len;
+            hr.body = NULL;
+            break;
+        }
         out->json = json_parse(hr.body, hr.body_len);
         if (cJSON_IsObject(out->json)) {
             out->kind = DBC_OK;
@@ -92,7 +100,7 @@ static enum dbc_kind call_op(const struct dbclient *c, const char *what, const c
                              struct dbc_result *out)
 {
     char *body = json_print(op);
-    enum dbc_kind k = post(c, what, body, out);
+    enum dbc_kind k = post(c, what, body, 0, out);
     free(body);
     return k;
 }
@@ -107,9 +115,14 @@ enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_res
     return call_op(c, "read", op, out);
 }
 
+enum dbc_kind dbc_read_text(const struct dbclient *c, const char *op, struct dbc_result *out)
+{
+    return post(c, "read", op, 1, out);
+}
+
 enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out)
 {
-    return post(c, "clear", "{}", out);
+    return post(c, "clear", "{}", 0, out);
 }
 
 void dbc_result_free(struct dbc_result *r)
@@ -117,6 +130,8 @@ void dbc_result_free(struct dbc_result *r)
     if (!r) return;
     cJSON_Delete(r->json);
     r->json = NULL;
+    free(r->text);
+    r->text = NULL;
 }
 
 static int64_t int_member(const struct dbc_result *r, const char *key)

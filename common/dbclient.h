@@ -22,6 +22,7 @@
 #ifndef RS_DBCLIENT_H
 #define RS_DBCLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "json.h"
@@ -39,6 +40,8 @@ struct dbc_result {
     enum dbc_kind kind;
     long status;         /* HTTP status, 0 when no answer came */
     cJSON *json;         /* DBC_OK: the answer (an object); else NULL */
+    char *text;          /* DBC_OK from dbc_read_text: the answer's text, unparsed */
+    size_t text_len;
     char error[256];     /* otherwise: why, for the log and the error body */
 };
 
@@ -49,6 +52,9 @@ int dbc_init(struct dbclient *c, const char *base, long timeout_ms);
 /* Each returns out->kind. op is only read. */
 enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
 enum dbc_kind dbc_read(const struct dbclient *c, const cJSON *op, struct dbc_result *out);
+/* dbc_read of an operation given as JSON text, with the answer left as
+ * text (out->text): for a reader that builds no tree (dbc_read_pages). */
+enum dbc_kind dbc_read_text(const struct dbclient *c, const char *op, struct dbc_result *out);
 /* Empties every table (the orchestrator's db/clear). */
 enum dbc_kind dbc_clear(const struct dbclient *c, struct dbc_result *out);
 
@@ -60,6 +66,44 @@ int64_t dbc_changes(const struct dbc_result *r);
 int64_t dbc_insert_id(const struct dbc_result *r);
 int64_t dbc_count(const struct dbc_result *r);
 const cJSON *dbc_rows(const struct dbc_result *r);
+
+/* Reading a long select page by page (dbclient_pages.c), the way the
+ * lists of users and rides are read: keyset paging (the DB API's "after",
+ * with "limit" and "max_bytes"), so that no message between the services
+ * holds more than one page (at most DBC_PAGE_ROWS rows, about
+ * DBC_PAGE_BYTES) and every page costs the same, however deep. A page's
+ * rows are read in place from the answer's text, no tree built: a row is
+ * its members' names and the JSON text of their values.
+ *   next_page  writes the next page's select into op as the JSON text of
+ *              its members, without the braces (the pager adds "limit" and
+ *              "max_bytes"), its cursor, the "after" object, among them
+ *              from the second page on: text, not a tree, as this is the
+ *              hot path — the rows' strings go back into it as they came;
+ *   take_row   takes one row, remembering what the next cursor needs (its
+ *              pointers into the row stay valid until next_page has run):
+ *              0; -1 when the row is not one of this select (the answer is
+ *              then not the DB API's); 1 to stop there (the caller's answer
+ *              has grown too large, say).
+ * Pages are read until limit rows (-1: all) were taken, or no row is left:
+ * a page that says "more" or holds as many rows as asked is followed by
+ * another. Returns the rows taken; -1 when the database failed (res is
+ * answered); -2 when take_row stopped (the caller answers). */
+#define DBC_PAGE_ROWS 100000
+#define DBC_PAGE_BYTES (4 * 1024 * 1024)
+#define DBC_ROW_MAX 8
+struct dbc_row {
+    int n;
+    struct { const char *name, *value; size_t name_len, value_len; } m[DBC_ROW_MAX];
+};
+struct jsonout;
+int64_t dbc_read_pages(const struct dbclient *db, int64_t limit, void (*next_page)(void *ctx, struct jsonout *op),
+                       int (*take_row)(void *ctx, const struct dbc_row *row), void *ctx,
+                       struct http_response *res);
+/* A member of a row that is a string: its JSON text, quotes and escapes
+ * included (to be copied into JSON as it is), or NULL. */
+const char *dbc_row_str(const struct dbc_row *row, const char *name, size_t *len);
+/* A member of a row that is an integer: 0, or -1. */
+int dbc_row_int(const struct dbc_row *row, const char *name, int64_t *out);
 
 /* The HTTP answer for a failed call: 503 for DBC_UNAVAILABLE, 413 for
  * DBC_TOO_LARGE, 500 for DBC_REJECTED and anything else (logged as a bug). */

@@ -49,7 +49,7 @@ static const char *const cmp_names[] = {
 #define NCMPS ((int)(sizeof cmp_names / sizeof cmp_names[0]))
 
 /* Top-level keys, and for each the kinds that accept it. */
-enum { K_OP, K_TABLE, K_VALUES, K_SET, K_WHERE, K_COLUMNS, K_ORDER, K_LIMIT, NKEYS };
+enum { K_OP, K_TABLE, K_VALUES, K_SET, K_WHERE, K_COLUMNS, K_ORDER, K_LIMIT, K_AFTER, K_MAX_BYTES, NKEYS };
 #define KB(k) (1u << (k))
 static const struct { const char *name; unsigned kinds; } keys[NKEYS] = {
     [K_OP]      = { "op",      ~0u },
@@ -60,6 +60,8 @@ static const struct { const char *name; unsigned kinds; } keys[NKEYS] = {
     [K_COLUMNS] = { "columns", KB(DBOP_SELECT) },
     [K_ORDER]   = { "order",   KB(DBOP_SELECT) },
     [K_LIMIT]   = { "limit",   KB(DBOP_SELECT) },
+    [K_AFTER]   = { "after",   KB(DBOP_SELECT) },
+    [K_MAX_BYTES] = { "max_bytes", KB(DBOP_SELECT) },
 };
 
 struct ctx {
@@ -288,6 +290,48 @@ static int order(struct ctx *cx, const cJSON *a)
     return 0;
 }
 
+/* "after": one value for each "order" column, stored in the order's order,
+ * so that the SQL's row value and its parameters line up. */
+static int after(struct ctx *cx, const cJSON *obj)
+{
+    struct dbop *op = cx->op;
+    const struct db_table *t = op->table;
+    int pos[DB_MAX_COLUMNS];   /* column -> its place in "order", or -1 */
+    unsigned seen = 0;
+
+    if (!op->norder) return fail(cx, "'after' needs 'order'");
+    if (!cJSON_IsObject(obj)) return fail(cx, "'after' must be an object");
+    for (int c = 0; c < t->ncols; c++) pos[c] = -1;
+    for (int i = 0; i < op->norder; i++) {
+        if (op->order[i].desc != op->order[0].desc)
+            return fail(cx, "'after' needs every 'order' column in the same direction");
+        pos[op->order[i].col] = i;
+    }
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        int c;
+        if (column(cx, name_of(m), &c)) return -1;
+        if (pos[c] < 0) return fail(cx, "column '%s' in 'after' is not in 'order'", t->cols[c].name);
+        if (seen & (1u << c)) return fail(cx, "duplicate column '%s' in 'after'", t->cols[c].name);
+        seen |= 1u << c;
+        if (value(cx, c, m, &op->after[pos[c]])) return -1;
+    }
+    for (int i = 0; i < op->norder; i++)
+        if (!(seen & (1u << op->order[i].col)))
+            return fail(cx, "missing column '%s' in 'after'", t->cols[op->order[i].col].name);
+    op->nafter = op->norder;
+    return 0;
+}
+
+/* A select's "limit" or "max_bytes": an integer in [1, max]. */
+static int bound(struct ctx *cx, const cJSON *v, const char *name, int64_t max, int64_t *out)
+{
+    int64_t n;
+    if (!json_as_int(v, &n) || n < 1 || n > max)
+        return fail(cx, "'%s' must be an integer from 1 to %lld", name, (long long)max);
+    *out = n;
+    return 0;
+}
+
 int dbop_parse(const cJSON *json, unsigned flags, struct dbop *op, char *err, size_t errlen)
 {
     QBUF;
@@ -350,12 +394,10 @@ int dbop_parse(const cJSON *json, unsigned flags, struct dbop *op, char *err, si
         }
         if (k[K_WHERE] && where(&cx, k[K_WHERE])) return -1;
         if (k[K_ORDER] && order(&cx, k[K_ORDER])) return -1;
-        if (k[K_LIMIT]) {
-            if (!json_as_int(k[K_LIMIT], &op->limit) || op->limit < 1 || op->limit > DBOP_MAX_LIMIT) {
-                op->limit = -1;
-                return fail(&cx, "'limit' must be an integer from 1 to %d", DBOP_MAX_LIMIT);
-            }
-        }
+        if (k[K_AFTER] && after(&cx, k[K_AFTER])) return -1;
+        if (k[K_LIMIT] && bound(&cx, k[K_LIMIT], "limit", DBOP_MAX_LIMIT, &op->limit)) return -1;
+        if (k[K_MAX_BYTES] && bound(&cx, k[K_MAX_BYTES], "max_bytes", DBOP_MAX_BYTES, &op->max_bytes))
+            return -1;
         return 0;
     case DBOP_COUNT:
         if (k[K_WHERE] && where(&cx, k[K_WHERE])) return -1;

@@ -7,7 +7,8 @@
  *   {"op":"update", "table":T, "set":{col: v, ...}, "where":W}
  *   {"op":"delete", "table":T, "where":W}
  *   {"op":"select", "table":T, "columns":[col,...], "where":W,
- *                   "order":[{"column":col, "dir":"asc"|"desc"}, ...], "limit":n}
+ *                   "order":[{"column":col, "dir":"asc"|"desc"}, ...], "limit":n,
+ *                   "after":{col: v, ...}, "max_bytes":n}
  *   {"op":"count",  "table":T, "where":W}
  *   {"op":"clear"}   (empties every table; only from /api/v1/db/clear)
  * W is an object: {col: v} for equality, {col: {"gt": v, "le": v, ...}} for
@@ -16,6 +17,14 @@
  * A value is a JSON string for a TEXT column and an integer of at most
  * DBOP_MAX_INT in magnitude for an INTEGER column; nothing else (no null,
  * no floats, no coercion).
+ *
+ * Paging a select (keyset: each page costs the same, however deep): "after"
+ * holds the "order" columns' values of the last row already seen, and only
+ * rows strictly after it in that order come back; every "order" column must
+ * be in it, nothing else, and all of "order" must go one way (asc or desc).
+ * "max_bytes" bounds the answer's size: rows stop once their JSON text has
+ * passed max_bytes (the row that passes it is the last one, so a page is
+ * never empty while rows remain), and the answer then says "more": true.
  *
  * A parsed operation points into the cJSON tree it came from (strings are
  * not copied): keep the tree alive while the operation is used.
@@ -50,6 +59,7 @@ struct dbop_order  { int col; int desc; };
 
 #define DBOP_MAX_FILTERS 16
 #define DBOP_MAX_LIMIT 100000
+#define DBOP_MAX_BYTES (16 * 1024 * 1024)
 
 struct dbop {
     enum dbop_kind kind;
@@ -58,7 +68,9 @@ struct dbop {
     int nset;  struct dbop_assign set[DB_MAX_COLUMNS];       /* insert values / update set */
     int nwhere; struct dbop_filter where[DBOP_MAX_FILTERS];
     int norder; struct dbop_order order[DB_MAX_COLUMNS];
+    int nafter; struct db_value after[DB_MAX_COLUMNS];  /* select: values of order[0..nafter) */
     int64_t limit;                          /* -1: none */
+    int64_t max_bytes;                      /* select: 0 for none */
 };
 
 /* Flags of dbop_parse. */

@@ -400,6 +400,16 @@ const char *http_query(const struct http_request *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+const char *http_query_len(const struct http_request *req, const char *key, size_t *len)
+{
+    const char *v = NULL;
+    *len = 0;
+    if (!req || !req->conn || !key ||
+        MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, len) != MHD_YES)
+        return NULL;
+    return v;
+}
+
 const char *http_header(const struct http_request *req, const char *name)
 {
     if (!req || !req->conn || !name) return NULL;

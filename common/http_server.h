@@ -71,6 +71,10 @@ void http_server_free(struct http_server *s);
 
 /* The value of a query-string argument, or NULL. */
 const char *http_query(const struct http_request *req, const char *key);
+/* The same with its length in bytes, which is more than strlen(value) when
+ * the argument held an encoded NUL ("%00"): for values that must not be
+ * read cut short (a name looked up as given). */
+const char *http_query_len(const struct http_request *req, const char *key, size_t *len);
 /* The value of a request header, or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
 

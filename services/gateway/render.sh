@@ -13,6 +13,8 @@
 #     GATEWAY_WORKERS     worker_processes (default 1; "auto" = one per core)
 #     GATEWAY_ACCESS_LOG  buffered (default: logs/access.log, flushed every second),
 #                         sync (written per request; tests read it), off
+#     GATEWAY_CONN_PER_CLIENT  connections with a request in progress per client address (limit_conn,
+#                         default 256; 429 beyond)
 #     GATEWAY_CHECK       1 (default): run `nginx -t` on the result when nginx is installed; 0: don't
 #                         (e.g. in a container whose upstream names do not resolve yet)
 #
@@ -39,6 +41,8 @@ port_re='([1-9][0-9]{0,4})'
 
 workers=${GATEWAY_WORKERS:-1}
 [[ $workers =~ ^([1-9][0-9]?|auto)$ ]] || die "GATEWAY_WORKERS '$workers' is not a number or auto"
+per_client=${GATEWAY_CONN_PER_CLIENT:-256}
+[[ $per_client =~ ^[1-9][0-9]{0,5}$ ]] || die "GATEWAY_CONN_PER_CLIENT '$per_client' is not a number from 1"
 case ${GATEWAY_ACCESS_LOG:-buffered} in
     buffered) access_log='logs/access.log gateway buffer=64k flush=1s' ;;
     sync)     access_log='logs/access.log gateway' ;;
@@ -52,6 +56,7 @@ sed -e "s|@@LISTEN@@|$listen|g" \
     -e "s|@@RIDES_ADDR@@|$rides|g" \
     -e "s|@@WORKERS@@|$workers|g" \
     -e "s|@@ACCESS_LOG@@|$access_log|g" \
+    -e "s|@@CONN_PER_CLIENT@@|$per_client|g" \
     "$template" >"$out/nginx.conf.tmp"
 if grep -v '^[[:space:]]*#' "$out/nginx.conf.tmp" | grep -q '@@[A-Z_]*@@'; then
     rm -f "$out/nginx.conf.tmp"

@@ -8,10 +8,7 @@
  * between makes the insert fail its foreign key (409), answered 400 like a
  * user that never existed.
  *
- * Upcoming rides are those with ts > now, now read from the clock (UTC
- * seconds) at the request; the select uses the rides_route index
- * (source, destination, ts) of common/dbschema.c, ordered by time and then
- * id so that rides at the same moment come in a stable order.
+ * The list of upcoming rides is rides_list.c's.
  *
  * Clear deletes every ride (ride ids start at 1, so ride_id >= 0 is all of
  * them: the DB API wants a non-empty where for a delete); memberships go
@@ -23,14 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "apiutil.h"
 #include "http_server.h"
-#include "jsonout.h"
 #include "log.h"
 #include "rides_req.h"
-#include "timestamp.h"
 
 void rides_reply_empty(struct http_response *res, int status)
 {
@@ -100,92 +94,6 @@ static void on_create(const struct http_request *req, struct http_response *res,
     cJSON_Delete(body);
 }
 
-/* One area query parameter; answers 400 and returns -1 when it is bad. */
-static int query_area(const struct rides_ctx *ctx, const struct http_request *req, const char *key,
-                      struct http_response *res)
-{
-    const char *v = http_query(req, key);
-    char msg[128];
-    if (!v) {
-        snprintf(msg, sizeof msg, "query parameter '%s' is required", key);
-        http_reply_error(res, 400, msg);
-        return -1;
-    }
-    int area = rides_area_from_text(&ctx->areas, v);
-    if (area < 0) {
-        snprintf(msg, sizeof msg, "query parameter '%s' must be an area number of AreaNameEnum.csv", key);
-        http_reply_error(res, 400, msg);
-    }
-    return area;
-}
-
-/* The rows of an upcoming-rides select as the spec's list, as JSON text
- * (malloc'd; *n the number of rides), or NULL if a row lacks a column (the
- * answer is then not the DB API's). Written directly: this is the hot path. */
-static char *upcoming_list(const cJSON *rows, int *n)
-{
-    struct jsonout o = { 0 };
-    const cJSON *row;
-    *n = 0;
-    jo_raw(&o, "[", 1);
-    cJSON_ArrayForEach(row, rows) {
-        int64_t id, ts;
-        const char *by = json_get_str(row, "created_by");
-        char when[RIDES_TS_LEN + 1];
-        if (json_get_int(row, "ride_id", &id) || json_get_int(row, "ts", &ts) || !by) {
-            free(o.buf);
-            return NULL;
-        }
-        rides_ts_format(ts, when, sizeof when);
-        jo_raw(&o, *n ? ",{\"rideId\":" : "{\"rideId\":", *n ? 11 : 10);
-        jo_int(&o, id);
-        jo_raw(&o, ",\"username\":", 12);
-        jo_str(&o, by, strlen(by));
-        jo_raw(&o, ",\"timestamp\":", 13);
-        jo_str(&o, when, strlen(when));
-        jo_raw(&o, "}", 1);
-        (*n)++;
-    }
-    jo_raw(&o, "]", 1);
-    return o.buf;
-}
-
-static void on_list(const struct http_request *req, struct http_response *res, void *arg)
-{
-    const struct rides_ctx *ctx = arg;
-    int source = query_area(ctx, req, "source", res);
-    if (source < 0) return;
-    int destination = query_area(ctx, req, "destination", res);
-    if (destination < 0) return;
-
-    static const char *const cols[] = { "ride_id", "created_by", "ts", NULL };
-    static const char *const order[] = { "ts", "ride_id", NULL };
-    cJSON *where = cJSON_CreateObject();
-    json_add_int(where, "source", source);
-    json_add_int(where, "destination", destination);
-    json_add_int(cJSON_AddObjectToObject(where, "ts"), "gt", (int64_t)time(NULL));
-    cJSON *op = dbc_op_select("rides", cols, where, order);
-    struct dbc_result r;
-    if (dbc_read(&ctx->db, op, &r) != DBC_OK) {
-        dbc_reply_failure(res, &r);
-    } else {
-        int n = 0;
-        char *list = dbc_rows(&r) ? upcoming_list(dbc_rows(&r), &n) : NULL;
-        if (!list) {
-            r.kind = DBC_UNAVAILABLE;
-            snprintf(r.error, sizeof r.error, "select answer without the rows asked for");
-            dbc_reply_failure(res, &r);
-        } else if (n == 0) {
-            res->status = 204;
-            free(list);
-        } else {
-            http_reply_raw(res, 200, list);
-        }
-    }
-    dbc_result_free(&r);
-    cJSON_Delete(op);
-}
-
 static void on_count(const struct http_request *req, struct http_response *res, void *arg)
 {
     (void)req;
@@ -228,7 +136,7 @@ static void on_clear(const struct http_request *req, struct http_response *res, 
 int rides_api_register(struct http_server *s, struct rides_ctx *ctx)
 {
     if (http_server_route(s, "POST", "/api/v1/rides", on_create, ctx) ||
-        http_server_route(s, "GET", "/api/v1/rides", on_list, ctx) ||
+        http_server_route(s, "GET", "/api/v1/rides", rides_on_list, ctx) ||
         http_server_route(s, "GET", "/api/v1/rides/count", on_count, ctx) ||
         http_server_route(s, "POST", "/api/v1/db/clear", on_clear, ctx))
         return -1;

@@ -6,12 +6,14 @@
  *
  *   POST   /api/v1/rides                           create        201 {} | 400
  *   GET    /api/v1/rides?source=s&destination=d    upcoming      200 [...] | 204 | 400
+ *          [&limit=N&after=TIMESTAMP,RIDEID]        (a page of them)
  *   GET    /api/v1/rides/count                     rides stored  200 [N]
  *   POST   /api/v1/db/clear                        delete rides  200 {} | 400
  *   GET    /api/v1/rides/{rideId}                  details       200 {...} | 204 | 400
  *   POST   /api/v1/rides/{rideId}                  join          200 {} | 400
  *   DELETE /api/v1/rides/{rideId}                  delete        200 {} | 400
- * (rides_api.c has the first four, ride_one.c the last three.) Failures of
+ * (rides_api.c has the first four, the list being rides_list.c's; ride_one.c
+ * the last three.) Failures of
  * the database or of the users service give 503.
  */
 #ifndef RS_RIDES_API_H
@@ -33,6 +35,10 @@ struct rides_ctx {
 /* Registers every rides route; ctx must outlive the server. 0 or -1. */
 int rides_api_register(struct http_server *s, struct rides_ctx *ctx);
 int rides_one_register(struct http_server *s, struct rides_ctx *ctx);
+
+struct http_request;
+/* GET /api/v1/rides (rides_list.c); arg is the rides_ctx. */
+void rides_on_list(const struct http_request *req, struct http_response *res, void *arg);
 
 /* Shared by the handlers of both files. */
 void rides_reply_empty(struct http_response *res, int status);

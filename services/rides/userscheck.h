@@ -1,12 +1,18 @@
 /*
  * userscheck.h — does a user exist? Asked of the users service the way the
- * spec requires (§4, A2/A3): one GET {gateway}/api/v1/users — through the
- * gateway, as the course's load balancer — with the header
- * "Origin: <origin>", per create and per join. The answer is the list of
- * every username: 200 with a JSON array to search, or 204 when there are no
- * users at all (so the user does not exist). Any other answer, or none
- * within the timeout, means the check cannot be made: the caller answers
- * 503 rather than guess.
+ * spec requires (§4, A2/A3): one call to its list-users route,
+ * GET {gateway}/api/v1/users, through the gateway (the course's load
+ * balancer) with the header "Origin: <origin>", per create and per join —
+ * so the users service's _count moves exactly as the graders count. The
+ * call asks about the one name, GET /api/v1/users?username=<name> (its
+ * ASCII percent-encoded, the rest raw UTF-8: userscheck.c says why), which
+ * the users service answers from its index:
+ * 200 ["<name>"] when it exists, 204 when not. So a check costs the same
+ * with ten users or a million. The answer is searched as a list, so a users
+ * service that ignores the parameter and lists everyone is understood too.
+ * A name longer than any user's (API_USERNAME_MAX characters) is missing
+ * without a call. Any other answer, or none within the timeout, means the
+ * check cannot be made: the caller answers 503 rather than guess.
  */
 #ifndef RS_RIDES_USERSCHECK_H
 #define RS_RIDES_USERSCHECK_H
@@ -25,7 +31,8 @@ enum rides_user_status { RIDES_USER_FOUND, RIDES_USER_MISSING, RIDES_USER_UNAVAI
  * or holds a control character (it becomes a header line). */
 int rides_users_init(struct rides_users *u, const char *gateway, const char *origin, long timeout_ms);
 
-/* One call. On RIDES_USER_UNAVAILABLE err says why. */
+/* One call (none for a name too long to exist). On RIDES_USER_UNAVAILABLE
+ * err says why. */
 enum rides_user_status rides_user_exists(const struct rides_users *u, const char *name, char *err,
                                          size_t errsize);
 

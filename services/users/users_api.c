@@ -4,6 +4,7 @@
  *   PUT    /api/v1/users             add a user            201 {} | 400
  *   DELETE /api/v1/users/{username}  remove a user         200 {} | 400
  *   GET    /api/v1/users             list usernames        200 [...] | 204
+ *                                    (users_list.c: also ?limit&after, ?username)
  *   POST   /api/v1/db/clear          wipe all data         200 {} | 400
  * (GET/DELETE /api/v1/_count come from common/apicount.c; every other
  * method on these paths gets http_server's automatic 405.)
@@ -102,39 +103,6 @@ static void on_remove(const struct http_request *req, struct http_response *res,
     cJSON_Delete(op);
 }
 
-static void on_list(const struct http_request *req, struct http_response *res, void *ctx)
-{
-    (void)req;
-    const struct dbclient *db = ctx;
-    static const char *const cols[] = { "username", NULL };
-    cJSON *op = dbc_op_select("users", cols, NULL, cols);
-    struct dbc_result r;
-    if (dbc_read(db, op, &r) != DBC_OK) {
-        dbc_reply_failure(res, &r);
-    } else {
-        const cJSON *rows = dbc_rows(&r), *row;
-        cJSON *names = cJSON_CreateArray();
-        int bad = rows == NULL;
-        cJSON_ArrayForEach(row, rows) {
-            const char *name = json_get_str(row, "username");
-            if (!name) { bad = 1; break; }
-            cJSON_AddItemToArray(names, cJSON_CreateString(name));
-        }
-        if (bad) {
-            r.kind = DBC_UNAVAILABLE;
-            snprintf(r.error, sizeof r.error, "select answer without rows of usernames");
-            dbc_reply_failure(res, &r);
-        } else if (cJSON_GetArraySize(names) == 0) {
-            res->status = 204;   /* no users: no body */
-        } else {
-            http_reply_json(res, 200, names);
-        }
-        cJSON_Delete(names);
-    }
-    dbc_result_free(&r);
-    cJSON_Delete(op);
-}
-
 static void on_clear(const struct http_request *req, struct http_response *res, void *ctx)
 {
     const struct dbclient *db = ctx;
@@ -153,7 +121,7 @@ int users_api_register(struct http_server *s, const struct dbclient *db)
 {
     void *ctx = (void *)db;   /* handlers only read it */
     if (http_server_route(s, "PUT", "/api/v1/users", on_add, ctx) ||
-        http_server_route(s, "GET", "/api/v1/users", on_list, ctx) ||
+        http_server_route(s, "GET", "/api/v1/users", users_on_list, ctx) ||
         http_server_route(s, "DELETE", "/api/v1/users/{username}", on_remove, ctx) ||
         http_server_route(s, "POST", "/api/v1/db/clear", on_clear, ctx))
         return -1;

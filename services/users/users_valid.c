@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "apiutil.h"
+
 int users_password_valid(const char *s)
 {
     if (!s) return 0;
@@ -13,7 +15,7 @@ int users_password_valid(const char *s)
     return i == USERS_PASSWORD_LEN;
 }
 
-int users_username_valid(const char *s) { return s && s[0] != '\0'; }
+int users_username_valid(const char *s) { return api_username_fits(s); }
 
 int users_parse_new(const cJSON *body, const char **username,
                     char password[USERS_PASSWORD_LEN + 1], const char **why)
@@ -22,7 +24,8 @@ int users_parse_new(const cJSON *body, const char **username,
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "password");
     if (!u) { *why = "missing field 'username'"; return -1; }
     if (!cJSON_IsString(u) || !u->valuestring) { *why = "'username' must be a string"; return -1; }
-    if (!users_username_valid(u->valuestring)) { *why = "'username' must not be empty"; return -1; }
+    if (!u->valuestring[0]) { *why = "'username' must not be empty"; return -1; }
+    if (!users_username_valid(u->valuestring)) { *why = "'username' must be at most 5000 characters"; return -1; }
     if (!p) { *why = "missing field 'password'"; return -1; }
     if (!cJSON_IsString(p) || !p->valuestring) { *why = "'password' must be a string"; return -1; }
     if (!users_password_valid(p->valuestring)) {

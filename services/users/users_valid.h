@@ -2,8 +2,9 @@
  * users_valid.h — what a valid add-user request is (spec §3), as pure
  * functions the unit tests call directly.
  *
- *   username  a non-empty JSON string, any content (quotes, SQL-looking
- *             text, any Unicode), stored byte for byte as sent;
+ *   username  a non-empty JSON string of at most API_USERNAME_MAX (5000)
+ *             characters, any content (quotes, SQL-looking text, any
+ *             Unicode), stored byte for byte as sent;
  *   password  a JSON string of exactly 40 hex digits, either case (a SHA-1
  *             digest); stored in lower case, its canonical spelling.
  * Other keys in the body are ignored.
@@ -18,7 +19,7 @@
 /* Whether s is exactly 40 hex digits. */
 int users_password_valid(const char *s);
 
-/* Whether s is a non-empty string. */
+/* Whether s is a non-empty string of at most API_USERNAME_MAX characters. */
 int users_username_valid(const char *s);
 
 /* Checks an add-user body (already known to be an object). On success

@@ -8,9 +8,9 @@
  * operation; values only ever appear as "?".
  *
  * sqlgen_bind walks the operation in the same order sqlgen_build wrote the
- * placeholders (values, then where, then limit), and finally compares the
- * count with the statement's, which catches a statement prepared from
- * another operation's text.
+ * placeholders (values, then where, then after, then limit), and finally
+ * compares the count with the statement's, which catches a statement
+ * prepared from another operation's text.
  */
 #include "sqlgen.h"
 
@@ -44,6 +44,9 @@ static void put_ident(struct sb *b, const char *name)
 
 static const char *col_name(const struct dbop *op, int c) { return op->table->cols[c].name; }
 
+/* The where filters, then a select's "after" as one more condition: a row
+ * value, ("c1", "c2") > (?, ?), which SQLite compares column by column in
+ * order and can answer from an index on those columns (desc: <). */
 static void put_where(struct sb *b, const struct dbop *op)
 {
     static const char *const sql_cmp[] = {
@@ -55,6 +58,18 @@ static void put_where(struct sb *b, const struct dbop *op)
         put_ident(b, col_name(op, op->where[i].col));
         put(b, sql_cmp[op->where[i].cmp]);
     }
+    if (op->kind != DBOP_SELECT || !op->nafter) return;
+    put(b, op->nwhere ? " AND " : " WHERE ");
+    if (op->nafter > 1) put(b, "(");
+    for (int i = 0; i < op->nafter; i++) {
+        if (i) put(b, ", ");
+        put_ident(b, col_name(op, op->order[i].col));
+    }
+    put(b, op->nafter > 1 ? ") " : " ");
+    put(b, op->order[0].desc ? "< " : "> ");
+    if (op->nafter > 1) put(b, "(");
+    for (int i = 0; i < op->nafter; i++) put(b, i ? ", ?" : "?");
+    if (op->nafter > 1) put(b, ")");
 }
 
 int sqlgen_build(const struct dbop *op, char *sql, size_t n)
@@ -136,6 +151,9 @@ int sqlgen_bind(sqlite3_stmt *st, const struct dbop *op)
     if (op->kind != DBOP_INSERT)
         for (int i = 0; i < op->nwhere; i++)
             if ((rc = bind_value(st, ++idx, &op->where[i].v)) != SQLITE_OK) return rc;
+    if (op->kind == DBOP_SELECT)
+        for (int i = 0; i < op->nafter; i++)
+            if ((rc = bind_value(st, ++idx, &op->after[i])) != SQLITE_OK) return rc;
     if (op->kind == DBOP_SELECT && op->limit >= 0)
         if ((rc = sqlite3_bind_int64(st, ++idx, (sqlite3_int64)op->limit)) != SQLITE_OK) return rc;
     return idx == sqlite3_bind_parameter_count(st) ? SQLITE_OK : SQLITE_RANGE;

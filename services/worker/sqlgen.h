@@ -9,14 +9,17 @@
  *
  * Statement shapes (identifiers always double-quoted):
  *   select  SELECT "c1", "c2" FROM "t" [WHERE ...] [ORDER BY "c" ASC|DESC, ...] [LIMIT ?]
+ *           with "after": ... AND ("o1", "o2") > (?, ?) (< when the order is
+ *           desc; "o1" > ? for one column), the "order" columns in order
  *   count   SELECT COUNT(*) FROM "t" [WHERE ...]
  *   insert  INSERT INTO "t" ("c1", "c2") VALUES (?, ?)
  *   update  UPDATE "t" SET "c1" = ?, "c2" = ? WHERE ...
  *   delete  DELETE FROM "t" WHERE ...
  * with WHERE "c" <op> ? AND ..., <op> one of = <> < <= > >=. Parameters are
  * numbered in text order: insert/update values first, then the where
- * values, then the limit. A select without "order" returns rows in no
- * particular order.
+ * values, then the after values, then the limit. "max_bytes" is no SQL: the
+ * worker stops reading rows (store.c). A select without "order" returns rows
+ * in no particular order.
  *
  * The same operation always gives the same text (dbop_parse stores values
  * in table order), so a worker may cache prepared statements by text.
@@ -34,7 +37,7 @@
 
 /* A buffer this large holds the SQL of any valid operation on this schema
  * (the longest: a select of every rides column with DBOP_MAX_FILTERS
- * conditions and a full ORDER BY; tests/unit/test_sqlgen.c checks it). */
+ * conditions, a full ORDER BY and "after"; tests/unit/test_sqlgen.c checks it). */
 #define SQLGEN_MAX_SQL 1024
 
 /* Writes the SQL of op (any kind but clear) into sql, NUL-terminated.

@@ -375,9 +375,16 @@ int store_read(struct store_reader *r, const struct dbop *op, char **result,
             rc = SQLITE_DONE;
         }
     } else if (rc == SQLITE_OK) {
+        /* max_bytes: the row that takes the text past it is the last; one
+         * more step says whether any was left out ("more"). */
         jo_raw(&o, "{\"rows\":[", 9);
-        int n = sqlite3_column_count(stmt), rows = 0;
+        int n = sqlite3_column_count(stmt), rows = 0, more = 0;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (rows && op->max_bytes > 0 && o.len > (size_t)op->max_bytes) {
+                more = 1;
+                rc = SQLITE_DONE;
+                break;
+            }
             if (rows++) jo_raw(&o, ",", 1);
             jo_raw(&o, "{", 1);
             for (int i = 0; i < n; i++) {
@@ -389,7 +396,9 @@ int store_read(struct store_reader *r, const struct dbop *op, char **result,
             }
             jo_raw(&o, "}", 1);
         }
-        jo_raw(&o, "]}", 2);
+        jo_raw(&o, "]", 1);
+        if (op->max_bytes > 0) jo_raw(&o, more ? ",\"more\":true" : ",\"more\":false", more ? 12 : 13);
+        jo_raw(&o, "}", 1);
     }
     if (rc != SQLITE_DONE) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(r->db));

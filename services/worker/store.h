@@ -80,8 +80,9 @@ int store_lookup(struct store *st, const char *rid, int64_t *seq, int *status, c
 struct store_reader;
 struct store_reader *store_reader_open(const char *path);
 void store_reader_close(struct store_reader *r);
-/* Runs a select or count; *result is the JSON text {"rows": [...]} or
- * {"count": n} (malloc'd). 0, or -1 with err set. */
+/* Runs a select or count; *result is the JSON text {"rows": [...]} (with
+ * "more": true|false when the select has max_bytes) or {"count": n}
+ * (malloc'd). 0, or -1 with err set. */
 int store_read(struct store_reader *r, const struct dbop *op, char **result,
                char *err, size_t errlen);
 

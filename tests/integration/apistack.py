@@ -81,7 +81,11 @@ class Response:
 
 
 class ApiClient:
-    """HTTP/1.1 with one keep-alive connection per thread, to 127.0.0.1:port."""
+    """HTTP/1.1 with one keep-alive connection per thread, to 127.0.0.1:port. A connection idle
+    for IDLE_S is not reused: the server may have closed it (the gateway's keepalive_timeout is
+    75 s, the services' 30 s), and a POST sent on it could not be retried safely."""
+
+    IDLE_S = 25
 
     def __init__(self, port, timeout=30):
         self.port, self.timeout, self.local = port, timeout, threading.local()
@@ -98,6 +102,9 @@ class ApiClient:
         hdrs.update(headers or {})
         for attempt in range(2):
             conn = getattr(self.local, "conn", None)
+            if conn is not None and time.monotonic() - self.local.used > self.IDLE_S:
+                conn.close()
+                conn = self.local.conn = None
             if conn is None:
                 conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port,
                                                                     timeout=self.timeout)
@@ -105,6 +112,7 @@ class ApiClient:
                 conn.request(method, path, body=body, headers=hdrs)
                 resp = conn.getresponse()
                 data = resp.read()
+                self.local.used = time.monotonic()
                 if resp.will_close:
                     conn.close()
                     self.local.conn = None
@@ -177,10 +185,14 @@ def children_of(pid):
         return []
 
 
-def render_gateway(listen, users_addr, rides_addr, outdir, access_log="sync", workers=1, check=True):
-    """Runs render.sh; returns the CompletedProcess (raises on failure)."""
+def render_gateway(listen, users_addr, rides_addr, outdir, access_log="sync", workers=1, check=True,
+                   per_client=None):
+    """Runs render.sh; returns the CompletedProcess (raises on failure). per_client: the
+    gateway's GATEWAY_CONN_PER_CLIENT (None: its default)."""
     env = dict(os.environ, GATEWAY_ACCESS_LOG=access_log, GATEWAY_WORKERS=str(workers),
                GATEWAY_CHECK="1" if check else "0")
+    if per_client is not None:
+        env["GATEWAY_CONN_PER_CLIENT"] = str(per_client)
     return subprocess.run([os.path.join(GATEWAY_DIR, "render.sh"), listen, users_addr, rides_addr,
                            outdir], env=env, capture_output=True, text=True, timeout=60, check=True)
 

@@ -7,13 +7,15 @@
  *
  * The fake's answer is chosen by the operation's "table": "s200", "s409",
  * ... answer with that status; "garbage" with a 200 that is not JSON;
- * "slow" after 1.5 s (longer than the client's timeout). It also keeps the
- * last body it received, to check what the client sent.
+ * "slow" after 1.5 s (longer than the client's timeout); "pages" with the
+ * next text of `pages`, for dbc_read_pages. It also keeps the last body it
+ * received, to check what the client sent.
  */
 #include "clock.h"
 #include "dbclient.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "jsonout.h"
 #include "log.h"
 #include "test.h"
 
@@ -26,6 +28,9 @@ static char last_path[64];
 static char last_body[512];
 static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static const char *const *pages;   /* answers to "pages", in turn */
+static int npages_sent;
+
 static void fake(const struct http_request *req, struct http_response *res, void *ctx)
 {
     (void)ctx;
@@ -36,7 +41,9 @@ static void fake(const struct http_request *req, struct http_response *res, void
     cJSON *op = json_parse(req->body, req->body_len);
     const char *table = json_get_str(op, "table");
     if (!table) table = "s200";
-    if (strcmp(table, "garbage") == 0) {
+    if (strcmp(table, "pages") == 0) {
+        http_reply_raw(res, 200, strdup(pages[npages_sent++]));
+    } else if (strcmp(table, "garbage") == 0) {
         http_reply_raw(res, 200, strdup("not json"));
     } else if (strcmp(table, "array") == 0) {
         http_reply_raw(res, 200, strdup("[1]"));
@@ -193,6 +200,103 @@ TEST(operation_builders)
     cJSON_Delete(op);
 }
 
+/* What a pager's caller sees: the names (as JSON text) and numbers of the
+ * rows, and the cursor of the next page. */
+struct seen {
+    char text[512];
+    int rows, stop_at;
+    const char *last;
+    size_t last_len;
+};
+
+static void pages_op(void *arg, struct jsonout *op)
+{
+    struct seen *s = arg;
+    static const char select[] = "\"op\":\"select\",\"table\":\"pages\",\"order\":[{\"column\":\"name\"}]";
+    jo_raw(op, select, sizeof select - 1);
+    if (!s->last) return;
+    jo_raw(op, ",\"after\":{\"name\":", 17);
+    jo_raw(op, s->last, s->last_len);
+    jo_raw(op, "}", 1);
+}
+
+static int pages_row(void *arg, const struct dbc_row *row)
+{
+    struct seen *s = arg;
+    size_t len;
+    int64_t v;
+    const char *name = dbc_row_str(row, "name", &len);
+    if (!name || dbc_row_int(row, "n", &v)) return -1;
+    if (s->rows == s->stop_at) return 1;
+    size_t k = strlen(s->text);
+    snprintf(s->text + k, sizeof s->text - k, "%.*s=%lld;", (int)len, name, (long long)v);
+    s->last = name;
+    s->last_len = len;
+    s->rows++;
+    return 0;
+}
+
+static int64_t read_pages(const char *const *answers, int64_t limit, struct seen *s, struct http_response *res)
+{
+    memset(s, 0, sizeof *s);
+    s->stop_at = -1;
+    pages = answers;
+    npages_sent = 0;
+    return dbc_read_pages(&db, limit, pages_op, pages_row, s, res);
+}
+
+TEST(pages_are_read_in_place)
+{
+    static const char *const answers[] = {
+        "{\"rows\":[{\"name\":\"a\\\"b\",\"n\":1},{\"name\":\"\\u00e9/\\n\",\"n\":-20}],\"more\":true}",
+        " { \"more\" : false ,\n \"rows\" : [ { \"n\" : 3 , \"name\" : \"z\xC3\xA9\" } ] } ",
+        "{\"rows\":[],\"more\":false}",
+    };
+    struct seen s;
+    struct http_response res = { 0, NULL, NULL };
+    CHECK_INT(read_pages(answers, -1, &s, &res), 3);
+    CHECK_STR(s.text, "\"a\\\"b\"=1;\"\\u00e9/\\n\"=-20;\"z\xC3\xA9\"=3;");   /* strings as they were sent */
+    CHECK_INT(npages_sent, 2);     /* the second page was not full and said no more */
+    CHECK(strstr(last_body, "\"after\":{\"name\":\"\\u00e9/\\n\"}") != NULL);   /* as the answer had it */
+    CHECK(strstr(last_body, "\"limit\":100000,\"max_bytes\":4194304}") != NULL);
+    cJSON *sent = json_parse(last_body, strlen(last_body));   /* the select is JSON */
+    CHECK(sent != NULL);
+    cJSON_Delete(sent);
+    CHECK_INT(res.status, 0);
+    /* a limit is asked for and ends the reading */
+    CHECK_INT(read_pages(answers, 2, &s, &res), 2);
+    CHECK(strstr(last_body, "\"limit\":2,") != NULL);
+    CHECK_INT(npages_sent, 1);
+    /* the caller stops: -2, and nothing answered */
+    memset(&s, 0, sizeof s);
+    pages = answers;
+    npages_sent = 0;
+    s.stop_at = 1;
+    CHECK_INT(dbc_read_pages(&db, -1, pages_op, pages_row, &s, &res), -2);
+    CHECK_INT(res.status, 0);
+}
+
+TEST(answers_not_the_db_apis_are_503)
+{
+    static const char *const bad[] = {
+        "not json", "{}", "{\"more\":true}", "{\"rows\":[1]}", "{\"rows\":[{\"name\":{\"x\":1},\"n\":1}]}",
+        "{\"rows\":[{\"name\":\"x\\u00\",\"n\":1}]}", "{\"rows\":[{\"name\":\"a\x01\",\"n\":1}]}",
+        "{\"rows\":[{\"name\":\"x\",\"n\":1},]}", "{\"rows\":[]} x", "{\"x\":1,\"rows\":[]}",
+        "{\"rows\":[{\"name\":\"x\",\"n\":1.5}]}", "{\"rows\":[{\"name\":\"x\",\"n\":007}]}",
+        "{\"rows\":[{\"name\":\"x\",\"n\":1234567890123456789}]}", "{\"rows\":[{\"name\":1,\"n\":1}]}",
+        "{\"rows\":[{\"name\":\"x\"}]}", "{\"rows\":[],\"rows\":[]}", "{\"rows\":[{\"name\":\"x\",\"n\":1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *const one[] = { bad[i] };
+        struct seen s;
+        struct http_response res = { 0, NULL, NULL };
+        if (read_pages(one, -1, &s, &res) != -1 || res.status != 503) printf("# accepted: %s\n", bad[i]);
+        CHECK_INT(read_pages(one, -1, &s, &res), -1);
+        CHECK_INT(res.status, 503);
+        free(res.body);
+    }
+}
+
 int main(void)
 {
     log_init("test_dbclient");
@@ -217,6 +321,8 @@ int main(void)
     RUN(nobody_listening);
     RUN(service_answers_for_failures);
     RUN(operation_builders);
+    RUN(pages_are_read_in_place);
+    RUN(answers_not_the_db_apis_are_503);
     http_server_free(srv);
     return test_done();
 }

@@ -356,19 +356,73 @@ TEST(select_order)
                   "duplicate column 'ts' in 'order'"));
 }
 
-TEST(select_limit_bounds)
+/* A select's integer bounds: 1 and max are taken, anything else refused. */
+static int bound_checked(const char *key, long long max, int64_t (*got)(const struct dbop *))
 {
     struct dbop op;
-    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"limit\":1}", 0, &op));
-    CHECK_INT(op.limit, 1);
-    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"limit\":100000}", 0, &op));
-    CHECK_INT(op.limit, DBOP_MAX_LIMIT);
-    static const char *const bad[] = { "0", "-1", "100001", "1.5", "\"5\"", "null", "1e300", "true" };
-    char text[128];
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"users\",\"limit\":%s}", bad[i]);
-        CHECK(rejects(text, "'limit' must be an integer from 1 to 100000"));
+    char text[128], want[96];
+    snprintf(want, sizeof want, "'%s' must be an integer from 1 to %lld", key, max);
+    for (long long ok = 1; ok <= max; ok = ok == 1 ? max : max + 1) {
+        snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"users\",\"%s\":%lld}", key, ok);
+        if (!accepts(text, 0, &op) || got(&op) != ok) return 0;
     }
+    char over[32];
+    snprintf(over, sizeof over, "%lld", max + 1);
+    const char *const bad[] = { "0", "-1", over, "1.5", "\"5\"", "null", "1e300", "true" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"users\",\"%s\":%s}", key, bad[i]);
+        if (!rejects(text, want)) return 0;
+    }
+    return 1;
+}
+
+static int64_t limit_of(const struct dbop *op) { return op->limit; }
+static int64_t max_bytes_of(const struct dbop *op) { return op->max_bytes; }
+
+TEST(select_limit_and_max_bytes_bounds)
+{
+    CHECK(bound_checked("limit", DBOP_MAX_LIMIT, limit_of));
+    CHECK(bound_checked("max_bytes", DBOP_MAX_BYTES, max_bytes_of));
+    CHECK(rejects("{\"op\":\"delete\",\"table\":\"users\",\"where\":{\"username\":\"a\"},\"max_bytes\":5}",
+                  "key 'max_bytes' is not allowed for delete"));
+}
+
+TEST(select_after_is_a_keyset_cursor)
+{
+    struct dbop op;
+    /* values are stored in the order's order, whatever the object's */
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                  "\"after\":{\"ride_id\":7,\"ts\":100},\"limit\":10}", 0, &op));
+    CHECK_INT(op.nafter, 2);
+    CHECK_INT(op.after[0].type, DB_INTEGER); CHECK_INT(op.after[0].i, 100);
+    CHECK_INT(op.after[1].i, 7);
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\",\"order\":[{\"column\":\"username\",\"dir\":\"desc\"}],"
+                  "\"after\":{\"username\":\"bob\"}}", 0, &op));
+    CHECK_INT(op.nafter, 1);
+    CHECK_STR(op.after[0].s, "bob");
+    CHECK_INT(op.after[0].len, 3);
+    CHECK(accepts("{\"op\":\"select\",\"table\":\"users\"}", 0, &op));
+    CHECK_INT(op.nafter, 0);
+    CHECK_INT(op.max_bytes, 0);
+
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"after\":{\"username\":\"b\"}}", "'after' needs 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"order\":[],\"after\":{}}", "'after' needs 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"users\",\"order\":[{\"column\":\"username\"}],\"after\":[\"b\"]}",
+                  "'after' must be an object"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                  "\"after\":{\"ts\":1}}", "missing column 'ride_id' in 'after'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":1,\"ride_id\":2}}", "column 'ride_id' in 'after' is not in 'order'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":1,\"ts\":2}}", "duplicate column 'ts' in 'after'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"ts\":\"1\"}}", "column 'ts' expects an integer"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"}],"
+                  "\"after\":{\"nope\":1}}", "unknown column 'nope'"));
+    CHECK(rejects("{\"op\":\"select\",\"table\":\"rides\",\"order\":[{\"column\":\"ts\"},"
+                  "{\"column\":\"ride_id\",\"dir\":\"desc\"}],\"after\":{\"ts\":1,\"ride_id\":2}}",
+                  "every 'order' column in the same direction"));
+    CHECK(rejects("{\"op\":\"count\",\"table\":\"rides\",\"after\":{}}", "key 'after' is not allowed for count"));
 }
 
 TEST(messages_quote_client_text_safely)
@@ -433,7 +487,8 @@ int main(void)
     RUN(where_filter_bound);
     RUN(select_columns);
     RUN(select_order);
-    RUN(select_limit_bounds);
+    RUN(select_limit_and_max_bytes_bounds);
+    RUN(select_after_is_a_keyset_cursor);
     RUN(messages_quote_client_text_safely);
     RUN(err_is_always_terminated);
     RUN(kind_names);

@@ -6,10 +6,14 @@
  * The fake orchestrator keeps rides and memberships in memory and answers
  * the operations the service sends (insert, select, count, delete), with
  * the real schema's refusals: a ride by an unknown user, or a second
- * membership, is a 409. The fake gateway answers GET /api/v1/users with the
- * user list (204 when empty), counts those calls and keeps the Origin
- * header, so the tests can check the spec's "exactly one users-list call
- * per create and per join, with Origin".
+ * membership, is a 409; a select of upcoming rides honours "after" and
+ * "limit", and with "max_bytes" cuts every answer after FAKE_PAGE rows and
+ * says "more", as a slave does once a page passes its size bound. The fake
+ * gateway answers GET /api/v1/users?username=U with [U] or 204 (or, as an
+ * older users service would, with the whole list when list_all is set),
+ * counts those calls and keeps the Origin header and the name asked, so the
+ * tests can check the spec's "exactly one users-list call per create and
+ * per join, with Origin".
  */
 #include "../../services/rides/rides_api.h"
 #include "apicount.h"
@@ -20,9 +24,11 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <time.h>
 
 #define MAX_ROWS 64
+#define FAKE_PAGE 2
 
 struct ride { int64_t id, ts; char by[32]; int source, destination, alive; };
 struct member { int64_t ride; char name[32]; };
@@ -34,8 +40,8 @@ static struct member members[MAX_ROWS];
 static int nmembers;
 static const char *users[] = { "alice", "bob", "carol" };
 static int nusers = 3;
-static int users_calls;
-static char last_origin[64];
+static int users_calls, list_all, db_reads;
+static char last_origin[64], last_name[64];
 
 static int user_known(const char *u)
 {
@@ -113,19 +119,27 @@ static int apply(const cJSON *op, cJSON *out)
     } else if (id >= 0) {                   /* select a ride by id */
         cJSON *rows = cJSON_AddArrayToObject(out, "rows");
         if (id >= 1 && id <= nrides && rides[id - 1].alive) cJSON_AddItemToArray(rows, ride_row(&rides[id - 1]));
-    } else {                                /* select upcoming rides */
-        int64_t s, d, after;
+    } else {                                /* select upcoming rides, a page of them */
+        int64_t s, d, after = INT64_MIN, cur_ts = INT64_MIN, cur_id = 0, limit = MAX_ROWS;
+        const cJSON *cursor = cJSON_GetObjectItem(op, "after");
         json_get_int(where, "source", &s);
         json_get_int(where, "destination", &d);
         json_get_int(cJSON_GetObjectItem(where, "ts"), "gt", &after);
+        json_get_int(cursor, "ts", &cur_ts);
+        json_get_int(cursor, "ride_id", &cur_id);
+        json_get_int(op, "limit", &limit);
         const struct ride *hit[MAX_ROWS];
-        int n = 0;
+        int n = 0, bounded = cJSON_GetObjectItem(op, "max_bytes") != NULL;
         for (int i = 0; i < nrides; i++)
-            if (rides[i].alive && rides[i].source == s && rides[i].destination == d && rides[i].ts > after)
+            if (rides[i].alive && rides[i].source == s && rides[i].destination == d && rides[i].ts > after &&
+                (rides[i].ts > cur_ts || (rides[i].ts == cur_ts && rides[i].id > cur_id)))
                 hit[n++] = &rides[i];
         qsort(hit, (size_t)n, sizeof hit[0], by_time);
         cJSON *rows = cJSON_AddArrayToObject(out, "rows");
-        for (int i = 0; i < n; i++) cJSON_AddItemToArray(rows, ride_row(hit[i]));
+        int k = 0;
+        for (; k < n && k < limit && !(bounded && k == FAKE_PAGE); k++) cJSON_AddItemToArray(rows, ride_row(hit[k]));
+        if (bounded) cJSON_AddBoolToObject(out, "more", k < n && k < limit);
+        db_reads++;
     }
     return 200;
 }
@@ -149,12 +163,16 @@ static void fake_users(const struct http_request *req, struct http_response *res
     (void)ctx;
     pthread_mutex_lock(&lock);
     users_calls++;
-    const char *o = http_header(req, "Origin");
+    const char *o = http_header(req, "Origin"), *name = http_query(req, "username");
     snprintf(last_origin, sizeof last_origin, "%s", o ? o : "");
+    snprintf(last_name, sizeof last_name, "%s", name ? name : "(none)");
     cJSON *list = cJSON_CreateArray();
-    for (int i = 0; i < nusers; i++) cJSON_AddItemToArray(list, cJSON_CreateString(users[i]));
+    for (int i = 0; i < nusers; i++)
+        if (list_all || !name || strcmp(name, users[i]) == 0)
+            cJSON_AddItemToArray(list, cJSON_CreateString(users[i]));
+    int found = cJSON_GetArraySize(list) > 0;
     pthread_mutex_unlock(&lock);
-    if (nusers) http_reply_json(res, 200, list);
+    if (found) http_reply_json(res, 200, list);
     else res->status = 204;
     cJSON_Delete(list);
 }
@@ -163,7 +181,7 @@ static char base[64];
 
 static long call(const char *method, const char *path, const char *body, char **out)
 {
-    char url[256];
+    static _Thread_local char url[30000];
     struct http_result r;
     snprintf(url, sizeof url, "%s%s", base, path);
     if (http_call(method, url, body, NULL, 3000, &r) != 0) return -1;
@@ -206,6 +224,36 @@ TEST(create_checks_the_user_once_with_origin)
     CHECK_INT(count_of("/api/v1/rides/count"), 1);
 }
 
+/* The check asks about the one name, percent-encoded; a name too long to
+ * be a user's costs no call; a users service that answers with the whole
+ * list is understood too. */
+TEST(the_check_asks_about_one_name)
+{
+    int before = users_calls;
+    CHECK_INT(call("POST", "/api/v1/rides", CREATE("carol", "21-08-2099:00-00-00", "3", "4"), NULL), 201);
+    CHECK_STR(last_name, "carol");
+    CHECK_INT(call("POST", "/api/v1/rides", CREATE("c a/r?o&l=\\u00e9", "21-08-2099:00-00-00", "3", "4"), NULL), 400);
+    CHECK_STR(last_name, "c a/r?o&l=\xC3\xA9");
+    CHECK_INT(users_calls, before + 2);
+    static char body[20000];
+    snprintf(body, sizeof body, "{\"created_by\":\"%05001d\",\"timestamp\":\"21-08-2099:00-00-00\","
+             "\"source\":3,\"destination\":4}", 7);
+    char *b = NULL;
+    CHECK_INT(call("POST", "/api/v1/rides", body, &b), 400);
+    CHECK(strstr(b, "not an existing user") != NULL);
+    free(b);
+    CHECK_INT(users_calls, before + 2);
+    snprintf(body, sizeof body, "{\"created_by\":\"%05000d\",\"timestamp\":\"21-08-2099:00-00-00\","
+             "\"source\":3,\"destination\":4}", 7);
+    CHECK_INT(call("POST", "/api/v1/rides", body, NULL), 400);   /* 5000 characters: asked */
+    CHECK_INT(users_calls, before + 3);
+    list_all = 1;
+    CHECK_INT(call("POST", "/api/v1/rides", CREATE("bob", "21-08-2099:00-00-00", "3", "4"), NULL), 201);
+    CHECK_INT(call("POST", "/api/v1/rides", CREATE("zed", "21-08-2099:00-00-00", "3", "4"), NULL), 400);
+    list_all = 0;
+    CHECK_INT(users_calls, before + 5);
+}
+
 TEST(no_users_at_all_means_unknown_user)
 {
     int saved = nusers;
@@ -231,6 +279,64 @@ TEST(upcoming_rides)
     CHECK_INT(call("GET", "/api/v1/rides?source=1&destination=199", NULL, NULL), 400);
     CHECK_INT(call("GET", "/api/v1/rides?source=01&destination=2", NULL, NULL), 400);
     CHECK_INT(call("GET", "/api/v1/rides?source=a&destination=2", NULL, NULL), 400);
+}
+
+/* The list is read from the database in pages (the fake cuts at
+ * FAKE_PAGE rows); ?limit&after pages put together are the whole list. */
+TEST(paged_and_whole_lists_agree)
+{
+    static const char *const times[] = { "01-01-2098:00-00-00", "01-01-2097:00-00-00", "01-01-2098:00-00-00",
+                                         "01-01-2096:00-00-00", "01-01-2098:00-00-00", "01-01-2001:00-00-00",
+                                         "01-01-2099:00-00-00" };
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+        char body[200];
+        snprintf(body, sizeof body, CREATE("bob", "%s", "7", "8"), times[i]);
+        CHECK_INT(call("POST", "/api/v1/rides", body, NULL), 201);
+    }
+    char *whole = NULL, *b = NULL, path[200], got[2048] = "[";
+    int before = db_reads;
+    CHECK_INT(call("GET", "/api/v1/rides?source=7&destination=8", NULL, &whole), 200);
+    CHECK_INT(db_reads - before, 3);   /* 6 upcoming rides: 2 + 2 + 2, and the third page says no more */
+    cJSON *all = json_parse(whole, strlen(whole));
+    CHECK_INT(cJSON_GetArraySize(all), 6);
+    cJSON_Delete(all);
+    char after[64] = "";
+    for (int pages = 0;; pages++) {
+        CHECK(pages < 10);
+        snprintf(path, sizeof path, "/api/v1/rides?source=7&destination=8&limit=4%s%s", after[0] ? "&after=" : "",
+                 after);
+        long st = call("GET", path, NULL, &b);
+        if (st == 204) { free(b); break; }
+        CHECK_INT(st, 200);
+        cJSON *page = json_parse(b, strlen(b));
+        const cJSON *e;
+        CHECK(cJSON_GetArraySize(page) >= 1 && cJSON_GetArraySize(page) <= 4);
+        cJSON_ArrayForEach(e, page) {
+            char *item = cJSON_PrintUnformatted(e);
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", got[1] ? "," : "", item);
+            free(item);
+            snprintf(after, sizeof after, "%s,%lld", json_get_str(e, "timestamp"),
+                     (long long)cJSON_GetObjectItem(e, "rideId")->valuedouble);
+        }
+        cJSON_Delete(page);
+        free(b);
+    }
+    strcat(got, "]");
+    CHECK_STR(got, whole);
+    free(whole);
+    /* a cursor from the past reads from the first upcoming ride */
+    CHECK_INT(call("GET", "/api/v1/rides?source=7&destination=8&limit=1&after=01-01-2001:00-00-00,1", NULL, &b), 200);
+    CHECK(strstr(b, "01-01-2096") != NULL);
+    free(b);
+    static const char *const bad[] = { "limit=0", "limit=100001", "limit=x", "after=5", "after=01-01-2098:00-00-00",
+                                       "after=01-01-2098:00-00-00,", "after=01-01-2098:00-00-00,x",
+                                       "after=31-02-2098:00-00-00,1", "after=1,01-01-2098:00-00-00" };
+    before = db_reads;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(path, sizeof path, "/api/v1/rides?source=7&destination=8&%s", bad[i]);
+        CHECK_INT(call("GET", path, NULL, NULL), 400);
+    }
+    CHECK_INT(db_reads, before);
 }
 
 TEST(details_join_delete)
@@ -349,6 +455,8 @@ int main(void)
     RUN(wrong_methods_are_405);
     RUN(clear_deletes_every_ride);
     RUN(count_arithmetic);
+    RUN(the_check_asks_about_one_name);
+    RUN(paged_and_whole_lists_agree);
 
     http_server_free(srv);
     api_count_free(counter);

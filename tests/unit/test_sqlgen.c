@@ -63,6 +63,24 @@ TEST(sql_text_per_kind)
               "DELETE FROM \"users\" WHERE \"username\" = ?");
 }
 
+TEST(sql_text_of_after)
+{
+    CHECK_STR(build("{\"op\":\"select\",\"table\":\"users\",\"columns\":[\"username\"],"
+                    "\"order\":[{\"column\":\"username\"}],\"after\":{\"username\":\"b\"},\"limit\":2,"
+                    "\"max_bytes\":100}", 0),
+              "SELECT \"username\" FROM \"users\" WHERE \"username\" > ? ORDER BY \"username\" ASC LIMIT ?");
+    CHECK_STR(build("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\"],"
+                    "\"where\":{\"source\":1,\"destination\":2,\"ts\":{\"gt\":5}},"
+                    "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],\"after\":{\"ride_id\":3,\"ts\":9}}", 0),
+              "SELECT \"ride_id\" FROM \"rides\" WHERE \"source\" = ? AND \"destination\" = ? AND \"ts\" > ?"
+              " AND (\"ts\", \"ride_id\") > (?, ?) ORDER BY \"ts\" ASC, \"ride_id\" ASC");
+    CHECK_STR(build("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\"],"
+                    "\"order\":[{\"column\":\"ts\",\"dir\":\"desc\"},{\"column\":\"ride_id\",\"dir\":\"desc\"}],"
+                    "\"after\":{\"ride_id\":3,\"ts\":9}}", 0),
+              "SELECT \"ride_id\" FROM \"rides\" WHERE (\"ts\", \"ride_id\") < (?, ?)"
+              " ORDER BY \"ts\" DESC, \"ride_id\" DESC");
+}
+
 TEST(clear_and_small_buffers)
 {
     CHECK(parse("{\"op\":\"clear\"}", DBOP_ALLOW_CLEAR));
@@ -90,7 +108,8 @@ TEST(longest_operation_fits_max_sql)
         "\"source\":{\"le\":4,\"ne\":2,\"ge\":6,\"lt\":3}},"
         "\"order\":[{\"column\":\"destination\",\"dir\":\"desc\"},{\"column\":\"created_by\",\"dir\":\"desc\"},"
         "{\"column\":\"source\",\"dir\":\"desc\"},{\"column\":\"ride_id\",\"dir\":\"desc\"},"
-        "{\"column\":\"ts\",\"dir\":\"desc\"}],\"limit\":5}";
+        "{\"column\":\"ts\",\"dir\":\"desc\"}],\"limit\":5,"
+        "\"after\":{\"destination\":1,\"created_by\":\"a\",\"source\":1,\"ride_id\":1,\"ts\":1}}";
     CHECK(strcmp(build(text, 0), "(error)") != 0);
     CHECK(strlen(sql) < SQLGEN_MAX_SQL);
     printf("# longest SQL: %zu bytes of %d\n", strlen(sql), SQLGEN_MAX_SQL);
@@ -267,6 +286,120 @@ TEST(round_trip)
     close_db();
 }
 
+/* Paging walks every row once, in order, whatever the page size; with ties
+ * in the first order column the second one decides. */
+TEST(after_pages_through_every_row_once)
+{
+    CHECK(open_db());
+    CHECK_INT(run("{\"op\":\"insert\",\"table\":\"users\",\"values\":{\"username\":\"u\",\"password\":\"p\"}}", 0),
+              SQLITE_DONE);
+    char text[400], all[2048] = "";
+    for (int i = 1; i <= 9; i++) {   /* ts 10, 10, 10, 20, 20, 20, ... on two routes */
+        snprintf(text, sizeof text, "{\"op\":\"insert\",\"table\":\"rides\",\"values\":{\"created_by\":\"u\","
+                 "\"ts\":%d,\"source\":%d,\"destination\":2}}", 10 * ((i + 2) / 3), 1 + i % 2);
+        CHECK_INT(run(text, 0), SQLITE_DONE);
+    }
+    CHECK_INT(run("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"ts\"],"
+                  "\"where\":{\"source\":1,\"destination\":2},"
+                  "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}]}", 0), SQLITE_DONE);
+    snprintf(all, sizeof all, "%s", rows);
+    CHECK_STR(all, "2|10;4|20;6|20;8|30;");
+    for (int page = 1; page <= 3; page++) {
+        char got[2048] = "";
+        int64_t ts = -1, id = -1;
+        for (;;) {
+            if (ts < 0)
+                snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"ts\"],"
+                         "\"where\":{\"source\":1,\"destination\":2},"
+                         "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],\"limit\":%d}", page);
+            else
+                snprintf(text, sizeof text, "{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"ts\"],"
+                         "\"where\":{\"source\":1,\"destination\":2},"
+                         "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],\"limit\":%d,"
+                         "\"after\":{\"ts\":%lld,\"ride_id\":%lld}}", page, (long long)ts, (long long)id);
+            CHECK_INT(run(text, 0), SQLITE_DONE);
+            if (!rows[0]) break;
+            strcat(got, rows);
+            /* the last row of the page: "id|ts;" */
+            const char *last = rows + strlen(rows) - 1;
+            while (last > rows && last[-1] != ';') last--;
+            CHECK_INT(sscanf(last, "%lld|%lld;", (long long *)&id, (long long *)&ts), 2);
+        }
+        CHECK_STR(got, all);
+    }
+    close_db();
+}
+
+/* The queries behind the paged lists read an index in order: no table scan,
+ * no sort, however many rows. */
+static int plan_uses_index(const char *text, const char *index)
+{
+    char q[SQLGEN_MAX_SQL + 32], plan[1024] = "";
+    if (!parse(text, 0) || sqlgen_build(&op, sql, sizeof sql) != 0) return 0;
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) return 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = strlen(plan);
+        snprintf(plan + n, sizeof plan - n, "%s; ", (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    int ok = strstr(plan, index) && !strstr(plan, "TEMP B-TREE") && !strstr(plan, "SCAN rides") &&
+             strstr(plan, "SEARCH");
+    printf("# %s: %s\n", ok ? "plan" : "BAD plan", plan);
+    return ok;
+}
+
+TEST(paged_lists_use_an_index)
+{
+    CHECK(open_db());
+    CHECK(plan_uses_index("{\"op\":\"select\",\"table\":\"users\",\"columns\":[\"username\"],"
+                          "\"order\":[{\"column\":\"username\"}],\"after\":{\"username\":\"b\"},\"limit\":2}",
+                          "sqlite_autoindex_users_1"));
+    CHECK(plan_uses_index("{\"op\":\"select\",\"table\":\"users\",\"columns\":[\"username\"],"
+                          "\"where\":{\"username\":\"b\"},\"limit\":1}", "sqlite_autoindex_users_1"));
+    /* The rides list's first page, then a later one: the row value alone is
+     * the range (with a "ts" filter beside it SQLite would start from that
+     * filter instead, and scan every row before the cursor). */
+    CHECK(plan_uses_index("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"created_by\",\"ts\"],"
+                          "\"where\":{\"source\":1,\"destination\":2,\"ts\":{\"gt\":5}},"
+                          "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],\"limit\":100}", "rides_route"));
+    CHECK(plan_uses_index("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"created_by\",\"ts\"],"
+                          "\"where\":{\"source\":1,\"destination\":2},"
+                          "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                          "\"after\":{\"ts\":9,\"ride_id\":3},\"limit\":100}", "ts>?"));
+    close_db();
+}
+
+/* ... and a page deep into a long list costs what the first one does: the
+ * cursor is where the index search starts (counted in SQLite VM steps). */
+TEST(a_deep_page_reads_only_its_rows)
+{
+    CHECK(open_db());
+    CHECK(exec_ok("INSERT INTO users VALUES ('u', 'p');"
+                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+                  " INSERT INTO rides (created_by, ts, source, destination) SELECT 'u', 1000 + i / 3, 1, 2 FROM n;"));
+    CHECK(parse("{\"op\":\"select\",\"table\":\"rides\",\"columns\":[\"ride_id\",\"ts\"],"
+                "\"where\":{\"source\":1,\"destination\":2},"
+                "\"order\":[{\"column\":\"ts\"},{\"column\":\"ride_id\"}],"
+                "\"after\":{\"ts\":7665,\"ride_id\":19995},\"limit\":10}", 0));
+    CHECK_INT(sqlgen_build(&op, sql, sizeof sql), 0);
+    sqlite3_stmt *st;
+    CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlgen_bind(st, &op), SQLITE_OK);
+    int n = 0;
+    int64_t first = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        if (n++ == 0) first = sqlite3_column_int64(st, 0);
+    int steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
+    sqlite3_finalize(st);
+    CHECK_INT(n, 5);
+    CHECK_INT(first, 19996);
+    printf("# %d VM steps for a page at the end of 20000 rows\n", steps);
+    CHECK(steps < 500);
+    close_db();
+}
+
 TEST(clear_script_empties_everything)
 {
     CHECK(open_db());
@@ -327,7 +460,11 @@ int main(void)
     RUN(clear_and_small_buffers);
     RUN(longest_operation_fits_max_sql);
     RUN(schema_matches_table_list);
+    RUN(sql_text_of_after);
     RUN(round_trip);
+    RUN(after_pages_through_every_row_once);
+    RUN(paged_lists_use_an_index);
+    RUN(a_deep_page_reads_only_its_rows);
     RUN(clear_script_empties_everything);
     RUN(result_columns_carry_schema_names);
     RUN(bind_checks_the_statement);

@@ -5,9 +5,11 @@
  *
  * The fake keeps a users table in memory (a list of names) and answers the
  * DB API operations the service sends: insert (409 for a duplicate), delete
- * by username (changes 0 or 1), select (sorted), clear. It also counts the
- * calls it receives, so the tests can check that bad input never reaches
- * the database.
+ * by username (changes 0 or 1), select (sorted; by name, after a name,
+ * limit; with max_bytes it cuts every answer after FAKE_PAGE rows and says
+ * "more", as a slave does once a page passes its size bound), clear. It
+ * also counts the calls it receives, so the tests can check that bad input
+ * never reaches the database and how many pages a list took.
  */
 #include "../../services/users/users_api.h"
 #include "apicount.h"
@@ -22,6 +24,7 @@
 
 #define PW "3d725109c7e7c0bfb9d709836735b56d943d263f"
 #define MAX_USERS 64
+#define FAKE_PAGE 3
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *names[MAX_USERS];
@@ -64,12 +67,21 @@ static void fake_db(const struct http_request *req, struct http_response *res, v
         json_add_int(out, "changes", changes);
     } else if (kind && strcmp(kind, "select") == 0) {
         qsort(names, (size_t)nnames, sizeof names[0], cmp);
+        const char *eq = json_get_str(cJSON_GetObjectItem(op, "where"), "username");
+        const char *after = json_get_str(cJSON_GetObjectItem(op, "after"), "username");
+        int64_t limit = MAX_USERS, bounded = cJSON_GetObjectItem(op, "max_bytes") != NULL;
+        json_get_int(op, "limit", &limit);
         cJSON *rows = cJSON_AddArrayToObject(out, "rows");
-        for (int i = 0; i < nnames; i++) {
+        int n = 0, more = 0;
+        for (int i = 0; i < nnames && n < limit; i++) {
+            if ((eq && strcmp(names[i], eq) != 0) || (after && strcmp(names[i], after) <= 0)) continue;
+            if (bounded && n == FAKE_PAGE) { more = 1; break; }
             cJSON *row = cJSON_CreateObject();
             cJSON_AddStringToObject(row, "username", names[i]);
             cJSON_AddItemToArray(rows, row);
+            n++;
         }
+        if (bounded) cJSON_AddBoolToObject(out, "more", more);
     } else {
         status = 400;
     }
@@ -85,7 +97,7 @@ static char base[64];
 /* One call to the users service; returns the status, body in *body (freed by caller). */
 static long call(const char *method, const char *path, const char *body, char **out)
 {
-    char url[256];
+    static _Thread_local char url[8192];
     struct http_result r;
     snprintf(url, sizeof url, "%s%s", base, path);
     if (http_call(method, url, body, NULL, 3000, &r) != 0) return -1;
@@ -133,6 +145,95 @@ TEST(add_list_remove)
     CHECK_INT(call("DELETE", "/api/v1/users/a%2Fb%20c", NULL, NULL), 200);
 }
 
+/* ?username=U answers [U] or 204 from one select by name; names that
+ * cannot exist cost no call at all. */
+TEST(lookup_by_name)
+{
+    char *b = NULL;
+    CHECK_INT(call("PUT", "/api/v1/users", "{\"username\":\"a b/\u00e9\",\"password\":\"" PW "\"}", NULL), 201);
+    CHECK_INT(call("PUT", "/api/v1/users", "{\"username\":\"zed\",\"password\":\"" PW "\"}", NULL), 201);
+    int before = db_calls;
+    CHECK_INT(call("GET", "/api/v1/users?username=a%20b%2F%C3%A9", NULL, &b), 200);
+    CHECK_STR(b, "[\"a b/\u00e9\"]");
+    free(b);
+    CHECK_INT(call("GET", "/api/v1/users?username=zed", NULL, &b), 200);
+    CHECK_STR(b, "[\"zed\"]");
+    free(b);
+    CHECK_INT(call("GET", "/api/v1/users?username=nobody", NULL, &b), 204);
+    CHECK_STR(b, "");
+    free(b);
+    CHECK_INT(db_calls, before + 3);
+    /* cannot be names: cut at an encoded NUL (it would read "zed"), not UTF-8, empty, too long */
+    static const char *const never[] = { "zed%00x", "%FF", "", "%C3" };
+    for (size_t i = 0; i < sizeof never / sizeof *never; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/users?username=%s", never[i]);
+        CHECK_INT(call("GET", path, NULL, NULL), 204);
+    }
+    static char path[6000 + 32];
+    snprintf(path, sizeof path, "/api/v1/users?username=");
+    memset(path + strlen(path), 'x', 5001);
+    CHECK_INT(call("GET", path, NULL, NULL), 204);
+    CHECK_INT(db_calls, before + 3);
+    CHECK_INT(call("GET", "/api/v1/users?username=zed&limit=1", NULL, NULL), 400);
+    CHECK_INT(call("DELETE", "/api/v1/users/zed", NULL, NULL), 200);
+    CHECK_INT(call("DELETE", "/api/v1/users/a%20b%2F%C3%A9", NULL, NULL), 200);
+}
+
+/* The whole list comes in several pages from the database (the fake cuts
+ * at FAKE_PAGE rows), and ?limit&after pages put together are that list. */
+TEST(paged_and_whole_lists_agree)
+{
+    CHECK_INT(call("POST", "/api/v1/db/clear", "{}", NULL), 200);
+    for (int i = 0; i < 10; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"username\":\"p%d\",\"password\":\"" PW "\"}", 9 - i);
+        CHECK_INT(call("PUT", "/api/v1/users", body, NULL), 201);
+    }
+    char *whole = NULL, *b = NULL;
+    int before = db_calls;
+    CHECK_INT(call("GET", "/api/v1/users", NULL, &whole), 200);
+    CHECK_STR(whole, "[\"p0\",\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\",\"p7\",\"p8\",\"p9\"]");
+    CHECK_INT(db_calls - before, 4);   /* 3 + 3 + 3 + 1 */
+    free(whole);
+    char got[256] = "", path[128];
+    for (const char *after = NULL;;) {
+        char last[16];
+        snprintf(path, sizeof path, "/api/v1/users?limit=4%s%s", after ? "&after=" : "", after ? after : "");
+        long st = call("GET", path, NULL, &b);
+        if (st == 204) { free(b); break; }
+        CHECK_INT(st, 200);
+        cJSON *page = json_parse(b, strlen(b));
+        CHECK(cJSON_GetArraySize(page) >= 1 && cJSON_GetArraySize(page) <= 4);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, page) {
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s,", e->valuestring);
+            snprintf(last, sizeof last, "%s", e->valuestring);
+        }
+        cJSON_Delete(page);
+        free(b);
+        after = last;
+        CHECK(strlen(got) < 100);
+    }
+    CHECK_STR(got, "p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,");
+    CHECK_INT(call("GET", "/api/v1/users?limit=2&after=p3", NULL, &b), 200);
+    CHECK_STR(b, "[\"p4\",\"p5\"]");
+    free(b);
+    CHECK_INT(call("GET", "/api/v1/users?after=p7", NULL, &b), 200);
+    CHECK_STR(b, "[\"p8\",\"p9\"]");
+    free(b);
+    CHECK_INT(call("GET", "/api/v1/users?after=p9", NULL, NULL), 204);
+    before = db_calls;
+    static const char *const bad[] = { "limit=0", "limit=100001", "limit=-1", "limit=1.5", "limit=", "limit=x",
+                                       "limit=01", "after=%FF", "after=a%00" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(path, sizeof path, "/api/v1/users?%s", bad[i]);
+        CHECK_INT(call("GET", path, NULL, NULL), 400);
+    }
+    CHECK_INT(db_calls, before);
+    CHECK_INT(call("POST", "/api/v1/db/clear", "{}", NULL), 200);
+}
+
 TEST(bad_input_never_reaches_the_database)
 {
     static const char *const bad[] = {
@@ -140,6 +241,8 @@ TEST(bad_input_never_reaches_the_database)
         "{\"username\":\"u\",\"password\":\"" PW "0\"}", "{\"username\":\"a\\u0000\",\"password\":\"" PW "\"}",
         "{\"username\":\"u\",\"username\":\"v\",\"password\":\"" PW "\"}",
         "{\"username\":\"\xFF\",\"password\":\"" PW "\"}",
+        "{\"username\":\"u\",\"password\":\"" PW "\",\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,"
+        "\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,\"m\":1,\"n\":1,\"o\":1}",   /* 17 keys */
     };
     int before = db_calls;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -251,6 +354,8 @@ int main(void)
 
     RUN(count_starts_at_zero);
     RUN(add_list_remove);
+    RUN(lookup_by_name);
+    RUN(paged_and_whole_lists_agree);
     RUN(bad_input_never_reaches_the_database);
     RUN(wrong_methods_are_405);
     RUN(database_down_is_503);

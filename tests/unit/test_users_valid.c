@@ -1,11 +1,14 @@
 /*
  * test_users_valid.c — what an add-user request may hold
  * (services/users/users_valid.c) and the body checks both services run
- * before parsing (common/apiutil.c): UTF-8 only, no \u0000, no key twice.
+ * before parsing (common/apiutil.c): UTF-8 only, no \u0000, no key twice,
+ * at most 16 keys and 64 values, usernames of at most 5000 characters.
  */
 #include "../../services/users/users_valid.h"
 #include "apiutil.h"
 #include "test.h"
+
+#include <stdlib.h>
 
 #define PW "3d725109c7e7c0bfb9d709836735b56d943d263f"
 
@@ -129,6 +132,95 @@ TEST(object_bodies)
     CHECK(strstr(why_of("{\"a\":\"\\ud800\"}"), "not valid JSON") != NULL);   /* lone surrogate */
 }
 
+/* A body of n members "kNNNNN":1 (and the password and username when
+ * user != 0), as malloc'd text. */
+static char *many_keys(int n, int user)
+{
+    size_t cap = (size_t)n * 16 + 200, len = 0;
+    char *t = malloc(cap);
+    len += (size_t)snprintf(t + len, cap - len, "{%s", user ? "\"username\":\"u\",\"password\":\"" PW "\"" : "");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(t + len, cap - len, "%s\"k%06d\":1", i || user ? "," : "", i);
+    snprintf(t + len, cap - len, "}");
+    return t;
+}
+
+TEST(bodies_are_bounded_before_parsing)
+{
+    char *t = many_keys(16, 0);
+    CHECK(why_of(t) == NULL);
+    free(t);
+    t = many_keys(17, 0);
+    CHECK(strstr(why_of(t), "too many keys") != NULL);
+    free(t);
+    t = many_keys(75000, 1);   /* the issue's 814 KB body: refused from the count */
+    CHECK(strstr(why_of(t), "too many keys") != NULL);
+    free(t);
+    /* commas inside strings are text; nested values count toward 64 */
+    CHECK(why_of("{\"a\":\",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\"}") == NULL);
+    CHECK(why_of("{\"a\\\",,,,,,,,,,,,,,,,,,,,\":1}") == NULL);
+    char arr[300] = "{\"a\":[";
+    for (int i = 0; i < 62; i++) strcat(arr, i ? ",1" : "1");
+    strcat(arr, "]}");
+    CHECK(why_of(arr) == NULL);                      /* 1 object + 1 array + 62 numbers */
+    arr[strlen(arr) - 2] = '\0';
+    strcat(arr, ",1]}");
+    CHECK(strstr(why_of(arr), "too many values") != NULL);
+    char deep[200] = "{\"a\":";
+    for (int i = 0; i < 64; i++) strcat(deep, "[");
+    CHECK(strstr(why_of(deep), "too many values") != NULL);
+    CHECK(strstr(why_of("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18]"), "JSON object") != NULL);
+    /* duplicate keys of any length are found, distinct ones are not taken for them */
+    size_t n = 300000, len = 0;
+    char *big = malloc(2 * n + 64);
+    big[len++] = '{';
+    for (int k = 0; k < 2; k++) {
+        len += (size_t)sprintf(big + len, "%s\"", k ? "," : "");
+        memset(big + len, 'k', n);
+        len += n;
+        len += (size_t)sprintf(big + len, "\":%d", k);
+    }
+    sprintf(big + len, "}");
+    CHECK(strstr(why_of(big), "more than once") != NULL);
+    big[len - 4] = 'j';   /* the second key's last byte */
+    CHECK(why_of(big) == NULL);
+    free(big);
+}
+
+TEST(username_length)
+{
+    const char *name = NULL, *why = NULL;
+    char pw[USERS_PASSWORD_LEN + 1];
+    static char body[4 * 5001 + 200];
+    static const char *const chars[] = { "x", "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x9A\x97" };
+    for (size_t c = 0; c < sizeof chars / sizeof *chars; c++) {
+        for (int n = 4999; n <= 5001; n++) {
+            size_t len = (size_t)snprintf(body, sizeof body, "{\"username\":\"");
+            for (int i = 0; i < n; i++) len += (size_t)snprintf(body + len, sizeof body - len, "%s", chars[c]);
+            snprintf(body + len, sizeof body - len, "\",\"password\":\"" PW "\"}");
+            cJSON *b;
+            int rc = parse_new(body, &name, pw, &why, &b);
+            cJSON_Delete(b);
+            CHECK_INT(rc, n <= 5000 ? 0 : -1);
+            if (rc) CHECK(strstr(why, "at most 5000 characters") != NULL);
+        }
+    }
+    CHECK_INT(api_utf8_chars("a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x9A\x97"), 4);
+    CHECK(!api_username_fits(""));
+    CHECK(!api_username_fits(NULL));
+    CHECK(api_username_fits("a"));
+}
+
+TEST(limits)
+{
+    int64_t n = 0;
+    CHECK(api_parse_limit("1", &n) == 0 && n == 1);
+    CHECK(api_parse_limit("100000", &n) == 0 && n == 100000);
+    static const char *const bad[] = { "0", "100001", "-1", "", "01", "1.5", "1e3", " 1", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(api_parse_limit(bad[i], &n) != 0);
+    CHECK(api_parse_limit(NULL, &n) != 0);
+}
+
 TEST(log_quotes)
 {
     char q[API_QUOTE_SIZE];
@@ -160,6 +252,9 @@ int main(void)
     RUN(utf8);
     RUN(nul_escapes);
     RUN(object_bodies);
+    RUN(bodies_are_bounded_before_parsing);
+    RUN(username_length);
+    RUN(limits);
     RUN(log_quotes);
     return test_done();
 }
