@@ -253,7 +253,7 @@ TEST(pages_are_read_in_place)
         "{\"rows\":[],\"more\":false}",
     };
     struct seen s;
-    struct http_response res = { 0, NULL, NULL };
+    struct http_response res = { 0 };
     CHECK_INT(read_pages(answers, -1, &s, &res), 3);
     CHECK_STR(s.text, "\"a\\\"b\"=1;\"\\u00e9/\\n\"=-20;\"z\xC3\xA9\"=3;");   /* strings as they were sent */
     CHECK_INT(npages_sent, 2);     /* the second page was not full and said no more */
@@ -289,7 +289,7 @@ TEST(answers_not_the_db_apis_are_503)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *const one[] = { bad[i] };
         struct seen s;
-        struct http_response res = { 0, NULL, NULL };
+        struct http_response res = { 0 };
         if (read_pages(one, -1, &s, &res) != -1 || res.status != 503) printf("# accepted: %s\n", bad[i]);
         CHECK_INT(read_pages(one, -1, &s, &res), -1);
         CHECK_INT(res.status, 503);
