@@ -27,89 +27,123 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # snprintf truncation is always deliberate here (bounded buffers); gcc's guesses at it are noise.
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wno-format-truncation $(OPT) -g -D_GNU_SOURCE -DTHREADED \
-           -Icommon $(PKG_CFLAGS) $(SAN) -MMD -MP
+           $(PKG_CFLAGS) $(SAN) -MMD -MP
 LDFLAGS += $(SAN)
 LDLIBS  += $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
 
-COMMON_SRC := $(wildcard common/*.c)
-WORKER_SRC := $(filter-out services/worker/main.c,$(wildcard services/worker/*.c))
-ORCH_SRC   := $(filter-out services/orchestrator/main.c,$(wildcard services/orchestrator/*.c))
-USERS_SRC  := $(filter-out services/users/main.c,$(wildcard services/users/*.c))
-RIDES_SRC  := $(filter-out services/rides/main.c,$(wildcard services/rides/*.c))
-CONSOLE_SRC := $(filter-out console/main.c,$(wildcard console/*.c))
-UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-ITEST_SRC  := $(wildcard tests/integration/*.c)
-HELPER_SRC := $(wildcard tests/helpers/*.c)
-BENCH_SRC  := $(wildcard bench/*.c)
-
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-LIBCOMMON := $(BUILD)/libcommon.a
-LIBWORKER := $(BUILD)/libworker.a
-LIBORCH   := $(BUILD)/liborchestrator.a
-LIBUSERS  := $(BUILD)/libusers.a
-LIBRIDES  := $(BUILD)/librides.a
-LIBCONSOLE := $(BUILD)/libconsole.a
+# ---- The layers -------------------------------------------------------------------------------
+#
+# Each folder of sources is a static library. A library's objects are compiled with the include
+# path of the folders it may use, and with no other: including across a layer fails to compile.
+#
+#   common/base     log, clock, config, JSON, checksums            uses nothing of ours
+#   common/http     HTTP server, routes, client                    base
+#   common/mq       AMQP: connections, publish/consume, files      base
+#   common/zk       ZooKeeper session, checkpoint znodes           base
+#   common/db       DB operations, schema, backup files            base
+#   common/service  a service's start-up and shutdown              base http mq
+#   services/rest   what users and rides share: replies, _count,   base http db service
+#                   the DB API client, serve()
+#   services/*      one program each                               the floor below it
+#   console         the admin console                              base http mq zk
+#
+# $(call library,NAME,FOLDERS,FOLDERS IT MAY INCLUDE): LIB_NAME, its objects and their include path.
+define library
+LIB_$(1) := $$(BUILD)/lib$(1).a
+INC_$(1) := $(2) $(3)
+$$(LIB_$(1)): $$(call obj,$$(filter-out %/main.c,$$(foreach d,$(2),$$(wildcard $$(d)/*.c))))
+	@mkdir -p $$(dir $$@)
+	$$(AR) rcs $$@ $$^
+$$(foreach d,$(2),$$(BUILD)/$$(d)/%.o): CPPFLAGS := $$(foreach d,$(2) $(3),-I$$(d))
+endef
+
+BASE := common/base
+$(eval $(call library,base,common/base,))
+$(eval $(call library,http,common/http,$(BASE)))
+$(eval $(call library,mq,common/mq,$(BASE)))
+$(eval $(call library,zk,common/zk,$(BASE)))
+$(eval $(call library,db,common/db,$(BASE)))
+$(eval $(call library,service,common/service,$(BASE) common/http common/mq))
+$(eval $(call library,rest,services/rest,$(BASE) common/http common/db common/service))
+$(eval $(call library,orchestrator,services/orchestrator services/orchestrator/runtime,\
+    $(BASE) common/http common/mq common/zk common/db common/service))
+$(eval $(call library,worker,services/worker,$(BASE) common/mq common/zk common/db))
+$(eval $(call library,users,services/users,$(INC_rest)))
+$(eval $(call library,rides,services/rides,$(INC_rest)))
+$(eval $(call library,console,console,$(BASE) common/http common/mq common/zk))
+
+# $(call program,BINARY,FOLDER,LIBRARIES it links, from the top layer down)
+define program
+BINS += $$(BUILD)/bin/$(1)
+$$(BUILD)/bin/$(1): $$(call obj,$(2)/main.c) $$(foreach l,$(3),$$(LIB_$$(l)))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) $$(LIBS_$(1)) -o $$@
+endef
+
+FLOOR := service db zk mq http base
+$(eval $(call program,rideshare-orchestrator,services/orchestrator,orchestrator $(FLOOR)))
+$(eval $(call program,rideshare-worker,services/worker,worker $(FLOOR)))
+$(eval $(call program,rideshare-users,services/users,users rest $(FLOOR)))
+$(eval $(call program,rideshare-rides,services/rides,rides rest $(FLOOR)))
+$(eval $(call program,rideshare-console,console,console $(FLOOR)))
 
 # The console's screen: ncurses (wide-character build).
 NCURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
 NCURSES_LIBS   := $(or $(shell pkg-config --libs ncursesw 2>/dev/null),-lncursesw)
 $(BUILD)/console/%.o: CFLAGS += $(NCURSES_CFLAGS)
+LIBS_rideshare-console := $(NCURSES_LIBS)
 
-BINS  := $(BUILD)/bin/rideshare-orchestrator $(BUILD)/bin/rideshare-worker \
-         $(if $(wildcard services/users/main.c),$(BUILD)/bin/rideshare-users) \
-         $(if $(wildcard services/rides/main.c),$(BUILD)/bin/rideshare-rides) \
-         $(BUILD)/bin/rideshare-console
-UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
-ITESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRC))
-HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
-BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# ---- Tests, helpers, benchmarks ---------------------------------------------------------------
+#
+# They see every folder's headers (a test reaches into the part it tests). Each links the
+# libraries of the parts it uses (USES_<name>, below) and the floor; the linker takes from
+# those archives only what the test calls.
+ALL_INC  := $(sort $(foreach l,base http mq zk db service rest orchestrator worker users rides console,$(INC_$(l))))
+TEST_INC := $(foreach d,$(ALL_INC) tests/unit,-I$(d))
+$(BUILD)/tests/%.o $(BUILD)/bench/%.o: CPPFLAGS := $(TEST_INC)
+$(BUILD)/tests/unit/test_console_%.o: CFLAGS += $(NCURSES_CFLAGS)
+
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+ITESTS  := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/*.c))
+HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+USES_test_backup         := worker
+USES_test_console_discover := console
+USES_test_console_keys   := console
+USES_test_console_model  := console
+USES_test_dbclient       := rest
+USES_test_events         := orchestrator
+USES_test_replica        := worker
+USES_test_rides_areas    := rides rest
+USES_test_rides_req      := rides rest
+USES_test_rides_service  := rides rest
+USES_test_rides_timestamp := rides rest
+USES_test_runtime        := orchestrator
+USES_test_runtime_docker := orchestrator
+USES_test_scaler         := orchestrator
+USES_test_sqlgen         := worker
+USES_test_store_copy     := worker
+USES_test_store_read     := worker
+USES_test_users_service  := users rest
+USES_test_users_valid    := users rest
+LIBS_test_console_discover := $(NCURSES_LIBS)
+LIBS_test_console_keys   := $(NCURSES_LIBS)
+LIBS_test_console_model  := $(NCURSES_LIBS)
+
+.SECONDEXPANSION:
+$(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LIBS_$(notdir $*)) -o $@
 
 .PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console backup restore
+.DEFAULT_GOAL := all
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
-
-$(LIBCOMMON): $(call obj,$(COMMON_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-$(LIBWORKER): $(call obj,$(WORKER_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-$(LIBORCH): $(call obj,$(ORCH_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-$(LIBUSERS): $(call obj,$(USERS_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-$(LIBRIDES): $(call obj,$(RIDES_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-$(LIBCONSOLE): $(call obj,$(CONSOLE_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
-
-$(BUILD)/bin/rideshare-worker: $(call obj,services/worker/main.c) $(LIBWORKER) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bin/rideshare-orchestrator: $(call obj,services/orchestrator/main.c) $(LIBORCH) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bin/rideshare-users: $(call obj,services/users/main.c) $(LIBUSERS) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bin/rideshare-rides: $(call obj,services/rides/main.c) $(LIBRIDES) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bin/rideshare-console: $(call obj,console/main.c) $(LIBCONSOLE) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(NCURSES_LIBS) -o $@
-$(UNITS) $(ITESTS) $(HELPERS): %: %.o $(LIBWORKER) $(LIBORCH) $(LIBUSERS) $(LIBRIDES) $(LIBCONSOLE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(NCURSES_LIBS) -o $@
-$(BENCHES): %: %.o $(LIBCOMMON)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
@@ -117,9 +151,10 @@ asan:
 # libFuzzer harness over the request path (clang from Debian).
 FUZZ_BIN := build/fuzz/fuzz_request
 fuzz: $(FUZZ_BIN)
-$(FUZZ_BIN): tests/fuzz/fuzz_request.c common/dbop.c common/dbschema.c common/json.c common/log.c services/worker/sqlgen.c
+$(FUZZ_BIN): tests/fuzz/fuzz_request.c common/db/dbop.c common/db/dbschema.c common/base/json.c \
+             common/base/log.c services/worker/sqlgen.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) \
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -Icommon/base -Icommon/db -Iservices/worker $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ $(PKG_LIBS) -lm -o $@
 
 deps:

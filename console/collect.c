@@ -16,7 +16,7 @@
  * count per second between two successful reads: for writeQ and readQ the
  * growth (or drain) of the backlog, for the replog stream its append rate.
  */
-#include "collect_int.h"
+#include "collect_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

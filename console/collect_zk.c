@@ -20,7 +20,7 @@
  * backend shows unreachable; an expired session is closed (which frees its
  * pending watches) and a new one opened, with an empty armed set.
  */
-#include "collect_int.h"
+#include "collect_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

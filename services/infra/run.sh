@@ -79,7 +79,7 @@ stop_pid() { # NAME PID: TERM, wait up to stop_wait s, KILL
 }
 
 # Workers left by an orchestrator that was killed, by their PID files ("<pid> <start time>",
-# common/runtime_process.c): the start time makes sure the PID still names that worker.
+# services/orchestrator/runtime/runtime_process.c): the start time makes sure the PID still names that worker.
 stop_orphan_workers() {
     local f pid start
     for f in "$DATA_DIR"/run/*.pid; do

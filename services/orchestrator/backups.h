@@ -1,5 +1,5 @@
 /*
- * backups.h — taking backups (common/backupfile.h) and keeping scheduled
+ * backups.h — taking backups (common/db/backupfile.h) and keeping scheduled
  * ones; restoring one is restore.h.
  *
  * Taking one: a request on backupQ, answered by one ready slave

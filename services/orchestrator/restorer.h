@@ -11,7 +11,7 @@
  *      fails is refused with a 400 and the reason, and nothing changes;
  *   2. list its stream-to-be in ZK_ROOT/checkpoint as retired "until a
  *      checkpoint past its seq", seq unknown yet, then publish the file as
- *      that stream (common/mq_file.h);
+ *      that stream (common/mq/mq_file.h);
  *   3. send the master {"restore": {stream, size, parts, crc}} through
  *      writeQ (dbapi_send_write: its request id, deadline and epoch check);
  *   4. on success, record the restore's seq in the retire entry and ask for a

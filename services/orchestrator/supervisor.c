@@ -64,7 +64,7 @@
 #include "workers.h"
 #include "zk.h"
 
-#include "supervisor_state.h"
+#include "supervisor_internal.h"
 
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */

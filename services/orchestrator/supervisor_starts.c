@@ -1,6 +1,6 @@
 /*
  * supervisor_starts.c — workers that cannot start, and the backoff that
- * keeps them from turning into a fork storm (see supervisor_state.h).
+ * keeps them from turning into a fork storm (see supervisor_internal.h).
  *
  * A start fails in one of two ways: the runtime cannot spawn the worker
  * at all (workers_spawn_* returns -1: no free table entry, fork or Docker
@@ -36,7 +36,7 @@
 #include "events.h"
 #include "log.h"
 
-#include "supervisor_state.h"
+#include "supervisor_internal.h"
 
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS 30000

@@ -9,7 +9,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
-#include "supervisor_state.h"
+#include "supervisor_internal.h"
 
 static const struct worker_info *find_live(const struct worker_info *w, int n, const char *id)
 {

@@ -1,7 +1,7 @@
 /*
  * workers.c — see workers.h: the table itself, spawning, killing, stopping.
  * Changes of master (election, switchover, adoption) are in
- * workers_roles.c; the table's layout in workers_table.h.
+ * workers_roles.c; the table's layout in workers_internal.h.
  *
  * The table of workers here is a cache of what the runtime and ZooKeeper
  * say; the epoch lives in the znode ZK_ROOT/master ({"id", "epoch"}, see
@@ -43,7 +43,7 @@
 #include "runtime.h"
 #include "zk.h"
 
-#include "workers_table.h"
+#include "workers_internal.h"
 
 void wt_changed_locked(struct workers *ws)
 {

@@ -15,7 +15,7 @@
 #include "events.h"
 #include "log.h"
 #include "runtime.h"
-#include "workers_table.h"
+#include "workers_internal.h"
 
 int workers_elect(struct workers *ws, const char *id)
 {

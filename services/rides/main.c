@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "rides_api.h"
+#include "serve.h"
 #include "service.h"
 
 /* Not const: ORIGIN's default, the host name, is filled in at start so that

@@ -14,7 +14,7 @@
  *
  * The database is read in pages too, whatever the client asked
  * (dbc_read_pages: keyset paging on (ts, ride_id), served in order by the
- * rides_route index (source, destination, ts) of common/dbschema.c, whose
+ * rides_route index (source, destination, ts) of common/db/dbschema.c, whose
  * rows end with the ride id), so no part of the DB service ever holds more
  * than one page, and a page deep into a long list costs what the first one
  * does. The usual list is one page, one call: this is the hot path. The

@@ -6,7 +6,7 @@
  * is a little longer so that its 503 arrives rather than our give-up.
  *
  * Start-up: configuration from the environment (--help lists it), then
- * common/service.c serves the routes. SIGTERM/SIGINT: stop listening, let
+ * services/rest/serve.c serves the routes. SIGTERM/SIGINT: stop listening, let
  * requests in flight finish for at most SHUTDOWN_MS, exit.
  */
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "config.h"
 #include "dbclient.h"
 #include "log.h"
+#include "serve.h"
 #include "service.h"
 #include "users_api.h"
 

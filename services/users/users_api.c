@@ -6,7 +6,7 @@
  *   GET    /api/v1/users             list usernames        200 [...] | 204
  *                                    (users_list.c: also ?limit&after, ?username)
  *   POST   /api/v1/db/clear          wipe all data         200 {} | 400
- * (GET/DELETE /api/v1/_count come from common/apicount.c; every other
+ * (GET/DELETE /api/v1/_count come from services/rest/apicount.c; every other
  * method on these paths gets http_server's automatic 405.)
  *
  * Each handler validates first and only then makes one DB API call, so bad

@@ -23,7 +23,7 @@
 
 #include "dbop.h"
 #include "json.h"
-#include "../../services/worker/sqlgen.h"
+#include "sqlgen.h"
 
 static sqlite3 *db;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_backup.py — backups and restores end to end (common/backupfile.h,
+"""test_backup.py — backups and restores end to end (common/db/backupfile.h,
 services/orchestrator/backups.h and restorer.h, services/worker/backup.c and
 restore.h), over a real RabbitMQ and ZooKeeper.
 
@@ -41,7 +41,7 @@ CRC32C_TABLE = _crc32c_table()
 
 
 def crc32c(data):
-    """CRC-32C (Castagnoli), as common/checksum.c computes it."""
+    """CRC-32C (Castagnoli), as common/base/checksum.c computes it."""
     crc = 0xFFFFFFFF
     for b in data:
         crc = CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)

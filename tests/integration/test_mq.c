@@ -1,5 +1,5 @@
 /*
- * test_mq.c — common/mq.c against a real RabbitMQ (RABBITMQ_URL, e.g. from
+ * test_mq.c — common/mq/mq.c against a real RabbitMQ (RABBITMQ_URL, e.g. from
  * services/infra/localinfra.sh). Without RABBITMQ_URL the suite exits 77,
  * which the runner counts as skipped.
  *

@@ -1,5 +1,5 @@
 /*
- * test_runtime_docker.c — the docker runtime (common/runtime_docker.c)
+ * test_runtime_docker.c — the docker runtime (services/orchestrator/runtime/runtime_docker.c)
  * against the Docker engine on /var/run/docker.sock (DOCKER_SOCKET).
  *
  * Without an engine the suite exits 77 (skipped), unless REQUIRE_DOCKER=1:

@@ -1,5 +1,5 @@
 /*
- * test_zk.c — common/zk.c against a real ZooKeeper (ZK_HOSTS, e.g. from
+ * test_zk.c — common/zk/zk.c against a real ZooKeeper (ZK_HOSTS, e.g. from
  * services/infra/localinfra.sh). Without ZK_HOSTS the suite exits 77, which
  * the runner counts as skipped.
  *

@@ -1,5 +1,5 @@
 /*
- * test_backup.c — the backup format (common/backupfile.h) and the store's
+ * test_backup.c — the backup format (common/db/backupfile.h) and the store's
  * two ends of it (services/worker/store.h): store_backup makes a file that
  * backupfile_check accepts, with the data of the last commit and nothing of
  * the bookkeeping; backupfile_check refuses a corrupt, a foreign and a
@@ -10,7 +10,7 @@
 #include "dbop.h"
 #include "json.h"
 #include "test.h"
-#include "../../services/worker/store.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <sqlite3.h>

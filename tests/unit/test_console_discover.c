@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../console/discover.h"
+#include "discover.h"
 #include "test.h"
 
 static int parse(const char *body, struct discovered *d, char *why, size_t n)

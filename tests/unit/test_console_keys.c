@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../console/actions.h"
-#include "../../console/keys.h"
+#include "actions.h"
+#include "keys.h"
 #include "test.h"
 
 static struct c_worker W[3] = {

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../console/format.h"
-#include "../../console/model.h"
+#include "format.h"
+#include "model.h"
 #include "test.h"
 
 static const char STATUS[] =

@@ -1,5 +1,5 @@
 /*
- * test_dbclient.c — common/dbclient.c against a fake orchestrator on
+ * test_dbclient.c — services/rest/dbclient.c against a fake orchestrator on
  * loopback (an http_server whose handlers answer what the test asks for),
  * so every kind of answer — success, each refusal, 5xx, garbage, silence,
  * nobody listening — is seen to land in the right dbc_kind and the right

@@ -1,5 +1,5 @@
 /*
- * test_dbop.c — the validator of DB operations (common/dbop.c).
+ * test_dbop.c — the validator of DB operations (common/db/dbop.c).
  *
  * Each error path of dbop_parse is driven by a small JSON text and checked
  * by a fragment of the expected message, so a message that changes wording

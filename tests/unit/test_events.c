@@ -1,7 +1,7 @@
 /* test_events.c — the status API's ring of recent events (events.c). */
 #include <stdio.h>
 
-#include "../../services/orchestrator/events.h"
+#include "events.h"
 #include "test.h"
 
 TEST(keeps_the_last_ones_oldest_first)

@@ -1,5 +1,5 @@
 /*
- * test_json.c — the cJSON helpers of common/json.h.
+ * test_json.c — the cJSON helpers of common/base/json.h.
  *
  * json_parse must take exactly the bytes given (no NUL needed, nothing
  * after the value but whitespace), and json_as_int must accept exactly the

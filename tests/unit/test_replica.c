@@ -9,8 +9,8 @@
  */
 #include "json.h"
 #include "test.h"
-#include "../../services/worker/replica.h"
-#include "../../services/worker/store.h"
+#include "replica.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <stdlib.h>

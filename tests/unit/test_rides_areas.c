@@ -3,7 +3,7 @@
  * numbers in requests (services/rides/areas.c), including the CSV the
  * service ships.
  */
-#include "../../services/rides/areas.h"
+#include "areas.h"
 #include "test.h"
 
 #include <stdio.h>

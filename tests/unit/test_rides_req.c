@@ -4,8 +4,8 @@
  * (services/rides/userscheck.c): searching a list-users answer, and the
  * gateway URL / Origin header set-up.
  */
-#include "../../services/rides/rides_req.h"
-#include "../../services/rides/userscheck.h"
+#include "rides_req.h"
+#include "userscheck.h"
 #include "test.h"
 
 #include <stdlib.h>

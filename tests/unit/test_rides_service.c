@@ -1,6 +1,6 @@
 /*
  * test_rides_service.c — the rides service's routes and its _count
- * (services/rides/rides_api.c, ride_one.c, common/apicount.c) over HTTP on
+ * (services/rides/rides_api.c, ride_one.c, services/rest/apicount.c) over HTTP on
  * loopback, with a fake orchestrator and a fake gateway.
  *
  * The fake orchestrator keeps rides and memberships in memory and answers
@@ -15,7 +15,7 @@
  * tests can check the spec's "exactly one users-list call per create and
  * per join, with Origin".
  */
-#include "../../services/rides/rides_api.h"
+#include "rides_api.h"
 #include "apicount.h"
 #include "http_client.h"
 #include "http_server.h"

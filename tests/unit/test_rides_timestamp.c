@@ -4,7 +4,7 @@
  * real calendar dates only, UTC whatever TZ says, and the round trip.
  */
 #include "test.h"
-#include "../../services/rides/timestamp.h"
+#include "timestamp.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * test_runtime.c — the process runtime (common/runtime_process.c) against
+ * test_runtime.c — the process runtime (services/orchestrator/runtime/runtime_process.c) against
  * real processes.
  *
  * The worker is a tiny shell script written into a mkdtemp directory: it

@@ -1,12 +1,12 @@
 /*
  * test_runtime_docker.c — the pure parts of the docker runtime
- * (common/runtime_docker.h): the JSON sent to the Engine API and the JSON
+ * (services/orchestrator/runtime/docker_json.h): the JSON sent to the Engine API and the JSON
  * read back, version negotiation, exit statuses. The live parts are
  * tests/integration/test_runtime_docker.c.
  */
 #include "test.h"
 
-#include "runtime_docker.h"
+#include "docker_json.h"
 
 #include <cJSON.h>
 #include <stdlib.h>

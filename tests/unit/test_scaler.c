@@ -1,6 +1,6 @@
 /* test_scaler.c — the spec's autoscaling arithmetic (scaler.c): the rule,
  * the windows, and the cap and step the applied target obeys. */
-#include "../../services/orchestrator/scaler.h"
+#include "scaler.h"
 #include "test.h"
 
 TEST(target_edges_follow_the_spec)

@@ -1,6 +1,6 @@
 /*
  * test_sqlgen.c — SQL building and binding (services/worker/sqlgen.c), and
- * the schema script (common/dbschema.c), against a real SQLite database.
+ * the schema script (common/db/dbschema.c), against a real SQLite database.
  *
  * The text tests pin the exact SQL of each kind of operation, since the
  * worker may cache statements by text. The round trip runs operations
@@ -11,7 +11,7 @@
 #include "dbop.h"
 #include "json.h"
 #include "test.h"
-#include "../../services/worker/sqlgen.h"
+#include "sqlgen.h"
 
 #include <stdlib.h>
 

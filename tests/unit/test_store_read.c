@@ -8,7 +8,7 @@
 #include "dbop.h"
 #include "json.h"
 #include "test.h"
-#include "../../services/worker/store.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <unistd.h>

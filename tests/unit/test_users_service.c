@@ -1,6 +1,6 @@
 /*
  * test_users_service.c — the users service's routes and its _count
- * (services/users/users_api.c, common/apicount.c) over HTTP on loopback,
+ * (services/users/users_api.c, services/rest/apicount.c) over HTTP on loopback,
  * with a fake orchestrator standing in for the DB service.
  *
  * The fake keeps a users table in memory (a list of names) and answers the
@@ -11,7 +11,7 @@
  * also counts the calls it receives, so the tests can check that bad input
  * never reaches the database and how many pages a list took.
  */
-#include "../../services/users/users_api.h"
+#include "users_api.h"
 #include "apicount.h"
 #include "dbclient.h"
 #include "http_client.h"

@@ -1,10 +1,10 @@
 /*
  * test_users_valid.c — what an add-user request may hold
  * (services/users/users_valid.c) and the body checks both services run
- * before parsing (common/apiutil.c): UTF-8 only, no \u0000, no key twice,
+ * before parsing (services/rest/apiutil.c): UTF-8 only, no \u0000, no key twice,
  * at most 16 keys and 64 values, usernames of at most 5000 characters.
  */
-#include "../../services/users/users_valid.h"
+#include "users_valid.h"
 #include "apiutil.h"
 #include "test.h"
 

@@ -1,10 +1,10 @@
 /*
- * collect_int.h — what collect.c and collect_zk.c share: the collector's
+ * collect_internal.h — what collect.c and collect_zk.c share: the collector's
  * state and the helpers that update the snapshot under its mutex. Not an
  * interface for anything else.
  */
-#ifndef RS_CONSOLE_COLLECT_INT_H
-#define RS_CONSOLE_COLLECT_INT_H
+#ifndef RS_CONSOLE_COLLECT_INTERNAL_H
+#define RS_CONSOLE_COLLECT_INTERNAL_H
 
 #include <pthread.h>
 

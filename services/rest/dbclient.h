@@ -1,7 +1,7 @@
 /*
  * dbclient.h — the users and rides services' client for the orchestrator's
  * DB API (docs/db-api.md): POST {base}/api/v1/db/write | read | clear with
- * one structured operation, over common/http_client.h.
+ * one structured operation, over common/http/http_client.h.
  *
  * Every call has a timeout, and every outcome falls into one of a few kinds
  * that a handler can act on without knowing HTTP:

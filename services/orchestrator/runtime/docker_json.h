@@ -1,10 +1,10 @@
 /*
- * runtime_docker.h — the pure parts of the docker runtime (runtime_docker.c):
- * the JSON it sends to the Docker Engine API and the JSON it reads back.
+ * docker_json.h — the pure parts of the docker runtime (docker_json.c): the
+ * JSON it sends to the Docker Engine API and the JSON it reads back.
  * Separate so that unit tests can check them without an engine.
  */
-#ifndef RS_RUNTIME_DOCKER_H
-#define RS_RUNTIME_DOCKER_H
+#ifndef RS_DOCKER_JSON_H
+#define RS_DOCKER_JSON_H
 
 #include "runtime.h"
 

@@ -12,7 +12,7 @@
  *           of a replica's database at a log offset, in parts
  *           (services/worker/checkpoint.h); the newest is named in
  *           ZK_ROOT/checkpoint, older ones are deleted
- *   backupQ durable: requests for a backup (common/backupfile.h), served by
+ *   backupQ durable: requests for a backup (common/db/backupfile.h), served by
  *           one ready slave (services/worker/backup.c), answered like any
  *           request with {"stream", "size", "parts", "crc", "seq", ...}
  *   replog.backup.*, replog.restore.*  a backup on its way, in parts
@@ -64,7 +64,7 @@
 #define PROTO_LOG_STREAM  "replog"
 #define PROTO_BACKUP_QUEUE "backupQ"
 
-/* Streams holding one file each (common/mq_file.h): a checkpoint
+/* Streams holding one file each (common/mq/mq_file.h): a checkpoint
  * (".ckpt.<seq>.<worker>"), a backup on its way to the orchestrator
  * (".backup.<seq>.<worker>.<ms>"), a backup being restored
  * (".restore.<seq>.<ms>"). */

@@ -1,5 +1,5 @@
 /*
- * workers_table.h — the worker table behind workers.h, shared by the files
+ * workers_internal.h — the worker table behind workers.h, shared by the files
  * that implement it (workers.c: the table, spawning, killing, stopping;
  * workers_roles.c: who is master — election, switchover, adoption). Nothing
  * else includes it.
@@ -7,8 +7,8 @@
  * Locking: ws->lock guards everything in struct workers; functions named
  * *_locked expect it held, the others take it themselves.
  */
-#ifndef RS_WORKERS_TABLE_H
-#define RS_WORKERS_TABLE_H
+#ifndef RS_WORKERS_INTERNAL_H
+#define RS_WORKERS_INTERNAL_H
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * supervisor_state.h — the supervisor's state, shared by the files that
+ * supervisor_internal.h — the supervisor's state, shared by the files that
  * implement supervisor.h (supervisor.c: the loop, the ZooKeeper view,
  * failover, replacement, scaling; supervisor_switchover.c: the planned
  * switchover of POST /api/v1/promote; supervisor_starts.c: failed starts
@@ -10,8 +10,8 @@
  * sc_info and starts by snap_mu (the loop and POST /api/v1/scale write,
  * GET /api/v1/status reads). target is atomic: the loop reads it each round.
  */
-#ifndef RS_SUPERVISOR_STATE_H
-#define RS_SUPERVISOR_STATE_H
+#ifndef RS_SUPERVISOR_INTERNAL_H
+#define RS_SUPERVISOR_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -2,7 +2,7 @@
  * docker_api.h — the Docker Engine API calls the docker runtime makes, over
  * the engine's Unix socket (docker_api.c). Internal to runtime_docker.c; the
  * JSON it sends and reads is built and parsed by the pure helpers declared in
- * runtime_docker.h, which docker_api.c implements too.
+ * docker_json.h, which docker_api.c implements too.
  *
  * Every call has a timeout and logs its own failures (with the engine's
  * "message" where it sent one), so callers only look at the return value.
@@ -10,7 +10,7 @@
 #ifndef RS_DOCKER_API_H
 #define RS_DOCKER_API_H
 
-#include "runtime_docker.h"
+#include "docker_json.h"
 
 #include <stddef.h>
 
