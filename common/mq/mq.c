@@ -80,7 +80,7 @@ void mq_handle_close(struct mq *m, amqp_channel_t ch, const amqp_method_t *metho
     char err[320];
     snprintf(err, sizeof err, "%s closed by broker: %u %.*s", conn ? "connection" : "channel",
              code, (int)text.len, (const char *)text.bytes);
-    if (!conn && ch == PROBE_CH) {
+    if (!conn && ch == PROBE_CHANNEL) {
         m->probe_open = 0;
         log_debug("amqp probe channel %s", err);
         return;
@@ -171,7 +171,7 @@ static struct mq *connect_once(const char *url, int timeout_ms, int quiet, volat
         }
         goto out;
     }
-    amqp_channel_open(m->conn, CH);
+    amqp_channel_open(m->conn, WORK_CHANNEL);
     r = amqp_get_rpc_reply(m->conn);
     mq_idle(m);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) { err = "channel.open failed"; goto out; }
@@ -256,8 +256,8 @@ int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind)
         e.value.value.bytes = amqp_cstring_bytes("stream");
     }
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_queue_declare(m->conn, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
-    return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
+    amqp_queue_declare(m->conn, WORK_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
+    return mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "queue.declare");
 }
 
 /* Opens channel 2 (passive declares, deletes) if it is not open. 0 or -1. */
@@ -266,8 +266,8 @@ static int open_probe(struct mq *m)
     if (!mq_ok(m)) return -1;
     if (m->probe_open) return 0;
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_channel_open(m->conn, PROBE_CH);
-    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "channel.open") != 0) return -1;
+    amqp_channel_open(m->conn, PROBE_CHANNEL);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CHANNEL, "channel.open") != 0) return -1;
     m->probe_open = 1;
     return 0;
 }
@@ -294,8 +294,8 @@ int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_
     }
     amqp_table_t args = { n, e };
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_queue_declare(m->conn, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
-    return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare");
+    amqp_queue_declare(m->conn, WORK_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
+    return mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "queue.declare");
 }
 
 int mq_delete_queue(struct mq *m, const char *queue)
@@ -304,8 +304,8 @@ int mq_delete_queue(struct mq *m, const char *queue)
      * a channel error, it is that channel that closes. */
     if (open_probe(m)) return -1;
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_queue_delete(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 0, 0);
-    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "queue.delete") == 0) return 0;
+    amqp_queue_delete(m->conn, PROBE_CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CHANNEL, "queue.delete") == 0) return 0;
     /* Failed: gone is as good as deleted. */
     return mq_ok(m) && mq_queue_depth(m, queue, NULL, NULL) != 0 && mq_ok(m) ? 0 : -1;
 }
@@ -315,8 +315,8 @@ int mq_declare_reply_queue(struct mq *m, char *name, size_t n)
     if (!mq_ok(m)) return -1;
     mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare_ok_t *ok =
-        amqp_queue_declare(m->conn, CH, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-    if (mq_check(m, amqp_get_rpc_reply(m->conn), CH, "queue.declare") != 0) return -1;
+        amqp_queue_declare(m->conn, WORK_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "queue.declare") != 0) return -1;
     if (!ok || ok->queue.len + 1 > n) return -1;
     memcpy(name, ok->queue.bytes, ok->queue.len);
     name[ok->queue.len] = '\0';
@@ -327,8 +327,8 @@ int mq_qos(struct mq *m, int prefetch)
 {
     if (!mq_ok(m)) return -1;
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_basic_qos(m->conn, CH, 0, (uint16_t)(prefetch < 0 ? 0 : prefetch > 65535 ? 65535 : prefetch), 0);
-    return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "basic.qos");
+    amqp_basic_qos(m->conn, WORK_CHANNEL, 0, (uint16_t)(prefetch < 0 ? 0 : prefetch > 65535 ? 65535 : prefetch), 0);
+    return mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "basic.qos");
 }
 
 int mq_consume(struct mq *m, const char *queue, const char *stream_offset, int no_ack)
@@ -352,9 +352,9 @@ int mq_consume(struct mq *m, const char *queue, const char *stream_offset, int n
         }
     }
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_basic_consume(m->conn, CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0,
+    amqp_basic_consume(m->conn, WORK_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0,
                        no_ack ? 1 : 0, 0, args);
-    return mq_check(m, amqp_get_rpc_reply(m->conn), CH, "basic.consume");
+    return mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "basic.consume");
 }
 
 int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers)
@@ -362,9 +362,9 @@ int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t
     if (open_probe(m)) return -1;
     mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare_ok_t *ok =
-        amqp_queue_declare(m->conn, PROBE_CH, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+        amqp_queue_declare(m->conn, PROBE_CHANNEL, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
     /* A missing queue closes channel 2 only: -1, the connection stays usable. */
-    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CH, "queue.declare passive") != 0 || !ok)
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), PROBE_CHANNEL, "queue.declare passive") != 0 || !ok)
         return -1;
     if (messages) *messages = ok->message_count;
     if (consumers) *consumers = ok->consumer_count;

@@ -250,7 +250,7 @@ int mq_ack(struct mq *m, uint64_t delivery_tag, int multiple)
 {
     if (!mq_ok(m)) return -1;
     mq_busy(m, m->send_timeout_ms);
-    int rc = amqp_basic_ack(m->conn, CH, delivery_tag, multiple ? 1 : 0);
+    int rc = amqp_basic_ack(m->conn, WORK_CHANNEL, delivery_tag, multiple ? 1 : 0);
     mq_idle(m);
     if (rc != AMQP_STATUS_OK) { mq_fail(m, "basic.ack", amqp_error_string2(rc)); return -1; }
     return 0;
@@ -290,7 +290,7 @@ int mq_publish(struct mq *m, const char *queue, const struct mq_props *props,
     }
     amqp_bytes_t b = { len, (void *)body };
     mq_busy(m, m->send_timeout_ms);
-    int rc = amqp_basic_publish(m->conn, CH, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
+    int rc = amqp_basic_publish(m->conn, WORK_CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
                                 p._flags ? &p : NULL, b);
     mq_idle(m);
     if (rc != AMQP_STATUS_OK) { mq_fail(m, "basic.publish", amqp_error_string2(rc)); return -1; }
@@ -306,8 +306,8 @@ int mq_confirm_select(struct mq *m)
     if (!mq_ok(m)) return -1;
     if (m->confirm) return 0;
     mq_busy(m, MQ_SYNC_MS(m));
-    amqp_confirm_select(m->conn, CH);
-    if (mq_check(m, amqp_get_rpc_reply(m->conn), CH, "confirm.select") != 0) return -1;
+    amqp_confirm_select(m->conn, WORK_CHANNEL);
+    if (mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "confirm.select") != 0) return -1;
     m->confirm = 1;
     m->published = 0;
     m->base = 1;

@@ -13,8 +13,8 @@
 #include <stdatomic.h>
 #include <sys/time.h>
 
-#define CH 1          /* the working channel */
-#define PROBE_CH 2    /* passive declares only */
+#define WORK_CHANNEL 1     /* every call but the probes: one channel per connection */
+#define PROBE_CHANNEL 2    /* passive declares only (a failed one closes its channel) */
 #define RPC_TIMEOUT_MS 15000
 
 /* Why the watchdog cut a connection (struct mq.cut). */

@@ -52,7 +52,6 @@
 #define PROMOTE_WAIT_MS 10000
 #define STATS_EVERY_MS 1000
 #define STATS_IDLE_MS 30000
-#define MAXW 64
 
 static const char *const QUEUES[3] = { PROTO_WRITE_QUEUE, PROTO_READ_QUEUE, PROTO_LOG_STREAM };
 
@@ -173,9 +172,9 @@ static void on_status(const struct http_request *req, struct http_response *res,
 {
     (void)req;
     struct adminapi *a = ctx;
-    struct worker_info w[MAXW];
-    struct supervisor_wview v[MAXW];
-    int n = workers_list(a->cfg.ws, w, MAXW), nv = supervisor_views(a->cfg.sup, v, MAXW);
+    struct worker_info w[WORKERS_MAX];
+    struct supervisor_wview v[WORKERS_MAX];
+    int n = workers_list(a->cfg.ws, w, WORKERS_MAX), nv = supervisor_views(a->cfg.sup, v, WORKERS_MAX);
     int64_t now = clock_ms(), epoch = workers_epoch(a->cfg.ws);
     char ts[40];
 

@@ -124,7 +124,7 @@ static void refresh_view(struct supervisor *s, const struct worker_info *w, int 
     for (int i = 0; i < s->nv; i++) s->v[i].live = 0;
     for (int i = 0; i < n; i++) {
         struct zview *v = sup_view_of(s, w[i].id);
-        if (!v && s->nv < MAXW) {
+        if (!v && s->nv < WORKERS_MAX) {
             v = &s->v[s->nv++];
             memset(v, 0, sizeof *v);
             snprintf(v->id, sizeof v->id, "%s", w[i].id);
@@ -240,7 +240,7 @@ static int by_pid_desc(const void *a, const void *b)
 /* Step 3. 1 when it acted. */
 static int handle_slaves(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
 {
-    struct worker_info slaves[MAXW];
+    struct worker_info slaves[WORKERS_MAX];
     int live = 0;
     for (int i = 0; i < n; i++)
         if (!w[i].master && !w[i].retiring) slaves[live++] = w[i];
@@ -301,8 +301,8 @@ static void *supervisor_main(void *arg)
         int64_t now = clock_ms();
         if (workers_zk_renew(s->ws) == 1) s->watch_armed = 0; /* watches died with the old session */
         scale(s, now);
-        struct worker_info w[MAXW];
-        int n = workers_list(s->ws, w, MAXW);
+        struct worker_info w[WORKERS_MAX];
+        int n = workers_list(s->ws, w, WORKERS_MAX);
         if (atomic_exchange(&s->children_fired, 0)) s->watch_armed = 0;
         int every = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
         if (s->sw.active) every = REFRESH_FAILOVER_MS;
@@ -311,7 +311,7 @@ static void *supervisor_main(void *arg)
         /* Read the table again: the switchover may just have swapped the
          * roles, and the old master, seen as master in a copy from before,
          * would be taken for one that never took over in this epoch. */
-        n = workers_list(s->ws, w, MAXW);
+        n = workers_list(s->ws, w, WORKERS_MAX);
         sup_watch_starts(s, w, n, now);
         if (!check_health(s, w, n, now) && !handle_master(s, w, n, now)) handle_slaves(s, w, n, now);
         /* Actions change the table, which ends the next wait at once. */

@@ -21,8 +21,6 @@
 #include "supervisor.h"
 #include "workers.h"
 
-#define MAXW 64
-
 struct zview {
     char id[RUNTIME_ID_MAX];
     int pid;
@@ -76,18 +74,18 @@ struct supervisor {
     struct promote_req pr;
     /* What GET /api/v1/status shows of the ZooKeeper view, copied each refresh. */
     pthread_mutex_t snap_mu;
-    struct supervisor_wview snap[MAXW];
+    struct supervisor_wview snap[WORKERS_MAX];
     int nsnap;
     struct supervisor_scaling sc_info;  /* target excepted: that is the atomic above */
     struct supervisor_starts starts;    /* what the status shows of failed starts */
     int64_t starts_next_at;             /* next_spawn_at, for the status */
     /* Failed starts (supervisor_starts.c). */
     int64_t next_spawn_at, backoff_ms;
-    struct young young[MAXW];
+    struct young young[WORKERS_MAX];
     int nyoung;
     int64_t refreshed_at, refreshed_ok_at;
     int64_t failover_since;  /* 0: not failing over */
-    struct zview v[MAXW];
+    struct zview v[WORKERS_MAX];
     int nv;
 };
 

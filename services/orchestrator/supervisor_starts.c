@@ -85,7 +85,7 @@ int sup_may_start(struct supervisor *s, int64_t now) { return now >= s->next_spa
 
 void sup_started(struct supervisor *s, const char *id, int master, int64_t now)
 {
-    if (s->nyoung >= MAXW) return; /* more than the table holds: cannot happen */
+    if (s->nyoung >= WORKERS_MAX) return; /* more than the table holds: cannot happen */
     struct young *y = &s->young[s->nyoung++];
     memset(y, 0, sizeof *y);
     snprintf(y->id, sizeof y->id, "%s", id);

@@ -192,7 +192,7 @@ static void new_id(struct workers *ws, char *id)
 /* A free entry: a new one, else the space of a dead one. Caller holds lock. */
 struct wentry *wt_new_entry(struct workers *ws)
 {
-    if (ws->n < MAX_WORKERS) return &ws->w[ws->n++];
+    if (ws->n < WORKERS_MAX) return &ws->w[ws->n++];
     for (int i = 0; i < ws->n; i++)
         if (!ws->w[i].alive) return &ws->w[i];
     return NULL;
@@ -347,8 +347,8 @@ static void kill_done(struct workers *ws, struct wentry *e, int killed, const ch
 int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int wait_ms, const char *why)
 {
     struct timespec until = clock_deadline(wait_ms);
-    struct worker_info live[MAX_WORKERS];
-    struct wentry *entry[MAX_WORKERS];
+    struct worker_info live[WORKERS_MAX];
+    struct wentry *entry[WORKERS_MAX];
     char id[RUNTIME_ID_MAX] = "";
     int pid = -1;
     pthread_mutex_lock(&ws->lock);
@@ -448,7 +448,7 @@ static int wait_all_gone(struct workers *ws, int ms)
 
 static void signal_all(struct workers *ws, int sig)
 {
-    char ids[MAX_WORKERS][RUNTIME_ID_MAX];
+    char ids[WORKERS_MAX][RUNTIME_ID_MAX];
     int n = 0;
     pthread_mutex_lock(&ws->lock);
     for (int i = 0; i < ws->n; i++)

@@ -21,6 +21,10 @@
 
 struct zk;
 
+/* The most workers the table holds (live, exiting and retiring together);
+ * MAX_SLAVES is kept well below it. */
+#define WORKERS_MAX 64
+
 struct workers_config {
     const char *zk_hosts;
     int zk_session_ms;

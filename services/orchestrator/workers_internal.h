@@ -15,8 +15,6 @@
 
 #include "workers.h"
 
-#define MAX_WORKERS 64
-
 struct wentry {
     struct worker_info info;
     int alive;
@@ -32,7 +30,7 @@ struct workers {
     struct runtime *rt;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    struct wentry w[MAX_WORKERS];
+    struct wentry w[WORKERS_MAX];
     int n;
     int64_t epoch;
     unsigned counter;

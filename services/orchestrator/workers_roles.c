@@ -77,13 +77,13 @@ static int adopt_into_table(struct workers *ws, const struct runtime_worker *rw,
 
 int workers_adopt(struct workers *ws, const char *master_id)
 {
-    struct runtime_worker rw[MAX_WORKERS];
-    int n = runtime_list(ws->rt, rw, MAX_WORKERS);
+    struct runtime_worker rw[WORKERS_MAX];
+    int n = runtime_list(ws->rt, rw, WORKERS_MAX);
     if (n < 0) return -1;
     int added = adopt_into_table(ws, rw, n, master_id);
     /* One that stopped between the list and the table was reported to a
      * table that did not hold it yet: look again, and forget it. */
-    n = runtime_list(ws->rt, rw, MAX_WORKERS);
+    n = runtime_list(ws->rt, rw, WORKERS_MAX);
     if (n < 0) return -1;
     pthread_mutex_lock(&ws->lock);
     for (int i = 0; i < ws->n; i++) {

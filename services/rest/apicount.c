@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiutil.h"
 #include "http_server.h"
 #include "log.h"
 
@@ -53,7 +54,7 @@ static void on_delete(const struct http_request *req, struct http_response *res,
     struct api_counter *c = ctx;
     uint64_t was = atomic_exchange(&c->n, 0);
     log_info("request counter reset was=%llu", (unsigned long long)was);
-    http_reply_raw(res, 200, strdup("{}"));
+    api_reply_empty(res, 200);
 }
 
 struct api_counter *api_count_register(struct http_server *s)

@@ -189,6 +189,11 @@ int api_body_empty_or_object(const struct http_request *req, struct http_respons
     return 0;
 }
 
+void api_reply_empty(struct http_response *res, int status)
+{
+    http_reply_raw(res, status, strdup("{}"));
+}
+
 void api_reply_list(struct http_response *res, struct jsonout *o, int64_t n, const char *too_large)
 {
     if (n == -2) {

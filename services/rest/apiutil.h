@@ -75,6 +75,9 @@ int api_body_empty_or_object(const struct http_request *req, struct http_respons
 struct jsonout;
 void api_reply_list(struct http_response *res, struct jsonout *o, int64_t n, const char *too_large);
 
+/* The empty object {} with status: what a write answers on success. */
+void api_reply_empty(struct http_response *res, int status);
+
 /* A log-safe rendering of client text: at most 64 bytes, printable ASCII
  * kept, anything else as \xHH, "..." when cut. buf should hold 4*64+4. */
 #define API_QUOTE_SIZE 264

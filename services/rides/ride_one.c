@@ -153,7 +153,7 @@ static void on_join(const struct http_request *req, struct http_response *res, v
         http_reply_error(res, 400, "the ride's creator cannot join it");
         goto out;
     }
-    if (rides_require_user(ctx, username, res, "'username' is not an existing user") != 0) goto out;
+    if (rides_require_user(&ctx->users, username, res, "'username' is not an existing user") != 0) goto out;
 
     cJSON *values = cJSON_CreateObject();
     json_add_int(values, "ride_id", id);
@@ -165,7 +165,7 @@ static void on_join(const struct http_request *req, struct http_response *res, v
     case DBC_OK:
         api_quote(q, sizeof q, username);
         log_info("ride joined id=%lld username=\"%s\"", (long long)id, q);
-        rides_reply_empty(res, 200);
+        api_reply_empty(res, 200);
         break;
     case DBC_CONFLICT:
         http_reply_error(res, 400, is_member(ctx, id, username) == 1
@@ -196,7 +196,7 @@ static void on_delete(const struct http_request *req, struct http_response *res,
         http_reply_error(res, 400, "no such ride");
     } else {
         log_info("ride deleted id=%lld", (long long)id);
-        rides_reply_empty(res, 200);
+        api_reply_empty(res, 200);
     }
     dbc_result_free(&r);
     cJSON_Delete(op);

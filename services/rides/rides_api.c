@@ -26,31 +26,6 @@
 #include "log.h"
 #include "rides_req.h"
 
-void rides_reply_empty(struct http_response *res, int status)
-{
-    http_reply_raw(res, status, strdup("{}"));
-}
-
-int rides_require_user(const struct rides_ctx *ctx, const char *name, struct http_response *res,
-                       const char *missing_msg)
-{
-    char err[256];
-    switch (rides_user_exists(&ctx->users, name, err, sizeof err)) {
-    case RIDES_USER_FOUND:
-        return 0;
-    case RIDES_USER_MISSING:
-        http_reply_error(res, 400, missing_msg);
-        return -1;
-    default: {
-        char msg[300];
-        log_warn("user check failed url=%s error=%s", ctx->users.url, err);
-        snprintf(msg, sizeof msg, "cannot check the user: %s", err);
-        http_reply_error(res, 503, msg);
-        return -1;
-    }
-    }
-}
-
 static void on_create(const struct http_request *req, struct http_response *res, void *arg)
 {
     const struct rides_ctx *ctx = arg;
@@ -63,7 +38,7 @@ static void on_create(const struct http_request *req, struct http_response *res,
         cJSON_Delete(body);
         return;
     }
-    if (rides_require_user(ctx, ride.created_by, res, "'created_by' is not an existing user") != 0) {
+    if (rides_require_user(&ctx->users, ride.created_by, res, "'created_by' is not an existing user") != 0) {
         cJSON_Delete(body);
         return;
     }
@@ -80,7 +55,7 @@ static void on_create(const struct http_request *req, struct http_response *res,
         api_quote(q, sizeof q, ride.created_by);
         log_info("ride created id=%lld created_by=\"%s\" ts=%lld source=%d destination=%d",
                  (long long)dbc_insert_id(&r), q, (long long)ride.ts, ride.source, ride.destination);
-        rides_reply_empty(res, 201);
+        api_reply_empty(res, 201);
         break;
     case DBC_CONFLICT:
         http_reply_error(res, 400, "'created_by' is not an existing user");
@@ -127,7 +102,7 @@ static void on_clear(const struct http_request *req, struct http_response *res, 
         dbc_reply_failure(res, &r);
     } else {
         log_info("rides cleared deleted=%lld", (long long)dbc_changes(&r));
-        rides_reply_empty(res, 200);
+        api_reply_empty(res, 200);
     }
     dbc_result_free(&r);
     cJSON_Delete(op);

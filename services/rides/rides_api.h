@@ -32,19 +32,14 @@ struct rides_ctx {
     struct rides_areas areas;
 };
 
-/* Registers every rides route; ctx must outlive the server. 0 or -1. */
+/* Registers every rides route; ctx must outlive the server. 0 or -1.
+ * rides_api_register registers the collection's routes and calls
+ * rides_one_register (ride_one.c) for the routes of one ride. */
 int rides_api_register(struct http_server *s, struct rides_ctx *ctx);
 int rides_one_register(struct http_server *s, struct rides_ctx *ctx);
 
 struct http_request;
 /* GET /api/v1/rides (rides_list.c); arg is the rides_ctx. */
 void rides_on_list(const struct http_request *req, struct http_response *res, void *arg);
-
-/* Shared by the handlers of both files. */
-void rides_reply_empty(struct http_response *res, int status);
-/* Asks the users service whether name exists and, unless it does, answers
- * (400 with missing_msg, or 503) and returns -1. */
-int rides_require_user(const struct rides_ctx *ctx, const char *name, struct http_response *res,
-                       const char *missing_msg);
 
 #endif

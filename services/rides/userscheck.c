@@ -24,7 +24,9 @@
 
 #include "apiutil.h"
 #include "http_client.h"
+#include "http_server.h"
 #include "json.h"
+#include "log.h"
 
 int rides_users_init(struct rides_users *u, const char *gateway, const char *origin, long timeout_ms)
 {
@@ -111,4 +113,24 @@ enum rides_user_status rides_user_exists(const struct rides_users *u, const char
     }
     http_result_free(&r);
     return st;
+}
+
+int rides_require_user(const struct rides_users *u, const char *name, struct http_response *res,
+                       const char *missing_msg)
+{
+    char err[256];
+    switch (rides_user_exists(u, name, err, sizeof err)) {
+    case RIDES_USER_FOUND:
+        return 0;
+    case RIDES_USER_MISSING:
+        http_reply_error(res, 400, missing_msg);
+        return -1;
+    default: {
+        char msg[300];
+        log_warn("user check failed url=%s error=%s", u->url, err);
+        snprintf(msg, sizeof msg, "cannot check the user: %s", err);
+        http_reply_error(res, 503, msg);
+        return -1;
+    }
+    }
 }

@@ -36,6 +36,13 @@ int rides_users_init(struct rides_users *u, const char *gateway, const char *ori
 enum rides_user_status rides_user_exists(const struct rides_users *u, const char *name, char *err,
                                          size_t errsize);
 
+/* rides_user_exists for a handler: 0 when name exists; otherwise answers
+ * (400 with missing_msg, or 503 when the check cannot be made) and
+ * returns -1. */
+struct http_response;
+int rides_require_user(const struct rides_users *u, const char *name, struct http_response *res,
+                       const char *missing_msg);
+
 /* Searches a list-users body for name: 1 found, 0 not, -1 when the body is
  * not a JSON array of strings. */
 int rides_users_list_has(const char *body, size_t len, const char *name);

@@ -36,11 +36,6 @@
 #include "log.h"
 #include "users_valid.h"
 
-static void reply_empty_object(struct http_response *res, int status)
-{
-    http_reply_raw(res, status, strdup("{}"));
-}
-
 static void on_add(const struct http_request *req, struct http_response *res, void *ctx)
 {
     const struct dbclient *db = ctx;
@@ -65,7 +60,7 @@ static void on_add(const struct http_request *req, struct http_response *res, vo
     switch (dbc_write(db, op, &r)) {
     case DBC_OK:
         log_info("user created username=\"%s\"", q);
-        reply_empty_object(res, 201);
+        api_reply_empty(res, 201);
         break;
     case DBC_CONFLICT:
         log_info("user not created, exists username=\"%s\"", q);
@@ -97,7 +92,7 @@ static void on_remove(const struct http_request *req, struct http_response *res,
         http_reply_error(res, 400, "no such user");
     } else {
         log_info("user removed username=\"%s\"", q);
-        reply_empty_object(res, 200);
+        api_reply_empty(res, 200);
     }
     dbc_result_free(&r);
     cJSON_Delete(op);
@@ -112,7 +107,7 @@ static void on_clear(const struct http_request *req, struct http_response *res, 
         dbc_reply_failure(res, &r);
     } else {
         log_info("database cleared changes=%lld", (long long)dbc_changes(&r));
-        reply_empty_object(res, 200);
+        api_reply_empty(res, 200);
     }
     dbc_result_free(&r);
 }

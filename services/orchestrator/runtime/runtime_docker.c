@@ -54,7 +54,7 @@ struct dworker {
     unsigned long seq; /* when it was added: a list older than that says nothing of it */
 };
 
-struct drt {
+struct docker_runtime {
     struct runtime base;
     struct docker_api api;
     char *image, *network, *stack;
@@ -67,14 +67,14 @@ struct drt {
     unsigned long seq; /* of the last add */
 };
 
-static int find(const struct drt *d, const char *id)
+static int find(const struct docker_runtime *d, const char *id)
 {
     for (int i = 0; i < d->n; i++)
         if (strcmp(d->w[i].id, id) == 0) return i;
     return -1;
 }
 
-static int add(struct drt *d, const char *id, const char *cid, int pid)
+static int add(struct docker_runtime *d, const char *id, const char *cid, int pid)
 {
     if (d->n == d->cap) {
         int cap = d->cap ? d->cap * 2 : 8;
@@ -93,7 +93,7 @@ static int add(struct drt *d, const char *id, const char *cid, int pid)
 
 static int d_spawn(struct runtime *rt, const struct runtime_spec *spec, struct runtime_worker *out)
 {
-    struct drt *d = (struct drt *)rt;
+    struct docker_runtime *d = (struct docker_runtime *)rt;
     if (rt_check_spec(spec) != 0) return -1;
     pthread_mutex_lock(&d->m.mu);
     int known = find(d, spec->id) >= 0;
@@ -158,7 +158,7 @@ static int d_spawn(struct runtime *rt, const struct runtime_spec *spec, struct r
 
 static int d_kill(struct runtime *rt, const char *id, int sig)
 {
-    struct drt *d = (struct drt *)rt;
+    struct docker_runtime *d = (struct docker_runtime *)rt;
     if (!rt_valid_id(id)) {
         log_error("kill: invalid worker id id=%s", id ? id : "(null)");
         return -1;
@@ -194,7 +194,7 @@ static int d_kill(struct runtime *rt, const char *id, int sig)
 
 static int d_list(struct runtime *rt, struct runtime_worker *out, int max)
 {
-    struct drt *d = (struct drt *)rt;
+    struct docker_runtime *d = (struct docker_runtime *)rt;
     struct docker_entry *e = calloc(MAX_LIST, sizeof *e);
     if (!e) return -1;
     int n = docker_list_workers(&d->api, d->stack, 1, e, MAX_LIST);
@@ -232,7 +232,7 @@ static int d_list(struct runtime *rt, struct runtime_worker *out, int max)
 
 /* Takes the workers of the table whose containers stopped or vanished out
  * of it and appends them to notes; e is the buffer for the list. */
-static void collect(struct drt *d, struct docker_entry *e, struct rt_notices *notes)
+static void collect(struct docker_runtime *d, struct docker_entry *e, struct rt_notices *notes)
 {
     pthread_mutex_lock(&d->m.mu);
     unsigned long before = d->seq;
@@ -262,7 +262,7 @@ static void collect(struct drt *d, struct docker_entry *e, struct rt_notices *no
  * stopped worker is read before its container is removed. */
 static int d_pass(void *arg, struct rt_notices *notes)
 {
-    struct drt *d = arg;
+    struct docker_runtime *d = arg;
     collect(d, d->e, notes);
     for (int i = 0; i < notes->n; i++) {
         struct rt_notice *nt = &notes->v[i];
@@ -279,7 +279,7 @@ static int d_pass(void *arg, struct rt_notices *notes)
     return notes->n;
 }
 
-static void free_drt(struct drt *d)
+static void free_drt(struct docker_runtime *d)
 {
     docker_api_close(&d->api);
     free(d->e);
@@ -292,7 +292,7 @@ static void free_drt(struct drt *d)
 
 static void d_destroy(struct runtime *rt)
 {
-    struct drt *d = (struct drt *)rt;
+    struct docker_runtime *d = (struct docker_runtime *)rt;
     if (!d) return;
     rt_monitor_stop(&d->m);
     free_drt(d);
@@ -307,7 +307,7 @@ static const struct runtime_ops docker_ops = {
 
 /* Stopped workers of this stack that no runtime removed (their orchestrator
  * stopped before its monitor saw them go): nobody will report them now. */
-static void remove_leftovers(struct drt *d)
+static void remove_leftovers(struct docker_runtime *d)
 {
     struct docker_entry *e = calloc(MAX_LIST, sizeof *e);
     int n = e ? docker_list_workers(&d->api, d->stack, 0, e, MAX_LIST) : -1;
@@ -335,7 +335,7 @@ struct runtime *runtime_docker_new(const char *socket, const char *image, const 
         log_error("docker runtime: bad settings (socket, image, network [A-Za-z0-9_.-], stack)");
         return NULL;
     }
-    struct drt *d = calloc(1, sizeof *d);
+    struct docker_runtime *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->base.ops = &docker_ops;
     d->image = strdup(image);

@@ -64,7 +64,7 @@ struct pworker {
     int child;                /* 1: ours to waitpid; 0: adopted */
 };
 
-struct prt {
+struct process_runtime {
     struct runtime base;
     char *bin, *dir;
     runtime_exit_fn on_exit;
@@ -120,7 +120,7 @@ static int proc_alive(int pid, unsigned long long start)
     return s == start && st != 'Z' && st != 'X' && st != 'x';
 }
 
-static void pidfile_path(const struct prt *r, const char *id, char *out, size_t cap)
+static void pidfile_path(const struct process_runtime *r, const char *id, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s.pid", r->dir, id);
 }
@@ -140,7 +140,7 @@ static int pidfile_read(const char *path, int *pid, unsigned long long *start)
     return 0;
 }
 
-static int pidfile_write(const struct prt *r, const char *id, int pid, unsigned long long start)
+static int pidfile_write(const struct process_runtime *r, const char *id, int pid, unsigned long long start)
 {
     char path[4096], tmp[4096 + 32];
     pidfile_path(r, id, path, sizeof path);
@@ -162,14 +162,14 @@ static int pidfile_write(const struct prt *r, const char *id, int pid, unsigned 
     return 0;
 }
 
-static int find(const struct prt *r, const char *id)
+static int find(const struct process_runtime *r, const char *id)
 {
     for (int i = 0; i < r->n; i++)
         if (strcmp(r->w[i].id, id) == 0) return i;
     return -1;
 }
 
-static int add(struct prt *r, const char *id, int pid, unsigned long long start, int child)
+static int add(struct process_runtime *r, const char *id, int pid, unsigned long long start, int child)
 {
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 8;
@@ -188,7 +188,7 @@ static int add(struct prt *r, const char *id, int pid, unsigned long long start,
 
 /* Adopts the worker of an existing, live PID file (caller holds mu).
  * Returns its index, or -1 if there is none; a stale file is removed. */
-static int adopt(struct prt *r, const char *id)
+static int adopt(struct process_runtime *r, const char *id)
 {
     char path[4096];
     int pid;
@@ -254,7 +254,7 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], int err
 
 static int p_spawn(struct runtime *rt, const struct runtime_spec *spec, struct runtime_worker *out)
 {
-    struct prt *r = (struct prt *)rt;
+    struct process_runtime *r = (struct process_runtime *)rt;
     if (rt_check_spec(spec) != 0) return -1;
     char *argv[] = { r->bin, NULL };
     long maxfd = sysconf(_SC_OPEN_MAX); /* not async-signal-safe: ask before fork */
@@ -325,7 +325,7 @@ out:
 
 static int p_kill(struct runtime *rt, const char *id, int sig)
 {
-    struct prt *r = (struct prt *)rt;
+    struct process_runtime *r = (struct process_runtime *)rt;
     if (!rt_valid_id(id)) {
         log_error("kill: invalid worker id id=%s", id ? id : "(null)");
         return -1;
@@ -352,7 +352,7 @@ static int p_kill(struct runtime *rt, const char *id, int sig)
 
 static int p_list(struct runtime *rt, struct runtime_worker *out, int max)
 {
-    struct prt *r = (struct prt *)rt;
+    struct process_runtime *r = (struct process_runtime *)rt;
     pthread_mutex_lock(&r->m.mu);
     DIR *d = opendir(r->dir);
     if (!d) {
@@ -386,7 +386,7 @@ static int p_list(struct runtime *rt, struct runtime_worker *out, int max)
 
 /* Takes the workers that stopped out of the table (caller holds mu), with
  * their PID files, and appends them to notes. */
-static void collect(struct prt *r, struct rt_notices *notes)
+static void collect(struct process_runtime *r, struct rt_notices *notes)
 {
     for (int i = 0; i < r->n;) {
         struct pworker *w = &r->w[i];
@@ -420,7 +420,7 @@ static void collect(struct prt *r, struct rt_notices *notes)
 /* One pass of the monitor thread (runtime_monitor.h). */
 static int p_pass(void *arg, struct rt_notices *notes)
 {
-    struct prt *r = arg;
+    struct process_runtime *r = arg;
     pthread_mutex_lock(&r->m.mu);
     collect(r, notes);
     pthread_mutex_unlock(&r->m.mu);
@@ -439,7 +439,7 @@ static int p_pass(void *arg, struct rt_notices *notes)
 
 static void p_destroy(struct runtime *rt)
 {
-    struct prt *r = (struct prt *)rt;
+    struct process_runtime *r = (struct process_runtime *)rt;
     if (!r) return;
     rt_monitor_stop(&r->m);
     /* Workers keep running: whether they stop is the orchestrator's call,
@@ -465,7 +465,7 @@ struct runtime *runtime_process_new(const char *worker_bin, const char *state_di
         log_error("cannot create state dir path=%s err=%s", state_dir, strerror(errno));
         return NULL;
     }
-    struct prt *r = calloc(1, sizeof *r);
+    struct process_runtime *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->base.ops = &process_ops;
     r->bin = strdup(worker_bin);
