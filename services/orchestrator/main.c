@@ -33,6 +33,10 @@
 #include "startup.h"
 #include "supervisor.h"
 #include "workers.h"
+#include "zksession.h"
+
+/* The first connection to ZooKeeper may wait for a server still starting. */
+#define ZK_CONNECT_MS 10000
 
 static const struct config_var vars[] = {
     { "ORCH_HOST", "127.0.0.1", "address to listen on" },
@@ -136,8 +140,6 @@ int main(int argc, char **argv)
     snprintf(e_win, sizeof e_win, "REQUEST_WINDOW_S=%lld", (long long)window_s);
 
     struct workers_config wcfg = {
-        .zk_hosts = config_str(vars, "ZK_HOSTS"),
-        .zk_session_ms = session_ms,
         .zk_root = config_str(vars, "ZK_ROOT"),
         .data_dir = data_dir,
         .env = { e_url, e_zk, e_root, e_sess, e_lvl, e_win, NULL },
@@ -150,8 +152,10 @@ int main(int argc, char **argv)
      * that are leaving or dead but not yet reported. */
     int max_slaves = (int)config_long(vars, "MAX_SLAVES", 1, 48);
     int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, max_slaves);
+    struct zksession *zs = zksession_open(config_str(vars, "ZK_HOSTS"), session_ms, ZK_CONNECT_MS);
+    if (!zs) return 1;
+    wcfg.zk = zs;
     struct workers *ws = workers_new(&wcfg);
-    if (!ws) return 1;
     struct runtime *rt = NULL;
     if (strcmp(config_str(vars, "RUNTIME"), "docker") == 0)
         rt = runtime_docker_new(config_str(vars, "DOCKER_SOCKET"), config_str(vars, "WORKER_IMAGE"),
@@ -188,6 +192,7 @@ int main(int argc, char **argv)
     struct backups *backups = NULL;
     static struct restorer_config rcfg;
     struct supervisor_config scfg = {
+        .zk = zs,
         .zk_root = wcfg.zk_root,
         .initial_slaves = initial_slaves,
         .ready_timeout_ms = ready_ms,
@@ -199,6 +204,7 @@ int main(int argc, char **argv)
         .scale_up_step = (int)config_long(vars, "SCALE_UP_STEP", 1, 48),
     };
     struct startup_config start = {
+        .zk = zs,
         .zk_root = wcfg.zk_root,
         .initial_slaves = initial_slaves,
         .ready_timeout_ms = ready_ms,
@@ -227,11 +233,11 @@ int main(int argc, char **argv)
             .max_slaves = max_slaves,
         };
         admin = adminapi_register(srv, &acfg);
-        configapi_register(srv, wcfg.zk_hosts, wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
+        configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);
         if (backups) {
             rcfg = (struct restorer_config){
-                .amqp_url = config_str(vars, "RABBITMQ_URL"), .zk_hosts = wcfg.zk_hosts, .zk_root = wcfg.zk_root,
+                .amqp_url = config_str(vars, "RABBITMQ_URL"), .zk_hosts = config_str(vars, "ZK_HOSTS"), .zk_root = wcfg.zk_root,
                 .timeout_ms = backup_timeout_ms, .backups = backups, .api = api, .sup = sup, .ws = ws,
             };
             struct backupapi_config bacfg = { .backups = backups, .restorer = &rcfg };
@@ -262,7 +268,8 @@ int main(int argc, char **argv)
     rpc_stop(rpc);
     dbapi_free(api);
     runtime_destroy(rt);
-    workers_free(ws);     /* closes ZooKeeper: no supervisor watch fires after it */
+    zksession_close(zs);  /* no supervisor watch or listener call fires after it */
+    workers_free(ws);
     supervisor_free(sup);
     scaler_free(sc);
     log_info("orchestrator stopped");

@@ -38,6 +38,7 @@
 #include "runtime.h"
 #include "workers.h"
 #include "zk.h"
+#include "zksession.h"
 
 #define MAX_START 32
 
@@ -58,7 +59,7 @@ static int is_ready(struct zk *zk, const char *root, const char *id)
 int startup_run(struct workers *ws, const struct startup_config *cfg, volatile sig_atomic_t *stop)
 {
     char dir[300], ids[MAX_START][RUNTIME_ID_MAX];
-    struct zk *zk = workers_zk(ws);
+    struct zk *zk = zksession_handle(cfg->zk);
     int n = 1 + cfg->initial_slaves;
     if (n > MAX_START) n = MAX_START;
     snprintf(dir, sizeof dir, "%s/workers", cfg->zk_root);

@@ -9,8 +9,10 @@
 #include <signal.h>
 
 struct workers;
+struct zksession;
 
 struct startup_config {
+    struct zksession *zk;        /* the orchestrator's session (zksession.h) */
     const char *zk_root;
     int initial_slaves;
     int ready_timeout_ms;        /* for all of them to report "ready" */

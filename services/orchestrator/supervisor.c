@@ -63,6 +63,7 @@
 #include "scaler.h"
 #include "workers.h"
 #include "zk.h"
+#include "zksession.h"
 
 #include "supervisor_internal.h"
 
@@ -113,8 +114,8 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
 static void refresh_view(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
 {
     s->refreshed_at = now;
-    struct zk *zk = workers_zk(s->ws);
-    if (!zk || !workers_zk_connected(s->ws)) return; /* the view keeps what it knew */
+    struct zk *zk = zksession_handle(s->cfg.zk);
+    if (!zk || !zksession_connected(s->cfg.zk)) return; /* the view keeps what it knew */
     char dir[300], **names = NULL;
     snprintf(dir, sizeof dir, "%s/workers", s->cfg.zk_root);
     int k = zk_children(zk, dir, &names, s->watch_armed ? NULL : on_children, s);
@@ -218,7 +219,7 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
         log_warn("no live master; failing over slaves=%d", n);
         events_add("failover", "no live master; failing over slaves=%d", n);
     }
-    if (!workers_zk_connected(s->ws)) return 0; /* the epoch lives there: wait for it */
+    if (!zksession_connected(s->cfg.zk)) return 0; /* the epoch lives there: wait for it */
     if (best) {
         if (workers_elect(s->ws, best->id) == 0)
             log_info("elected the slave with the lowest PID id=%s pid=%d", best->id, best->pid);
@@ -299,7 +300,7 @@ static void *supervisor_main(void *arg)
         seen = workers_wait(s->ws, seen, wait_ms);
         if (atomic_load(&s->stop)) break;
         int64_t now = clock_ms();
-        if (workers_zk_renew(s->ws) == 1) s->watch_armed = 0; /* watches died with the old session */
+        if (zksession_renew(s->cfg.zk) == 1) s->watch_armed = 0; /* watches died with the old session */
         scale(s, now);
         struct worker_info w[WORKERS_MAX];
         int n = workers_list(s->ws, w, WORKERS_MAX);

@@ -16,8 +16,10 @@
 
 struct workers;
 struct scaler;
+struct zksession;
 
 struct supervisor_config {
+    struct zksession *zk;    /* the orchestrator's session (zksession.h) */
     const char *zk_root;
     int initial_slaves;      /* the target until the first scaling window closes */
     int ready_timeout_ms;    /* a worker not registered, or a new master not taking writes, by then is killed */

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "zksession.h"
 #include "supervisor_internal.h"
 
 static const struct worker_info *find_live(const struct worker_info *w, int n, const char *id)
@@ -70,7 +71,7 @@ void sup_switchover(struct supervisor *s, const struct worker_info *w, int n, in
             return;
         }
         if (!xv || !xv->ready) { promote_done(s, 409, 0, "slave %s is not ready%s", id, ""); return; }
-        if (!workers_zk_connected(s->ws) || workers_stepdown(s->ws, m->id, x->id)) {
+        if (!zksession_connected(s->cfg.zk) || workers_stepdown(s->ws, m->id, x->id)) {
             promote_done(s, 503, 0, "ZooKeeper unavailable%s%s", "", "");
             return;
         }

@@ -41,7 +41,7 @@
 #include "json.h"
 #include "log.h"
 #include "runtime.h"
-#include "zk.h"
+#include "zksession.h"
 
 #include "workers_internal.h"
 
@@ -68,17 +68,8 @@ uint64_t workers_wait(struct workers *ws, uint64_t seen, int timeout_ms)
     return gen;
 }
 
-/* ZooKeeper's library thread: only note it and wake the supervisor. */
-static void on_zk_state(int connected, int expired, void *ctx)
-{
-    struct workers *ws = ctx;
-    (void)connected;
-    pthread_mutex_lock(&ws->lock);
-    if (expired) ws->zk_expired = 1;
-    ws->zk_connected = connected;
-    wt_changed_locked(ws);
-    pthread_mutex_unlock(&ws->lock);
-}
+/* ZooKeeper's library thread (zksession_listen): wake the supervisor. */
+static void on_session_change(void *ctx) { workers_poke(ctx); }
 
 struct workers *workers_new(const struct workers_config *cfg)
 {
@@ -87,48 +78,11 @@ struct workers *workers_new(const struct workers_config *cfg)
     ws->cfg = *cfg;
     pthread_mutex_init(&ws->lock, NULL);
     clock_cond_init(&ws->changed);
-    ws->zk = zk_open(cfg->zk_hosts, cfg->zk_session_ms, 10000, on_zk_state, ws);
-    if (!ws->zk) {
-        workers_free(ws);
-        return NULL;
-    }
-    ws->zk_connected = 1;
+    zksession_listen(cfg->zk, on_session_change, ws);
     return ws;
 }
 
 void workers_attach(struct workers *ws, struct runtime *rt) { ws->rt = rt; }
-
-struct zk *workers_zk(struct workers *ws) { return ws->zk; }
-
-int workers_zk_connected(struct workers *ws)
-{
-    pthread_mutex_lock(&ws->lock);
-    int c = ws->zk && ws->zk_connected;
-    pthread_mutex_unlock(&ws->lock);
-    return c;
-}
-
-int workers_zk_renew(struct workers *ws)
-{
-    pthread_mutex_lock(&ws->lock);
-    int expired = ws->zk_expired || !ws->zk;
-    ws->zk_expired = 0;
-    pthread_mutex_unlock(&ws->lock);
-    if (!expired) return 0;
-    if (ws->zk) {
-        log_warn("zk session expired; opening a new one");
-        zk_close(ws->zk);
-        pthread_mutex_lock(&ws->lock);
-        ws->zk = NULL;
-        pthread_mutex_unlock(&ws->lock);
-    }
-    struct zk *z = zk_open(ws->cfg.zk_hosts, ws->cfg.zk_session_ms, 1000, on_zk_state, ws);
-    pthread_mutex_lock(&ws->lock);
-    ws->zk = z;
-    ws->zk_connected = z != NULL;
-    pthread_mutex_unlock(&ws->lock);
-    return z ? 1 : -1;
-}
 
 struct wentry *wt_find(struct workers *ws, const char *id)
 {
@@ -259,12 +213,13 @@ static int spawn(struct workers *ws, const char *id, int master)
 int wt_bump_epoch(struct workers *ws, const char *master_id)
 {
     int64_t floor = workers_epoch(ws); /* above an earlier bump whose write failed, too */
-    int64_t epoch = epoch_next(ws->zk, ws->cfg.zk_root, floor);
+    struct zk *zk = zksession_handle(ws->cfg.zk);
+    int64_t epoch = epoch_next(zk, ws->cfg.zk_root, floor);
     if (epoch < 0) return -1;
     pthread_mutex_lock(&ws->lock);
     ws->epoch = epoch;
     pthread_mutex_unlock(&ws->lock);
-    return epoch_publish(ws->zk, ws->cfg.zk_root, master_id, epoch);
+    return epoch_publish(zk, ws->cfg.zk_root, master_id, epoch);
 }
 
 int workers_exit_status(struct workers *ws, const char *id, int *status)
@@ -475,7 +430,6 @@ void workers_stop_all(struct workers *ws, int grace_ms)
 void workers_free(struct workers *ws)
 {
     if (!ws) return;
-    zk_close(ws->zk);
     pthread_cond_destroy(&ws->changed);
     pthread_mutex_destroy(&ws->lock);
     free(ws);

@@ -19,15 +19,14 @@
 
 #include "runtime.h"
 
-struct zk;
+struct zksession;
 
 /* The most workers the table holds (live, exiting and retiring together);
  * MAX_SLAVES is kept well below it. */
 #define WORKERS_MAX 64
 
 struct workers_config {
-    const char *zk_hosts;
-    int zk_session_ms;
+    struct zksession *zk;        /* the orchestrator's session (zksession.h): the epoch */
     const char *zk_root;
     const char *data_dir;        /* where workers keep their SQLite files */
     const char *env[20];         /* "NAME=value" passed to every worker, NULL-terminated */
@@ -46,9 +45,9 @@ struct worker_info {
 
 struct workers;
 
-/* Creating the pair: ws = workers_new(...) (opens the ZooKeeper session;
- * NULL if it cannot); rt = runtime_*_new(..., workers_on_exit, ws);
- * workers_attach(ws, rt). */
+/* Creating the pair: ws = workers_new(...) (it listens to the ZooKeeper
+ * session's changes: zksession_close before workers_free);
+ * rt = runtime_*_new(..., workers_on_exit, ws); workers_attach(ws, rt). */
 struct workers *workers_new(const struct workers_config *cfg);
 void workers_attach(struct workers *ws, struct runtime *rt);
 void workers_on_exit(const char *id, int pid, int status, void *ctx);
@@ -111,15 +110,6 @@ int workers_kill(struct workers *ws, const char *id, const char *why);
  * the current one. workers_poke bumps it (from any thread, callbacks too). */
 uint64_t workers_wait(struct workers *ws, uint64_t seen, int timeout_ms);
 void workers_poke(struct workers *ws);
-
-/* The ZooKeeper handle, for the supervisor's thread only. workers_zk_renew
- * replaces it when its session expired: 1 when it did (watches set on the
- * old one are gone), 0 when nothing was to do, -1 when it failed (the
- * handle is then NULL until a later call succeeds). */
-struct zk *workers_zk(struct workers *ws);
-int workers_zk_renew(struct workers *ws);
-/* Whether the session is connected now (calls would not fail at once). */
-int workers_zk_connected(struct workers *ws);
 
 /* Stops every worker (SIGTERM, then SIGKILL after grace_ms); no worker is
  * started after it began. */

@@ -26,7 +26,6 @@ struct wentry {
 
 struct workers {
     struct workers_config cfg;
-    struct zk *zk;
     struct runtime *rt;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -35,7 +34,6 @@ struct workers {
     int64_t epoch;
     unsigned counter;
     uint64_t gen;
-    int zk_expired, zk_connected;
     int stopping;
 };
 

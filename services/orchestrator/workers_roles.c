@@ -15,6 +15,8 @@
 #include "events.h"
 #include "log.h"
 #include "runtime.h"
+#include "zksession.h"
+
 #include "workers_internal.h"
 
 int workers_elect(struct workers *ws, const char *id)
@@ -103,7 +105,7 @@ int workers_adopt(struct workers *ws, const char *master_id)
 
 int workers_stepdown(struct workers *ws, const char *master_id, const char *next_id)
 {
-    return epoch_stepdown(ws->zk, ws->cfg.zk_root, master_id, workers_epoch(ws), next_id);
+    return epoch_stepdown(zksession_handle(ws->cfg.zk), ws->cfg.zk_root, master_id, workers_epoch(ws), next_id);
 }
 
 int workers_switch(struct workers *ws, const char *old_id, const char *new_id)
