@@ -173,8 +173,7 @@ static void on_status(const struct http_request *req, struct http_response *res,
     (void)req;
     struct adminapi *a = ctx;
     struct worker_info w[WORKERS_MAX];
-    struct supervisor_wview v[WORKERS_MAX];
-    int n = workers_list(a->cfg.ws, w, WORKERS_MAX), nv = supervisor_views(a->cfg.sup, v, WORKERS_MAX);
+    int n = supervisor_workers(a->cfg.sup, w, WORKERS_MAX);
     int64_t now = clock_ms(), epoch = workers_epoch(a->cfg.ws);
     char ts[40];
 
@@ -186,8 +185,7 @@ static void on_status(const struct http_request *req, struct http_response *res,
     for (int i = 0; i < n; i++) {
         if (!w[i].master) continue;
         master_id = w[i].id;
-        for (int k = 0; k < nv; k++)
-            if (strcmp(v[k].id, w[i].id) == 0 && v[k].registered && v[k].master_role) master_seq = v[k].seq;
+        if (w[i].zn.registered && w[i].zn.master_role) master_seq = w[i].zn.seq;
     }
     if (master_id) cJSON_AddStringToObject(o, "master", master_id);
     else cJSON_AddNullToObject(o, "master");
@@ -196,15 +194,13 @@ static void on_status(const struct http_request *req, struct http_response *res,
 
     cJSON *arr = cJSON_AddArrayToObject(o, "workers");
     for (int i = 0; i < n; i++) {
-        const struct supervisor_wview *z = NULL;
-        for (int k = 0; k < nv && !z; k++)
-            if (strcmp(v[k].id, w[i].id) == 0) z = &v[k];
+        const struct worker_znode *z = &w[i].zn;
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "id", w[i].id);
         cJSON_AddStringToObject(x, "role", w[i].master ? "master" : "slave");
         json_add_int(x, "pid", w[i].pid);
-        cJSON_AddStringToObject(x, "state", w[i].retiring ? "retiring" : z ? z->state : "starting");
-        if (z && z->registered) {
+        cJSON_AddStringToObject(x, "state", w[i].retiring ? "retiring" : z->state);
+        if (z->registered) {
             json_add_int(x, "seq", z->seq);
             json_add_int(x, "epoch", z->epoch);
             if (master_seq >= 0) json_add_int(x, "lag", master_seq > z->seq ? master_seq - z->seq : 0);

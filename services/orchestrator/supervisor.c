@@ -35,14 +35,10 @@
  * Before those steps, each round advances a planned switchover
  * (POST /api/v1/promote) if one was asked for: see supervisor_switchover.c. The
  * HTTP thread only posts the request and waits for the outcome; every
- * ZooKeeper call stays on this thread. Each refresh also copies the view
- * for GET /api/v1/status (supervisor_views).
+ * ZooKeeper call stays on this thread.
  *
- * The ZooKeeper view (per worker: registered, znode gone since, role, state,
- * epoch, seq) is refreshed when the child watch fires and every 250 ms; it
- * tells when a new master is ready (the failover's end, logged with its
- * duration) and when a new slave is ready. Nothing in it is needed to
- * rebuild state: it is re-read from ZooKeeper.
+ * Each round starts by refreshing the ZooKeeper view of the workers'
+ * znodes (supervisor_view.c), which the steps read.
  *
  * A worker that cannot start (the runtime refuses it, or it dies young)
  * pauses all starts, 500 ms doubling up to 30 s, until a started worker
@@ -70,104 +66,6 @@
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
 
-/* ZooKeeper's library thread: a child of ZK_ROOT/workers came or went. */
-static void on_children(const char *path, void *ctx)
-{
-    (void)path;
-    struct supervisor *s = ctx;
-    atomic_store(&s->children_fired, 1);
-    workers_poke(s->ws);
-}
-
-struct zview *sup_view_of(struct supervisor *s, const char *id)
-{
-    for (int i = 0; i < s->nv; i++)
-        if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
-    return NULL;
-}
-
-/* Reads one znode's data into v. */
-static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
-{
-    char path[300], data[512];
-    snprintf(path, sizeof path, "%s/workers/%s", s->cfg.zk_root, v->id);
-    int n = zk_get(zk, path, data, sizeof data, NULL, NULL);
-    if (n <= 0) return;
-    cJSON *j = json_parse(data, (size_t)n);
-    const char *state = j ? json_get_str(j, "state") : NULL, *role = j ? json_get_str(j, "role") : NULL;
-    v->ready = state && strcmp(state, "ready") == 0;
-    snprintf(v->state, sizeof v->state, "%s", state ? state : "");
-    v->master_role = role && strcmp(role, "master") == 0;
-    if (j) {
-        json_get_int(j, "epoch", &v->epoch);
-        json_get_int(j, "seq", &v->seq);
-    }
-    if (v->ready && v->master_role) v->took_over = v->epoch;
-    if (v->ready && !v->ready_logged) {
-        v->ready_logged = 1;
-        log_info("worker ready id=%s pid=%d role=%s seq=%lld", v->id, v->pid, role, (long long)v->seq);
-    }
-    cJSON_Delete(j);
-}
-
-/* Brings the view up to date with ZooKeeper for the live workers w[0..n). */
-static void refresh_view(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
-{
-    s->refreshed_at = now;
-    struct zk *zk = zksession_handle(s->cfg.zk);
-    if (!zk || !zksession_connected(s->cfg.zk)) return; /* the view keeps what it knew */
-    char dir[300], **names = NULL;
-    snprintf(dir, sizeof dir, "%s/workers", s->cfg.zk_root);
-    int k = zk_children(zk, dir, &names, s->watch_armed ? NULL : on_children, s);
-    if (k == -1) return; /* not connected: the view keeps what it knew */
-    if (k >= 0) s->watch_armed = 1;
-    if (k < 0) k = 0;
-    for (int i = 0; i < s->nv; i++) s->v[i].live = 0;
-    for (int i = 0; i < n; i++) {
-        struct zview *v = sup_view_of(s, w[i].id);
-        if (!v && s->nv < WORKERS_MAX) {
-            v = &s->v[s->nv++];
-            memset(v, 0, sizeof *v);
-            snprintf(v->id, sizeof v->id, "%s", w[i].id);
-            v->pid = w[i].pid;
-        }
-        if (!v) continue;
-        v->live = 1;
-        int present = 0;
-        for (int j = 0; j < k && !present; j++) present = strcmp(names[j], w[i].id) == 0;
-        if (present) {
-            if (v->missing_since) log_info("worker znode is back id=%s pid=%d", v->id, v->pid);
-            v->registered = 1;
-            v->missing_since = 0;
-            read_znode(s, zk, v);
-        } else if (v->registered && !v->missing_since) {
-            v->missing_since = now;
-            log_warn("worker znode vanished id=%s pid=%d", v->id, v->pid);
-        }
-    }
-    zk_free_children(names, k);
-    /* Forget the dead (a failed start is told by sup_watch_starts). */
-    for (int i = 0; i < s->nv;) {
-        if (s->v[i].live) { i++; continue; }
-        s->v[i] = s->v[--s->nv];
-    }
-    s->refreshed_ok_at = now;
-    pthread_mutex_lock(&s->snap_mu);
-    s->nsnap = 0;
-    for (int i = 0; i < s->nv; i++) {
-        struct supervisor_wview *o = &s->snap[s->nsnap++];
-        const struct zview *v = &s->v[i];
-        _Static_assert(sizeof o->id == sizeof v->id && sizeof o->state == sizeof v->state, "sizes");
-        memcpy(o->id, v->id, sizeof o->id);
-        memcpy(o->state, v->registered ? v->state : "starting", v->registered ? sizeof o->state : 9);
-        o->registered = v->registered;
-        o->master_role = v->master_role;
-        o->seq = v->seq;
-        o->epoch = v->epoch;
-    }
-    pthread_mutex_unlock(&s->snap_mu);
-}
-
 /* Step 1. 1 when it killed something. */
 static int check_health(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
 {
@@ -182,7 +80,7 @@ static int check_health(struct supervisor *s, const struct worker_info *w, int n
             why = "did not stop after SIGTERM";
         else if (view_fresh && v && v->missing_since && now - v->missing_since >= s->cfg.lost_grace_ms)
             why = "its ZooKeeper znode vanished";
-        else if (view_fresh && (!v || !v->registered) && now - x->spawned_at > s->cfg.ready_timeout_ms)
+        else if (view_fresh && (!v || !v->zn.registered) && now - x->spawned_at > s->cfg.ready_timeout_ms)
             why = "never registered in ZooKeeper";
         else if (view_fresh && x->master && now - x->designated_at > s->cfg.ready_timeout_ms &&
                  !(v && v->took_over == epoch))
@@ -205,11 +103,11 @@ static int handle_master(struct supervisor *s, const struct worker_info *w, int 
     }
     if (m) {
         struct zview *v = sup_view_of(s, m->id);
-        if (s->failover_since && v && v->master_role && v->ready && v->epoch == workers_epoch(s->ws)) {
+        if (s->failover_since && v && v->zn.master_role && v->zn.ready && v->zn.epoch == workers_epoch(s->ws)) {
             log_info("failover done: master ready id=%s pid=%d epoch=%lld took_ms=%lld", m->id, m->pid,
-                     (long long)v->epoch, (long long)(now - s->failover_since));
+                     (long long)v->zn.epoch, (long long)(now - s->failover_since));
             events_add("failover", "master %s pid=%d ready epoch=%lld took_ms=%lld", m->id, m->pid,
-                       (long long)v->epoch, (long long)(now - s->failover_since));
+                       (long long)v->zn.epoch, (long long)(now - s->failover_since));
             s->failover_since = 0;
         }
         return 0;
@@ -307,7 +205,7 @@ static void *supervisor_main(void *arg)
         if (atomic_exchange(&s->children_fired, 0)) s->watch_armed = 0;
         int every = s->failover_since ? REFRESH_FAILOVER_MS : REFRESH_MS;
         if (s->sw.active) every = REFRESH_FAILOVER_MS;
-        if (!s->watch_armed || now - s->refreshed_at >= every) refresh_view(s, w, n, now);
+        if (!s->watch_armed || now - s->refreshed_at >= every) sup_refresh_view(s, w, n, now);
         sup_switchover(s, w, n, now);
         /* Read the table again: the switchover may just have swapped the
          * roles, and the old master, seen as master in a copy from before,
@@ -391,13 +289,4 @@ void supervisor_get_scaling(struct supervisor *s, struct supervisor_scaling *out
     *out = s->sc_info;
     out->target = atomic_load(&s->target);
     pthread_mutex_unlock(&s->snap_mu);
-}
-
-int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max)
-{
-    pthread_mutex_lock(&s->snap_mu);
-    int n = s->nsnap < max ? s->nsnap : max;
-    memcpy(out, s->snap, (size_t)n * sizeof *out);
-    pthread_mutex_unlock(&s->snap_mu);
-    return n;
 }

@@ -31,14 +31,6 @@ struct supervisor_config {
 
 struct supervisor;
 
-/* What the supervisor last read of a worker's znode (GET /api/v1/status). */
-struct supervisor_wview {
-    char id[48];
-    char state[16];          /* "starting" until it registered */
-    int registered, master_role;
-    int64_t seq, epoch;
-};
-
 /* Starts the loop (after startup_run). scaler may be NULL (no autoscaling). */
 struct supervisor *supervisor_start(struct workers *ws, struct scaler *sc, const struct supervisor_config *cfg);
 /* Stops the loop and joins it: no worker is started or elected after it. */
@@ -77,8 +69,11 @@ struct supervisor_starts {
 };
 void supervisor_get_starts(struct supervisor *s, struct supervisor_starts *out);
 
-/* Copies the ZooKeeper view of the live workers (at most max); the count. */
-int supervisor_views(struct supervisor *s, struct supervisor_wview *out, int max);
+/* The live workers (workers_list), each with what its znode said at the
+ * supervisor's last refresh (zn; state "starting" until it registered).
+ * At most max; the count. */
+struct worker_info;
+int supervisor_workers(struct supervisor *s, struct worker_info *out, int max);
 
 /* Planned switchover to slave id (POST /api/v1/promote), done by the loop:
  * the master steps down at a batch boundary and goes on as a slave, then

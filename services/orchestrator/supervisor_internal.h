@@ -1,9 +1,11 @@
 /*
  * supervisor_internal.h — the supervisor's state, shared by the files that
- * implement supervisor.h (supervisor.c: the loop, the ZooKeeper view,
- * failover, replacement, scaling; supervisor_switchover.c: the planned
+ * implement supervisor.h (supervisor.c: the loop, failover, replacement,
+ * scaling; supervisor_view.c: the ZooKeeper view of the workers, which the
+ * others read; supervisor_switchover.c: the planned
  * switchover of POST /api/v1/promote; supervisor_starts.c: failed starts
- * and the backoff). Nothing else includes it.
+ * and the backoff). Calls go one way: supervisor.c calls the other three,
+ * and the switchover and starts read the view. Nothing else includes it.
  *
  * Threads: everything but pr, snap, sc_info and starts belongs to the loop
  * thread; pr is guarded by pr.mu (HTTP threads ask, the loop answers); snap,
@@ -21,14 +23,12 @@
 #include "supervisor.h"
 #include "workers.h"
 
+/* The supervisor's watch over one live worker's znode (supervisor_view.c). */
 struct zview {
     char id[RUNTIME_ID_MAX];
     int pid;
-    int registered;          /* its znode was seen */
+    struct worker_znode zn;  /* what the znode said last */
     int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
-    int ready, master_role;  /* from the znode: state "ready", role "master" */
-    char state[16];          /* from the znode: its state ("" before it registered) */
-    int64_t epoch, seq;
     int ready_logged;
     int64_t took_over;       /* the epoch in which it was seen taking writes as master */
     int live;                /* scratch: still in the table this round */
@@ -74,7 +74,7 @@ struct supervisor {
     struct promote_req pr;
     /* What GET /api/v1/status shows of the ZooKeeper view, copied each refresh. */
     pthread_mutex_t snap_mu;
-    struct supervisor_wview snap[WORKERS_MAX];
+    struct zview snap[WORKERS_MAX];
     int nsnap;
     struct supervisor_scaling sc_info;  /* target excepted: that is the atomic above */
     struct supervisor_starts starts;    /* what the status shows of failed starts */
@@ -89,8 +89,12 @@ struct supervisor {
     int nv;
 };
 
-/* The view of worker id, created if new. Loop thread. */
+/* The ZooKeeper view (supervisor_view.c), loop thread. sup_view_of: the
+ * view of worker id, NULL if it has none. sup_refresh_view: brings the
+ * view up to date with ZooKeeper for the live workers w[0..n) (arming the
+ * child watch), forgets the dead, and copies it for the status. */
 struct zview *sup_view_of(struct supervisor *s, const char *id);
+void sup_refresh_view(struct supervisor *s, const struct worker_info *w, int n, int64_t now);
 
 /* One round of the switchover state machine (supervisor_switchover.c):
  * takes a pending request, or advances the one under way. Loop thread. */

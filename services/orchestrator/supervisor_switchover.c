@@ -66,11 +66,11 @@ void sup_switchover(struct supervisor *s, const struct worker_info *w, int n, in
         if (x->retiring) { promote_done(s, 409, 0, "%s is retiring%s", id, ""); return; }
         /* A master that took writes in the current epoch: a failover that
          * named it is over, even if its end is logged only later this round. */
-        if (!m || !mv || !mv->ready || !mv->master_role || mv->took_over != workers_epoch(s->ws)) {
+        if (!m || !mv || !mv->zn.ready || !mv->zn.master_role || mv->took_over != workers_epoch(s->ws)) {
             promote_done(s, 409, 0, "no ready master to hand over from (failover under way?)%s%s", "", "");
             return;
         }
-        if (!xv || !xv->ready) { promote_done(s, 409, 0, "slave %s is not ready%s", id, ""); return; }
+        if (!xv || !xv->zn.ready) { promote_done(s, 409, 0, "slave %s is not ready%s", id, ""); return; }
         if (!zksession_connected(s->cfg.zk) || workers_stepdown(s->ws, m->id, x->id)) {
             promote_done(s, 503, 0, "ZooKeeper unavailable%s%s", "", "");
             return;
@@ -94,7 +94,7 @@ void sup_switchover(struct supervisor *s, const struct worker_info *w, int n, in
                      s->sw.new_id);
         return;
     }
-    if (mv && mv->registered && !mv->master_role) {
+    if (mv && mv->zn.registered && !mv->zn.master_role) {
         s->sw.active = 0;
         if (workers_switch(s->ws, m->id, x->id)) {
             events_add("switchover", "could not name %s; failing over", x->id);

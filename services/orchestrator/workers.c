@@ -84,7 +84,7 @@ struct workers *workers_new(const struct workers_config *cfg)
 
 void workers_attach(struct workers *ws, struct runtime *rt) { ws->rt = rt; }
 
-struct wentry *wt_find(struct workers *ws, const char *id)
+struct worker_slot *wt_find(struct workers *ws, const char *id)
 {
     for (int i = 0; i < ws->n; i++)
         if (strcmp(ws->w[i].info.id, id) == 0) return &ws->w[i];
@@ -111,7 +111,7 @@ void workers_on_exit(const char *id, int pid, int status, void *ctx)
 {
     struct workers *ws = ctx;
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     if (e && e->alive && e->killing) {
         e->exited = 1; /* workers_kill_picked records it */
         e->exit_status = status;
@@ -144,7 +144,7 @@ static void new_id(struct workers *ws, char *id)
 }
 
 /* A free entry: a new one, else the space of a dead one. Caller holds lock. */
-struct wentry *wt_new_entry(struct workers *ws)
+struct worker_slot *wt_new_entry(struct workers *ws)
 {
     if (ws->n < WORKERS_MAX) return &ws->w[ws->n++];
     for (int i = 0; i < ws->n; i++)
@@ -173,7 +173,7 @@ static int spawn(struct workers *ws, const char *id, int master)
      * even returned here, and its notice must find it. PID 0 means
      * "spawning": no list shows it, no crash picks it. */
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = ws->stopping ? NULL : wt_new_entry(ws);
+    struct worker_slot *e = ws->stopping ? NULL : wt_new_entry(ws);
     if (e) {
         memset(e, 0, sizeof *e);
         snprintf(e->info.id, sizeof e->info.id, "%s", id);
@@ -225,7 +225,7 @@ int wt_bump_epoch(struct workers *ws, const char *master_id)
 int workers_exit_status(struct workers *ws, const char *id, int *status)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     int gone = e && !e->alive;
     if (gone) *status = e->status;
     pthread_mutex_unlock(&ws->lock);
@@ -235,7 +235,7 @@ int workers_exit_status(struct workers *ws, const char *id, int *status)
 void wt_log_designated(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     int pid = e ? e->info.pid : 0;
     long long epoch = (long long)ws->epoch;
     pthread_mutex_unlock(&ws->lock);
@@ -280,7 +280,7 @@ int workers_list(struct workers *ws, struct worker_info *out, int max)
 
 /* The result of killing e (caller holds lock): taken for dead if the kill
  * worked; else unmarked, and dead after all if its exit came meanwhile. */
-static void kill_done(struct workers *ws, struct wentry *e, int killed, const char *why)
+static void kill_done(struct workers *ws, struct worker_slot *e, int killed, const char *why)
 {
     const char *role = e->info.master ? "master" : "slave";
     e->killing = 0;
@@ -303,7 +303,7 @@ int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int
 {
     struct timespec until = clock_deadline(wait_ms);
     struct worker_info live[WORKERS_MAX];
-    struct wentry *entry[WORKERS_MAX];
+    struct worker_slot *entry[WORKERS_MAX];
     char id[RUNTIME_ID_MAX] = "";
     int pid = -1;
     pthread_mutex_lock(&ws->lock);
@@ -331,7 +331,7 @@ int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int
     int killed = runtime_kill(ws->rt, id, SIGKILL) == 0;
     pthread_mutex_lock(&ws->lock);
     /* Ids are never reused, and a marked entry is alive, so never recycled. */
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     if (e) kill_done(ws, e, killed, why);
     pthread_mutex_unlock(&ws->lock);
     return killed ? pid : -1;
@@ -352,7 +352,7 @@ int workers_kill(struct workers *ws, const char *id, const char *why)
 int workers_retire(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     int ok = e && e->alive && !e->info.master;
     if (ok) {
         e->info.retiring = 1;

@@ -32,7 +32,19 @@ struct workers_config {
     const char *env[20];         /* "NAME=value" passed to every worker, NULL-terminated */
 };
 
-/* A live worker as the table knows it. */
+/* What a worker's znode (ZK_ROOT/workers/<id>) said when the supervisor
+ * last read it. */
+struct worker_znode {
+    int registered;              /* the znode was seen at least once */
+    char state[16];              /* "" before it registered */
+    int ready, master_role;      /* state "ready"; role "master" */
+    int64_t epoch, seq;
+};
+
+/* One worker as the orchestrator knows it: the one description of a worker
+ * (the table's private slot and the supervisor's watch wrap it with their
+ * bookkeeping). workers_list fills the table's part and zeroes zn;
+ * supervisor_workers fills both. */
 struct worker_info {
     char id[RUNTIME_ID_MAX];
     int pid;
@@ -41,6 +53,7 @@ struct worker_info {
     int64_t spawned_at;          /* clock_ms() times */
     int64_t retired_at;
     int64_t designated_at;       /* when it was made master */
+    struct worker_znode zn;
 };
 
 struct workers;

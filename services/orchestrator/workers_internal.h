@@ -15,7 +15,7 @@
 
 #include "workers.h"
 
-struct wentry {
+struct worker_slot {
     struct worker_info info;
     int alive;
     int status;         /* wait status once it exited */
@@ -29,7 +29,7 @@ struct workers {
     struct runtime *rt;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    struct wentry w[WORKERS_MAX];
+    struct worker_slot w[WORKERS_MAX];
     int n;
     int64_t epoch;
     unsigned counter;
@@ -40,10 +40,10 @@ struct workers {
 /* Wakes workers_wait callers: the table changed. Caller holds the lock. */
 void wt_changed_locked(struct workers *ws);
 /* The entry of id (alive or not), or NULL. Caller holds the lock. */
-struct wentry *wt_find(struct workers *ws, const char *id);
+struct worker_slot *wt_find(struct workers *ws, const char *id);
 /* A free entry: a new one, else the space of a dead one; NULL when full.
  * Caller holds the lock. */
-struct wentry *wt_new_entry(struct workers *ws);
+struct worker_slot *wt_new_entry(struct workers *ws);
 /* Raises the epoch in memory, then publishes it naming master_id in
  * ZK_ROOT/master. 0 or -1 (ZooKeeper unreachable). */
 int wt_bump_epoch(struct workers *ws, const char *master_id);

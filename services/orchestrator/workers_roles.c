@@ -22,7 +22,7 @@
 int workers_elect(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     int ok = e && e->alive && !e->info.master && !e->info.retiring;
     for (int i = 0; ok && i < ws->n; i++)
         if (ws->w[i].alive && ws->w[i].info.master) ok = 0; /* there is a master */
@@ -58,7 +58,7 @@ static int adopt_into_table(struct workers *ws, const struct runtime_worker *rw,
     pthread_mutex_lock(&ws->lock);
     for (int i = 0; i < n; i++) {
         if (wt_find(ws, rw[i].id)) continue;
-        struct wentry *e = wt_new_entry(ws);
+        struct worker_slot *e = wt_new_entry(ws);
         if (!e) break;
         memset(e, 0, sizeof *e);
         snprintf(e->info.id, sizeof e->info.id, "%s", rw[i].id);
@@ -111,7 +111,7 @@ int workers_stepdown(struct workers *ws, const char *master_id, const char *next
 int workers_switch(struct workers *ws, const char *old_id, const char *new_id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *o = wt_find(ws, old_id), *e = wt_find(ws, new_id);
+    struct worker_slot *o = wt_find(ws, old_id), *e = wt_find(ws, new_id);
     int ok = o && e && o->alive && e->alive && o->info.master && !e->info.master && !e->info.retiring;
     if (ok) {
         o->info.master = 0;
@@ -137,7 +137,7 @@ int workers_switch(struct workers *ws, const char *old_id, const char *new_id)
 void workers_demote(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
-    struct wentry *e = wt_find(ws, id);
+    struct worker_slot *e = wt_find(ws, id);
     if (e && e->alive) e->info.master = 0;
     wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
