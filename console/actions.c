@@ -104,7 +104,7 @@ static void *actions_main(void *arg)
         a->pending.kind = ACT_NONE;
         pthread_mutex_unlock(&a->mu);
 
-        char path[64], body[200], url[700], what[160], text[CE_TEXT];
+        char path[64], body[200], url[700], what[160], text[MODEL_EVENT_TEXT];
         actions_request(&act, path, sizeof path, body, sizeof body);
         actions_describe(&act, what, sizeof what);
         snprintf(url, sizeof url, "%s%s", a->url, path);
@@ -113,7 +113,7 @@ static void *actions_main(void *arg)
         struct http_result r;
         int timeout = act.kind == ACT_PROMOTE ? PROMOTE_TIMEOUT_MS : act.kind == ACT_BACKUP ? BACKUP_TIMEOUT_MS
                                                                                           : a->timeout_ms;
-        char result[CE_TEXT - 40];
+        char result[MODEL_EVENT_TEXT - 40];
         if (http_call("POST", url, body[0] ? body : NULL, NULL, timeout, &r) != 0)
             snprintf(result, sizeof result, "failed: %s", r.error[0] ? r.error : "no answer");
         else

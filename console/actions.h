@@ -17,7 +17,7 @@ enum action_kind { ACT_NONE, ACT_CRASH_MASTER, ACT_CRASH_SLAVE, ACT_PROMOTE, ACT
 
 struct action {
     enum action_kind kind;
-    char id[CID];            /* promote: the slave */
+    char id[MODEL_ID_MAX];            /* promote: the slave */
     int slaves;              /* scale: the new slave count */
 };
 

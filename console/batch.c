@@ -12,8 +12,8 @@
 
 static void print_events_text(FILE *f, const struct snapshot *s)
 {
-    static struct c_event ev[2 * CE_MAX];
-    int ne = model_events(s, "", ev, 2 * CE_MAX);
+    static struct c_event ev[2 * MODEL_EVENTS_MAX];
+    int ne = model_events(s, "", ev, 2 * MODEL_EVENTS_MAX);
     fprintf(f, "\n== events (%d, newest first)\n", ne);
     char line[FMT_LINE];
     for (int i = 0; i < ne; i++) {
@@ -49,7 +49,7 @@ void batch_text(FILE *f, const struct snapshot *s, const struct batch_info *info
     fprintf(f, "\n== queues%s\n", s->be[B_MQ].up ? "" : " [unreachable]");
     fmt_queue_header(line, sizeof line);
     fprintf(f, "%s\n", line);
-    for (int i = 0; i < CQ_N; i++) {
+    for (int i = 0; i < MODEL_QUEUES; i++) {
         fmt_queue(line, sizeof line, &s->queues[i]);
         fprintf(f, "%s\n", line);
     }
@@ -142,7 +142,7 @@ void batch_json(FILE *f, const struct snapshot *s, const struct batch_info *info
     }
 
     cJSON *q = cJSON_AddArrayToObject(o, "queues");
-    for (int i = 0; i < CQ_N; i++) {
+    for (int i = 0; i < MODEL_QUEUES; i++) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", s->queues[i].name);
         if (s->be[B_MQ].up && s->queues[i].ok) {
@@ -168,8 +168,8 @@ void batch_json(FILE *f, const struct snapshot *s, const struct batch_info *info
     }
     cJSON_AddBoolToObject(z, "truncated", s->zk_truncated);
 
-    static struct c_event ev[2 * CE_MAX];
-    int ne = model_events(s, "", ev, 2 * CE_MAX);
+    static struct c_event ev[2 * MODEL_EVENTS_MAX];
+    int ne = model_events(s, "", ev, 2 * MODEL_EVENTS_MAX);
     cJSON *evs = cJSON_AddArrayToObject(o, "events");
     for (int i = 0; i < ne; i++) {
         cJSON *x = cJSON_CreateObject();

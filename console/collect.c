@@ -28,7 +28,7 @@
 #include "mq.h"
 #include "protocol.h"
 
-static const char *const QUEUES[CQ_N] = { PROTO_WRITE_QUEUE, PROTO_READ_QUEUE, PROTO_LOG_STREAM };
+static const char *const QUEUES[MODEL_QUEUES] = { PROTO_WRITE_QUEUE, PROTO_READ_QUEUE, PROTO_LOG_STREAM };
 
 void collect_backend(struct collector *c, enum backend b, const char *error)
 {
@@ -36,7 +36,7 @@ void collect_backend(struct collector *c, enum backend b, const char *error)
     struct c_backend *x = &c->snap.be[b];
     int up = error == NULL, first = !x->tried;
     int64_t now = clock_ms();
-    char text[CE_TEXT];
+    char text[MODEL_EVENT_TEXT];
     if (first || up != x->up) {
         x->since_ms = now;
         if (!up) {
@@ -83,7 +83,7 @@ static void *orch_main(void *arg)
     char url[700], why[160];
     snprintf(url, sizeof url, "%s/api/v1/status", c->cfg.orch_url);
     static struct c_worker workers[CW_MAX];  /* this thread only */
-    static struct c_event events[CE_MAX];
+    static struct c_event events[MODEL_EVENTS_MAX];
     uint64_t seen = 0;
     struct c_orch prev;
     memset(&prev, 0, sizeof prev);
@@ -128,7 +128,7 @@ static int read_depths(struct collector *c, struct mq **m, struct c_queue *q)
 {
     if (!*m) *m = mq_connect(c->cfg.amqp_url, c->cfg.timeout_ms);
     if (!*m) return -1;
-    for (int i = 0; i < CQ_N; i++) {
+    for (int i = 0; i < MODEL_QUEUES; i++) {
         uint32_t msgs = 0, cons = 0;
         q[i].ok = mq_queue_depth(*m, QUEUES[i], &msgs, &cons) == 0;
         q[i].messages = msgs;
@@ -149,14 +149,14 @@ static void *mq_main(void *arg)
     char shown[300], why[400];
     model_redact_url(c->cfg.amqp_url, shown, sizeof shown);
     snprintf(why, sizeof why, "cannot connect to %s", shown);
-    int64_t prev_at[CQ_N] = { 0 }, prev_msgs[CQ_N] = { 0 };
+    int64_t prev_at[MODEL_QUEUES] = { 0 }, prev_msgs[MODEL_QUEUES] = { 0 };
     uint64_t seen = 0;
     for (;;) {
-        struct c_queue q[CQ_N];
+        struct c_queue q[MODEL_QUEUES];
         memset(q, 0, sizeof q);
         int rc = read_depths(c, &m, q);
         int64_t now = clock_ms();
-        for (int i = 0; i < CQ_N; i++) {
+        for (int i = 0; i < MODEL_QUEUES; i++) {
             snprintf(q[i].name, sizeof q[i].name, "%s", QUEUES[i]);
             if (rc == 0 && q[i].ok && prev_at[i] && now > prev_at[i]) {
                 q[i].rate = (double)(q[i].messages - prev_msgs[i]) * 1000.0 / (double)(now - prev_at[i]);
@@ -187,7 +187,7 @@ struct collector *collector_start(const struct collect_config *cfg)
     clock_cond_init(&c->wake);
     c->data_ctx = (struct zk_watch_ctx){ c, 0 };
     c->child_ctx = (struct zk_watch_ctx){ c, 1 };
-    for (int i = 0; i < CQ_N; i++) snprintf(c->snap.queues[i].name, sizeof c->snap.queues[i].name, "%s", QUEUES[i]);
+    for (int i = 0; i < MODEL_QUEUES; i++) snprintf(c->snap.queues[i].name, sizeof c->snap.queues[i].name, "%s", QUEUES[i]);
     void *(*mains[B_N])(void *) = { collect_zk_main, mq_main, orch_main };
     for (int b = 0; b < B_N; b++) {
         c->started[b] = pthread_create(&c->th[b], NULL, mains[b], c) == 0;
@@ -258,7 +258,7 @@ int collector_wait_first(struct collector *c, int timeout_ms)
 
 void collector_event(struct collector *c, const char *kind, const char *fmt, ...)
 {
-    char text[CE_TEXT];
+    char text[MODEL_EVENT_TEXT];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);

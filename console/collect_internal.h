@@ -10,7 +10,7 @@
 
 #include "collect.h"
 
-#define ZK_ARMED_MAX (2 * CZ_MAX)
+#define ZK_ARMED_MAX (2 * MODEL_ZNODES_MAX)
 
 struct zk_watch_ctx {
     struct collector *c;
@@ -31,7 +31,7 @@ struct collector {
     int zk_dirty;               /* a watch fired, or the session changed */
     int zk_connected, zk_expired;
     int narmed;                 /* paths with a watch set and not yet fired */
-    char armed[ZK_ARMED_MAX][CZ_PATH + 2]; /* "d:<path>" or "c:<path>" */
+    char armed[ZK_ARMED_MAX][MODEL_ZNODE_PATH + 2]; /* "d:<path>" or "c:<path>" */
     struct zk_watch_ctx data_ctx, child_ctx;
 };
 

@@ -42,7 +42,7 @@ static int armed_find(struct collector *c, const char *key)
 /* Marks (kind, path) armed; 1 if the caller should set the watch. */
 static int arm(struct collector *c, char kind, const char *path)
 {
-    char key[CZ_PATH + 2];
+    char key[MODEL_ZNODE_PATH + 2];
     snprintf(key, sizeof key, "%c:%s", kind, path);
     pthread_mutex_lock(&c->mu);
     int set = armed_find(c, key) < 0 && c->narmed < ZK_ARMED_MAX;
@@ -53,7 +53,7 @@ static int arm(struct collector *c, char kind, const char *path)
 
 static void disarm_locked(struct collector *c, char kind, const char *path)
 {
-    char key[CZ_PATH + 2];
+    char key[MODEL_ZNODE_PATH + 2];
     snprintf(key, sizeof key, "%c:%s", kind, path);
     int i = armed_find(c, key);
     if (i >= 0) memcpy(c->armed[i], c->armed[--c->narmed], sizeof c->armed[0]);
@@ -102,9 +102,9 @@ struct walk {
 static void walk(struct collector *c, struct zk *z, const char *path, int depth, struct walk *w)
 {
     if (w->failed) return;
-    if (w->out.n >= CZ_MAX) { w->out.truncated = 1; return; }
+    if (w->out.n >= MODEL_ZNODES_MAX) { w->out.truncated = 1; return; }
     struct c_znode *node = &w->out.v[w->out.n];
-    char data[CZ_DATA];
+    char data[MODEL_ZNODE_DATA];
     int dw = arm(c, 'd', path);
     int len = zk_get(z, path, data, sizeof data, dw ? on_watch : NULL, dw ? &c->data_ctx : NULL);
     if (len < 0 && dw) disarm(c, 'd', path);
@@ -125,7 +125,7 @@ static void walk(struct collector *c, struct zk *z, const char *path, int depth,
     }
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
     for (int i = 0; i < n; i++) {
-        char child[CZ_PATH];
+        char child[MODEL_ZNODE_PATH];
         int k = snprintf(child, sizeof child, "%s/%s", strcmp(path, "/") ? path : "", names[i]);
         if (k < (int)sizeof child) walk(c, z, child, depth + 1, w);
     }
@@ -144,7 +144,7 @@ static void wait_dirty(struct collector *c, uint64_t *seen, int64_t timeout_ms)
 void *collect_zk_main(void *arg)
 {
     struct collector *c = arg;
-    static struct c_znode nodes[CZ_MAX]; /* this thread only */
+    static struct c_znode nodes[MODEL_ZNODES_MAX]; /* this thread only */
     char cannot[300];
     snprintf(cannot, sizeof cannot, "cannot connect to %s", c->cfg.zk_hosts);
     struct zk *z = NULL;

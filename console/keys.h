@@ -23,14 +23,14 @@ enum { K_UP = 0x10000, K_DOWN, K_ENTER, K_ESC, K_BACKSPACE, K_RESIZE, K_HOME, K_
 struct ui {
     int read_only;
     int sel;                     /* selected worker */
-    char sel_id[CID];            /* kept across refreshes */
+    char sel_id[MODEL_ID_MAX];            /* kept across refreshes */
     int help;                    /* the help overlay is shown */
     int confirm;                 /* pending waits for y/n */
     struct action pending;
-    char prompt[CE_TEXT];
+    char prompt[MODEL_EVENT_TEXT];
     int filtering;               /* editing the filter */
     char filter[64];
-    char note[CE_TEXT];          /* a short message for the footer */
+    char note[MODEL_EVENT_TEXT];          /* a short message for the footer */
     int quit;
 };
 

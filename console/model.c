@@ -103,7 +103,7 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
     k = 0;
     const cJSON *e, *evs = cJSON_GetObjectItemCaseSensitive(o, "events");
     cJSON_ArrayForEach(e, evs) {
-        if (k >= CE_MAX) break;
+        if (k >= MODEL_EVENTS_MAX) break;
         if (!cJSON_IsObject(e)) continue;
         struct c_event *x = &events[k++];
         copy(x->at, sizeof x->at, json_get_str(e, "at"));
@@ -156,9 +156,9 @@ static int parse_znode_worker(const char *id, const char *data, struct c_worker 
 
 int model_workers(const struct snapshot *s, const char *zk_root, struct c_worker *out, int max)
 {
-    struct c_worker zw[CZ_MAX];
+    struct c_worker zw[MODEL_ZNODES_MAX];
     int nz = 0;
-    for (int i = 0; i < s->nznodes && nz < CZ_MAX; i++) {
+    for (int i = 0; i < s->nznodes && nz < MODEL_ZNODES_MAX; i++) {
         const char *id = worker_znode_id(s->znodes[i].path, zk_root);
         if (id && parse_znode_worker(id, s->znodes[i].data, &zw[nz]) == 0) nz++;
     }
@@ -252,8 +252,8 @@ int model_events(const struct snapshot *s, const char *filter, struct c_event *o
 
 void model_local_event(struct snapshot *s, const char *kind, const char *text)
 {
-    if (s->nlocal == CE_MAX) {
-        memmove(&s->local_events[0], &s->local_events[1], (CE_MAX - 1) * sizeof s->local_events[0]);
+    if (s->nlocal == MODEL_EVENTS_MAX) {
+        memmove(&s->local_events[0], &s->local_events[1], (MODEL_EVENTS_MAX - 1) * sizeof s->local_events[0]);
         s->nlocal--;
     }
     struct c_event *e = &s->local_events[s->nlocal++];

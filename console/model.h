@@ -22,13 +22,13 @@
 #include <stdint.h>
 
 #define CW_MAX 32           /* workers shown */
-#define CZ_MAX 64           /* znodes shown */
-#define CZ_PATH 160
-#define CZ_DATA 240
-#define CE_MAX 60           /* events kept per list */
-#define CE_TEXT 200
-#define CQ_N 3              /* writeQ, readQ, replog */
-#define CID 64
+#define MODEL_ZNODES_MAX     64   /* znodes shown */
+#define MODEL_ZNODE_PATH     160
+#define MODEL_ZNODE_DATA     240
+#define MODEL_EVENTS_MAX     60   /* events kept per list */
+#define MODEL_EVENT_TEXT     200
+#define MODEL_QUEUES         3    /* writeQ, readQ, replog */
+#define MODEL_ID_MAX         64
 
 enum backend { B_ZK, B_MQ, B_ORCH, B_N };
 
@@ -41,7 +41,7 @@ struct c_backend {
 };
 
 struct c_worker {
-    char id[CID];
+    char id[MODEL_ID_MAX];
     char role[16];          /* master, slave */
     int pid;
     char state[16];         /* starting, catching-up, ready, retiring */
@@ -49,8 +49,8 @@ struct c_worker {
 };
 
 struct c_znode {
-    char path[CZ_PATH];
-    char data[CZ_DATA];     /* printable; "" when the node holds none */
+    char path[MODEL_ZNODE_PATH];
+    char data[MODEL_ZNODE_DATA];     /* printable; "" when the node holds none */
     int depth;              /* 0 for the root */
 };
 
@@ -64,7 +64,7 @@ struct c_queue {
 
 struct c_orch {
     int64_t epoch;
-    char master[CID];       /* "" when none */
+    char master[MODEL_ID_MAX];       /* "" when none */
     int64_t master_seq;     /* -1: unknown */
     int64_t reads_in_window;
     double seconds_to_decision; /* < 0: no window running */
@@ -77,7 +77,7 @@ struct c_orch {
     /* Workers that could not start: in a row, the current pause, the last one. */
     int start_failures;
     int64_t start_backoff_ms, start_next_in_ms;
-    char start_last[CE_TEXT]; /* "<id>: <why> (status N)"; "" none */
+    char start_last[MODEL_EVENT_TEXT]; /* "<id>: <why> (status N)"; "" none */
     double write_rate, read_rate; /* per second between two statuses (collect.c) */
     int has_rates;
 };
@@ -85,7 +85,7 @@ struct c_orch {
 struct c_event {
     char at[32];            /* ISO-8601 UTC with ms: sorts as text */
     char kind[24];
-    char text[CE_TEXT];
+    char text[MODEL_EVENT_TEXT];
 };
 
 struct snapshot {
@@ -94,22 +94,22 @@ struct snapshot {
     int nworkers;           /* from the orchestrator */
     struct c_worker workers[CW_MAX];
     int nznodes;
-    struct c_znode znodes[CZ_MAX];
-    int zk_truncated;       /* more znodes than CZ_MAX */
-    struct c_queue queues[CQ_N];
+    struct c_znode znodes[MODEL_ZNODES_MAX];
+    int zk_truncated;       /* more znodes than MODEL_ZNODES_MAX */
+    struct c_queue queues[MODEL_QUEUES];
     struct c_orch orch;
     int norch_events;       /* newest first */
-    struct c_event orch_events[CE_MAX];
+    struct c_event orch_events[MODEL_EVENTS_MAX];
     int nlocal;             /* oldest first, a ring trimmed from the front */
-    struct c_event local_events[CE_MAX];
-    char message[CE_TEXT];  /* the last action's outcome, for the footer */
+    struct c_event local_events[MODEL_EVENTS_MAX];
+    char message[MODEL_EVENT_TEXT];  /* the last action's outcome, for the footer */
     int action_busy;
 };
 
 extern const char *const BACKEND_NAMES[B_N]; /* "ZooKeeper", "RabbitMQ", "orchestrator" */
 
 /* Parses GET /api/v1/status into orch, workers (at most CW_MAX) and events
- * (newest first, at most CE_MAX). 0, or -1 with why (size n) when the text
+ * (newest first, at most MODEL_EVENTS_MAX). 0, or -1 with why (size n) when the text
  * is not the expected shape. */
 int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct c_worker *workers,
                        int *nworkers, struct c_event *events, int *nevents, char *why, size_t n);
@@ -142,7 +142,7 @@ int model_event_match(const struct c_event *e, const char *filter);
  * matching filter only; at most max. Returns the count. */
 int model_events(const struct snapshot *s, const char *filter, struct c_event *out, int max);
 
-/* Adds a console event now (ring of CE_MAX). */
+/* Adds a console event now (ring of MODEL_EVENTS_MAX). */
 void model_local_event(struct snapshot *s, const char *kind, const char *text);
 
 /* url without its user:password@ part, for showing. */

@@ -152,7 +152,7 @@ static void draw_queues(int y, int x, int h, int w, const struct snapshot *s)
     char line[FMT_LINE];
     fmt_queue_header(line, sizeof line);
     put(y + 1, x + 2, w - 4, looks[L_HEADER], line);
-    for (int i = 0; i < CQ_N && i < h - 3; i++) {
+    for (int i = 0; i < MODEL_QUEUES && i < h - 3; i++) {
         struct c_queue q = s->queues[i];
         if (!s->be[B_MQ].up) q.ok = 0;
         fmt_queue(line, sizeof line, &q);
@@ -175,8 +175,8 @@ static void draw_zk(int y, int x, int h, int w, const struct snapshot *s, const 
 
 static void draw_events(int y, int x, int h, int w, const struct snapshot *s, const struct ui *u)
 {
-    static struct c_event ev[2 * CE_MAX];
-    int n = model_events(s, u->filter, ev, 2 * CE_MAX);
+    static struct c_event ev[2 * MODEL_EVENTS_MAX];
+    int n = model_events(s, u->filter, ev, 2 * MODEL_EVENTS_MAX);
     char title[160], line[FMT_LINE];
     if (u->filter[0]) snprintf(title, sizeof title, "events (%d) - filter: %s", n, u->filter);
     else snprintf(title, sizeof title, "events (%d)", n);

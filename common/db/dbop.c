@@ -64,7 +64,7 @@ static const struct { const char *name; unsigned kinds; } keys[NKEYS] = {
     [K_MAX_BYTES] = { "max_bytes", KB(DBOP_SELECT) },
 };
 
-struct ctx {
+struct check {
     struct dbop *op;
     unsigned flags;
     char *err;
@@ -72,7 +72,7 @@ struct ctx {
 };
 
 __attribute__((format(printf, 2, 3)))
-static int fail(struct ctx *cx, const char *fmt, ...)
+static int fail(struct check *cx, const char *fmt, ...)
 {
     if (cx->err && cx->errlen) {
         va_list ap;
@@ -108,7 +108,7 @@ static int find_name(const char *const *names, int n, const char *s)
 }
 
 /* The column named by client text, or an error naming it. */
-static int column(struct ctx *cx, const char *name, int *out)
+static int column(struct check *cx, const char *name, int *out)
 {
     QBUF;
     const struct db_table *t = cx->op->table;
@@ -119,7 +119,7 @@ static int column(struct ctx *cx, const char *name, int *out)
 
 /* v as a value of column col: a string for TEXT, an exact integer for
  * INTEGER, nothing else. */
-static int value(struct ctx *cx, int col, const cJSON *v, struct db_value *out)
+static int value(struct check *cx, int col, const cJSON *v, struct db_value *out)
 {
     const struct db_column *c = &cx->op->table->cols[col];
     memset(out, 0, sizeof *out);
@@ -141,7 +141,7 @@ static int value(struct ctx *cx, int col, const cJSON *v, struct db_value *out)
 /* "values" of an insert (insert != 0) or "set" of an update. Stored in
  * table order, whatever the client's order, so that the same operation
  * always gives the same SQL text (the worker can cache statements). */
-static int assigns(struct ctx *cx, const cJSON *obj, int insert)
+static int assigns(struct check *cx, const cJSON *obj, int insert)
 {
     struct dbop *op = cx->op;
     const struct db_table *t = op->table;
@@ -175,7 +175,7 @@ static int assigns(struct ctx *cx, const cJSON *obj, int insert)
     return 0;
 }
 
-static int filter(struct ctx *cx, int col, enum dbop_cmp cmp, const cJSON *v)
+static int filter(struct check *cx, int col, enum dbop_cmp cmp, const cJSON *v)
 {
     struct dbop *op = cx->op;
     if (op->nwhere >= DBOP_MAX_FILTERS)
@@ -189,7 +189,7 @@ static int filter(struct ctx *cx, int col, enum dbop_cmp cmp, const cJSON *v)
 }
 
 /* {col: v} is equality; {col: {"gt": v, ...}} one filter per operator. */
-static int where(struct ctx *cx, const cJSON *w)
+static int where(struct check *cx, const cJSON *w)
 {
     QBUF;
     const struct db_table *t = cx->op->table;
@@ -223,7 +223,7 @@ static int where(struct ctx *cx, const cJSON *w)
 
 /* Update and delete: a "where" with at least one condition, so that no
  * single operation rewrites or empties a whole table by omission. */
-static int required_where(struct ctx *cx, const cJSON *w)
+static int required_where(struct check *cx, const cJSON *w)
 {
     const char *kind = kind_names[cx->op->kind];
     if (!w) return fail(cx, "missing 'where' (%s needs at least one condition)", kind);
@@ -232,7 +232,7 @@ static int required_where(struct ctx *cx, const cJSON *w)
     return 0;
 }
 
-static int columns(struct ctx *cx, const cJSON *a)
+static int columns(struct check *cx, const cJSON *a)
 {
     struct dbop *op = cx->op;
     unsigned seen = 0;
@@ -252,7 +252,7 @@ static int columns(struct ctx *cx, const cJSON *a)
     return 0;
 }
 
-static int order(struct ctx *cx, const cJSON *a)
+static int order(struct check *cx, const cJSON *a)
 {
     QBUF;
     struct dbop *op = cx->op;
@@ -292,7 +292,7 @@ static int order(struct ctx *cx, const cJSON *a)
 
 /* "after": one value for each "order" column, stored in the order's order,
  * so that the SQL's row value and its parameters line up. */
-static int after(struct ctx *cx, const cJSON *obj)
+static int after(struct check *cx, const cJSON *obj)
 {
     struct dbop *op = cx->op;
     const struct db_table *t = op->table;
@@ -323,7 +323,7 @@ static int after(struct ctx *cx, const cJSON *obj)
 }
 
 /* A select's "limit" or "max_bytes": an integer in [1, max]. */
-static int bound(struct ctx *cx, const cJSON *v, const char *name, int64_t max, int64_t *out)
+static int bound(struct check *cx, const cJSON *v, const char *name, int64_t max, int64_t *out)
 {
     int64_t n;
     if (!json_as_int(v, &n) || n < 1 || n > max)
@@ -335,7 +335,7 @@ static int bound(struct ctx *cx, const cJSON *v, const char *name, int64_t max, 
 int dbop_parse(const cJSON *json, unsigned flags, struct dbop *op, char *err, size_t errlen)
 {
     QBUF;
-    struct ctx cx = { op, flags, err, errlen };
+    struct check cx = { op, flags, err, errlen };
     const cJSON *k[NKEYS] = { 0 };
     const cJSON *dup = NULL, *unknown = NULL;
 

@@ -97,7 +97,7 @@ struct rpc {
 };
 
 /* One request taken by the publisher: offsets into its copy buffer. */
-struct out {
+struct outgoing {
     int idx;
     unsigned gen;
     int persistent;
@@ -214,7 +214,7 @@ static size_t put(char **buf, size_t *used, size_t *cap, const char *s, size_t n
 
 /* Takes up to PUB_BATCH queued requests whose callers still wait, copying
  * them into buf; if !up, fails them instead. Caller holds lock. */
-static int take_batch(struct rpc *r, int up, struct out *batch, char **buf, size_t *cap, char *reply_to)
+static int take_batch(struct rpc *r, int up, struct outgoing *batch, char **buf, size_t *cap, char *reply_to)
 {
     int n = 0;
     size_t used = 0;
@@ -232,7 +232,7 @@ static int take_batch(struct rpc *r, int up, struct out *batch, char **buf, size
             pthread_cond_signal(&s->done);
             continue;
         }
-        struct out *o = &batch[n++];
+        struct outgoing *o = &batch[n++];
         o->idx = idx;
         o->gen = gen;
         o->persistent = s->persistent;
@@ -246,7 +246,7 @@ static int take_batch(struct rpc *r, int up, struct out *batch, char **buf, size
 }
 
 /* Marks the batch's requests whose publish failed. */
-static void batch_done(struct rpc *r, const struct out *batch, const int *failed, int n)
+static void batch_done(struct rpc *r, const struct outgoing *batch, const int *failed, int n)
 {
     int any = 0;
     for (int i = 0; i < n; i++) any |= failed[i];
@@ -267,7 +267,7 @@ static void *publisher_main(void *arg)
     struct rpc *r = arg;
     struct mq *m = NULL;
     int64_t retry_at = 0, read_at = 0;
-    struct out batch[PUB_BATCH];
+    struct outgoing batch[PUB_BATCH];
     int failed[PUB_BATCH];
     char *buf = NULL, reply_to[256];
     size_t cap = 0;

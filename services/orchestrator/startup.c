@@ -37,6 +37,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "workers.h"
+#include "workers_roles.h"
 #include "zk.h"
 #include "zksession.h"
 

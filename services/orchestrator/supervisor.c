@@ -54,11 +54,10 @@
 
 #include "clock.h"
 #include "events.h"
-#include "json.h"
 #include "log.h"
 #include "scaler.h"
 #include "workers.h"
-#include "zk.h"
+#include "workers_roles.h"
 #include "zksession.h"
 
 #include "supervisor_internal.h"

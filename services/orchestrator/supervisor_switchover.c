@@ -9,7 +9,10 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "workers.h"
+#include "workers_roles.h"
 #include "zksession.h"
+
 #include "supervisor_internal.h"
 
 static const struct worker_info *find_live(const struct worker_info *w, int n, const char *id)

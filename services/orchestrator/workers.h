@@ -90,30 +90,13 @@ int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int
 int workers_exit_status(struct workers *ws, const char *id, int *status);
 
 /* Start-up and supervisor actions; each 0 or -1. The spawns write the new
- * worker's id into id (RUNTIME_ID_MAX bytes) unless it is NULL. */
+ * worker's id into id (RUNTIME_ID_MAX bytes) unless it is NULL. Changes of
+ * master are in workers_roles.h. */
 int workers_spawn_slave(struct workers *ws, char *id);
 /* A new master (at start, or when no slave is left to promote): bump the
  * epoch naming it, then spawn it. */
 int workers_spawn_master(struct workers *ws, char *id);
-/* Names live slave id master: bumps the epoch in ZK_ROOT/master naming it
- * (the slave learns it by its watch and takes over). */
-int workers_elect(struct workers *ws, const char *id);
-/* Orchestrator restart (startup.c): the epoch ZK_ROOT/master holds, and the
- * workers the runtime finds running (runtime_list: the process runtime
- * adopts them from its PID files), entered in the table as they are —
- * master_id as the master ("" for none). The number adopted, or -1. */
-void workers_set_epoch(struct workers *ws, int64_t epoch);
-int workers_adopt(struct workers *ws, const char *master_id);
 
-/* Planned switchover (supervisor thread): workers_stepdown writes the
- * step-down request into ZK_ROOT/master (epoch_stepdown: the master stops
- * taking writes and goes on as a slave); once its znode says role "slave",
- * workers_switch makes old_id a slave and new_id the master in the table
- * and bumps the epoch naming new_id. workers_demote takes id for a slave
- * (a switchover given up: the supervisor then fails over as for a crash). */
-int workers_stepdown(struct workers *ws, const char *master_id, const char *next_id);
-int workers_switch(struct workers *ws, const char *old_id, const char *new_id);
-void workers_demote(struct workers *ws, const char *id);
 /* Scale-in: SIGTERM, and the exit that follows is no crash. */
 int workers_retire(struct workers *ws, const char *id);
 /* SIGKILL, taking the worker for dead at once. */

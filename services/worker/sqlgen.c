@@ -16,13 +16,13 @@
 
 #include <string.h>
 
-struct sb {
+struct sqlbuf {
     char *buf;
     size_t n, len;
     int full;
 };
 
-static void put(struct sb *b, const char *s)
+static void put(struct sqlbuf *b, const char *s)
 {
     size_t l = strlen(s);
     if (b->full || l >= b->n - b->len) { b->full = 1; return; }
@@ -32,7 +32,7 @@ static void put(struct sb *b, const char *s)
 
 /* A quoted identifier. The schema's names hold no '"', but doubling it
  * keeps the quoting right whatever a future name holds. */
-static void put_ident(struct sb *b, const char *name)
+static void put_ident(struct sqlbuf *b, const char *name)
 {
     put(b, "\"");
     for (const char *p = name; *p && !b->full; p++) {
@@ -47,7 +47,7 @@ static const char *col_name(const struct dbop *op, int c) { return op->table->co
 /* The where filters, then a select's "after" as one more condition: a row
  * value, ("c1", "c2") > (?, ?), which SQLite compares column by column in
  * order and can answer from an index on those columns (desc: <). */
-static void put_where(struct sb *b, const struct dbop *op)
+static void put_where(struct sqlbuf *b, const struct dbop *op)
 {
     static const char *const sql_cmp[] = {
         [DBOP_EQ] = " = ?", [DBOP_NE] = " <> ?", [DBOP_LT] = " < ?",
@@ -74,7 +74,7 @@ static void put_where(struct sb *b, const struct dbop *op)
 
 int sqlgen_build(const struct dbop *op, char *sql, size_t n)
 {
-    struct sb b = { sql, n, 0, 0 };
+    struct sqlbuf b = { sql, n, 0, 0 };
     if (!sql || n == 0) return -1;
     sql[0] = '\0';
     if (!op->table) return -1;

@@ -61,7 +61,7 @@ TEST(rejects_what_is_not_a_status)
 {
     struct c_orch o;
     struct c_worker w[CW_MAX];
-    struct c_event e[CE_MAX];
+    struct c_event e[MODEL_EVENTS_MAX];
     int nw, ne;
     char why[160] = "";
     const char *bad[] = { "", "[]", "{\"workers\":3}", "{", "null" };
@@ -144,11 +144,11 @@ TEST(local_events_are_a_ring)
 {
     memset(&snap, 0, sizeof snap);
     char t[32];
-    for (int i = 0; i < CE_MAX + 5; i++) {
+    for (int i = 0; i < MODEL_EVENTS_MAX + 5; i++) {
         snprintf(t, sizeof t, "n=%d", i);
         model_local_event(&snap, "action", t);
     }
-    CHECK_INT(snap.nlocal, CE_MAX);
+    CHECK_INT(snap.nlocal, MODEL_EVENTS_MAX);
     CHECK_STR(snap.local_events[0].text, "n=5");
     CHECK(snap.version > 0);
     CHECK_INT((int)strlen(snap.local_events[0].at), 24);
@@ -219,7 +219,7 @@ static const char CAPPED[] =
 static void parse(const char *text, struct c_orch *o)
 {
     struct c_worker w[CW_MAX];
-    struct c_event e[CE_MAX];
+    struct c_event e[MODEL_EVENTS_MAX];
     int nw, ne;
     char why[160];
     CHECK_INT(model_parse_status(text, strlen(text), o, w, &nw, e, &ne, why, sizeof why), 0);
