@@ -11,7 +11,7 @@
 #   POST /api/v1/rides                          (bench/api_create.lua: unique bodies; each
 #                                                create also makes rides call users once)
 # and prints one row per run (req/s, p50, p99, errors) like bench/run.sh, against the targets
-# (GET >= 6,000 req/s with p99 <= 15 ms, issue 13; POST >= 300 req/s), and where the CPU went during
+# (GET >= 6,000 req/s with p99 <= 15 ms; POST >= 300 req/s), and where the CPU went during
 # each run: utime+stime of each process from /proc, in % of one core (nginx = master and
 # workers; workers = the orchestrator's master and slaves; rabbitmq = the broker's VM).
 # BENCH_PERF=1: the GET run is also sampled with `perf record -a -g` (Debian's linux-perf; installed

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scale.py — `make bench`, last part: what the API costs as the data grows (issue 13).
+"""scale.py — `make bench`, last part: what the API costs as the data grows.
 
 Starts the whole stack with services/infra/run.sh on free loopback ports (as bench/api.sh does;
 2 slaves, autoscaling held off by a day-long window so the slave count stays put), then:
@@ -14,11 +14,11 @@ Starts the whole stack with services/infra/run.sh on free loopback ports (as ben
        GET  /api/v1/rides?source=1&destination=2   (bench/api_list.lua)
      and GET /api/v1/users, the whole list, three times alone (the median);
   3. at the largest size, sends bodies just under the services' 1 MiB limit, shaped to cost the
-     most (the issue's 75,000 keys, 300,000 numbers, 500,000 brackets, one 1 MiB name, junk) to
+     most (75,000 keys, 300,000 numbers, 500,000 brackets, one 1 MiB name, junk) to
      each route that takes a body, five times each, and takes the slowest answer;
-and prints one table with the targets of issue 13: ride create at the largest size >= 80 % of its
-rate at the smallest; the whole users list at 1,000,000 users in <= 3 s; every body answered in
-<= 50 ms. Before each timed run the load average is printed (the machine should be quiet).
+and prints one table with its targets (docs/benchmarks.md): ride create at the largest size >= 80 %
+of its rate at the smallest; the whole users list at 1,000,000 users in <= 3 s; every body
+answered in <= 50 ms. Before each timed run the load average is printed (the machine should be quiet).
 Everything started is stopped by PID at the end (TERM to run.sh, which stops its children).
 
 Each size's joins use rides of their own, BENCH_RIDES / the number of sizes of them (25,000): at
@@ -187,7 +187,7 @@ def bodies():
     keys = ",".join(f'"k{i}":1' for i in range(75000))
     nums = ",".join(["1"] * 300000)
     return [
-        ("75,000 keys (the issue's)", "{" + keys + "}"),
+        ("75,000 keys (814 KB)", "{" + keys + "}"),
         ("user + 75,000 keys", user + keys + "}"),
         ("300,000 numbers", user + '"a":[' + nums + "]}"),
         ("500,000 brackets", '{"username":' + "[" * 250000 + "]" * 250000 + "}"),
@@ -258,7 +258,7 @@ def run(stack):
     costs = body_costs(stack, lo)
 
     say("")
-    say(f"Scale (issue 13): {NRIDES:,} rides seeded, {CONNS} connections, {SECS} s per run, through the gateway")
+    say(f"Scale: {NRIDES:,} rides seeded, {CONNS} connections, {SECS} s per run, through the gateway")
     say("| users | POST rides /s (p99 ms) | POST rides/{id} join /s (p99 ms) | GET rides?src&dst /s (p99 ms) "
         "| GET users: whole list s (MB) | errors (create/join/list) |")
     say("|---:|---:|---:|---:|---:|---:|")

@@ -265,7 +265,7 @@ start_zk() {
     # session), the console, and each worker (two while a new slave fetches
     # its copy). At the orchestrator's largest MAX_SLAVES (48) that is about
     # 100; at the default 8 about 20. ZooKeeper's default of 60 refused the
-    # workers of issue 11's uncapped scale-up, which then died and were
+    # workers of an uncapped scale-up once, which then died and were
     # started again. 200 leaves room for that worst case twice over, and for
     # tests' own sessions, yet keeps a limit: a runaway client is refused
     # rather than taking all of ZooKeeper's file descriptors (0 = unlimited).

@@ -170,7 +170,8 @@ mkdir -p "$DATA_DIR"
 start orchestrator "$bin/rideshare-orchestrator"
 wait_http orchestrator "$(last_pid)" "$ORCH_URL/api/v1/worker/list"
 
-# _count is not counted (spec §6), so it is a probe that leaves the counters at 0.
+# _count is not counted (docs/api.md, "Counting requests"), so it is a probe that leaves the
+# counters at 0.
 start users "$bin/rideshare-users"
 wait_http users "$(last_pid)" "http://$USERS_HOST:$USERS_PORT/api/v1/_count"
 start rides "$bin/rideshare-rides"

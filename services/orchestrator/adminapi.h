@@ -1,8 +1,8 @@
 /*
- * adminapi.h — the orchestrator's operator endpoints: the spec's crash
- * endpoints (§8.4) POST /api/v1/crash/master and POST /api/v1/crash/slave,
- * and the admin API GET /api/v1/status, POST /api/v1/scale and
- * POST /api/v1/promote (docs/api.md).
+ * adminapi.h — the orchestrator's operator endpoints: the crash endpoints
+ * POST /api/v1/crash/master and POST /api/v1/crash/slave (docs/api.md,
+ * "The crash rules"), and the admin API GET /api/v1/status,
+ * POST /api/v1/scale and POST /api/v1/promote (docs/api.md, "Admin API").
  */
 #ifndef RS_ADMINAPI_H
 #define RS_ADMINAPI_H

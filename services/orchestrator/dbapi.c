@@ -14,7 +14,8 @@
  *     arrived, which the answering slave must have applied first: a read
  *     never misses a write acknowledged before it began.
  * Every db/read request is counted for the autoscaler as it arrives, valid
- * or not (spec §8.3 counts requests); nothing else is.
+ * or not (the rule counts requests: docs/api.md, "The scaling rule");
+ * nothing else is.
  */
 #include "dbapi.h"
 

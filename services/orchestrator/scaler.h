@@ -1,5 +1,5 @@
 /*
- * scaler.h — the autoscaling rule of the spec (§8.3), as arithmetic.
+ * scaler.h — the autoscaling rule (docs/api.md, "The scaling rule"), as arithmetic.
  *
  * Only db/read requests are counted (scaler_count, from the DB API). The
  * first one starts the window timer; from then on a window closes every

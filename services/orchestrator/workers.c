@@ -91,8 +91,9 @@ struct worker_slot *wt_find(struct workers *ws, const char *id)
     return NULL;
 }
 
-/* A worker that stopped is never started again (DESIGN §4: its
- * replacement starts from the log), so its database file is garbage: the
+/* A worker that stopped is never started again (docs/design.md, "A crashed
+ * worker is never reused": its replacement starts from the newest checkpoint
+ * and the log), so its database file is garbage: the
  * process runtime's files go with it. (A container's go with the container;
  * there the names below do not exist on this side.) */
 static void remove_files(struct workers *ws, const char *id)

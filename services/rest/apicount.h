@@ -1,5 +1,5 @@
 /*
- * apicount.h — the spec's request counter (§6), shared by users and rides.
+ * apicount.h — the _count counter (docs/api.md, "Counting requests"), shared by users and rides.
  *
  * api_count_register adds GET /api/v1/_count (answers [N]) and
  * DELETE /api/v1/_count (sets N to 0, answers {}) to a server and installs

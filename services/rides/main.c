@@ -1,5 +1,5 @@
 /*
- * rideshare-rides — the rides microservice (spec §4 and §6): create, search,
+ * rideshare-rides — the rides microservice (docs/api.md, "Rides"): create, search,
  * show, join and delete rides, count them, clear them, and the _count
  * request counter. It keeps no data: rides live behind the orchestrator's
  * DB API (ORCH_URL); users are checked through the gateway (GATEWAY_URL)

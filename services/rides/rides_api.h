@@ -1,5 +1,5 @@
 /*
- * rides_api.h — the rides service's routes (spec §4) and what their
+ * rides_api.h — the rides service's routes (docs/api.md, "Rides") and what their
  * handlers share. The service keeps no data of its own: rides and
  * memberships live behind the orchestrator's DB API; users are checked
  * through the gateway (userscheck.h).

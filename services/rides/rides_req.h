@@ -1,5 +1,5 @@
 /*
- * rides_req.h — what valid rides requests are (spec §4), as pure functions
+ * rides_req.h — what valid rides requests are (docs/api.md, "Rides"), as pure functions
  * over parsed bodies and path text, for the handlers and the unit tests.
  *
  *   create  {"created_by": non-empty string,

@@ -1,6 +1,6 @@
 /*
  * userscheck.h — does a user exist? Asked of the users service the way the
- * spec requires (§4, A2/A3): one call to its list-users route,
+ * contract requires (docs/api.md, "Create ride"): one call to its list-users route,
  * GET {gateway}/api/v1/users, through the gateway (the course's load
  * balancer) with the header "Origin: <origin>", per create and per join —
  * so the users service's _count moves exactly as the graders count. The

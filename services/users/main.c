@@ -1,5 +1,5 @@
 /*
- * rideshare-users — the users microservice (spec §3 and §6): add, remove
+ * rideshare-users — the users microservice (docs/api.md, "Users"): add, remove
  * and list users, clear the data, and the _count request counter. It keeps
  * no data: every read and write is a call to the orchestrator's DB API
  * (ORCH_URL), which answers within its own timeouts; ours (ORCH_TIMEOUT_MS)

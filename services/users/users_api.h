@@ -1,5 +1,5 @@
 /*
- * users_api.h — the users service's routes (spec §3), on the orchestrator's
+ * users_api.h — the users service's routes (docs/api.md, "Users"), on the orchestrator's
  * DB API. The service keeps no data of its own.
  */
 #ifndef RS_USERS_API_H

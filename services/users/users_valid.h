@@ -1,5 +1,5 @@
 /*
- * users_valid.h — what a valid add-user request is (spec §3), as pure
+ * users_valid.h — what a valid add-user request is (docs/api.md, "Users"), as pure
  * functions the unit tests call directly.
  *
  *   username  a non-empty JSON string of at most API_USERNAME_MAX (5000)

@@ -8,7 +8,8 @@ ZooKeeper root and data directory) plus, in the same test directory:
     written per request (GATEWAY_ACCESS_LOG=sync), so a test can read who called what, with
     which Origin.
 Ports: three free loopback ports are taken from the kernel at once and handed to the three;
-each part counts as up when it answers GET /api/v1/_count with 200 (never counted, spec §6),
+each part counts as up when it answers GET /api/v1/_count with 200 (never counted: docs/api.md,
+"Counting requests"),
 so the counters still read 0 when a suite starts. Every wait has a deadline.
 
 Stopping: stop() sends SIGTERM to nginx, rides, users, then the orchestrator (which stops its

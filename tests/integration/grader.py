@@ -1,4 +1,5 @@
-"""grader.py — the course's final-project grader (spec §9.4), on a short autoscaling window.
+"""grader.py — the course's final-project grader (docs/api.md, "Final-project grader"), on a short
+autoscaling window.
 
 final_project_grader(gw, orch, containers, window_s) replays do_final_project_eval against any
 stack: gw is an apistack.ApiClient on the gateway (the grader's load balancer), orch one on the
@@ -15,21 +16,22 @@ slave, and within the scaled 60 s the list is as long as before, without the kil
 the replacement answers the reads of step 10 with the ride of step 3 (it is the only slave, and
 only slaves take reads). Two things keep the phases exact on a short window:
   - a stack that has already seen reads has a window running (windows keep their cadence from
-    the first read, spec §8.3): the run waits for it to close, so that step 3 starts a window as
-    on a fresh stack; the end of window 1 is then read from GET /api/v1/status;
+    the first read: docs/api.md, "The scaling rule"): the run waits for it to close, so that
+    step 3 starts a window as on a fresh stack; the end of window 1 is then read from GET /api/v1/status;
   - step 5 starts a small margin (5% of the window) after window 1 closes instead of the few
     milliseconds the grader had, since the decision is only as sharp as the orchestrator's tick;
     a step 5 that did not fit in window 2 is reported as a failure of the run itself.
-The ride's timestamp is in the future (spec §10.1), not the grader's 21-08-2021.
+The ride's timestamp is in the future (docs/api.md, "The graders' fixed date"), not the grader's
+21-08-2021.
 
 Checks. The grader's ten marks, with its "else stop" rules, are kept as it scores them, each
 taken at the grader's (scaled) time. Stricter checks come with them: window 1 changes nothing,
 step 6 has exactly one container more (ceil(27/20) = 2 slaves), step 7 is back to the count of
 step 2, crash/slave names the slave of L with the highest PID, the list after it is L with that
-PID replaced, and db/clear answers 200. One grader check rests on an assumption (spec §9.4):
-"the largest PID of L is gone" means the killed slave only if the master has the lower PID; when
-PIDs have wrapped (pid_max is 32768 on many hosts) the master may hold the larger one, and the
-mark is then taken for the slave's PID, with a note in the log.
+PID replaced, and db/clear answers 200. One grader check rests on an assumption (docs/api.md,
+"Final-project grader"): "the largest PID of L is gone" means the killed slave only if the
+master has the lower PID; when PIDs have wrapped (pid_max is 32768 on many hosts) the master may
+hold the larger one, and the mark is then taken for the slave's PID, with a note in the log.
 
 Before each timed check the condition is also polled, to log how long the service took (a
 scale-up, a scale-in, a replacement), which is what to look at when a check fails on a loaded
@@ -119,7 +121,8 @@ def _sleep_until(t):
 
 
 def final_project_grader(gw, orch, containers, window_s, log=print, rng=random, steady_timeout=None):
-    """Runs spec §9.4 once; returns a Result with all ten marks, or raises AssertionError."""
+    """Runs the final-project grader once; returns a Result with all ten marks, or raises
+    AssertionError."""
     res = Result()
     scale = window_s / GRADER_WINDOW_S
     margin = 0.05 * window_s

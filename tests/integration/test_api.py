@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_api.py — the users and rides APIs end to end, through the nginx gateway, against the
-spec (shared/spec/rideshare-api.md §2–4, §6, §9) and the choices of issue 4 point 2.
+contract and its choices (docs/api.md: the routes, "Counting requests", "The course's graders",
+"Choices where the contract leaves one").
 
 The tests run against a target S with four clients — gw (the gateway), users and rides (each
 service directly), orch (the orchestrator) — and count(service) / reset() (db/clear and DELETE
@@ -19,7 +20,7 @@ route and method; _count arithmetic (the Assignment 3 grader with random N1..N4 
 grader's own ranges, and every kind of outcome); bad input on every route, answered 4xx with no
 state change; SQL-like, Unicode and long usernames stored and listed verbatim; read-your-writes
 (500 rounds of create user → create ride); replays of the A1, A2, A3 and final-project graders
-with future timestamps (the graders' 21-08-2021 is in the past now); the issue's choices
+with future timestamps (the graders' 21-08-2021 is in the past now); the choices made
 (details of a missing ride 204, join/delete failures 400, detail keys, rides/count, cascade,
 areas, calendar-checked timestamps, past rides never upcoming, passwords in either case); one
 users-list call per create and per join, through the gateway, with the Origin header.
@@ -181,7 +182,7 @@ def counters_start_at_zero():
     check(S.count("users") == 0 and S.count("rides") == 0, "_count counted itself")
 
 
-# ----------------------------------------------------------- spec §3 users
+# ---------------------------------------------------------- docs/api.md, "Users"
 
 @suite.test
 def users_table():
@@ -254,7 +255,7 @@ def count_routes_table():
         check(r.status == 200 and r.json == [0], f"{what} GET _count after reset: {r}")
 
 
-# ----------------------------------------------------------- spec §4 rides
+# ---------------------------------------------------------- docs/api.md, "Rides"
 
 @suite.test
 def rides_table():
@@ -291,7 +292,7 @@ def rides_table():
               "?source=abc&destination=2", "?source=1&destination=", "?source=-1&destination=2",
               "?source=1.5&destination=2"):
         expect(S.gw.get("/api/v1/rides" + q), 400, f"list with {q!r}")
-    # Details: 200 with the issue's keys; missing → 204 with no body.
+    # Details: 200 with the chosen keys; missing → 204 with no body.
     rid = ride_id(alice, 1, 2, ts1)
     r = details(rid)
     check(r.status == 200 and isinstance(r.json, dict), f"details: {r}")
@@ -418,7 +419,8 @@ def trace_is_refused():
 
 @suite.test
 def grader_a3_count_arithmetic():
-    """spec §9.3 step by step, through the gateway, with the grader's random ranges."""
+    """The Assignment 3 grader (docs/api.md) step by step, through the gateway, with its random
+    ranges."""
     S.reset()
     user = "userName"
     # 1. (the fresh-stack zero check is counters_start_at_zero)
@@ -569,7 +571,7 @@ def count_every_outcome():
     check(0 <= calls <= len(bad) + 1, f"{calls} users-list calls for {len(bad) + 1} bad requests")
 
 
-# --------------------------------------------------- issue 4 point 2 choices
+# ------------------------ docs/api.md, "Choices where the contract leaves one"
 
 @suite.test
 def areas_integers_or_numeric_strings():
@@ -895,7 +897,8 @@ def read_your_writes_500_rounds():
 
 @suite.test
 def grader_a1_replay():
-    """spec §9.1 through the gateway, with a future timestamp instead of 21-08-2021."""
+    """The Assignment 1 grader (docs/api.md) through the gateway, with a future timestamp instead of
+    21-08-2021."""
     S.reset()
     check(S.gw.put("/api/v1/users", {"username": "userName", "password": PASSWORD}).status == 201, "add user")
     ts = ride_ts(365 * DAY)
@@ -909,7 +912,8 @@ def grader_a1_replay():
     check(S.gw.delete("/api/v1/users/userName").status == 200, "delete user")
     check(S.gw.delete("/api/v1/users/wrongUser").status == 400, "delete wrongUser")
     check(list_rides(34, 11).status == 204, "list 34->11")
-    # With the grader's own date the ride is created but, being past, not upcoming (spec §10.1).
+    # With the grader's own date the ride is created but, being past, not upcoming (docs/api.md,
+    # "The graders' fixed date").
     add_user("userName")
     check(S.gw.post("/api/v1/rides", {"created_by": "userName", "timestamp": "21-08-2021:00-00-00",
                                       "source": "1", "destination": "2"}).status == 201, "2021 ride")
@@ -918,7 +922,8 @@ def grader_a1_replay():
 
 @suite.test
 def grader_a2_replay():
-    """spec §9.2: db/clear on each service, add and list a user on users directly."""
+    """The Assignment 2 grader (docs/api.md): db/clear on each service, add and list a user on users
+    directly."""
     check(S.users.post("/api/v1/db/clear", {}).status == 200, "users db/clear")
     check(S.rides.post("/api/v1/db/clear", {}).status == 200, "rides db/clear")
     check(S.users.put("/api/v1/users", {"username": "userName", "password": PASSWORD}).status == 201, "add user")
@@ -928,7 +933,8 @@ def grader_a2_replay():
 
 @suite.test
 def grader_final_project_api_steps():
-    """spec §9.4 steps 1, 3, 4, 5, 10 and 11 (the API side; crash and scaling are not here)."""
+    """The Final-project grader (docs/api.md), steps 1, 3, 4, 5, 10 and 11 (the API side; crash and
+    scaling are not here)."""
     check(S.orch.post("/api/v1/db/clear", {}).status == 200, "orchestrator db/clear")
     check(S.gw.put("/api/v1/users", {"username": "userName", "password": PASSWORD}).status == 201, "add user")
     check(S.gw.post("/api/v1/rides", {"created_by": "userName", "timestamp": ride_ts(365 * DAY),
@@ -943,7 +949,7 @@ def grader_final_project_api_steps():
     check(list_rides(1, 2).status == 204 and users_list() == [], "cleared")
 
 
-# ------------------------------------- lookups, pages and limits (issue 13)
+# ------------------------------------------------- lookups, pages and limits
 
 def pct(text):
     return quote_segment(text)
@@ -1017,7 +1023,7 @@ def paged_and_unpaged_lists_agree():
 
 @suite.test
 def many_keys_and_big_bodies_are_refused_at_once():
-    """The issue's 814 KB body of 75,000 keys (8.5 s of CPU before), and other shapes under
+    """An 814 KB body of 75,000 keys (8.5 s of CPU once), and other shapes under
     1 MiB that would make a big parse tree: 400 on every route with a body, nothing changed."""
     S.reset()
     a, b = add_user(), add_user()

@@ -2,7 +2,7 @@
 """test_dbservice.py — the replicated DB service end to end: a real
 orchestrator, master and slaves over a real RabbitMQ and ZooKeeper.
 
-What must hold (DESIGN §2–3): every operation kind round-trips; a read never
+What must hold (docs/design.md, "Writes" and "Reads"): every operation kind round-trips; a read never
 misses a write acknowledged before it began; bad input changes nothing; a
 late replica reaches the master's exact data from the log; a redelivered
 write is applied once; SIGTERM stops everything within a second.

@@ -13,9 +13,9 @@ Checked, in this order:
     reads do not scale the workers while it runs (no window closes in that time);
   - the orchestrator is then recreated (compose, --no-deps) with a WINDOW_S window: it stops
     its workers on SIGTERM, the new one starts a master and a slave, and writes go on;
-  - the final-project grader sequence (spec §9.4, grader.py) through the gateway, its sleeps
-    scaled to WINDOW_S, counting the stack's containers with `docker ps` as the grader did, on
-    these fresh workers (the master started first, as on the graded VMs);
+  - the final-project grader sequence (docs/api.md, "Final-project grader"; grader.py) through
+    the gateway, its sleeps scaled to WINDOW_S, counting the stack's containers with `docker ps`
+    as the grader did, on these fresh workers (the master started first, as on the graded VMs);
   - the gateway answers; a write and a read through the gateway; the orchestrator started a
     master and a slave as containers, and worker/list equals the PIDs that `docker inspect`
     reports; crash/slave through Docker kills the highest PID, whose container goes and is

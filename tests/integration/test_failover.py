@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_failover.py — crashes, failover and autoscaling of the DB service,
 end to end: a real orchestrator and workers over a real RabbitMQ and
-ZooKeeper (DESIGN §4–5, spec §8.2–8.4).
+ZooKeeper (docs/design.md, "Membership, epochs and election"; docs/api.md,
+"The crash rules" and "The scaling rule").
 
 What must hold: crash/slave kills the highest PID and the slave is replaced
 by one that serves reads seeing every earlier write; crash/master (and a

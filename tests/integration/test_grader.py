@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_grader.py — the course's final-project grader (spec §9.4) through the gateway, on the
+"""test_grader.py — the course's final-project grader (docs/api.md, "Final-project grader")
+through the gateway, on the
 process runtime, with a 4 s autoscaling window (grader.py scales its 120/160/150/60 s sleeps).
 
 One ApiStack (apistack.py: orchestrator + workers, users, rides, nginx, on free loopback ports)

@@ -398,7 +398,8 @@ TEST(clear_deletes_every_ride)
     CHECK_INT(call("GET", "/api/v1/rides?source=1&destination=2", NULL, NULL), 204);
 }
 
-/* §9.3 steps 5–8 for rides: N3 creates, N4 PUTs (405), N4 searches, one
+/* The Assignment 3 grader's steps 5–8 for rides (docs/api.md,
+ * "Assignment 3 grader"): N3 creates, N4 PUTs (405), N4 searches, one
  * rides/count; clear and _count are not counted, 404s neither. */
 TEST(count_arithmetic)
 {

@@ -70,7 +70,7 @@ TEST(a_late_tick_keeps_the_cadence)
 TEST(the_cap_bounds_the_rule)
 {
     /* rule, current, max, step */
-    CHECK_INT(scaler_bounded(663, 8, 8, 2), 8);     /* the flood of issue 11: held at the cap */
+    CHECK_INT(scaler_bounded(663, 8, 8, 2), 8);     /* a flood once measured: held at the cap */
     CHECK_INT(scaler_bounded(9, 8, 8, 2), 8);
     CHECK_INT(scaler_bounded(8, 7, 8, 2), 8);       /* the cap itself is reachable */
     CHECK_INT(scaler_bounded(5, 5, 8, 2), 5);       /* within the cap: the rule as it is */

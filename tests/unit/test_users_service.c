@@ -281,8 +281,9 @@ TEST(database_down_is_503)
     db_down = 0;
 }
 
-/* The spec's arithmetic (§6, §9.3): every request to a users route counts,
- * 405s included; _count and db/clear never; unknown paths (404) not. */
+/* The counting rules (docs/api.md, "Counting requests"): every request to a
+ * users route counts, 405s included; _count and db/clear never; unknown
+ * paths (404) not. */
 TEST(count_arithmetic)
 {
     CHECK_INT(call("DELETE", "/api/v1/_count", NULL, NULL), 200);

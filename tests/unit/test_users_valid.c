@@ -153,7 +153,7 @@ TEST(bodies_are_bounded_before_parsing)
     t = many_keys(17, 0);
     CHECK(strstr(why_of(t), "too many keys") != NULL);
     free(t);
-    t = many_keys(75000, 1);   /* the 814 KB body: refused from the count */
+    t = many_keys(75000, 1);   /* an 814 KB body: refused from the count */
     CHECK(strstr(why_of(t), "too many keys") != NULL);
     free(t);
     /* commas inside strings are text; nested values count toward 64 */
