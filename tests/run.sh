@@ -3,8 +3,9 @@
 # tests/run.sh [unit|all] — the test runner behind `make test-unit` (unit)
 # and `make test` (all).
 #
-#   unit  builds plain (`make -j2`) and with ASan/UBSan (`make -j2 asan`) and
-#         runs every executable in build/tests/unit/ and build/asan/tests/unit/.
+#   unit  builds plain (`make -j2`) and with ASan/UBSan (`make -j2 asan`),
+#         runs every executable in build/tests/unit/ and build/asan/tests/unit/,
+#         and checks that every reference resolves (tests/check_refs.py).
 #   all   unit, then the libFuzzer harness for FUZZ_SECONDS (default 60) over a
 #         copy of tests/fuzz/corpus, then (with a Docker engine) the container
 #         images (docker/stack.sh build), then the integration tests
@@ -150,6 +151,14 @@ phase_unit() {
     fi
     if build "make -j2 asan" make -j2 asan; then
         run_dir build/asan/tests/unit
+    fi
+    # Every reference in code, tests and docs names a file (and section) of this repository.
+    if python3 tests/check_refs.py >>"$LOG" 2>&1; then
+        PASSED=$((PASSED + 1))
+        say "ok refs: every reference resolves (tests/check_refs.py)"
+    else
+        tail -n 30 "$LOG"
+        failed "refs: unresolved references (python3 tests/check_refs.py)"
     fi
 }
 
