@@ -196,7 +196,9 @@ RUN_INFO ?= build/run.env
 console:
 	@pid=$$(sed -n 's/^RUN_PID=//p' "$(RUN_INFO)" 2>/dev/null); \
 	if [ "$(CONSOLE_STACK)" != up ] && [ -n "$$pid" ] && grep -qs 'run\.sh' /proc/$$pid/cmdline; then \
-	    ORCH_URL=$$(sed -n 's/^ORCH_URL=//p' "$(RUN_INFO)") exec $(BUILD)/bin/rideshare-console $(CONSOLE_ARGS); \
+	    ORCH_URL=$$(sed -n 's/^ORCH_URL=//p' "$(RUN_INFO)") \
+	    ADMIN_TOKEN_FILE=$$(sed -n 's/^ADMIN_TOKEN_FILE=//p' "$(RUN_INFO)") \
+	        exec $(BUILD)/bin/rideshare-console $(CONSOLE_ARGS); \
 	elif [ "$(CONSOLE_STACK)" = run ]; then \
 	    echo "make console: no make run is up here ($(RUN_INFO))" >&2; exit 1; \
 	else exec docker/stack.sh console $(CONSOLE_ARGS); fi

@@ -24,6 +24,7 @@
 struct actions {
     struct collector *c;
     char url[600];
+    const char *const *headers;
     int timeout_ms;
     pthread_t th;
     pthread_mutex_t mu;
@@ -114,7 +115,7 @@ static void *actions_main(void *arg)
         int timeout = act.kind == ACT_PROMOTE ? PROMOTE_TIMEOUT_MS : act.kind == ACT_BACKUP ? BACKUP_TIMEOUT_MS
                                                                                           : a->timeout_ms;
         char result[MODEL_EVENT_TEXT - 40];
-        if (http_call("POST", url, body[0] ? body : NULL, NULL, timeout, &r) != 0)
+        if (http_call("POST", url, body[0] ? body : NULL, a->headers, timeout, &r) != 0)
             snprintf(result, sizeof result, "failed: %s", r.error[0] ? r.error : "no answer");
         else
             outcome(&act, &r, result, sizeof result);
@@ -131,11 +132,13 @@ static void *actions_main(void *arg)
     return NULL;
 }
 
-struct actions *actions_start(struct collector *c, const char *orch_url, int timeout_ms)
+struct actions *actions_start(struct collector *c, const char *orch_url, const char *const *headers,
+                              int timeout_ms)
 {
     struct actions *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->c = c;
+    a->headers = headers;
     snprintf(a->url, sizeof a->url, "%s", orch_url);
     a->timeout_ms = timeout_ms;
     pthread_mutex_init(&a->mu, NULL);

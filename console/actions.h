@@ -24,7 +24,10 @@ struct action {
 struct collector;
 struct actions;
 
-struct actions *actions_start(struct collector *c, const char *orch_url, int timeout_ms);
+/* headers (the admin token; may be NULL) go with every call and must
+ * outlive a. */
+struct actions *actions_start(struct collector *c, const char *orch_url, const char *const *headers,
+                              int timeout_ms);
 void actions_stop(struct actions *a);
 
 /* Queues a; 0, or -1 when another action is still running. */

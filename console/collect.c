@@ -93,7 +93,7 @@ static void *orch_main(void *arg)
         struct c_orch orch;
         int nw = 0, ne = 0;
         const char *err = NULL;
-        if (http_call("GET", url, NULL, NULL, c->cfg.timeout_ms, &r) != 0) {
+        if (http_call("GET", url, NULL, c->cfg.orch_headers, c->cfg.timeout_ms, &r) != 0) {
             snprintf(why, sizeof why, "%s", r.error[0] ? r.error : "no answer");
             err = why;
         } else if (r.status != 200) {

@@ -25,6 +25,7 @@ struct collect_config {
     int zk_session_ms;
     const char *amqp_url;
     const char *orch_url;       /* base URL, no trailing slash needed */
+    const char *const *orch_headers; /* sent with each call to it (the admin token); may be NULL */
     int64_t period_ms;          /* refresh period */
     int timeout_ms;             /* per network call */
 };

@@ -62,13 +62,14 @@ int discover_parse(const char *body, size_t len, struct discovered *d, char *why
     return rc;
 }
 
-int discover_fetch(const char *orch_url, int timeout_ms, struct discovered *d, char *why, size_t why_n)
+int discover_fetch(const char *orch_url, const char *const *headers, int timeout_ms, struct discovered *d,
+                   char *why, size_t why_n)
 {
     char url[700];
     snprintf(url, sizeof url, "%s/api/v1/config", orch_url);
     struct http_result r;
     int rc = -1;
-    if (http_call("GET", url, NULL, NULL, timeout_ms, &r) != 0)
+    if (http_call("GET", url, NULL, headers, timeout_ms, &r) != 0)
         snprintf(why, why_n, "%s", r.error[0] ? r.error : "no answer");
     else if (r.status != 200)
         snprintf(why, why_n, "GET /api/v1/config answered %ld", r.status);

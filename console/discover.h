@@ -26,7 +26,8 @@ struct discovered {
 int discover_parse(const char *body, size_t len, struct discovered *d, char *why, size_t why_n);
 
 /* GET orch_url/api/v1/config within timeout_ms: 0, or -1 with why. */
-int discover_fetch(const char *orch_url, int timeout_ms, struct discovered *d, char *why, size_t why_n);
+int discover_fetch(const char *orch_url, const char *const *headers, int timeout_ms, struct discovered *d,
+                   char *why, size_t why_n);
 
 /* amqp://user:password@host:port/vhost: user, password and vhost
  * percent-encoded, an IPv6 host in brackets, and the default vhost "/" as

@@ -48,6 +48,8 @@
 
 static const struct config_var vars[] = {
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is" },
+    { "ADMIN_TOKEN", "", "the orchestrator's admin token (empty: none)" },
+    { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts (unset: asked of the orchestrator)" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes (unset: asked of the orchestrator)" },
     { "ZK_SESSION_MS", "4000", "the console's ZooKeeper session timeout in ms" },
@@ -162,14 +164,15 @@ static int set_here(const char *name)
 /* Fills a: the environment's settings, the orchestrator's answer for what
  * they leave out, the defaults when a batch run gets no answer. 0, or -1
  * when the user gave up waiting (Ctrl-C). */
-static int learn_addresses(const char *orch_url, int timeout_ms, int batch, struct addresses *a)
+static int learn_addresses(const char *orch_url, const char *const *headers, int timeout_ms, int batch,
+                           struct addresses *a)
 {
     a->zk_hosts = config_str(vars, "ZK_HOSTS");
     a->zk_root = config_str(vars, "ZK_ROOT");
     a->amqp_url = config_str(vars, "RABBITMQ_URL");
     if (set_here("ZK_HOSTS") && set_here("ZK_ROOT") && set_here("RABBITMQ_URL")) return 0;
     char why[300];
-    for (int tries = 0; discover_fetch(orch_url, timeout_ms, &a->d, why, sizeof why) != 0; tries++) {
+    for (int tries = 0; discover_fetch(orch_url, headers, timeout_ms, &a->d, why, sizeof why) != 0; tries++) {
         if (batch) {
             fprintf(stderr, "rideshare-console: %s did not say where ZooKeeper and RabbitMQ are (%s); "
                     "using the defaults\n", orch_url, why);
@@ -267,8 +270,18 @@ int main(int argc, char **argv)
     size_t ol = strlen(orch_url);
     while (ol && orch_url[ol - 1] == '/') orch_url[--ol] = 0;
     http_client_global_init();
+    char token[256];
+    static char auth[300];
+    config_secret(vars, "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", token, sizeof token);
+    if (strcspn(token, "\r\n") != strlen(token)) {
+        fprintf(stderr, "rideshare-console: ADMIN_TOKEN holds a line break\n");
+        return 2;
+    }
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    static const char *orch_headers[2];
+    orch_headers[0] = token[0] ? auth : NULL;
     static struct addresses ad;
-    if (learn_addresses(orch_url, timeout_ms, batch, &ad) != 0) return 1;
+    if (learn_addresses(orch_url, orch_headers, timeout_ms, batch, &ad) != 0) return 1;
     model_redact_url(ad.amqp_url, amqp_shown, sizeof amqp_shown);
     struct collect_config cc = {
         .zk_hosts = ad.zk_hosts,
@@ -276,6 +289,7 @@ int main(int argc, char **argv)
         .zk_session_ms = (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000),
         .amqp_url = ad.amqp_url,
         .orch_url = orch_url,
+        .orch_headers = orch_headers,
         .period_ms = (int64_t)(o.delay_s * 1000),
         .timeout_ms = timeout_ms,
     };
@@ -298,7 +312,7 @@ int main(int argc, char **argv)
         struct batch_info bi = { cc.zk_hosts, cc.zk_root, cc.amqp_url, orch_url };
         rc = run_batch(c, &o, &bi, timeout_ms);
     } else {
-        struct actions *a = o.read_only ? NULL : actions_start(c, orch_url, timeout_ms);
+        struct actions *a = o.read_only ? NULL : actions_start(c, orch_url, orch_headers, timeout_ms);
         struct view_info vi = { cc.zk_hosts, cc.zk_root, amqp_shown, orch_url, o.delay_s };
         rc = run_screen(c, a, &o, &vi, cc.zk_root);
         actions_stop(a);

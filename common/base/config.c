@@ -51,3 +51,27 @@ long config_long(const struct config_var *vars, const char *name, long min, long
     }
     return n;
 }
+
+void config_secret(const struct config_var *vars, const char *name, const char *file_name, char *out,
+                   size_t cap)
+{
+    const char *path = config_str(vars, file_name);
+    const char *value = config_str(vars, name);
+    char line[1024];
+    if (*path) {
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(line, sizeof line, f)) {
+            log_error("cannot read a secret name=%s path=%s err=\"%s\"", file_name, path,
+                      f ? "empty file" : strerror(errno));
+            exit(2);
+        }
+        fclose(f);
+        line[strcspn(line, "\r\n")] = '\0';
+        value = line;
+    }
+    if (strlen(value) >= cap) {
+        log_error("secret too long name=%s max=%zu", *path ? file_name : name, cap - 1);
+        exit(2);
+    }
+    snprintf(out, cap, "%s", value);
+}

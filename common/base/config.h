@@ -18,6 +18,8 @@
 #ifndef RS_CONFIG_H
 #define RS_CONFIG_H
 
+#include <stddef.h>
+
 struct config_var {
     const char *name;
     const char *def;   /* NULL: no default, empty unless set */
@@ -35,5 +37,13 @@ const char *config_str(const struct config_var *vars, const char *name);
 
 /* The value as an integer in [min, max]; exits with a message otherwise. */
 long config_long(const struct config_var *vars, const char *name, long min, long max);
+
+/* A secret (the admin token): the first line of the file that file_name
+ * names when that is set (a Docker secret, a file only its owner reads),
+ * else the value of name itself. Written into out (cap bytes); "" when
+ * neither is set. A file that cannot be read, or a secret longer than out,
+ * is a fatal start-up error, like any setting that does not parse. */
+void config_secret(const struct config_var *vars, const char *name, const char *file_name, char *out,
+                   size_t cap);
 
 #endif

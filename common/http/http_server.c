@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,8 @@ struct http_server {
     struct route_table table;
     http_observer observer;
     void *observer_ctx;
+    char *token;                 /* http_server_require_token; NULL: none */
+    size_t token_len;
     struct MHD_Daemon *daemon;
 };
 
@@ -71,6 +74,7 @@ struct request {
     struct route_match m;        /* the path's segments and its route */
     int started;
     int too_large;
+    int unauthorized;
     char *body;
     size_t len, cap;
     uint64_t discarded;
@@ -134,6 +138,38 @@ static enum MHD_Result respond_error(struct http_server *s, struct request *r, i
                                      const char *msg, const char *allow)
 {
     return respond(s, r, status, json_error_text(msg), NULL, allow, NULL);
+}
+
+/* Whether sent (its len bytes) is the token, in time that depends on the
+ * token's length only: every byte is compared, none stops the loop. */
+static int token_matches(const struct http_server *s, const char *sent, size_t len)
+{
+    volatile unsigned char diff = len != s->token_len;
+    for (size_t i = 0; i < s->token_len; i++)
+        diff |= (unsigned char)(s->token[i] ^ (i < len ? sent[i] : 0));
+    return diff == 0;
+}
+
+/* Step 1, with a token required: 1 when the request may go on. */
+static int authorized(const struct http_server *s, const struct request *r)
+{
+    static const char scheme[] = "Bearer ";
+    const char *h = MHD_lookup_connection_value(r->pub.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, scheme, sizeof scheme - 1) != 0) return 0;
+    h += sizeof scheme - 1;
+    while (*h == ' ') h++;
+    return token_matches(s, h, strlen(h));
+}
+
+static enum MHD_Result respond_unauthorized(struct http_server *s, struct request *r)
+{
+    struct http_response extra = { 0 };
+    http_reply_header(&extra, "WWW-Authenticate", "Bearer");
+    const char *h = MHD_lookup_connection_value(r->pub.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return respond(s, r, 401,
+                   json_error_text(h ? "the bearer token is not the admin token"
+                                     : "this route needs Authorization: Bearer <admin token>"),
+                   NULL, NULL, &extra);
 }
 
 /* Answers 404, 405 or 413, in the header's order, when one applies. */
@@ -225,6 +261,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->pub.method = method;
         r->pub.conn = conn;
         route_find(&s->table, &r->m, method);
+        if (s->token && !authorized(s, r)) {
+            r->unauthorized = 1;   /* answered once MHD lets us (below), body unread */
+            return respond_unauthorized(s, r);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -238,6 +278,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                     return ret;   /* not worth reading: answer now, MHD then closes */
             }
         }
+        return MHD_YES;
+    }
+    if (r->unauthorized) {       /* answered at step 1: what follows is dropped */
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) { /* step 2 */
@@ -319,6 +363,18 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
     return route_add(&s->table, method, pattern, fn, ctx);
 }
 
+int http_server_require_token(struct http_server *s, const char *token)
+{
+    if (!s || s->daemon) return -1;
+    free(s->token);
+    s->token = NULL;
+    s->token_len = 0;
+    if (!token || !*token) return 0;
+    if (!(s->token = strdup(token))) return -1;
+    s->token_len = strlen(token);
+    return 0;
+}
+
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx)
 {
     if (!s || s->daemon) return;   /* read without a lock once serving */
@@ -391,6 +447,7 @@ void http_server_free(struct http_server *s)
     if (!s) return;
     if (s->daemon) MHD_stop_daemon(s->daemon);   /* joins every connection thread */
     route_table_free(&s->table);
+    free(s->token);
     free(s);
 }
 

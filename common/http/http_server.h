@@ -63,6 +63,14 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
                       http_handler fn, void *ctx);
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
 
+/* From now on every request must carry "Authorization: Bearer <token>":
+ * any other is answered 401 {"error": ...} with "WWW-Authenticate: Bearer"
+ * as soon as its headers are in — before its body is read or any route
+ * runs, whatever the path. The comparison takes the same time whichever
+ * bytes of the token a client got right. token NULL or "": no check.
+ * 0, or -1 (out of memory). Call before http_server_start. */
+int http_server_require_token(struct http_server *s, const char *token);
+
 /* Listens on host:port (port 0: any free port) and serves in background
  * threads. Returns the bound port, or -1 with the reason logged. */
 int http_server_start(struct http_server *s, const char *host, int port);

@@ -15,6 +15,9 @@
 # with docker cp) or a directory on this host (make run). The file is checked here first
 # (sqlite3's integrity_check); the orchestrator checks it again, and refuses a corrupt or
 # foreign file with its reason, changing nothing.
+#
+# The admin token: ADMIN_TOKEN if set (empty: none), else the first line of ADMIN_TOKEN_FILE
+# (default secrets/admin_token, the one make run and make up use) if it exists.
 
 set -euo pipefail
 
@@ -29,6 +32,20 @@ die() { echo "backup: $*" >&2; exit 1; }
 tmp='' hdr='' out=''
 trap 'rm -f ${tmp:+"$tmp"} ${hdr:+"$hdr"} ${out:+"$out"}' EXIT
 
+token=${ADMIN_TOKEN-}
+if [ "${ADMIN_TOKEN+set}" != set ]; then
+    token_file=${ADMIN_TOKEN_FILE:-$root/secrets/admin_token}
+    [ -r "$token_file" ] && token=$(head -n1 "$token_file")
+fi
+# curl with the token's header, read from a pipe so that it never shows in a process list.
+ocurl() {
+    if [ -n "$token" ]; then
+        curl -H @<(printf 'Authorization: Bearer %s\n' "$token") "$@"
+    else
+        curl "$@"
+    fi
+}
+
 json_field() { # json_field FIELD < json
     python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
@@ -38,7 +55,7 @@ backup() {
     mkdir -p "$dir"
     tmp=$(mktemp "$dir/.backup.XXXXXX")
     hdr=$(mktemp)
-    code=$(curl -sS --max-time "$timeout" -D "$hdr" -o "$tmp" -w '%{http_code}' "$orch/api/v1/backup") ||
+    code=$(ocurl -sS --max-time "$timeout" -D "$hdr" -o "$tmp" -w '%{http_code}' "$orch/api/v1/backup") ||
         die "cannot reach the orchestrator at $orch"
     [ "$code" = 200 ] || die "the orchestrator answered $code: $(cat "$tmp")"
     header() { grep -i "^$1:" "$hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
@@ -58,7 +75,7 @@ restore() {
     [ -f "$file" ] || die "no such file: $file"
     name=$(basename "$file")
     [[ $name =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ ]] || die "rename the file: a backup's name is [A-Za-z0-9._-] only"
-    dir=$(curl -fsS --max-time 10 "$orch/api/v1/backups" | json_field dir) ||
+    dir=$(ocurl -fsS --max-time 10 "$orch/api/v1/backups" | json_field dir) ||
         die "cannot reach the orchestrator at $orch"
     cid=$(docker ps -q --filter "label=com.docker.compose.project=$stack" \
         --filter "label=com.docker.compose.service=orchestrator" 2>/dev/null | head -1 || true)
@@ -72,7 +89,7 @@ restore() {
     fi
     local code
     out=$(mktemp)
-    code=$(curl -sS --max-time "$timeout" -o "$out" -w '%{http_code}' -H 'Content-Type: application/json' \
+    code=$(ocurl -sS --max-time "$timeout" -o "$out" -w '%{http_code}' -H 'Content-Type: application/json' \
         -d "{\"name\": \"$name\"}" "$orch/api/v1/restore") || die "cannot reach the orchestrator at $orch"
     cat "$out"
     echo

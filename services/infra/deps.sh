@@ -28,7 +28,7 @@ PACKAGES=(
     libcurl4-openssl-dev libncurses-dev
     rabbitmq-server zookeeper
     clang libclang-rt-14-dev
-    wrk nginx sqlite3 python3 python3-venv tmux curl
+    wrk nginx sqlite3 python3 python3-venv python3-yaml tmux curl
     debootstrap
 )
 

@@ -62,6 +62,8 @@ static const struct config_var vars[] = {
     { "BACKUP_KEEP", "7", "scheduled backups kept; the oldest go once a newer one is verified" },
     { "BACKUP_TIMEOUT_MS", "120000", "how long one backup, or one restore, may take" },
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
+    { "ADMIN_TOKEN", "", "every route needs Authorization: Bearer <it> (empty: every route open, with a warning)" },
+    { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "RUNTIME", "process", "where workers run: process (on this host) or docker (containers)" },
     { "DOCKER_SOCKET", "/var/run/docker.sock", "Docker Engine API socket (docker runtime)" },
     { "WORKER_IMAGE", "rideshare-app", "image of the worker containers (docker runtime)" },
@@ -110,6 +112,11 @@ int main(int argc, char **argv)
                   "The Rideshare DB service's orchestrator: DB API, workers, failover.", vars,
                   "orchestrator");
     volatile sig_atomic_t *stop = service_stop_flag();
+    static char admin_token[256];
+    config_secret(vars, "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", admin_token, sizeof admin_token);
+    if (!*admin_token)
+        log_warn("no admin token: every route (DB API, crash, scale, promote, restore) is open to anyone who "
+                 "reaches this port; set ADMIN_TOKEN or ADMIN_TOKEN_FILE (docs/security.md)");
 
     const char *data_dir = config_str(vars, "DATA_DIR");
     char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64];
@@ -220,6 +227,7 @@ int main(int argc, char **argv)
     }
     if (started >= 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
         srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
+        if (http_server_require_token(srv, admin_token)) abort();
         struct dbapi_config dcfg = {
             .write_timeout_ms = write_timeout_ms,
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),

@@ -32,6 +32,20 @@ int dbc_init(struct dbclient *c, const char *base, long timeout_ms)
     return 0;
 }
 
+int dbc_set_token(struct dbclient *c, const char *token)
+{
+    c->auth[0] = '\0';
+    if (!token || !*token) return 0;
+    for (const char *p = token; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return -1; /* it becomes a header line */
+    int n = snprintf(c->auth, sizeof c->auth, "Authorization: Bearer %s", token);
+    if (n < 0 || (size_t)n >= sizeof c->auth) {
+        c->auth[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 /* The orchestrator's {"error": ...} text, or a fallback. */
 static void copy_error(struct dbc_result *out, const char *body, const char *fallback)
 {
@@ -50,7 +64,8 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
 
     memset(out, 0, sizeof *out);
     snprintf(url, sizeof url, "%s/api/v1/db/%s", c->base, what);
-    if (http_call("POST", url, body, NULL, c->timeout_ms, &hr) != 0) {
+    const char *headers[] = { c->auth, NULL };
+    if (http_call("POST", url, body, c->auth[0] ? headers : NULL, c->timeout_ms, &hr) != 0) {
         out->kind = DBC_UNAVAILABLE;
         snprintf(out->error, sizeof out->error, "database unreachable (%s)", hr.error);
         return out->kind;
@@ -86,6 +101,11 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     case 413:
         out->kind = DBC_TOO_LARGE;
         copy_error(out, hr.body, "too large for the database");
+        break;
+    case 401: /* a deployment error, not the client's: said plainly in our log */
+        out->kind = DBC_UNAVAILABLE;
+        snprintf(out->error, sizeof out->error, "the orchestrator wants the admin token (401): check ADMIN_TOKEN");
+        log_error("the orchestrator refused this service's calls status=401 (ADMIN_TOKEN or ADMIN_TOKEN_FILE)");
         break;
     default:
         out->kind = DBC_UNAVAILABLE;

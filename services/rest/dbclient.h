@@ -34,6 +34,7 @@ enum dbc_kind { DBC_OK = 0, DBC_CONFLICT, DBC_TOO_LARGE, DBC_REJECTED, DBC_UNAVA
 struct dbclient {
     char base[512];      /* the orchestrator's base URL, without a trailing '/' */
     long timeout_ms;     /* per call */
+    char auth[300];      /* "Authorization: Bearer <admin token>", or "" */
 };
 
 struct dbc_result {
@@ -48,6 +49,9 @@ struct dbc_result {
 /* Sets base (trailing slashes dropped) and timeout; -1 if base is empty or
  * too long for the buffer. */
 int dbc_init(struct dbclient *c, const char *base, long timeout_ms);
+/* Every call then carries the admin token (the orchestrator's ADMIN_TOKEN);
+ * "" for none. -1 if it is too long or holds a control character. */
+int dbc_set_token(struct dbclient *c, const char *token);
 
 /* Each returns out->kind. op is only read. */
 enum dbc_kind dbc_write(const struct dbclient *c, const cJSON *op, struct dbc_result *out);

@@ -28,6 +28,8 @@ static struct config_var vars[] = {
     { "RIDES_HOST", "127.0.0.1", "address to listen on" },
     { "RIDES_PORT", "8082", "port to listen on (0: any free port, logged at start)" },
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator (DB API) base URL" },
+    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call (empty: none)" },
+    { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ORCH_TIMEOUT_MS", "12000", "longest wait for one DB API call (then 503)" },
     { "GATEWAY_URL", "http://127.0.0.1:8080", "the gateway; users are checked with GET {GATEWAY_URL}/api/v1/users" },
     { "USERS_TIMEOUT_MS", "14000", "longest wait for that users check (then 503)" },
@@ -65,6 +67,12 @@ int main(int argc, char **argv)
     const char *origin = config_str(vars, "ORIGIN");
     if (dbc_init(&ctx.db, config_str(vars, "ORCH_URL"), config_long(vars, "ORCH_TIMEOUT_MS", 100, 600000))) {
         log_error("invalid setting name=ORCH_URL value=%s", config_str(vars, "ORCH_URL"));
+        return 2;
+    }
+    char token[256];
+    config_secret(vars, "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", token, sizeof token);
+    if (dbc_set_token(&ctx.db, token)) {
+        log_error("invalid setting name=ADMIN_TOKEN (a control character)");
         return 2;
     }
     if (rides_users_init(&ctx.users, config_str(vars, "GATEWAY_URL"), origin,

@@ -22,6 +22,8 @@ static const struct config_var vars[] = {
     { "USERS_HOST", "127.0.0.1", "address to listen on" },
     { "USERS_PORT", "8081", "port to listen on (0: any free port, logged at start)" },
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator (DB API) base URL" },
+    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call (empty: none)" },
+    { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ORCH_TIMEOUT_MS", "12000", "longest wait for one DB API call (then 503)" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
     { "SHUTDOWN_MS", "800", "on SIGTERM, how long requests in flight may still run" },
@@ -40,6 +42,12 @@ int main(int argc, char **argv)
     static struct dbclient db;
     if (dbc_init(&db, config_str(vars, "ORCH_URL"), config_long(vars, "ORCH_TIMEOUT_MS", 100, 600000))) {
         log_error("invalid setting name=ORCH_URL value=%s", config_str(vars, "ORCH_URL"));
+        return 2;
+    }
+    char token[256];
+    config_secret(vars, "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", token, sizeof token);
+    if (dbc_set_token(&db, token)) {
+        log_error("invalid setting name=ADMIN_TOKEN (a control character)");
         return 2;
     }
     char details[700];

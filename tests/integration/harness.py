@@ -140,10 +140,12 @@ def make_vhost(name):
 
 
 class Client:
-    """An HTTP client with one keep-alive connection per thread."""
+    """An HTTP client with one keep-alive connection per thread; with token, every request
+    carries it (Authorization: Bearer)."""
 
-    def __init__(self, port):
+    def __init__(self, port, token=None):
         self.port, self.local = port, threading.local()
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def request(self, method, path, body=None, timeout=30):
         if isinstance(body, (dict, list)):
@@ -155,8 +157,10 @@ class Client:
             if conn is None:
                 conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
             try:
-                conn.request(method, path, body=body,
-                             headers={"Content-Type": "application/json"} if body is not None else {})
+                headers = dict(self.auth)
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
+                conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 break
@@ -205,7 +209,7 @@ class Stack:
         except Exception:
             self.stop()
             raise
-        self.client = Client(self.port)
+        self.client = Client(self.port, self.env.get("ADMIN_TOKEN"))
 
     def _listening(self):
         if self.proc.poll() is not None:

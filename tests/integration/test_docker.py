@@ -345,6 +345,10 @@ def main():
     # The conformance suite runs first, inside the first window, which it cannot outlast (the
     # program's timeout is shorter): no scaling under its thousands of reads.
     ENV.update(RIDESHARE_STACK=STACK, UP_TIMEOUT="240", SCALE_WINDOW_S="900", READS_PER_SLAVE="20")
+    # The course's grader calls the orchestrator's routes bare: the documented opt-out
+    # (docs/security.md). The token itself is tested in process mode (test_auth.py).
+    ENV.update(ADMIN_TOKEN="")
+    ENV.pop("ADMIN_TOKEN_FILE", None)
     remove_stale()
     t0 = time.monotonic()
     try:

@@ -35,6 +35,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from apistack import free_ports, install_signal_handlers
@@ -47,7 +48,7 @@ STOP_TIMEOUT = 120      # run.sh's own bounds: STOP_WAIT per process, localinfra
 SETTLE = 5              # after make returned: pipes drain, exited processes are reaped
 # Settings of the test runner's stack that must not leak into the run (run.sh makes its own).
 DROP = ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT", "DATA_DIR", "INFRA_DIR", "ORCH_URL", "RUN_DIR", "RUN_INFO",
-        "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR")
+        "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR")
 
 
 def start_time(pid):
@@ -131,7 +132,9 @@ class MakeRun:
         self.ports = dict(zip(names, free_ports(4)))
         env = {k: v for k, v in os.environ.items() if k not in DROP}
         env.update({k: str(v) for k, v in self.ports.items()})
-        env.update(RUN_DIR=self.run_dir, RUN_INFO=self.info, LOG_LEVEL="warn")
+        # The admin token make run makes on first use: in the test's directory, not the checkout's.
+        self.token_file = os.path.join(self.dir, "admin_token")
+        env.update(RUN_DIR=self.run_dir, RUN_INFO=self.info, LOG_LEVEL="warn", ADMIN_TOKEN_FILE=self.token_file)
         self.env = env
         self.noted = {}  # pid -> (start time, what)
         self.all_ports = set(self.ports.values())
@@ -320,9 +323,13 @@ def term_to_group():
     stops("term_to_group")
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.status, r.read()
+def get_json(url, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 @suite.test
@@ -330,7 +337,14 @@ def console_with_only_the_orchestrator_url():
     with make_run("console") as run:
         infra = read_env_file(os.path.join(run.run_dir, "infra", "env"))
         orch = f"http://127.0.0.1:{run.ports['ORCH_PORT']}"
+        # make run made a token, only its owner may read it, and the orchestrator wants it.
+        mode = os.stat(run.token_file).st_mode & 0o777
+        with open(run.token_file) as f:
+            token = f.readline().strip()
+        check(mode == 0o600 and len(token) == 64, f"token file mode {oct(mode)}, {len(token)} characters")
         status, body = get_json(f"{orch}/api/v1/config")
+        check(status == 401 and json.loads(body).get("error"), f"no token: {status} {body!r}")
+        status, body = get_json(f"{orch}/api/v1/config", token)
         cfg = json.loads(body)
         check(status == 200 and cfg == {"zk_hosts": infra["ZK_HOSTS"], "zk_root": "/rideshare",
                                          "amqp": {"host": "127.0.0.1", "port": int(infra["RABBITMQ_PORT"]),
@@ -349,10 +363,10 @@ def console_with_only_the_orchestrator_url():
         check(all(b["reachable"] for b in j["backends"].values()), f"backends {j['backends']}")
         check(len(j["workers"]) >= 2 and j["zookeeper"]["root"] == "/rideshare", f"{j['workers']} {j['zookeeper']}")
 
-        # make console: finds this run by RUN_INFO (in env), passes only its orchestrator's URL.
+        # make console: finds this run by RUN_INFO (in env), passes its orchestrator's URL and token file.
         p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "console", "CONSOLE_ARGS=--once"],
-                           env={k: v for k, v in env.items() if k != "ORCH_URL"}, capture_output=True, text=True,
-                           timeout=60)
+                           env={k: v for k, v in env.items() if k not in ("ORCH_URL", "ADMIN_TOKEN_FILE")},
+                           capture_output=True, text=True, timeout=60)
         check(p.returncode == 0 and f"orchestrator {orch}" in p.stdout,
               f"make console exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
         stop_and_check(run, "term_to_group")

@@ -7,7 +7,8 @@ install and a lock so two runs never build it at once; SCHEMATHESIS_VENV overrid
 starts a full ApiStack (orchestrator + workers, users, rides, nginx on free loopback ports),
 seeds a user and a few rides, and runs schemathesis twice:
   1. against the gateway: every users, rides, counters and db/clear operation;
-  2. against the orchestrator: db/read, db/write, db/clear, worker/list.
+  2. against the orchestrator: db/read, db/write, db/clear, worker/list, with the admin token
+     (the stack runs with one: docs/security.md).
 Checks: no 5xx (not_a_server_error), every status, content type and body as documented
 (status_code_conformance, content_type_conformance, response_schema_conformance), invalid
 input refused (negative_data_rejection), 405 with an Allow header for undocumented methods
@@ -24,6 +25,7 @@ report (prefixed "# ") after a failure. Exits 77 (skipped) if schemathesis canno
 import fcntl
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -42,6 +44,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance,negative_data_rejection,unsupported_method,"
           "allow_header_conformance")
 failed = 0
+TOKEN = secrets.token_hex(32)
 
 
 def say(line):
@@ -85,13 +88,15 @@ def tool_crashed_only(out):
     return TOOL_CRASH in out and "=== FAILURES ===" not in out
 
 
-def run(exe, name, url, tags, seed, retry=True):
+def run(exe, name, url, tags, seed, retry=True, token=None):
     global failed
     args = [exe, "run", SPEC, "--url", url, "--checks", CHECKS, "--max-examples", str(EXAMPLES),
             "--max-time", str(SECONDS), "--max-response-time", MAX_RESPONSE, "--request-timeout", "10",
             "--workers", "2", "--seed", str(seed), "--no-color"]
     for t in tags:
         args += ["--include-tag", t]
+    if token:
+        args += ["--header", f"Authorization: Bearer {token}"]
     started = time.monotonic()
     try:
         r = subprocess.run(args, cwd=TMP, capture_output=True, text=True, timeout=SECONDS + 240,
@@ -109,7 +114,7 @@ def run(exe, name, url, tags, seed, retry=True):
         return
     if rc is not None and retry and tool_crashed_only(out):
         say(f"# schemathesis {name}: the tool crashed ({TOOL_CRASH}) with no failed check; once more")
-        return run(exe, name, url, tags, seed, retry=False)
+        return run(exe, name, url, tags, seed, retry=False, token=token)
     failed += 1
     for line in out.splitlines()[-200:]:
         say("# " + line)
@@ -139,12 +144,14 @@ def main():
         sys.exit(77)
     seed = int(os.environ.get("SCHEMATHESIS_SEED", str(random.randrange(1 << 31))))
     say(f"# seed {seed} (SCHEMATHESIS_SEED to replay)")
-    s = start_or_fail("schemathesis", lambda: ApiStack("schemathesis"))
+    # With the admin token on (docs/security.md): the services send it, schemathesis too.
+    env = {"ADMIN_TOKEN": TOKEN}
+    s = start_or_fail("schemathesis", lambda: ApiStack("schemathesis", orch_env=env, service_env=env))
     try:
         seed_data(s)
         run(exe, "gateway", s.gw_url, ["users", "rides", "counters", "admin"], seed)
         seed_data(s)
-        run(exe, "orchestrator", s.orch_url, ["orchestrator", "admin"], seed)
+        run(exe, "orchestrator", s.orch_url, ["orchestrator", "admin"], seed, token=TOKEN)
         # The stack must still answer after all that.
         r = s.gw.get("/api/v1/rides/count")
         if r.status == 200:

@@ -549,6 +549,49 @@ TEST(malformed_patterns_are_refused)
     CHECK_INT(added, 64);
 }
 
+TEST(a_required_token_guards_every_path)
+{
+    struct http_server *s = http_server_new(100);
+    CHECK(s != NULL);
+    CHECK_INT(http_server_route(s, "GET", "/p", h_info, "p"), 0);
+    CHECK_INT(http_server_require_token(s, "s3cret-token"), 0);
+    int tport = http_server_start(s, "127.0.0.1", 0);
+    CHECK(tport > 0);
+    char url[128], missing[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/p", tport);
+    snprintf(missing, sizeof missing, "http://127.0.0.1:%d/nowhere", tport);
+    const char *right[] = { "Authorization: Bearer s3cret-token", NULL };
+    const char *wrong[] = { "Authorization: Bearer s3cret-tokem", NULL };
+    const char *prefix[] = { "Authorization: Bearer s3cret", NULL };
+    const char *longer[] = { "Authorization: Bearer s3cret-token2", NULL };
+    const char *basic[] = { "Authorization: Basic s3cret-token", NULL };
+    struct http_result r;
+    long st[7];
+    const char *const *hs[7] = { NULL, wrong, prefix, longer, basic, right, NULL };
+    const char *urls[7] = { url, url, url, url, url, url, missing };
+    int json_errors = 0;
+    for (int i = 0; i < 7; i++) {
+        st[i] = http_call("GET", urls[i], NULL, hs[i], 5000, &r) == 0 ? r.status : -1;
+        cJSON *j = r.body ? json_parse(r.body, r.body_len) : NULL;
+        json_errors += st[i] == 401 && json_get_str(j, "error") != NULL;
+        cJSON_Delete(j);
+        http_result_free(&r);
+    }
+    /* The challenge header, seen on the wire. */
+    int saved = port;
+    port = tport;
+    char resp[2048];
+    int raw = raw_request("GET", "/p", resp, sizeof resp);
+    const char *challenge = raw == 401 ? header_value(resp, "WWW-Authenticate") : NULL;
+    port = saved;
+    http_server_free(s);
+    for (int i = 0; i < 5; i++) CHECK_INT(st[i], 401);
+    CHECK_INT(st[5], 200);
+    CHECK_INT(st[6], 401);   /* no route is revealed without the token */
+    CHECK_INT(json_errors, 6);
+    CHECK(challenge && strcmp(challenge, "Bearer") == 0);
+}
+
 TEST(client_reports_failures)
 {
     /* a port nobody listens on: start a server, note its port, stop it */
@@ -676,6 +719,7 @@ int main(void)
     RUN(handler_that_sets_nothing_is_500);
     RUN(observer_sees_pattern_and_status);
     RUN(malformed_patterns_are_refused);
+    RUN(a_required_token_guards_every_path);
     RUN(client_reports_failures);
     RUN(start_failures);
     RUN(free_does_not_wait_for_idle_keep_alive_connections);
