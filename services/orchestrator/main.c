@@ -69,6 +69,10 @@ static const struct config_var vars[] = {
     { "WORKER_IMAGE", "rideshare-app", "image of the worker containers (docker runtime)" },
     { "DOCKER_NETWORK", "rideshare_net", "network of the worker containers (docker runtime)" },
     { "DOCKER_STACK", "rideshare", "stack name: labels and names of the worker containers (docker runtime)" },
+    { "WORKER_MEMORY_MB", "3072", "a worker container's memory limit, its database's tmpfs included (docker runtime)" },
+    { "WORKER_MILLICPUS", "1000", "a worker container's CPU limit in thousandths of a CPU (docker runtime)" },
+    { "WORKER_PIDS", "256", "a worker container's limit on processes and threads (docker runtime)" },
+    { "WORKER_DATA_MB", "2048", "the size of a worker container's /data tmpfs, where its database lives (docker runtime)" },
     { 0 },
 };
 
@@ -164,10 +168,17 @@ int main(int argc, char **argv)
     wcfg.zk = zs;
     struct workers *ws = workers_new(&wcfg);
     struct runtime *rt = NULL;
-    if (strcmp(config_str(vars, "RUNTIME"), "docker") == 0)
+    if (strcmp(config_str(vars, "RUNTIME"), "docker") == 0) {
+        struct docker_limits lim = {
+            .memory_mb = config_long(vars, "WORKER_MEMORY_MB", 64, 1 << 20),
+            .cpus_milli = config_long(vars, "WORKER_MILLICPUS", 10, 1 << 20),
+            .pids = config_long(vars, "WORKER_PIDS", 32, 1 << 20),
+            .data_mb = config_long(vars, "WORKER_DATA_MB", 16, 1 << 20),
+        };
         rt = runtime_docker_new(config_str(vars, "DOCKER_SOCKET"), config_str(vars, "WORKER_IMAGE"),
-                                config_str(vars, "DOCKER_NETWORK"), config_str(vars, "DOCKER_STACK"),
+                                config_str(vars, "DOCKER_NETWORK"), config_str(vars, "DOCKER_STACK"), &lim,
                                 workers_on_exit, ws);
+    }
     else if (strcmp(config_str(vars, "RUNTIME"), "process") == 0)
         rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
     else

@@ -194,6 +194,28 @@ def master_and_slave_are_containers():
 
 
 @suite.test
+def worker_containers_are_confined():
+    """docs/security.md: limits, a read-only root, no capability, a non-root user (docker inspect);
+    and from inside, the root filesystem refuses a write while /data takes one."""
+    wait_for(lambda: lists_agree(2), 30, "2 workers")
+    for name in worker_containers():
+        hc = json.loads(sh("docker", "inspect", "--format", "{{json .HostConfig}}", name))
+        user = sh("docker", "inspect", "--format", "{{.Config.User}}", name).strip()
+        check(hc["Memory"] > 0 and hc["MemorySwap"] == hc["Memory"] and hc["NanoCpus"] > 0
+              and hc["PidsLimit"] > 0, f"{name}: limits {hc['Memory']} {hc['NanoCpus']} {hc['PidsLimit']}")
+        check(hc["ReadonlyRootfs"] and hc["CapDrop"] == ["ALL"] and "no-new-privileges:true" in hc["SecurityOpt"],
+              f"{name}: {hc['ReadonlyRootfs']} {hc['CapDrop']} {hc['SecurityOpt']}")
+        check(user and not user.startswith("0") and user != "root", f"{name}: user {user!r}")
+        ro = subprocess.run(["docker", "exec", name, "bash", "-c", "echo x > /usr/x"], capture_output=True,
+                            text=True, timeout=30)
+        check(ro.returncode != 0 and "Read-only" in ro.stderr, f"{name}: a write to /usr: {ro.returncode} {ro.stderr}")
+        rw = subprocess.run(["docker", "exec", name, "bash", "-c", "echo x > /data/.probe && rm /data/.probe"],
+                            capture_output=True, text=True, timeout=30)
+        check(rw.returncode == 0, f"{name}: a write to /data: {rw.stderr}")
+    print(f"# {len(worker_containers())} workers confined", flush=True)
+
+
+@suite.test
 def crash_slave_through_docker():
     before = wait_for(lambda: lists_agree(2), 30, "2 workers")
     r = orch.post("/api/v1/crash/slave")

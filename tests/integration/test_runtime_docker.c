@@ -132,7 +132,7 @@ static void spawn_one(const char *id, struct runtime_worker *w, int *rc)
 
 TEST(bad_socket_fails)
 {
-    struct runtime *r = runtime_docker_new("/nonexistent/docker.sock", IMAGE, net, stack, NULL, NULL);
+    struct runtime *r = runtime_docker_new("/nonexistent/docker.sock", IMAGE, net, stack, NULL, NULL, NULL);
     CHECK(r == NULL);
 }
 
@@ -220,7 +220,7 @@ TEST(new_runtime_adopts)
     int pid = inspect_pid("w1");
     CHECK(pid > 0);
     runtime_destroy(rt);
-    rt = runtime_docker_new(sock, IMAGE, net, stack, on_exit_cb, NULL);
+    rt = runtime_docker_new(sock, IMAGE, net, stack, NULL, on_exit_cb, NULL);
     CHECK(rt != NULL);
     struct runtime_worker l[8];
     CHECK_INT(runtime_list(rt, l, 8), 1);
@@ -287,7 +287,7 @@ int main(void)
         printf("not ok test_runtime_docker: network create %s\n", net);
         return 1;
     }
-    rt = runtime_docker_new(sock, IMAGE, net, stack, on_exit_cb, NULL);
+    rt = runtime_docker_new(sock, IMAGE, net, stack, NULL, on_exit_cb, NULL);
     if (!rt) {
         printf("not ok test_runtime_docker: runtime_docker_new\n");
         cleanup();

@@ -22,7 +22,8 @@ TEST(container_name)
 TEST(create_body)
 {
     struct runtime_spec spec = { .id = "w3", .env = { "WORKER_ID=w3", "A=b \"q\"", NULL } };
-    char *s = docker_create_body("rideshare-app:latest", "rs_net", "rs", &spec);
+    struct docker_limits lim = { .memory_mb = 100, .pids = 50 };
+    char *s = docker_create_body("rideshare-app:latest", "rs_net", "rs", &lim, &spec);
     CHECK(s != NULL);
     cJSON *o = cJSON_Parse(s);
     free(s);
@@ -40,6 +41,17 @@ TEST(create_body)
     cJSON *hc = cJSON_GetObjectItem(o, "HostConfig");
     CHECK_STR(cJSON_GetObjectItem(hc, "NetworkMode")->valuestring, "rs_net");
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(hc, "AutoRemove")));
+    /* Confined: the limits given, defaults for the rest, nothing writable but its tmpfs. */
+    CHECK_STR(cJSON_GetObjectItem(o, "User")->valuestring, DOCKER_WORKER_USER);
+    CHECK(cJSON_GetObjectItem(hc, "Memory")->valuedouble == 100.0 * 1024 * 1024);
+    CHECK(cJSON_GetObjectItem(hc, "MemorySwap")->valuedouble == 100.0 * 1024 * 1024);
+    CHECK(cJSON_GetObjectItem(hc, "NanoCpus")->valuedouble == DOCKER_DEFAULT_CPUS_MILLI * 1e6);
+    CHECK_INT((int)cJSON_GetObjectItem(hc, "PidsLimit")->valuedouble, 50);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(hc, "ReadonlyRootfs")));
+    CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(hc, "CapDrop"), 0)->valuestring, "ALL");
+    CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(hc, "SecurityOpt"), 0)->valuestring, "no-new-privileges:true");
+    const char *data = cJSON_GetObjectItem(cJSON_GetObjectItem(hc, "Tmpfs"), "/data")->valuestring;
+    CHECK(strstr(data, "size=2048m") != NULL && strstr(data, "uid=990") != NULL);
     cJSON_Delete(o);
 }
 

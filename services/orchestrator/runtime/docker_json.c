@@ -17,12 +17,38 @@ void docker_container_name(const char *stack, const char *id, char *out, size_t 
     snprintf(out, cap, "%s-worker-%s", stack, id);
 }
 
+/* HostConfig's confinement of a worker (runtime.h, struct docker_limits). */
+static int add_confinement(cJSON *hc, const struct docker_limits *l)
+{
+    static const struct docker_limits none;
+    if (!l) l = &none;
+    long mem = l->memory_mb > 0 ? l->memory_mb : DOCKER_DEFAULT_MEMORY_MB;
+    long cpus = l->cpus_milli > 0 ? l->cpus_milli : DOCKER_DEFAULT_CPUS_MILLI;
+    long pids = l->pids > 0 ? l->pids : DOCKER_DEFAULT_PIDS;
+    long data = l->data_mb > 0 ? l->data_mb : DOCKER_DEFAULT_DATA_MB;
+    char opts[128];
+    snprintf(opts, sizeof opts, "rw,nosuid,nodev,noexec,size=%ldm,uid=990,gid=990,mode=0700", data);
+    const char *drop[] = { "ALL" };
+    const char *secopt[] = { "no-new-privileges:true" };
+    cJSON *tmpfs = cJSON_AddObjectToObject(hc, "Tmpfs");
+    return cJSON_AddNumberToObject(hc, "Memory", (double)mem * 1024 * 1024) &&
+           cJSON_AddNumberToObject(hc, "MemorySwap", (double)mem * 1024 * 1024) && /* no swap */
+           cJSON_AddNumberToObject(hc, "NanoCpus", (double)cpus * 1000000) &&
+           cJSON_AddNumberToObject(hc, "PidsLimit", (double)pids) &&
+           cJSON_AddTrueToObject(hc, "ReadonlyRootfs") &&
+           cJSON_AddItemToObject(hc, "CapDrop", cJSON_CreateStringArray(drop, 1)) &&
+           cJSON_AddItemToObject(hc, "SecurityOpt", cJSON_CreateStringArray(secopt, 1)) &&
+           tmpfs && cJSON_AddStringToObject(tmpfs, "/data", opts) &&
+           cJSON_AddStringToObject(tmpfs, "/tmp", "rw,nosuid,nodev,noexec,size=64m,mode=1777");
+}
+
 char *docker_create_body(const char *image, const char *network, const char *stack,
-                         const struct runtime_spec *spec)
+                         const struct docker_limits *limits, const struct runtime_spec *spec)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    int ok = cJSON_AddStringToObject(o, "Image", image) != NULL;
+    int ok = cJSON_AddStringToObject(o, "Image", image) != NULL &&
+             cJSON_AddStringToObject(o, "User", DOCKER_WORKER_USER) != NULL;
     cJSON *env = cJSON_AddArrayToObject(o, "Env");
     ok = ok && env;
     for (int i = 0; ok && i < RUNTIME_MAX_ENV && spec->env[i]; i++) {
@@ -38,7 +64,7 @@ char *docker_create_body(const char *image, const char *network, const char *sta
     ok = ok && hc && cJSON_AddStringToObject(hc, "NetworkMode", network);
     /* The container stays after exit so that its exit code can be read;
      * the monitor removes it once reported. */
-    ok = ok && cJSON_AddFalseToObject(hc, "AutoRemove");
+    ok = ok && cJSON_AddFalseToObject(hc, "AutoRemove") && add_confinement(hc, limits);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;

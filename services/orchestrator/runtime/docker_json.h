@@ -18,7 +18,7 @@ void docker_container_name(const char *stack, const char *id, char *out, size_t 
 
 /* The body of POST /containers/create for a worker (malloc'd, or NULL). */
 char *docker_create_body(const char *image, const char *network, const char *stack,
-                         const struct runtime_spec *spec);
+                         const struct docker_limits *limits, const struct runtime_spec *spec);
 
 /* The filters query value (not URL-encoded) selecting the workers of stack. */
 char *docker_worker_filters(const char *stack, int running_only);

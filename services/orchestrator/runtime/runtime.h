@@ -51,6 +51,24 @@ struct runtime_ops {
 struct runtime *runtime_process_new(const char *worker_bin, const char *state_dir,
                                     runtime_exit_fn on_exit, void *ctx);
 
+/* What a worker container may use, and how it is confined (docs/security.md,
+ * "Worker containers"): a read-only root filesystem with its database on a
+ * tmpfs of data_mb at /data (a crashed worker is never reused, so its file
+ * need not outlive it; the tmpfs counts against memory_mb), /tmp a small
+ * tmpfs, every capability dropped, no-new-privileges, the image's non-root
+ * user. Zero in a field: its default. */
+struct docker_limits {
+    long memory_mb;      /* WORKER_MEMORY_MB, default 3072 (the database's tmpfs included) */
+    long cpus_milli;     /* WORKER_CPUS in thousandths of a CPU, default 1000 */
+    long pids;           /* WORKER_PIDS, default 256 */
+    long data_mb;        /* WORKER_DATA_MB, default 2048 */
+};
+#define DOCKER_DEFAULT_MEMORY_MB 3072
+#define DOCKER_DEFAULT_CPUS_MILLI 1000
+#define DOCKER_DEFAULT_PIDS 256
+#define DOCKER_DEFAULT_DATA_MB 2048
+#define DOCKER_WORKER_USER "990:990"   /* rideshare in docker/Dockerfile */
+
 /* The docker runtime: each worker is a container of `image`, named
  * "<stack>-worker-<id>", labelled rideshare.stack=<stack>, rideshare.role=worker
  * and rideshare.worker-id=<id>, on the Docker network `network`, created
@@ -58,7 +76,8 @@ struct runtime *runtime_process_new(const char *worker_bin, const char *state_di
  * The PID is the container's State.Pid. Only the spec's env reaches a worker.
  * NULL (reason logged) when the engine does not answer or is too old. */
 struct runtime *runtime_docker_new(const char *socket, const char *image, const char *network,
-                                   const char *stack, runtime_exit_fn on_exit, void *ctx);
+                                   const char *stack, const struct docker_limits *limits,
+                                   runtime_exit_fn on_exit, void *ctx);
 
 static inline int runtime_spawn(struct runtime *rt, const struct runtime_spec *s, struct runtime_worker *out)
 { return rt->ops->spawn(rt, s, out); }

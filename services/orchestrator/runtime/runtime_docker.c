@@ -58,6 +58,7 @@ struct docker_runtime {
     struct runtime base;
     struct docker_api api;
     char *image, *network, *stack;
+    struct docker_limits limits;
     runtime_exit_fn on_exit;
     void *ctx;
     struct rt_monitor m;     /* its mu guards the table and seq */
@@ -104,7 +105,7 @@ static int d_spawn(struct runtime *rt, const struct runtime_spec *spec, struct r
     }
     char name[RUNTIME_ID_MAX + 300], cid[72];
     docker_container_name(d->stack, spec->id, name, sizeof name);
-    char *body = docker_create_body(d->image, d->network, d->stack, spec);
+    char *body = docker_create_body(d->image, d->network, d->stack, &d->limits, spec);
     if (!body) return -1;
     int rc = docker_create(&d->api, name, body, cid, sizeof cid);
     if (rc == 1) {
@@ -329,7 +330,8 @@ static int valid_ref(const char *s)
 }
 
 struct runtime *runtime_docker_new(const char *socket, const char *image, const char *network,
-                                   const char *stack, runtime_exit_fn on_exit, void *ctx)
+                                   const char *stack, const struct docker_limits *limits,
+                                   runtime_exit_fn on_exit, void *ctx)
 {
     if (!socket || !*socket || !image || !*image || !valid_ref(network) || !valid_ref(stack)) {
         log_error("docker runtime: bad settings (socket, image, network [A-Za-z0-9_.-], stack)");
@@ -341,6 +343,7 @@ struct runtime *runtime_docker_new(const char *socket, const char *image, const 
     d->image = strdup(image);
     d->network = strdup(network);
     d->stack = strdup(stack);
+    if (limits) d->limits = *limits;
     d->e = calloc(MAX_LIST, sizeof *d->e);
     d->on_exit = on_exit;
     d->ctx = ctx;
