@@ -45,6 +45,7 @@
 #include "keys.h"
 #include "log.h"
 #include "view.h"
+#include "zk_acl.h"
 
 static const struct config_var vars[] = {
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is" },
@@ -53,6 +54,7 @@ static const struct config_var vars[] = {
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts (unset: asked of the orchestrator)" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes (unset: asked of the orchestrator)" },
     { "ZK_SESSION_MS", "4000", "the console's ZooKeeper session timeout in ms" },
+    { "ZK_AUTH", "", "the console's ZooKeeper identity user:password, where the znodes have ACLs (empty: none)" },
     { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/",
       "RabbitMQ broker, with its vhost (unset: its address asked of the orchestrator)" },
     { "RABBITMQ_USER", "guest", "the console's broker user, with an address from the orchestrator" },
@@ -283,6 +285,9 @@ int main(int argc, char **argv)
     static struct addresses ad;
     if (learn_addresses(orch_url, orch_headers, timeout_ms, batch, &ad) != 0) return 1;
     model_redact_url(ad.amqp_url, amqp_shown, sizeof amqp_shown);
+    /* A reader: it makes no znode, it only authenticates to read them. */
+    struct zk_access za = { .role = ZK_ROLE_READER, .root = ad.zk_root, .auth = config_str(vars, "ZK_AUTH") };
+    if (zk_access_init(&za)) return 2;
     struct collect_config cc = {
         .zk_hosts = ad.zk_hosts,
         .zk_root = ad.zk_root,

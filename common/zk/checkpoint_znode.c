@@ -42,6 +42,7 @@ int checkpoint_read(struct zk *zk, const char *zk_root, struct checkpoint_znode 
         return 0;
     }
     if (n < 0) return -1;
+    if (n == 0) return 0; /* made empty by the orchestrator (zk_acl.h): no checkpoint yet */
     cJSON *j = json_parse(data, (size_t)n);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);

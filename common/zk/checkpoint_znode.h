@@ -41,7 +41,8 @@ struct checkpoint_znode {
     int64_t wanted;
 };
 
-/* Reads the znode with its version (-1 when it does not exist). 0
+/* Reads the znode with its version (-1 when it does not exist; an empty
+ * node, as the orchestrator makes it, holds nothing yet). 0
  * (z->present says whether a checkpoint exists), or -1 on error. */
 int checkpoint_read(struct zk *zk, const char *zk_root, struct checkpoint_znode *z, int *version);
 /* Writes it if it is still at version (-1: creates it). 0 written, 1 another

@@ -20,6 +20,14 @@
  * format, level WARN and up, rate-limited) instead of going to stderr in its
  * format.
  *
+ * Access control (zk_acl.h): zk_open adds the process's identities to the
+ * session before it is even connected (the library sends them first, and
+ * again after every reconnect), and every node is created with the ACL of
+ * its path. A create that ZooKeeper refuses for want of the right on the
+ * parent is no failure where the node already exists (zk_ensure_path,
+ * ensure_parents): ZooKeeper checks that right before it looks whether the
+ * node is there, and a worker ensures paths the orchestrator made.
+ *
  * Callbacks run on the library's completion thread, so zk_close must not be
  * called from inside one (it would free the handle under its own feet).
  */
@@ -27,6 +35,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "zk_acl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -163,6 +172,9 @@ struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeou
         zk_close(z);
         return NULL;
     }
+    const char *auths[3];
+    for (int i = 0, n = zk_access_auths(auths, 3); i < n; i++)
+        zoo_add_auth(z->zh, "digest", auths[i], (int)strlen(auths[i]), NULL, NULL);
     struct timespec deadline = clock_deadline(connect_timeout_ms);
     pthread_mutex_lock(&z->mu);
     int rc = 0;
@@ -211,7 +223,18 @@ static int zfail(const char *op, const char *path, int rc)
 
 static int create(struct zk *z, const char *path, const char *data, size_t len, int flags)
 {
-    return zoo_create(z->zh, path, data, data ? (int)len : -1, &ZOO_OPEN_ACL_UNSAFE, flags, NULL, 0);
+    /* The library takes the ACL as non-const; it only reads it. */
+    struct ACL_vector *acl = (struct ACL_vector *)zk_acl_for(path);
+    return zoo_create(z->zh, path, data, data ? (int)len : -1, acl, flags, NULL, 0);
+}
+
+/* A persistent create's answer, where an existing node is as good: ZNOAUTH
+ * (no right to create here) counts as ZNODEEXISTS if the node is there. */
+static int create_or_exists(struct zk *z, const char *path)
+{
+    int rc = create(z, path, NULL, 0, ZOO_PERSISTENT);
+    if (rc == ZNOAUTH && zoo_exists(z->zh, path, 0, NULL) == ZOK) rc = ZNODEEXISTS;
+    return rc;
 }
 
 /* Creates every missing ancestor of path (not path itself). */
@@ -224,7 +247,7 @@ static int ensure_parents(struct zk *z, const char *path)
     int res = 0;
     for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
         *s = '\0';
-        int rc = create(z, p, NULL, 0, ZOO_PERSISTENT);
+        int rc = create_or_exists(z, p);
         *s = '/';
         if (rc != ZOK && rc != ZNODEEXISTS) {
             res = zfail("create", p, rc);
@@ -238,11 +261,11 @@ static int ensure_parents(struct zk *z, const char *path)
 int zk_ensure_path(struct zk *z, const char *path)
 {
     if (strcmp(path, "/") == 0) return 0;
-    int rc = create(z, path, NULL, 0, ZOO_PERSISTENT);
+    int rc = create_or_exists(z, path);
     if (rc == ZOK || rc == ZNODEEXISTS) return 0;
     if (rc != ZNONODE) return zfail("create", path, rc);
     if (ensure_parents(z, path) != 0) return -1;
-    rc = create(z, path, NULL, 0, ZOO_PERSISTENT);
+    rc = create_or_exists(z, path);
     return rc == ZOK || rc == ZNODEEXISTS ? 0 : zfail("create", path, rc);
 }
 
@@ -265,7 +288,10 @@ int zk_create_ephemeral(struct zk *z, const char *path, const char *data, size_t
             rc = zoo_set(z->zh, path, data, data ? (int)len : -1, -1);
             return rc == ZOK ? 0 : zfail("set", path, rc);
         }
-        /* Left by an earlier session that has not expired yet. */
+        /* Left by an earlier session that has not expired yet. Under access
+         * control a worker may not delete it (deleting is a right on the
+         * parent, which would cover the others' nodes too): the create
+         * fails until that session expires, and the caller tries again. */
         log_info("zk replacing stale node path=%s owner=0x%llx", path,
                  (unsigned long long)st.ephemeralOwner);
         rc = zoo_delete(z->zh, path, st.version);
@@ -389,4 +415,12 @@ int zk_delete(struct zk *z, const char *path)
 {
     int rc = zoo_delete(z->zh, path, -1);
     return rc == ZOK || rc == ZNONODE ? 0 : zfail("delete", path, rc);
+}
+
+int zk_set_acl(struct zk *z, const char *path)
+{
+    struct ACL_vector *acl = (struct ACL_vector *)zk_acl_for(path);
+    int rc = zoo_set_acl(z->zh, path, -1, acl);
+    if (rc == ZOK) return 0;
+    return rc == ZNONODE ? -2 : zfail("set acl", path, rc);
 }

@@ -9,6 +9,9 @@
  * not block: hand work to a thread of your own.
  *
  * A handle must never be used in a forked child (fork+exec only).
+ *
+ * Sessions authenticate, and nodes are created with ACLs, as zk_acl.h says
+ * (zk_access_init); without it, anonymously and open.
  */
 #ifndef RS_ZK_H
 #define RS_ZK_H
@@ -70,5 +73,9 @@ int zk_try_ephemeral(struct zk *z, const char *path, const char *data, size_t le
 
 /* Deletes a node (any version); 0, or -1 on error (a missing node is 0). */
 int zk_delete(struct zk *z, const char *path);
+
+/* Gives an existing node the ACL of its path (zk_acl.h). 0, -2 if it does
+ * not exist, -1 on error (ZNOAUTH: the node's ACL does not let us). */
+int zk_set_acl(struct zk *z, const char *path);
 
 #endif

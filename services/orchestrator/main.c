@@ -33,6 +33,7 @@
 #include "startup.h"
 #include "supervisor.h"
 #include "workers.h"
+#include "zk_acl.h"
 #include "zksession.h"
 
 /* The first connection to ZooKeeper may wait for a server still starting. */
@@ -41,9 +42,16 @@
 static const struct config_var vars[] = {
     { "ORCH_HOST", "127.0.0.1", "address to listen on" },
     { "ORCH_PORT", "8083", "port to listen on (0: any free port, printed at start)" },
-    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker, with the orchestrator's user" },
+    { "WORKER_RABBITMQ_URL", "", "the broker as its workers reach it, with their user (empty: RABBITMQ_URL)" },
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
+    { "ZK_AUTH", "", "its ZooKeeper identity user:password: the znodes under ZK_ROOT get ACLs (docs/security.md); "
+                     "empty: open to anyone" },
+    { "WORKER_ZK_AUTH", "", "the workers' shared ZooKeeper identity user:password (needed with ZK_AUTH)" },
+    { "ZK_READERS", "", "ZooKeeper digest ids user:base64(sha1(user:password)), comma-separated, that may read "
+                        "every znode (the console's)" },
+    { "ZK_AUTH_PREVIOUS", "", "a former ZK_AUTH, to take over the znodes made under it (rotation)" },
     { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms (orchestrator and workers)" },
     { "DATA_DIR", "./data", "where workers keep their SQLite files (process runtime)" },
     { "WORKER_BIN", "", "worker binary (default: rideshare-worker next to this binary)" },
@@ -97,6 +105,45 @@ static void pass_worker_settings(const char **env, int *k, int max)
     }
 }
 
+/* What the orchestrator holds that a worker started as a process must not
+ * inherit: the admin token, its own broker identities, the workers' before
+ * they are given (the spawn sets the worker's own values where it has one). */
+static const char *const withheld[] = {
+    "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "RABBITMQ_URL", "WORKER_RABBITMQ_URL", "ZK_AUTH", "ZK_AUTH_PREVIOUS",
+    "WORKER_ZK_AUTH", "ZK_READERS", "ZK_NODE_AUTH", NULL,
+};
+
+/* ZooKeeper access control (zk_acl.h) from ZK_AUTH and the others; with it,
+ * the workers' identity and readers into their env entries. 0 or -1. */
+static int zk_access(char *e_auth, size_t auth_n, char *e_readers, size_t readers_n)
+{
+    const char *self = config_str(vars, "ZK_AUTH"), *workers = config_str(vars, "WORKER_ZK_AUTH");
+    const char *readers = config_str(vars, "ZK_READERS");
+    char worker_id[ZK_ID_MAX] = "", own_id[ZK_ID_MAX];
+    if (*self && zk_digest_id(workers, worker_id, sizeof worker_id)) {
+        log_error("ZK_AUTH needs WORKER_ZK_AUTH, the workers' identity user:password");
+        return -1;
+    }
+    struct zk_access a = {
+        .role = ZK_ROLE_ORCHESTRATOR, .root = config_str(vars, "ZK_ROOT"), .auth = self,
+        .previous = config_str(vars, "ZK_AUTH_PREVIOUS"), .worker_id = worker_id, .readers = readers,
+    };
+    if (zk_access_init(&a)) return -1;
+    if (!zk_access_on()) {
+        log_warn("no ZooKeeper identity (ZK_AUTH): the znodes under ZK_ROOT are open to anyone who reaches "
+                 "ZooKeeper, the master znode included (docs/security.md)");
+        return 0;
+    }
+    zk_digest_id(self, own_id, sizeof own_id);
+    snprintf(e_auth, auth_n, "ZK_AUTH=%s", workers);
+    /* The workers' readers: this orchestrator, and whoever reads here. */
+    snprintf(e_readers, readers_n, "ZK_READERS=%s%s%s", own_id, *readers ? "," : "", readers);
+    int nreaders = *readers != '\0'; /* names only: digest ids stay out of the log */
+    for (const char *c = readers; *c; c++) nreaders += *c == ',';
+    log_info("zookeeper access control on identity=%.*s readers=%d", (int)strcspn(self, ":"), self, nreaders);
+    return 0;
+}
+
 static void worker_bin_default(char *buf, size_t n)
 {
     char self[900];
@@ -133,7 +180,10 @@ int main(int argc, char **argv)
     mkdir(mk, 0755);
 
     int session_ms = (int)config_long(vars, "ZK_SESSION_MS", 1000, 60000);
-    snprintf(e_url, sizeof e_url, "RABBITMQ_URL=%s", config_str(vars, "RABBITMQ_URL"));
+    const char *worker_url = config_str(vars, "WORKER_RABBITMQ_URL");
+    snprintf(e_url, sizeof e_url, "RABBITMQ_URL=%s", *worker_url ? worker_url : config_str(vars, "RABBITMQ_URL"));
+    static char e_zkauth[ZK_AUTH_MAX + 16], e_readers[1400];
+    if (zk_access(e_zkauth, sizeof e_zkauth, e_readers, sizeof e_readers)) return 2;
     snprintf(e_zk, sizeof e_zk, "ZK_HOSTS=%s", config_str(vars, "ZK_HOSTS"));
     snprintf(e_root, sizeof e_root, "ZK_ROOT=%s", config_str(vars, "ZK_ROOT"));
     snprintf(e_sess, sizeof e_sess, "ZK_SESSION_MS=%d", session_ms);
@@ -154,8 +204,14 @@ int main(int argc, char **argv)
         .zk_root = config_str(vars, "ZK_ROOT"),
         .data_dir = data_dir,
         .env = { e_url, e_zk, e_root, e_sess, e_lvl, e_win, NULL },
+        .withhold = withheld,
+        .zk_auth = config_str(vars, "ZK_AUTH"),
     };
     int nenv = 6;
+    if (*e_zkauth) {
+        wcfg.env[nenv++] = e_zkauth;
+        wcfg.env[nenv++] = e_readers;
+    }
     pass_worker_settings(wcfg.env, &nenv, (int)(sizeof wcfg.env / sizeof *wcfg.env) - 1);
     wcfg.env[nenv] = NULL;
     int ready_ms = (int)config_long(vars, "READY_TIMEOUT_MS", 1000, 600000);

@@ -39,6 +39,7 @@
 #include "workers.h"
 #include "workers_roles.h"
 #include "zk.h"
+#include "zk_acl.h"
 #include "zksession.h"
 
 #define MAX_START 32
@@ -59,12 +60,12 @@ static int is_ready(struct zk *zk, const char *root, const char *id)
 
 int startup_run(struct workers *ws, const struct startup_config *cfg, volatile sig_atomic_t *stop)
 {
-    char dir[300], ids[MAX_START][RUNTIME_ID_MAX];
+    char ids[MAX_START][RUNTIME_ID_MAX];
     struct zk *zk = zksession_handle(cfg->zk);
     int n = 1 + cfg->initial_slaves;
     if (n > MAX_START) n = MAX_START;
-    snprintf(dir, sizeof dir, "%s/workers", cfg->zk_root);
-    if (zk_ensure_path(zk, dir)) return -1;
+    /* ZK_ROOT and the nodes the workers use but may not make, with their ACLs. */
+    if (zk_access_prepare(zk)) return -1;
     char mid[RUNTIME_ID_MAX], next[RUNTIME_ID_MAX];
     int64_t epoch = 0;
     int named = epoch_read(zk, cfg->zk_root, mid, &epoch, next, sizeof mid);

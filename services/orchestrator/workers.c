@@ -41,6 +41,7 @@
 #include "json.h"
 #include "log.h"
 #include "runtime.h"
+#include "zk_acl.h"
 #include "zksession.h"
 
 #include "workers_internal.h"
@@ -155,7 +156,7 @@ struct worker_slot *wt_new_entry(struct workers *ws)
 
 static int spawn(struct workers *ws, const char *id, int master)
 {
-    char e_id[80], e_role[40], e_epoch[48], e_dir[600];
+    char e_id[80], e_role[40], e_epoch[48], e_dir[600], e_node[ZK_AUTH_MAX + 16], node[ZK_AUTH_MAX];
     snprintf(e_id, sizeof e_id, "WORKER_ID=%s", id);
     snprintf(e_role, sizeof e_role, "WORKER_ROLE=%s", master ? "master" : "slave");
     snprintf(e_epoch, sizeof e_epoch, "WORKER_EPOCH=%lld", (long long)workers_epoch(ws));
@@ -166,8 +167,15 @@ static int spawn(struct workers *ws, const char *id, int master)
     spec.env[k++] = e_role;
     spec.env[k++] = e_epoch;
     spec.env[k++] = e_dir;
+    if (ws->cfg.zk_auth && *ws->cfg.zk_auth) {
+        /* Its own ZooKeeper identity: the only one that may write its znode. */
+        if (zk_node_auth(ws->cfg.zk_auth, id, node, sizeof node)) return -1;
+        snprintf(e_node, sizeof e_node, "ZK_NODE_AUTH=%s", node);
+        spec.env[k++] = e_node;
+    }
     for (int i = 0; ws->cfg.env[i] && k < RUNTIME_MAX_ENV; i++) spec.env[k++] = ws->cfg.env[i];
     spec.env[k] = NULL;
+    spec.withhold = ws->cfg.withhold;
 
     /* The entry exists before the process does: a worker that dies at once
      * is reported by the runtime's monitor, maybe before runtime_spawn has

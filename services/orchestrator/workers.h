@@ -30,6 +30,10 @@ struct workers_config {
     const char *zk_root;
     const char *data_dir;        /* where workers keep their SQLite files */
     const char *env[20];         /* "NAME=value" passed to every worker, NULL-terminated */
+    const char *const *withhold; /* the orchestrator's variables no worker may inherit (runtime.h) */
+    /* The orchestrator's ZooKeeper identity, from which each worker's own is
+     * derived and passed to it as ZK_NODE_AUTH (zk_acl.h); "" or NULL: none. */
+    const char *zk_auth;
 };
 
 /* What a worker's znode (ZK_ROOT/workers/<id>) said when the supervisor

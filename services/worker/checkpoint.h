@@ -27,7 +27,7 @@
  * Anything else: the fetch fails and leaves no file.
  *
  * Making them: checkpointer.c, a thread of every ready slave; one at a time
- * holds the ephemeral lock ZK_ROOT/checkpoint_lock.
+ * holds the ephemeral lock ZK_ROOT/locks/checkpoint.
  */
 #ifndef RS_CHECKPOINT_H
 #define RS_CHECKPOINT_H

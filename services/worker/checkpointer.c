@@ -12,7 +12,9 @@
  * belongs to writes.
  *
  * Making one, by the slave that takes the ephemeral lock
- * ZK_ROOT/checkpoint_lock (the others skip this round):
+ * ZK_ROOT/locks/checkpoint (the others skip this round; under locks/, whose
+ * children the workers may create and delete, because that right on ZK_ROOT
+ * itself would let them delete ZK_ROOT/master: common/zk/zk_acl.h):
  *   1. read the znode (data and version); delete the streams it lists as
  *      garbage;
  *   2. copy the database with store_dump (SQLite's online backup in one read
@@ -179,7 +181,7 @@ static void *checkpointer_main(void *arg)
     struct worker *w = cp->w;
     struct zk *zk = NULL;
     char lock[300], me[128];
-    snprintf(lock, sizeof lock, "%s/checkpoint_lock", w->zk_root);
+    snprintf(lock, sizeof lock, "%s/locks/checkpoint", w->zk_root);
     int me_len = snprintf(me, sizeof me, "{\"id\":\"%s\"}", w->id);
     struct checkpoint_znode z = { 0 };
     int64_t read_at = 0; /* 0: z is not known yet */

@@ -28,6 +28,7 @@
 #include "mq.h"
 #include "store.h"
 #include "worker.h"
+#include "zk_acl.h"
 
 static const struct config_var vars[] = {
     { "WORKER_ID", NULL, "this worker's id ([A-Za-z0-9_-], required)" },
@@ -38,6 +39,9 @@ static const struct config_var vars[] = {
     { "ZK_HOSTS", "", "ZooKeeper hosts (host:port,...); empty: no membership znode" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
     { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms" },
+    { "ZK_AUTH", "", "the workers' ZooKeeper identity user:password (set by the orchestrator; empty: none)" },
+    { "ZK_NODE_AUTH", "", "this worker's own ZooKeeper identity, the only one that may write its znode" },
+    { "ZK_READERS", "", "ZooKeeper digest ids, comma-separated, that may read the znodes this worker makes" },
     { "BATCH_MAX", "256", "writes per transaction / log entries per batch" },
     { "READ_WAIT_MS", "2000", "how long a read waits for the replica to reach its min_seq" },
     { "READ_THREADS", "1", "reader threads of a slave" },
@@ -173,6 +177,11 @@ int main(int argc, char **argv)
                   (long long)W.log_segment_bytes, (long long)W.log_retention_bytes);
         return 2;
     }
+    struct zk_access za = {
+        .role = ZK_ROLE_WORKER, .root = W.zk_root, .auth = config_str(vars, "ZK_AUTH"),
+        .node_auth = config_str(vars, "ZK_NODE_AUTH"), .readers = config_str(vars, "ZK_READERS"),
+    };
+    if (zk_access_init(&za)) return 2;
     pthread_mutex_init(&W.lock, NULL);
     clock_cond_init(&W.advanced);
 

@@ -27,6 +27,9 @@ struct runtime_worker {
 struct runtime_spec {
     const char *id;                       /* worker id, [A-Za-z0-9_-]+ */
     const char *env[RUNTIME_MAX_ENV + 1]; /* "NAME=value" strings, NULL-terminated */
+    /* Names of the orchestrator's own environment no worker may inherit (its
+     * secrets), NULL-terminated, or NULL; env may still set them. */
+    const char *const *withhold;
 };
 
 typedef void (*runtime_exit_fn)(const char *id, int pid, int status, void *ctx);
@@ -47,7 +50,8 @@ struct runtime_ops {
 
 /* The process runtime: fork+exec of worker_bin on this host. Each worker's
  * PID is recorded in state_dir (so a restarted orchestrator can adopt it);
- * every worker gets the env of the spec on top of the orchestrator's own. */
+ * every worker gets the env of the spec on top of the orchestrator's own,
+ * less the names the spec withholds. */
 struct runtime *runtime_process_new(const char *worker_bin, const char *state_dir,
                                     runtime_exit_fn on_exit, void *ctx);
 

@@ -3,7 +3,8 @@
  * of the orchestrator on this host (see runtime.h for the contract).
  *
  * Spawning. Everything the child needs (argv, envp: the parent's environment
- * with the spec's "NAME=value" entries replacing or adding variables) is
+ * less what the spec withholds, with the spec's "NAME=value" entries
+ * replacing or adding variables) is
  * built before fork, because between fork and execve a child of a threaded
  * process may only make async-signal-safe calls: another thread may have
  * held malloc's or the logger's lock at the moment of fork. The parent blocks
@@ -205,8 +206,8 @@ static int adopt(struct process_runtime *r, const char *id)
     return r->n - 1;
 }
 
-/* Builds envp: the parent's environment less the names the spec sets, then
- * the spec's entries. Only the pointer array is allocated. */
+/* Builds envp: the parent's environment less the names the spec sets or
+ * withholds, then the spec's entries. Only the pointer array is allocated. */
 static char **build_env(const struct runtime_spec *spec)
 {
     size_t ne = 0, ns = 0;
@@ -221,6 +222,8 @@ static char **build_env(const struct runtime_spec *spec)
         int overridden = 0;
         for (size_t j = 0; j < ns && !overridden; j++)
             overridden = strncmp(spec->env[j], environ[i], len) == 0 && spec->env[j][len] == '=';
+        for (size_t j = 0; spec->withhold && spec->withhold[j] && !overridden; j++)
+            overridden = strncmp(spec->withhold[j], environ[i], len) == 0 && spec->withhold[j][len] == '\0';
         if (!overridden) envp[k++] = environ[i];
     }
     for (size_t j = 0; j < ns; j++) envp[k++] = (char *)spec->env[j];
