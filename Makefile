@@ -189,13 +189,16 @@ ps:
 
 # The admin console; CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a
 # snapshot). A make run of this checkout keeps its orchestrator's URL in RUN_INFO while it is up
-# (services/infra/run.sh), and the console needs nothing else. Without a live make run, the make up
+# (services/infra/run.sh) with its token and the console's broker identity (user:password, for
+# RabbitMQ and ZooKeeper), and the console needs nothing else. Without a live make run, the make up
 # stack: the console runs in a container on its network (docker/stack.sh console).
 # CONSOLE_STACK=run or up chooses instead.
 RUN_INFO ?= build/run.env
 console:
 	@pid=$$(sed -n 's/^RUN_PID=//p' "$(RUN_INFO)" 2>/dev/null); \
 	if [ "$(CONSOLE_STACK)" != up ] && [ -n "$$pid" ] && grep -qs 'run\.sh' /proc/$$pid/cmdline; then \
+	    auth=$$(head -n1 "$$(sed -n 's/^CONSOLE_AUTH_FILE=//p' "$(RUN_INFO)")" 2>/dev/null); \
+	    if [ -n "$$auth" ]; then export RABBITMQ_USER="$${auth%%:*}" RABBITMQ_PASSWORD="$${auth#*:}" ZK_AUTH="$$auth"; fi; \
 	    ORCH_URL=$$(sed -n 's/^ORCH_URL=//p' "$(RUN_INFO)") \
 	    ADMIN_TOKEN_FILE=$$(sed -n 's/^ADMIN_TOKEN_FILE=//p' "$(RUN_INFO)") \
 	        exec $(BUILD)/bin/rideshare-console $(CONSOLE_ARGS); \

@@ -8,8 +8,11 @@
 #   localinfra.sh restart-rabbitmq DIR  stop and start RabbitMQ: same ports, same data
 #   localinfra.sh restart-zk DIR        the same for ZooKeeper
 #   localinfra.sh status DIR            say which processes are alive
-#   localinfra.sh vhost DIR NAME        add a RabbitMQ vhost NAME (guest may use it)
-#                                       and print its amqp:// URL as the last line
+#   localinfra.sh vhost DIR NAME        add a RabbitMQ vhost NAME with a user per role
+#                                       (rabbitmq-roles.sh): prints RABBITMQ_URL= (the
+#                                       node's admin user, every permission there) and
+#                                       ORCHESTRATOR_AUTH=, WORKER_AUTH=, CONSOLE_AUTH=
+#                                       (user:password, users NAME.orchestrator, ...)
 #   localinfra.sh rabbitmqctl DIR ARGS...  rabbitmqctl ARGS against DIR's node
 #                                       (e.g. set_vm_memory_high_watermark 0), output on stdout
 #
@@ -33,6 +36,14 @@
 # AMQP handshake gets connection.start back, which only happens once the
 # node has booted far enough to start its listeners.
 #
+# Users. There is no guest: the node loads its users at every boot from DIR/rabbitmq/
+# definitions.json (load_definitions; a node that loads definitions makes no default user),
+# written at each start: an admin user with every permission in the default vhost "/" (its
+# password made once per DIR, kept in DIR/rabbitmq/admin.auth; RABBITMQ_URL in DIR/env logs in
+# as it: tests and tools), and — when ORCHESTRATOR_AUTH, WORKER_AUTH and CONSOLE_AUTH are set,
+# as make run sets them from secrets/ — the stack's three users with their permissions in "/"
+# (rabbitmq-roles.sh). A vhost of a test gets its own three users (vhost, below).
+#
 # ZooKeeper runs as `java ... QuorumPeerMain zoo.cfg` (standalone) with a
 # small heap, its own log4j config writing into DIR, and the embedded admin
 # HTTP server off (it would take port 8080, the gateway's). "Up" means `ruok`
@@ -42,6 +53,7 @@
 
 set -euo pipefail
 
+HERE=$(cd "$(dirname "$0")" && pwd)
 RMQ_SCRIPTS=/usr/lib/rabbitmq/bin
 ZK_CLASSPATH=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar
 RMQ_START_DEADLINE=${RMQ_START_DEADLINE:-60}
@@ -155,7 +167,7 @@ write_env() {
     zpid=$(alive "$DIR/zk/zk.pid" QuorumPeerMain || true)
     epid=$(alive "$DIR/rabbitmq/epmd.pid" epmd || true)
     cat >"$DIR/env.tmp" <<EOF
-RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/
+RABBITMQ_URL=amqp://$(cat "$DIR/rabbitmq/admin.auth")@127.0.0.1:$AMQP_PORT/
 ZK_HOSTS=127.0.0.1:$ZK_PORT
 RABBITMQ_PID=$rpid
 ZK_PID=$zpid
@@ -199,9 +211,11 @@ start_rabbitmq() {
     cat >"$r/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
 loopback_users.guest = true
+load_definitions = $r/definitions.json
 EOF
     need_free "$AMQP_PORT" amqp
     need_free "$DIST_PORT" "erlang distribution"
+    [ -s "$r/definitions.json" ] || die "no $r/definitions.json (written by start)"
     t0=$(now_ms)
     start_epmd
     (
@@ -236,6 +250,19 @@ EOF
         sleep 0.1
     done
     say "rabbitmq up in $(( $(now_ms) - t0 )) ms: node=$NODE amqp=127.0.0.1:$AMQP_PORT pid=$(cat "$r/beam.pid")"
+}
+
+# The users the node loads at boot (see the top): written by start only, so a restart keeps them.
+write_definitions() {
+    local r=$DIR/rabbitmq roles=()
+    mkdir -p "$r"
+    [ -s "$r/admin.auth" ] || (umask 077; echo "admin:$(random_hex 32)" >"$r/admin.auth")
+    if [ -n "${ORCHESTRATOR_AUTH:-}" ] && [ -n "${WORKER_AUTH:-}" ] && [ -n "${CONSOLE_AUTH:-}" ]; then
+        roles=(ORCHESTRATOR_AUTH="$ORCHESTRATOR_AUTH" WORKER_AUTH="$WORKER_AUTH" CONSOLE_AUTH="$CONSOLE_AUTH")
+    fi
+    (umask 077; env -u ORCHESTRATOR_AUTH -u WORKER_AUTH -u CONSOLE_AUTH ${roles[@]+"${roles[@]}"} \
+        ADMIN_AUTH="$(cat "$r/admin.auth")" "$HERE/rabbitmq-roles.sh" / >"$r/definitions.json.tmp")
+    mv "$r/definitions.json.tmp" "$r/definitions.json"
 }
 
 stop_rabbitmq() {
@@ -351,6 +378,7 @@ start)
     # On any failure below, leave nothing running.
     zk_job=
     trap 'rc=$?; if [ $rc -ne 0 ]; then [ -z "$zk_job" ] || wait "$zk_job" || true; stop_zk; stop_rabbitmq; stop_epmd; fi' EXIT
+    write_definitions
     # The two servers boot in parallel: ZooKeeper in a subshell.
     t_all=$(now_ms)
     start_zk &
@@ -397,12 +425,17 @@ vhost)
     # Names go into the URL's path unencoded: keep them plain.
     [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "vhost name '$name': use letters, digits, '.', '_', '-'"
     alive "$DIR/rabbitmq/beam.pid" rabbit >/dev/null || die "rabbitmq of $DIR is not running"
-    # add_vhost is not idempotent; a vhost that exists is fine here.
-    HOME="$DIR/rabbitmq/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$DIR/rabbitmq/rabbitmq-env.conf" \
-        "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" add_vhost "$name" </dev/null \
-        >>"$DIR/rabbitmq/log/rabbitmqctl.log" 2>&1 || true
-    rmqctl set_permissions -p "$name" guest '.*' '.*' '.*'
-    echo "amqp://guest:guest@127.0.0.1:$AMQP_PORT/$name"
+    # One rabbitmqctl call (about a second): the vhost, its three users with fresh passwords,
+    # and the admin user's permissions there, imported together (an existing vhost is fine).
+    admin=$(cat "$DIR/rabbitmq/admin.auth")
+    roles=(ORCHESTRATOR_AUTH="$name.orchestrator:$(random_hex 32)" WORKER_AUTH="$name.worker:$(random_hex 32)"
+           CONSOLE_AUTH="$name.console:$(random_hex 32)")
+    defs=$(umask 077; mktemp "$DIR/rabbitmq/vhost.XXXXXX")
+    trap 'rm -f "$defs"' EXIT
+    env "${roles[@]}" ADMIN_AUTH="$admin" ADMIN_ONLY_PERMISSIONS=1 "$HERE/rabbitmq-roles.sh" "$name" >"$defs"
+    rmqctl import_definitions "$defs"
+    echo "RABBITMQ_URL=amqp://$admin@127.0.0.1:$AMQP_PORT/$name"
+    printf '%s\n' "${roles[@]}"
     ;;
 rabbitmqctl)
     load_ports

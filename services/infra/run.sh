@@ -23,13 +23,21 @@
 # reaches them) running. localinfra.sh stop runs with INT and TERM ignored for the same reason.
 #
 # While it is up, RUN_INFO (default build/run.env) says where: RUN_PID, RUN_DIR, ORCH_URL,
-# GATEWAY_URL and ADMIN_TOKEN_FILE, one KEY=value a line; `make console` reads it to find this
-# stack. It is removed at the stop (if it is still this run's).
+# GATEWAY_URL, ADMIN_TOKEN_FILE and CONSOLE_AUTH_FILE, one KEY=value a line; `make console` reads
+# it to find this stack. It is removed at the stop (if it is still this run's).
 #
 # The admin token. The orchestrator's routes need it; users, rides and the console send it. It is
 # read from ADMIN_TOKEN_FILE (default secrets/admin_token, made on first use by admin-token.sh).
 # ADMIN_TOKEN=value uses that token instead; ADMIN_TOKEN= (set, empty) runs with the orchestrator's
 # routes open, as the course's graders call them (docs/security.md), with a warning.
+#
+# The brokers' users (docs/security.md): one identity per role — orchestrator, worker, console —
+# in BROKER_SECRETS_DIR (default secrets/broker_*, made on first use by broker-secrets.sh), for
+# RabbitMQ (localinfra.sh makes the users, and no guest) and ZooKeeper (ACLs under ZK_ROOT). Each
+# process is handed only its own: the orchestrator its identity and the workers' (which it hands
+# to the workers it starts) in its environment, never on a command line; users, rides and the
+# gateway none, nor the infrastructure's admin URL. RUN_INFO names the console's file for make
+# console.
 #
 # Environment (defaults in brackets):
 #   GATEWAY_HOST/GATEWAY_PORT [127.0.0.1/8080]   USERS_HOST/USERS_PORT [127.0.0.1/8081]
@@ -76,6 +84,12 @@ auth_header() {
 
 say() { echo "run: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# The brokers' identities, read from a pipe into plain (unexported) variables: ORCHESTRATOR_AUTH,
+# WORKER_AUTH, CONSOLE_AUTH, CONSOLE_ZK_ID, ORCHESTRATOR_AUTH_PREVIOUS.
+# shellcheck disable=SC1090
+. <("$root/services/infra/broker-secrets.sh" env)
+broker_dir=${BROKER_SECRETS_DIR:-$root/secrets}
 
 # name:pid of what we started, in start order; stopped in reverse.
 procs=()
@@ -180,15 +194,24 @@ last_pid() { local e=${procs[-1]}; echo "${e#*:}"; }
 
 # Set first: a stop while it starts must still stop what it started (by its PID files).
 infra_started=1
-"$root/services/infra/localinfra.sh" start "$infra"
-set -a
+ORCHESTRATOR_AUTH=$ORCHESTRATOR_AUTH WORKER_AUTH=$WORKER_AUTH CONSOLE_AUTH=$CONSOLE_AUTH \
+    "$root/services/infra/localinfra.sh" start "$infra"
+# Read, not exported: RABBITMQ_URL there is the node's admin, which no service gets.
 # shellcheck disable=SC1091
 . "$infra/env"
-set +a
+
+# The orchestrator with its own identities and the workers' (assignments on the exec: in its
+# environment only, never on a command line).
+run_orchestrator() {
+    local amqp=127.0.0.1:$RABBITMQ_PORT/
+    RABBITMQ_URL=amqp://$ORCHESTRATOR_AUTH@$amqp WORKER_RABBITMQ_URL=amqp://$WORKER_AUTH@$amqp \
+        ZK_HOSTS=$ZK_HOSTS ZK_AUTH=$ORCHESTRATOR_AUTH WORKER_ZK_AUTH=$WORKER_AUTH ZK_READERS=$CONSOLE_ZK_ID \
+        ZK_AUTH_PREVIOUS=$ORCHESTRATOR_AUTH_PREVIOUS exec "$bin/rideshare-orchestrator"
+}
 
 export DATA_DIR=${DATA_DIR:-$run_dir/data}
 mkdir -p "$DATA_DIR"
-start orchestrator "$bin/rideshare-orchestrator"
+start orchestrator run_orchestrator
 wait_http orchestrator "$(last_pid)" "$ORCH_URL/api/v1/worker/list"
 
 # _count is not counted (docs/api.md, "Counting requests"), so it is a probe that leaves the
@@ -204,8 +227,8 @@ listen=$GATEWAY_HOST:$GATEWAY_PORT
 start gateway nginx -p "$run_dir/gateway/" -c nginx.conf -e stderr -g 'daemon off;'
 wait_http gateway "$(last_pid)" "$GATEWAY_URL/api/v1/_count"
 
-say "RabbitMQ     $RABBITMQ_URL"
-say "ZooKeeper    $ZK_HOSTS"
+say "RabbitMQ     amqp://127.0.0.1:$RABBITMQ_PORT/ (pid $RABBITMQ_PID)"
+say "ZooKeeper    $ZK_HOSTS (pid $ZK_PID)"
 for entry in "${procs[@]}"; do
     case ${entry%%:*} in
         orchestrator) url=$ORCH_URL ;;
@@ -219,9 +242,10 @@ say "gateway access log: $run_dir/gateway/logs/access.log"
 if [ -n "${ADMIN_TOKEN_FILE:-}" ]; then
     say "admin token: $ADMIN_TOKEN_FILE (the orchestrator's routes need Authorization: Bearer <it>)"
 fi
+say "broker users: $broker_dir/broker_{orchestrator,worker,console} (user:password each)"
 mkdir -p "$(dirname "$run_info")"
-printf 'RUN_PID=%s\nRUN_DIR=%s\nORCH_URL=%s\nGATEWAY_URL=%s\nADMIN_TOKEN_FILE=%s\n' "$$" "$run_dir" \
-    "$ORCH_URL" "$GATEWAY_URL" "${ADMIN_TOKEN_FILE:-}" \
+printf 'RUN_PID=%s\nRUN_DIR=%s\nORCH_URL=%s\nGATEWAY_URL=%s\nADMIN_TOKEN_FILE=%s\nCONSOLE_AUTH_FILE=%s\n' "$$" \
+    "$run_dir" "$ORCH_URL" "$GATEWAY_URL" "${ADMIN_TOKEN_FILE:-}" "$broker_dir/broker_console" \
     >"$run_info.$$"
 mv "$run_info.$$" "$run_info"
 say "up — Ctrl-C stops everything (make console: the admin console for this stack)"

@@ -21,8 +21,11 @@ nothing listening on any of its ports. Each way is tried RUN_STOPS times (defaul
 
 console_with_only_the_orchestrator_url: against one `make run`, GET /api/v1/config names the
 run's ZooKeeper and broker (and no password); `rideshare-console --once` and `--json` with
-ORCH_URL alone (ZK_HOSTS, ZK_ROOT, RABBITMQ_URL unset) reach all three backends and exit 0;
-`make console CONSOLE_ARGS=--once` finds the run through RUN_INFO and does the same.
+ORCH_URL alone (ZK_HOSTS, ZK_ROOT, RABBITMQ_URL unset) and the console's broker identity reach all
+three backends and exit 0; `make console CONSOLE_ARGS=--once` finds the run, its token and that
+identity through RUN_INFO and does the same. The brokers' users (docs/security.md): make run made
+one identity per role in BROKER_SECRETS_DIR (0600 files), guest cannot log in to its RabbitMQ, and
+no process of the run carries a broker password on its command line.
 
 A failed test kills whatever is left of its run (the group, the noted PIDs, localinfra.sh stop)
 and keeps its directory; SIGTERM/SIGINT to this program do the same.
@@ -48,7 +51,8 @@ STOP_TIMEOUT = 120      # run.sh's own bounds: STOP_WAIT per process, localinfra
 SETTLE = 5              # after make returned: pipes drain, exited processes are reaped
 # Settings of the test runner's stack that must not leak into the run (run.sh makes its own).
 DROP = ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT", "DATA_DIR", "INFRA_DIR", "ORCH_URL", "RUN_DIR", "RUN_INFO",
-        "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR")
+        "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR",
+        "BROKER_SECRETS_DIR", "ZK_AUTH", "RABBITMQ_USER", "RABBITMQ_PASSWORD")
 
 
 def start_time(pid):
@@ -132,9 +136,11 @@ class MakeRun:
         self.ports = dict(zip(names, free_ports(4)))
         env = {k: v for k, v in os.environ.items() if k not in DROP}
         env.update({k: str(v) for k, v in self.ports.items()})
-        # The admin token make run makes on first use: in the test's directory, not the checkout's.
+        # The admin token and the brokers' identities make run makes on first use: in the test's
+        # directory, not the checkout's.
         self.token_file = os.path.join(self.dir, "admin_token")
-        env.update(RUN_DIR=self.run_dir, RUN_INFO=self.info, LOG_LEVEL="warn", ADMIN_TOKEN_FILE=self.token_file)
+        env.update(RUN_DIR=self.run_dir, RUN_INFO=self.info, LOG_LEVEL="warn", ADMIN_TOKEN_FILE=self.token_file,
+                   BROKER_SECRETS_DIR=self.dir)
         self.env = env
         self.noted = {}  # pid -> (start time, what)
         self.all_ports = set(self.ports.values())
@@ -351,7 +357,33 @@ def console_with_only_the_orchestrator_url():
                                                   "vhost": "/"}}, f"GET /api/v1/config: {status} {cfg}")
         check(b"guest" not in body, f"credentials in {body!r}")
 
-        env = dict(run.env, ORCH_URL=orch)  # no ZK_HOSTS, ZK_ROOT, RABBITMQ_URL in it (DROP)
+        # One identity per role, only its owner may read it; none is in GET /api/v1/config or on
+        # any command line; guest is no user of the run's RabbitMQ.
+        auths = {}
+        for role in ("orchestrator", "worker", "console"):
+            path = os.path.join(run.dir, f"broker_{role}")
+            with open(path) as f:
+                auths[role] = f.readline().strip()
+            user, password = auths[role].split(":", 1)
+            check(os.stat(path).st_mode & 0o777 == 0o600 and user == role and len(password) == 64,
+                  f"{path}: mode {oct(os.stat(path).st_mode & 0o777)}, {user}, {len(password)} characters")
+            check(password.encode() not in body, f"the {role}'s password in GET /api/v1/config")
+        for pid in [d for d in os.listdir("/proc") if d.isdigit()]:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read()
+            except OSError:
+                continue
+            check(not any(a.split(":", 1)[1].encode() in argv for a in auths.values()),
+                  f"a broker password on the command line of pid {pid}")
+        probe = os.path.join(ROOT, "build", "tests", "helpers", "brokerprobe")
+        p = subprocess.run([probe, "amqp", "login"], capture_output=True, text=True, timeout=30,
+                           env=dict(run.env, RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:{infra['RABBITMQ_PORT']}/"))
+        check(p.returncode != 0 and "ACCESS_REFUSED" in p.stderr, f"guest logged in: {p.stdout} {p.stderr[-300:]}")
+
+        user, password = auths["console"].split(":", 1)
+        # No ZK_HOSTS, ZK_ROOT, RABBITMQ_URL in it (DROP): the console's identity only.
+        env = dict(run.env, ORCH_URL=orch, RABBITMQ_USER=user, RABBITMQ_PASSWORD=password, ZK_AUTH=auths["console"])
         console = os.path.join(BIN, "rideshare-console")
         p = subprocess.run([console, "--once"], env=env, capture_output=True, text=True, timeout=60)
         check(p.returncode == 0, f"--once exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
@@ -363,9 +395,12 @@ def console_with_only_the_orchestrator_url():
         check(all(b["reachable"] for b in j["backends"].values()), f"backends {j['backends']}")
         check(len(j["workers"]) >= 2 and j["zookeeper"]["root"] == "/rideshare", f"{j['workers']} {j['zookeeper']}")
 
-        # make console: finds this run by RUN_INFO (in env), passes its orchestrator's URL and token file.
+        # make console: finds this run by RUN_INFO (in env), passes its orchestrator's URL, token file
+        # and the console's identity.
         p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "console", "CONSOLE_ARGS=--once"],
-                           env={k: v for k, v in env.items() if k not in ("ORCH_URL", "ADMIN_TOKEN_FILE")},
+                           env={k: v for k, v in env.items()
+                                if k not in ("ORCH_URL", "ADMIN_TOKEN_FILE", "RABBITMQ_USER", "RABBITMQ_PASSWORD",
+                                             "ZK_AUTH")},
                            capture_output=True, text=True, timeout=60)
         check(p.returncode == 0 and f"orchestrator {orch}" in p.stdout,
               f"make console exited {p.returncode}:\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
