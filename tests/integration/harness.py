@@ -7,11 +7,19 @@ each other's queues, znodes or files. The RabbitMQ node and ZooKeeper server
 themselves are started once per run by tests/run.sh (services/infra/localinfra.sh)
 and reached through RABBITMQ_URL, ZK_HOSTS and INFRA_DIR.
 
+Every Stack runs with the brokers' access control on, as make run and make up do
+(docs/security.md, "The brokers' users"): its vhost has a RabbitMQ user per role
+(localinfra.sh vhost), the same identities are the ZooKeeper digest identities,
+and the orchestrator gets its own and the workers' (ZK_ROOT's znodes get ACLs).
+A process a test starts in a role gets that role's environment (role_env).
+
 Every wait has a deadline; every process started here is stopped by PID.
 Results are printed as "ok <suite>: <name>" / "not ok <suite>: <name> (why)",
 the lines tests/run.sh counts.
 """
+import base64
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -132,11 +140,24 @@ def mixed_writes(client, first, n, threads=8, password="3d725109c7e7c0bfb9d70983
 
 
 def make_vhost(name):
-    """A fresh RabbitMQ virtual host on the run's node; returns its URL."""
+    """A fresh RabbitMQ virtual host on the run's node with a user per role: {"RABBITMQ_URL": the
+    node's admin user there (every permission), "ORCHESTRATOR_AUTH", "WORKER_AUTH", "CONSOLE_AUTH":
+    user:password each}."""
     out = subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "vhost",
                           os.environ["INFRA_DIR"], name],
                          check=True, capture_output=True, text=True, timeout=120)
-    return out.stdout.strip().splitlines()[-1]
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def zk_digest_id(auth):
+    """ZooKeeper's digest id of user:password: user:base64(sha1(user:password))."""
+    return auth.split(":", 1)[0] + ":" + base64.b64encode(hashlib.sha1(auth.encode()).digest()).decode()
+
+
+def zk_node_auth(orchestrator_auth, worker_id):
+    """A worker's own ZooKeeper identity, as the orchestrator derives it (common/zk/zk_acl.h)."""
+    key = orchestrator_auth.split(":", 1)[1].encode()
+    return f"worker.{worker_id}:" + hmac.new(key, worker_id.encode(), hashlib.sha1).hexdigest()
 
 
 class Client:
@@ -192,11 +213,18 @@ class Stack:
         self.name = f"{name}-{os.getpid()}"
         self.dir = os.path.join(TMP, self.name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
-        self.url = make_vhost(self.name)
+        vhost = make_vhost(self.name)
+        self.admin_url = vhost["RABBITMQ_URL"]  # every permission in the vhost: a test's own hands
+        self.auth = {r: vhost[f"{r.upper()}_AUTH"] for r in ("orchestrator", "worker", "console")}
+        where = self.admin_url.split("@", 1)[1]
+        self.urls = {r: f"amqp://{a}@{where}" for r, a in self.auth.items()}
+        self.url = self.urls["orchestrator"]  # requests to the workers go as the orchestrator's
         self.env = dict(os.environ)
         self.env.update({
             "RABBITMQ_URL": self.url, "ZK_ROOT": f"/{self.name}", "ORCH_HOST": "127.0.0.1",
             "ORCH_PORT": "0", "DATA_DIR": os.path.join(self.dir, "data"), "ZK_SESSION_MS": "2000",
+            "WORKER_RABBITMQ_URL": self.urls["worker"], "ZK_AUTH": self.auth["orchestrator"],
+            "WORKER_ZK_AUTH": self.auth["worker"], "ZK_READERS": zk_digest_id(self.auth["console"]),
         })
         self.env.update({k: str(v) for k, v in env.items()})
         self.log_path = os.path.join(self.dir, "orchestrator.log")
@@ -234,9 +262,22 @@ class Stack:
     def master_id(self):
         return next(i for i, (role, _) in self.workers().items() if role == "master")
 
+    def role_env(self, role, worker_id=None):
+        """The environment of a process in role (worker, console) of this Stack: its broker
+        identity only (a worker's own ZooKeeper identity too, for worker_id)."""
+        env = {k: v for k, v in self.env.items()
+               if k not in ("WORKER_RABBITMQ_URL", "WORKER_ZK_AUTH", "ZK_AUTH_PREVIOUS", "ZK_READERS")}
+        env.update(RABBITMQ_URL=self.urls[role], ZK_AUTH=self.auth[role])
+        if role == "worker":
+            env["ZK_READERS"] = zk_digest_id(self.auth["orchestrator"]) + "," + self.env["ZK_READERS"]
+            if worker_id:
+                env["ZK_NODE_AUTH"] = zk_node_auth(self.auth["orchestrator"], worker_id)
+        return env
+
     def start_worker(self, worker_id, role="slave", data_dir=None, **extra_env):
-        """A worker started by the test itself, outside the orchestrator."""
-        env = dict(self.env)
+        """A worker started by the test itself, outside the orchestrator, as the orchestrator
+        would start it."""
+        env = self.role_env("worker", worker_id)
         env.update({"WORKER_ID": worker_id, "WORKER_ROLE": role,
                     "DATA_DIR": data_dir or os.path.join(self.dir, "data")})
         env.update({k: str(v) for k, v in extra_env.items()})

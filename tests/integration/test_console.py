@@ -37,7 +37,7 @@ LOCALINFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 
 
 def console_env(s, orch_url=None):
-    env = {k: s.env[k] for k in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT")}
+    env = {k: s.role_env("console")[k] for k in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT", "ZK_AUTH")}
     env["ORCH_URL"] = orch_url or f"http://127.0.0.1:{s.port}"
     env["CONSOLE_TIMEOUT_MS"] = "1000"
     return env
@@ -412,7 +412,9 @@ def learns_where_the_rest_is_from_the_orchestrator():
 
         orch = f"http://127.0.0.1:{s.port}"
         only_orch = {k: v for k, v in os.environ.items() if k not in ("RABBITMQ_URL", "ZK_HOSTS", "ZK_ROOT")}
-        only_orch.update(ORCH_URL=orch, CONSOLE_TIMEOUT_MS="1000")
+        user, password = s.auth["console"].split(":", 1)  # the console's identity: the one it needs
+        only_orch.update(ORCH_URL=orch, CONSOLE_TIMEOUT_MS="1000", RABBITMQ_USER=user, RABBITMQ_PASSWORD=password,
+                         ZK_AUTH=s.auth["console"])
 
         def console(*args, **env):
             p = subprocess.run([CONSOLE, *args], env=dict(only_orch, **env), capture_output=True, text=True,
