@@ -47,7 +47,7 @@ build() {
     # builder's deprecation notice and the steps go to a log each, shown on failure.
     build_one "$dir" rideshare-app -f docker/Dockerfile . & pids+=($!) tags+=(rideshare-app)
     build_one "$dir" rideshare-gateway -f docker/gateway/Dockerfile . & pids+=($!) tags+=(rideshare-gateway)
-    build_one "$dir" rideshare-rabbitmq docker/rabbitmq & pids+=($!) tags+=(rideshare-rabbitmq)
+    build_one "$dir" rideshare-rabbitmq -f docker/rabbitmq/Dockerfile . & pids+=($!) tags+=(rideshare-rabbitmq)
     build_one "$dir" rideshare-zookeeper docker/zookeeper & pids+=($!) tags+=(rideshare-zookeeper)
     for i in "${!pids[@]}"; do
         if ! wait "${pids[$i]}"; then
@@ -89,10 +89,20 @@ admin_token() {
     export ADMIN_TOKEN
 }
 
+# The brokers' identities (docs/security.md, "The brokers' users"): from BROKER_SECRETS_DIR
+# (default secrets/broker_*), made on first use, read from a pipe; exported for compose, which
+# gives each container only its own (docker-compose.yml).
+broker_secrets() {
+    # shellcheck disable=SC1090
+    . <(services/infra/broker-secrets.sh env)
+    export ORCHESTRATOR_AUTH WORKER_AUTH CONSOLE_AUTH CONSOLE_ZK_ID ORCHESTRATOR_AUTH_PREVIOUS
+}
+
 up() {
     local t0 deadline gw token_file
     t0=$(now)
     admin_token
+    broker_secrets
     build
     "${compose[@]}" up -d --no-build --remove-orphans
     gw=http://127.0.0.1:${GATEWAY_PORT:-8080}
@@ -117,6 +127,7 @@ EOT
     if [ -n "$token_file" ]; then
         echo "Admin token   $token_file   (the orchestrator's routes need Authorization: Bearer <it>)"
     fi
+    echo "Broker users  ${BROKER_SECRETS_DIR:-secrets}/broker_{orchestrator,worker,console}   (user:password each)"
 }
 
 # The admin console inside the stack's network: it reaches ZooKeeper, RabbitMQ and the
@@ -131,11 +142,14 @@ console() {
     fi
     [ -t 0 ] && [ -t 1 ] && tty=(-it)
     admin_token >/dev/null
+    broker_secrets
+    # The console's identity only; -e NAME takes the value from here, off the command line.
+    RABBITMQ_URL=amqp://$CONSOLE_AUTH@rabbitmq:5672/ ZK_AUTH=$CONSOLE_AUTH \
     exec docker run --rm "${tty[@]}" --network "${stack}_net" \
         --label rideshare.project=rideshare --label "rideshare.stack=$stack" --label rideshare.role=console \
         -e TERM="${TERM:-xterm}" -e NO_COLOR="${NO_COLOR:-}" -e LANG=C.UTF-8 \
         -e ZK_HOSTS=zookeeper:2181 -e ZK_ROOT=/rideshare \
-        -e RABBITMQ_URL=amqp://guest:guest@rabbitmq:5672/ -e ORCH_URL=http://orchestrator:80 -e ADMIN_TOKEN \
+        -e RABBITMQ_URL -e ZK_AUTH -e ORCH_URL=http://orchestrator:80 -e ADMIN_TOKEN \
         "${CONSOLE_IMAGE:-rideshare-app}" rideshare-console "$@"
 }
 

@@ -24,7 +24,13 @@ Checked, in this order:
     idle windows, counted with `docker ps` as the grader does; the data written before is still
     read after; make backup and make restore (services/infra/backup.sh) through the
     orchestrator container and its backup volume;
+  - the brokers' users (docs/security.md): from a container on the stack's network, guest cannot
+    log in to RabbitMQ and the console's user cannot publish to the log (though it reads the
+    queues' depths), and the workers' ZooKeeper identity cannot write the master znode
+    (tests/helpers/brokerprobe, mounted into a rideshare-app container);
   - `stack.sh down` leaves no container, network or volume of the run.
+The stack's broker identities are made in a directory of the run's (BROKER_SECRETS_DIR), not in
+the checkout's secrets/.
 Stacks of earlier runs that died before their teardown (named rstest<pid>x<n>, whose pid is
 gone) are removed first.
 """
@@ -32,15 +38,17 @@ import json
 import os
 import random
 import re
+import shutil
 import string
 import subprocess
 import sys
+import tempfile
 import time
 
 import test_api
 from apistack import PASSWORD, ApiClient, free_ports
 from grader import final_project_grader
-from harness import ROOT, Suite, check, pid_alive, wait_for
+from harness import HELPERS, ROOT, TMP, Suite, check, pid_alive, wait_for
 
 STACK_PREFIX = "rstest"
 suite = Suite("docker")
@@ -215,6 +223,36 @@ def worker_containers_are_confined():
     print(f"# {len(worker_containers())} workers confined", flush=True)
 
 
+def broker_probe(*args, url="", zk_auth=""):
+    """brokerprobe ARGS in a container on the stack's network, as url (RabbitMQ) or zk_auth
+    (ZooKeeper), passed in its environment: (exit status, stdout, stderr)."""
+    env = dict(ENV, RABBITMQ_URL=url, ZK_AUTH=zk_auth, ZK_HOSTS="zookeeper:2181", LOG_LEVEL="warn")
+    argv = ["docker", "run", "--rm", "--network", f"{STACK}_net", "--label", "rideshare.project=rideshare",
+            "--label", f"rideshare.stack={STACK}", "-v", f"{HELPERS}:/probe:ro", "-e", "RABBITMQ_URL",
+            "-e", "ZK_AUTH", "-e", "ZK_HOSTS", "-e", "LOG_LEVEL", "rideshare-app", "/probe/brokerprobe", *args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    return r.returncode, r.stdout, r.stderr
+
+
+@suite.test
+def brokers_refuse_guest_and_the_consoles_publish():
+    auth = {}
+    for role in ("worker", "console"):
+        with open(os.path.join(ENV["BROKER_SECRETS_DIR"], f"broker_{role}")) as f:
+            auth[role] = f.readline().strip()
+    rc, _, err = broker_probe("amqp", "login", url="amqp://guest:guest@rabbitmq:5672/")
+    check(rc != 0 and "ACCESS_REFUSED" in err, f"guest: exit {rc}: {err[-300:]}")
+    console = f"amqp://{auth['console']}@rabbitmq:5672/"
+    rc, out, err = broker_probe("amqp", "depth", "writeQ", url=console)
+    check(rc == 0 and "consumers=1" in out, f"writeQ's depth as the console: exit {rc}: {out} {err[-300:]}")
+    rc, _, err = broker_probe("amqp", "publish", "replog", url=console)
+    check(rc != 0 and "403 ACCESS_REFUSED" in err and "amq.default" in err,
+          f"a publish to the log as the console: exit {rc}: {err[-300:]}")
+    rc, out, _ = broker_probe("zk", "set", "/rideshare/master", '{"id":"x","epoch":999999}', zk_auth=auth["worker"])
+    check(rc == 3 and "not authenticated" in out, f"the master znode set as a worker: exit {rc}: {out}")
+    print("# guest refused, the console's publish refused, the workers' write of master refused", flush=True)
+
+
 @suite.test
 def crash_slave_through_docker():
     before = wait_for(lambda: lists_agree(2), 30, "2 workers")
@@ -371,6 +409,8 @@ def main():
     # (docs/security.md). The token itself is tested in process mode (test_auth.py).
     ENV.update(ADMIN_TOKEN="")
     ENV.pop("ADMIN_TOKEN_FILE", None)
+    # The brokers' identities stack.sh makes on first use: the run's own, not the checkout's.
+    ENV.update(BROKER_SECRETS_DIR=tempfile.mkdtemp(prefix=f"{STACK}-secrets-", dir=TMP))
     remove_stale()
     t0 = time.monotonic()
     try:
@@ -398,6 +438,7 @@ def main():
         if leftovers():
             subprocess.run([os.path.join(ROOT, "docker", "stack.sh"), "down"], env=ENV,
                            capture_output=True, timeout=180)
+        shutil.rmtree(ENV["BROKER_SECRETS_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":
