@@ -19,6 +19,7 @@
 #   GATEWAY_PORT USERS_PORT RIDES_PORT ORCH_PORT   host ports on 127.0.0.1 (8080..8083)
 #   UP_TIMEOUT       seconds `up` waits for the gateway after `compose up` (default 180)
 #   COMPOSE          the compose command (default: `docker compose` if present, else docker-compose)
+#   BROKER_SECRETS_DIR  where the brokers' identities are (default secrets/; broker-secrets.sh)
 #
 # Images are built with `docker build` (layer cache: a second build takes seconds; each
 # Dockerfile labels its image rideshare.project=rideshare); compose then only starts them

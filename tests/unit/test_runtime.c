@@ -3,8 +3,9 @@
  * real processes.
  *
  * The worker is a tiny shell script written into a mkdtemp directory: it
- * writes "$WORKER_ID $RT_OVERRIDE $RT_INHERITED" to the file named by $OUT
- * (proving the spec's env reached it, on top of and over the parent's) and
+ * writes "$WORKER_ID $RT_OVERRIDE $RT_INHERITED ${RT_SECRET:-withheld} $RT_SECRETS" to the
+ * file named by $OUT (proving the spec's env reached it, on top of and over
+ * the parent's, less what the spec withholds) and
  * then execs `sleep 30`, a quiet process to signal, inspect in /proc and
  * adopt. Exit notices land in a table guarded by a mutex and a
  * CLOCK_MONOTONIC condvar, and every wait has a deadline, so a broken
@@ -186,7 +187,8 @@ static int spawn(struct runtime *rt, const char *id, struct runtime_worker *w)
     char o[512], wid[64];
     snprintf(o, sizeof o, "OUT=%s/out.%s", tmpdir, id);
     snprintf(wid, sizeof wid, "WORKER_ID=%s", id);
-    struct runtime_spec spec = { .id = id, .env = { wid, "RT_OVERRIDE=child", o, NULL } };
+    static const char *const withhold[] = { "RT_SECRET", NULL };
+    struct runtime_spec spec = { .id = id, .env = { wid, "RT_OVERRIDE=child", o, NULL }, .withhold = withhold };
     int rc = runtime_spawn(rt, &spec, w);
     if (rc == 0) remember(w->pid);
     return rc;
@@ -253,7 +255,7 @@ TEST(spawn_list_kill_reports_once)
     CHECK_STR(w.id, "w1");
     CHECK(w.pid > 0);
     CHECK_INT(wrote, 0);
-    CHECK_STR(got, "w1 child inherited");
+    CHECK_STR(got, "w1 child inherited withheld a longer name");
     CHECK_INT(execd, 0);
     CHECK(listed);
     CHECK(pidfile);
@@ -426,13 +428,16 @@ int main(void)
     snprintf(state, sizeof state, "%s/state", tmpdir);
     FILE *f = fopen(bin, "w");
     if (!f) { perror(bin); return 1; }
-    fprintf(f, "#!/bin/sh\necho \"$WORKER_ID $RT_OVERRIDE $RT_INHERITED\" > \"$OUT\"\nexec sleep 30\n");
+    fprintf(f, "#!/bin/sh\necho \"$WORKER_ID $RT_OVERRIDE $RT_INHERITED ${RT_SECRET:-withheld} $RT_SECRETS\" > \"$OUT\"\n"
+               "exec sleep 30\n");
     fclose(f);
     chmod(bin, 0755);
     /* What the workers get from us: inherited, overridden by the spec, and a
      * disposition the child must not keep. */
     setenv("RT_INHERITED", "inherited", 1);
     setenv("RT_OVERRIDE", "parent", 1);
+    setenv("RT_SECRET", "the orchestrator's own", 1); /* withheld by the spec */
+    setenv("RT_SECRETS", "a longer name", 1);         /* not withheld: only the exact name is */
     signal(SIGUSR1, SIG_IGN);
 
     RUN(rejects_bad_ids);
