@@ -188,7 +188,7 @@ class Client:
 class Stack:
     """An orchestrator and its workers, isolated from every other Stack."""
 
-    def __init__(self, name, **env):
+    def __init__(self, name, env_hook=None, **env):
         self.name = f"{name}-{os.getpid()}"
         self.dir = os.path.join(TMP, self.name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
@@ -199,6 +199,8 @@ class Stack:
             "ORCH_PORT": "0", "DATA_DIR": os.path.join(self.dir, "data"), "ZK_SESSION_MS": "2000",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        if env_hook:  # a suite may rewrite the environment, e.g. to route the stack through a proxy (test_partition.py)
+            env_hook(self.env)
         self.log_path = os.path.join(self.dir, "orchestrator.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([os.path.join(BIN, "rideshare-orchestrator")], env=self.env,
