@@ -260,9 +260,9 @@ def failed_over(s):
     return "failover done" in s.log_text()
 
 
-def slave_replaced(pid, slaves=2):
-    """reacted() of a fault that costs slave pid: it is gone and its replacement ready."""
-    return lambda s: pid not in worker_pids(s) and settled(s, 1 + slaves)
+def slave_replaced(hit, slaves=2):
+    """reacted() of a fault that costs the slave hit["pid"]: it is gone and its replacement ready."""
+    return lambda s: hit["pid"] not in worker_pids(s) and settled(s, 1 + slaves)
 
 
 def master_pid(s):
@@ -274,28 +274,44 @@ def a_slave_pid(s):
     return max(p for p in worker_pids(s) if p != m)
 
 
+def cut(server, who, hit):
+    """inject(): cuts the process who(s) names off from server ("zk" or "amqp"); its PID goes in hit."""
+    def inject(s, net):
+        hit["pid"] = who(s)
+        getattr(net, server).cut(hit["pid"])
+        return f"{who.__name__} {hit['pid']}"
+    return inject
+
+
+def signal_to(sig, who, hit):
+    """inject(): sends sig to the process who(s) names; its PID goes in hit."""
+    def inject(s, net):
+        hit["pid"] = who(s)
+        os.kill(hit["pid"], sig)
+        return f"{who.__name__} {hit['pid']}"
+    return inject
+
+
+def orchestrator_pid(s):
+    return s.proc.pid
+
+
+def heal(s, net):
+    net.heal()
+
+
 @suite.test
 def master_cut_from_zookeeper_only():
     """It keeps RabbitMQ: its session expires, a new master is elected, and the old one stops taking
     writes (its fence, a third of a session before the expiry) so the new one gets writeQ."""
-    def inject(s, net):
-        pid = master_pid(s)
-        net.zk.cut(pid)
-        return f"master pid {pid}"
-
-    run_fault("master-zk", inject, lambda s, net: net.zk.heal(), reacted=failed_over,
+    run_fault("master-zk", cut("zk", master_pid, {}), heal, reacted=failed_over,
               expect_log="its ZooKeeper znode vanished")
 
 
 @suite.test
 def master_cut_from_rabbitmq_only():
     """It keeps its ZooKeeper session: without the broker-lost rule nobody would replace it."""
-    def inject(s, net):
-        pid = master_pid(s)
-        net.amqp.cut(pid)
-        return f"master pid {pid}"
-
-    run_fault("master-mq", inject, lambda s, net: net.amqp.heal(), reacted=failed_over,
+    run_fault("master-mq", cut("amqp", master_pid, {}), heal, reacted=failed_over,
               expect_log="cut off from the message broker")
 
 
@@ -304,29 +320,19 @@ def orchestrator_cut_from_zookeeper():
     """The workers keep their sessions and the orchestrator its epoch: writes go on through the master,
     for two sessions and more (the orchestrator's own expires meanwhile; it opens a new one once
     healed)."""
-    def inject(s, net):
-        net.zk.cut(s.proc.pid)
-        return f"orchestrator pid {s.proc.pid}"
-
     def after(s, net, h):
         wait_for(lambda: "zk session expired; opening a new one" in s.log_text(), 15,
                  "the orchestrator to renew its session")
         check("failover" not in s.log_text(), "a failover while only the orchestrator was cut off")
 
-    run_fault("orch-zk", inject, lambda s, net: net.zk.heal(), hold=2 * SESSION_MS / 1000 + 1, after=after)
+    run_fault("orch-zk", cut("zk", orchestrator_pid, {}), heal, hold=2 * SESSION_MS / 1000 + 1, after=after)
 
 
 @suite.test
 def slave_cut_from_the_log():
     """The writes never wait for a slave; the slave that cannot follow the log is replaced."""
     hit = {}
-
-    def inject(s, net):
-        hit["pid"] = a_slave_pid(s)
-        net.amqp.cut(hit["pid"])
-        return f"slave pid {hit['pid']}"
-
-    run_fault("slave-mq", inject, lambda s, net: net.amqp.heal(), reacted=lambda s: slave_replaced(hit["pid"])(s),
+    run_fault("slave-mq", cut("amqp", a_slave_pid, hit), heal, reacted=slave_replaced(hit),
               expect_log="cut off from the message broker")
 
 
@@ -336,11 +342,6 @@ def master_frozen_past_its_session_then_continued():
     orchestrator killed it, or its fence and the epoch check hold)."""
     hit = {}
 
-    def inject(s, net):
-        hit["pid"] = master_pid(s)
-        os.kill(hit["pid"], signal.SIGSTOP)
-        return f"master pid {hit['pid']}"
-
     def heal(s, net):
         if pid_alive(hit["pid"]):
             os.kill(hit["pid"], signal.SIGCONT)
@@ -349,7 +350,7 @@ def master_frozen_past_its_session_then_continued():
         check(not pid_alive(hit["pid"]) or hit["pid"] not in worker_pids(s), "the frozen master is still a worker")
 
     try:
-        run_fault("sigstop", inject, heal, reacted=failed_over, after=after)
+        run_fault("sigstop", signal_to(signal.SIGSTOP, master_pid, hit), heal, reacted=failed_over, after=after)
     finally:
         if hit.get("pid") and pid_alive(hit["pid"]):
             os.kill(hit["pid"], signal.SIGCONT)
@@ -358,19 +359,8 @@ def master_frozen_past_its_session_then_continued():
 @suite.test
 def kill9_of_a_slave_and_of_the_master():
     hit = {}
-
-    def inject_slave(s, net):
-        hit["pid"] = a_slave_pid(s)
-        os.kill(hit["pid"], signal.SIGKILL)
-        return f"slave pid {hit['pid']}"
-
-    def inject_master(s, net):
-        pid = master_pid(s)
-        os.kill(pid, signal.SIGKILL)
-        return f"master pid {pid}"
-
-    run_fault("kill9-slave", inject_slave, lambda s, net: None, reacted=lambda s: slave_replaced(hit["pid"])(s))
-    run_fault("kill9-master", inject_master, lambda s, net: None, reacted=failed_over)
+    run_fault("kill9-slave", signal_to(signal.SIGKILL, a_slave_pid, hit), heal, reacted=slave_replaced(hit))
+    run_fault("kill9-master", signal_to(signal.SIGKILL, master_pid, {}), heal, reacted=failed_over)
 
 
 if __name__ == "__main__":
