@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_partition.py — availability and safety under partitions, pauses and kills (issue 16, point 4).
+"""test_partition.py — availability and safety under partitions, pauses and kills.
 
 Every test runs a stack of its own (processes, loopback) whose orchestrator and workers reach RabbitMQ
 and ZooKeeper through two proxies (netproxy.py), so that one process can be cut off from one server
