@@ -47,8 +47,6 @@ static _Atomic int heartbeat_s;
 
 void mq_set_heartbeat(int seconds) { atomic_store(&heartbeat_s, seconds > 0 ? seconds : 0); }
 
-int mq_heartbeat(const struct mq *m) { return m ? m->heartbeat_s : 0; }
-
 struct timeval mq_tv_ms(int64_t ms)
 {
     if (ms < 0) ms = 0;
@@ -69,6 +67,11 @@ void mq_fail(struct mq *m, const char *what, const char *err)
     }
     if (m->failed) return;
     m->failed = 1;
+    /* Silence is found two heartbeat intervals after the broker was last
+     * heard from (the library's message for that code is a static string). */
+    m->lost_at = clock_ms();
+    if (!cut && m->heartbeat_s && err == amqp_error_string2(AMQP_STATUS_HEARTBEAT_TIMEOUT))
+        m->lost_at -= 2000LL * m->heartbeat_s;
     if (cut == MQ_CUT_STOP) log_info("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
     else log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
 }
@@ -248,6 +251,8 @@ void mq_close(struct mq *m)
 }
 
 int mq_ok(const struct mq *m) { return m && !m->failed; }
+
+int64_t mq_lost_at(const struct mq *m) { return m && m->failed ? m->lost_at : 0; }
 
 int mq_blocked(const struct mq *m) { return m && m->blocked; }
 

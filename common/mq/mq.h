@@ -118,12 +118,15 @@ void mq_close(struct mq *m);
 /* Whether the connection is still usable. */
 int mq_ok(const struct mq *m);
 
+/* A failed connection: when it was lost, as best known (clock_ms) — when
+ * it failed, or for a heartbeat timeout two intervals before that, when the
+ * broker was last heard from. 0 while the connection is usable. */
+int64_t mq_lost_at(const struct mq *m);
+
 /* The heartbeat interval, in seconds, that connections opened after this
  * call ask the broker for (the broker may grant less); 0, the default: no
  * heartbeats. Services set it once at start (AMQP_HEARTBEAT_S). */
 void mq_set_heartbeat(int seconds);
-/* The interval granted to m; 0: none. */
-int mq_heartbeat(const struct mq *m);
 
 /* Services a connection that has no consumer (a publisher waiting for
  * work): reads what the broker sent (confirms, a blocked notice, a close,

@@ -271,6 +271,15 @@ static void batch_done(struct rpc *r, const struct outgoing *batch, const int *f
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The publisher's connection is up since at (clock_ms), or down (0), or
+ * blocked by a resource alarm (0 too: a broker that takes no publishes
+ * cuts every worker's work short, and killing them would not help). */
+static void note_publisher(struct rpc *r, struct mq *m)
+{
+    if (!mq_ok(m) || mq_blocked(m)) atomic_store(&r->publisher_up, 0);
+    else if (!atomic_load(&r->publisher_up)) atomic_store(&r->publisher_up, clock_ms());
+}
+
 static void *publisher_main(void *arg)
 {
     struct rpc *r = arg;
@@ -282,11 +291,9 @@ static void *publisher_main(void *arg)
     size_t cap = 0;
     while (!r->stop) {
         if (!mq_ok(m) && clock_ms() >= retry_at && !shutting_down(r)) {
-            atomic_store(&r->publisher_up, 0);
             mq_close(m);
             m = pub_connect(r);
             if (!m) retry_at = clock_ms() + PUB_RETRY_MS;
-            else atomic_store(&r->publisher_up, clock_ms());
         }
         /* Frames the broker sent (connection.blocked/unblocked, a close):
          * looked at every 20 ms; while blocked, waited for here instead of
@@ -296,7 +303,7 @@ static void *publisher_main(void *arg)
             if (mq_next(m, &msg, mq_blocked(m) ? 50 : 0) > 0) mq_message_free(&msg);
             read_at = clock_ms();
         }
-        if (!mq_ok(m)) atomic_store(&r->publisher_up, 0);
+        note_publisher(r, m);
         int up = mq_ok(m) && !mq_blocked(m);
         pthread_mutex_lock(&r->lock);
         if (r->qlen == 0 && up && !r->stop) {
@@ -377,6 +384,7 @@ int64_t rpc_broker_up_since(struct rpc *r)
     int64_t c = atomic_load(&r->consumer_up), p = atomic_load(&r->publisher_up);
     return c && p ? (c > p ? c : p) : 0;
 }
+
 
 void rpc_reply_free(struct rpc_reply *reply)
 {

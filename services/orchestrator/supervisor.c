@@ -12,11 +12,14 @@
  *        lost_grace_ms: its session expired, so it is dead or cut off — the
  *        backstop for deaths the runtime does not report;
  *      - says in its znode that it has been cut off from the broker
- *        (broker_down_ms) for broker_lost_ms, counted from when this
- *        orchestrator last reached the broker itself: a master that cannot
- *        reach the log or writeQ acknowledges nothing and keeps its
- *        ZooKeeper session, so nothing else would ever replace it; a slave
- *        that cannot follow the log serves no read. Never while this
+ *        (broker_down_ms: since it last heard from it) for broker_lost_ms,
+ *        counted from no earlier than when this orchestrator last reached
+ *        the broker itself, and has said so for BROKER_SEEN_MS (a worker
+ *        that only stalled, and is back a moment later, is let be): a
+ *        master that cannot reach the log or writeQ acknowledges nothing
+ *        and keeps its ZooKeeper session, so nothing else would ever
+ *        replace it; a slave that cannot follow the log serves no read.
+ *        Never while this
  *        orchestrator is cut off too, nor when every worker is (the broker
  *        is down, or the fault is common to all: killing them would not
  *        bring it back, and their replacements start from the broker);
@@ -74,6 +77,7 @@
 
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
+#define BROKER_SEEN_MS 500      /* a worker cut off from the broker is read so for this long before it is killed */
 
 /* Whether worker v has been cut off from the broker for broker_lost_ms
  * while this orchestrator reached it, and some worker of w[0..n) reaches it
@@ -82,6 +86,7 @@ static int broker_lost(struct supervisor *s, const struct zview *v, const struct
                        int64_t now)
 {
     if (!s->cfg.broker_lost_ms || !s->cfg.rpc || !v || !v->broker_down_since) return 0;
+    if (now - v->broker_seen_at < BROKER_SEEN_MS) return 0;
     int64_t up = rpc_broker_up_since(s->cfg.rpc);
     if (!up) return 0;
     int64_t since = v->broker_down_since > up ? v->broker_down_since : up;

@@ -58,8 +58,12 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
         json_get_int(j, "seq", &v->zn.seq);
         int64_t down = 0;
         json_get_int(j, "broker_down_ms", &down);
-        if (down <= 0) v->broker_down_since = 0;
-        else if (!v->broker_down_since) v->broker_down_since = clock_ms() - down;
+        if (down <= 0) {
+            v->broker_down_since = 0;
+        } else if (!v->broker_down_since) {
+            v->broker_seen_at = clock_ms();
+            v->broker_down_since = v->broker_seen_at - down;
+        }
     }
     if (v->zn.ready && v->zn.master_role) v->took_over = v->zn.epoch;
     if (v->zn.ready && !v->ready_logged) {

@@ -177,7 +177,7 @@ int follower_run(struct worker *w, int64_t until_nonce)
     while (!w->stop && !promoted(w, until_nonce)) {
         struct feed f = { .m = open_log(w) };
         if (!f.m) { /* stopped, or the declare failed */
-            worker_link_down(w, WORKER_LINK_FOLLOWER);
+            worker_link_down(w, WORKER_LINK_FOLLOWER, 0);
             worker_nap(w, 200);
             continue;
         }
@@ -187,7 +187,8 @@ int follower_run(struct worker *w, int64_t until_nonce)
                ((rc = apply_batch(w, &f, until_nonce)) == 0 || rc == 2))
             if (rc == 2) worker_caught_up(w);
         if (f.has_held) mq_message_free(&f.held); /* the next consumer starts at the committed offset */
-        if (rc == -1 && !w->stop) worker_link_down(w, WORKER_LINK_FOLLOWER); /* before a close that may take a while */
+        if (rc == -1 && !w->stop) /* before a close that may take a while */
+            worker_link_down(w, WORKER_LINK_FOLLOWER, worker_lost_at(f.m, NULL));
         mq_close(f.m);
         if (w->stop || promoted(w, until_nonce) || rc == 1) break;
         if (rc == -2 || rc == WORKER_GAP) {

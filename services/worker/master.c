@@ -47,8 +47,8 @@
  * of a takeover (the catch-up) and of a restore (fetching and loading the
  * backup) run beside it on a helper thread (worker_busy) while it keeps
  * both alive. A connection lost is a link lost (worker_link_down) until the
- * master takes writes again: the orchestrator replaces a master cut off
- * from the broker for longer than its bound, as it would a crashed one.
+ * master has one again: the orchestrator replaces a master cut off from the
+ * broker for longer than its bound, as it would a crashed one.
  *
  * Fencing. Between batches the master asks membership_writable(): once it
  * has not heard from ZooKeeper for 2/3 of its session timeout, or sees another worker
@@ -485,9 +485,12 @@ int master_run(struct worker *w)
         struct mq *log = mq_connect_retry(w->amqp_url, &w->stop), *in = NULL;
         struct incarnation inc = { .nonce = ++takeovers };
         if (!log) break;
+        /* Connected: not cut off, whatever the broker then does (under a
+         * resource alarm it takes no marker, yet it is there). */
+        worker_link_up(w, WORKER_LINK_MASTER);
         if (worker_declare_log(w, log) || mq_confirm_select(log) || publish_marker(w, log, inc.nonce)) {
             log_warn("could not append the epoch marker; retrying epoch=%lld", (long long)w->epoch);
-            worker_link_down(w, WORKER_LINK_MASTER);
+            if (!mq_ok(log)) worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(log, NULL));
             mq_close(log);
             worker_nap(w, 200);
             continue;
@@ -497,7 +500,7 @@ int master_run(struct worker *w)
         int f = worker_busy(catch_up, &(struct catch_up){ w, inc.nonce }, &log, 1);
         if (f) { rc = f == WORKER_GAP ? WORKER_GAP : -1; mq_close(log); break; }
         if (mq_poll(log)) { /* lost meanwhile: the next takeover's catch-up is short */
-            worker_link_down(w, WORKER_LINK_MASTER);
+            worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(log, NULL));
             mq_close(log);
             continue;
         }
@@ -519,11 +522,9 @@ int master_run(struct worker *w)
             mq_close(in);
             in = NULL;
         }
-        if (!in && !w->stop) worker_link_down(w, WORKER_LINK_MASTER);
         if (in) {
             log_info("master taking writes epoch=%lld applied_seq=%lld", (long long)w->epoch,
                      (long long)pos.applied_seq);
-            worker_link_up(w, WORKER_LINK_MASTER);
             worker_set_state(w, "master", "ready");
             int r = 0;
             while (!w->stop && membership_writable(w) && !wait_for_room(w, &inc, in, log) &&
@@ -532,7 +533,7 @@ int master_run(struct worker *w)
             else if (!w->stop && (r > 0 || !mq_ok(in) || !mq_ok(log))) {
                 /* Marked before the connections are closed: closing one the
                  * broker no longer answers takes a while. */
-                worker_link_down(w, WORKER_LINK_MASTER);
+                worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(in, log));
                 log_warn("master connection lost; taking over again");
             }
         }

@@ -122,7 +122,7 @@ static void *reader_main(void *arg)
         if (!m) break;
         if (mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC) || mq_qos(m, 32) ||
             mq_consume(m, PROTO_READ_QUEUE, NULL, 0)) {
-            worker_link_down(w, me->link);
+            worker_link_down(w, me->link, 0);
             mq_close(m);
             worker_nap(w, 200);
             continue;
@@ -166,7 +166,7 @@ static void *reader_main(void *arg)
          * another slave, which would answer them a second time. */
         if (unacked) mq_ack(m, last_tag, 1);
         if (!readers_stopping(w)) {
-            worker_link_down(w, me->link);
+            worker_link_down(w, me->link, worker_lost_at(m, NULL));
             log_warn("read connection lost, reconnecting");
         }
         mq_close(m);

@@ -4,9 +4,12 @@
  *
  * Broker links. Each thread that owns a connection the worker cannot do
  * without says when it lost it and when it has it again; the worker counts
- * as cut off from the broker since the earliest loss still unmended. A
- * reconnect that takes milliseconds is never seen by anyone; one that keeps
- * failing grows the figure the znode shows, on which the orchestrator acts.
+ * as cut off from the broker since the earliest loss still unmended — from
+ * when the broker was last heard from, where the connection knows it (a
+ * heartbeat timeout comes two intervals after the silence began). A
+ * reconnect that succeeds at once costs nothing (the orchestrator acts only
+ * on a loss that lasts its BROKER_LOST_MS); one that keeps failing grows the
+ * figure the znode shows.
  *
  * Busy work beside held connections. rabbitmq-c sends heartbeats only from
  * inside its calls, so a thread that spends seconds in SQLite (a restore) or
@@ -18,7 +21,6 @@
  */
 #include "worker.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
@@ -81,10 +83,16 @@ int worker_declare_log(struct worker *w, struct mq *m)
     return mq_declare_stream(m, PROTO_LOG_STREAM, w->log_retention_bytes, w->log_segment_bytes);
 }
 
-void worker_link_down(struct worker *w, int link)
+void worker_link_down(struct worker *w, int link, int64_t since)
 {
     int64_t none = 0;
-    atomic_compare_exchange_strong(&w->link_down[link], &none, clock_ms());
+    atomic_compare_exchange_strong(&w->link_down[link], &none, since > 0 ? since : clock_ms());
+}
+
+int64_t worker_lost_at(struct mq *a, struct mq *b)
+{
+    int64_t x = mq_lost_at(a), y = mq_lost_at(b);
+    return x && (!y || x < y) ? x : y;
 }
 
 void worker_link_up(struct worker *w, int link) { atomic_store(&w->link_down[link], 0); }

@@ -108,12 +108,16 @@ void worker_background_thread(void);
 /* Sleeps up to ms, returning early once w->stop is set (backoff between retries). */
 void worker_nap(struct worker *w, int ms);
 
-/* Cut off from the broker: link lost its connection (the earliest time is
- * kept until it has one again), or has it again. The membership thread
+/* Cut off from the broker: link lost its connection at since (clock_ms; 0:
+ * now; the earliest time is kept until it has one again), or has it again.
+ * worker_lost_at gives since for connections that failed: the earliest
+ * mq_lost_at of a and b (either may be NULL or still fine), 0 if neither
+ * failed. The membership thread
  * publishes how long the worker has been cut off (worker_broker_down_ms) in
  * its znode, and the orchestrator replaces a worker cut off for longer than
  * its BROKER_LOST_MS (docs/operations.md, "Partitions"). */
-void worker_link_down(struct worker *w, int link);
+void worker_link_down(struct worker *w, int link, int64_t since);
+int64_t worker_lost_at(struct mq *a, struct mq *b);
 void worker_link_up(struct worker *w, int link);
 /* How long the longest-lost link has been without its connection; 0: none. */
 int64_t worker_broker_down_ms(struct worker *w);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "test.h"
 #include "worker.h"
 
@@ -17,11 +18,11 @@ TEST(down_from_the_earliest_loss_until_every_link_is_back)
     static struct worker w;
     memset(&w, 0, sizeof w);
     CHECK_INT(worker_broker_down_ms(&w), 0);
-    worker_link_down(&w, WORKER_LINK_FOLLOWER);
+    worker_link_down(&w, WORKER_LINK_FOLLOWER, 0);
     CHECK(worker_broker_down_ms(&w) > 0); /* non-zero at once: the znode says "cut off" */
     sleep_ms(200);
-    worker_link_down(&w, WORKER_LINK_FOLLOWER); /* lost again: the first loss still counts */
-    worker_link_down(&w, WORKER_LINK_READER + 3);
+    worker_link_down(&w, WORKER_LINK_FOLLOWER, 0); /* lost again: the first loss still counts */
+    worker_link_down(&w, WORKER_LINK_READER + 3, 0);
     CHECK(worker_broker_down_ms(&w) >= 200);
     worker_link_up(&w, WORKER_LINK_FOLLOWER); /* the reader is still without its connection */
     int64_t left = worker_broker_down_ms(&w);
@@ -30,6 +31,11 @@ TEST(down_from_the_earliest_loss_until_every_link_is_back)
     CHECK_INT(worker_broker_down_ms(&w), 0);
     worker_link_up(&w, WORKER_LINK_MASTER); /* up when never down: nothing changes */
     CHECK_INT(worker_broker_down_ms(&w), 0);
+    /* Lost since the broker was last heard from, when that is known. */
+    worker_link_down(&w, WORKER_LINK_MASTER, clock_ms() - 4000);
+    CHECK(worker_broker_down_ms(&w) >= 4000);
+    worker_link_up(&w, WORKER_LINK_MASTER);
+    CHECK_INT(worker_lost_at(NULL, NULL), 0); /* no failed connection: now */
 }
 
 static int slow_double(void *arg)
