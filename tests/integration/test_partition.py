@@ -97,11 +97,6 @@ class History:
         with self.lock:
             return [o for o in self.ops if o[3] == 200]
 
-    def first_ack_sent_after(self, t):
-        """Seconds from t to the first acknowledgement of a write sent after t, or None."""
-        done = [o[2] for o in self.acked() if o[1] > t]
-        return min(done) - t if done else None
-
     def acks_between(self, a, b):
         return [o for o in self.acked() if a <= o[2] <= b]
 
@@ -127,7 +122,7 @@ def worker_pids(s):
 
 
 def settled(s, n_workers):
-    """n_workers are live, all ready, and the master took writes in the current epoch."""
+    """n_workers are live and all ready (the master: taking writes), as the status says."""
     try:
         st, body = s.client.request("GET", "/api/v1/status", timeout=5)
     except OSError:
