@@ -127,6 +127,7 @@ USES_test_scaler         := orchestrator
 USES_test_sqlgen         := worker
 USES_test_store_copy     := worker
 USES_test_store_read     := worker
+USES_test_worker_links   := worker
 USES_test_users_service  := users rest
 USES_test_users_valid    := users rest
 LIBS_test_console_discover := $(NCURSES_LIBS)

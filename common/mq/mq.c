@@ -14,13 +14,15 @@
  * then on every call returns -1 at once. Reconnecting is the owner's
  * business (mq_connect_retry: backoff, one log line per outage).
  *
- * Heartbeats are off: rabbitmq-c only sends them from inside its calls, so an
- * idle publisher connection would be dropped by the broker for silence.
- * Dead peers are found by TCP keepalive instead (kernel-driven, ~25 s), by
- * the RPC timeout on synchronous calls, and by the watchdog (mq_watch.c),
- * which ends any call that outlives its bound: the library's sends have no
- * timeout of their own. Each call here opens its deadline window (mq_busy)
- * before it touches the socket; mq_check closes it.
+ * Heartbeats are off unless the process sets an interval (mq_set_heartbeat,
+ * see mq.h for what that asks of the owner): rabbitmq-c only sends them from
+ * inside its calls, so an idle connection whose owner never calls in would
+ * be dropped by the broker for silence. Either way dead peers are also
+ * found by TCP keepalive (kernel-driven, ~25 s), by the RPC timeout on
+ * synchronous calls, and by the watchdog (mq_watch.c), which ends any call
+ * that outlives its bound: the library's sends have no timeout of their
+ * own. Each call here opens its deadline window (mq_busy) before it
+ * touches the socket; mq_check closes it.
  *
  * The login announces the capability connection.blocked, so a broker under
  * a resource alarm says so (mq_blocked) instead of only ceasing to read.
@@ -39,6 +41,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+/* The interval new connections ask for (mq_set_heartbeat). */
+static _Atomic int heartbeat_s;
+
+void mq_set_heartbeat(int seconds) { atomic_store(&heartbeat_s, seconds > 0 ? seconds : 0); }
 
 struct timeval mq_tv_ms(int64_t ms)
 {
@@ -60,6 +67,11 @@ void mq_fail(struct mq *m, const char *what, const char *err)
     }
     if (m->failed) return;
     m->failed = 1;
+    /* Silence is found two heartbeat intervals after the broker was last
+     * heard from (the library's message for that code is a static string). */
+    m->lost_at = clock_ms();
+    if (!cut && m->heartbeat_s && err == amqp_error_string2(AMQP_STATUS_HEARTBEAT_TIMEOUT))
+        m->lost_at -= 2000LL * m->heartbeat_s;
     if (cut == MQ_CUT_STOP) log_info("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
     else log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
 }
@@ -108,8 +120,8 @@ static amqp_rpc_reply_t login(struct mq *m, const struct amqp_connection_info *c
     amqp_table_entry_t caps = { .key = amqp_cstring_bytes("capabilities"),
                                 .value = { .kind = AMQP_FIELD_KIND_TABLE, .value.table = { 1, &cap } } };
     amqp_table_t props = { 1, &caps };
-    return amqp_login_with_properties(m->conn, ci->vhost, 0, 131072, 0, &props, AMQP_SASL_METHOD_PLAIN,
-                                      ci->user, ci->password);
+    return amqp_login_with_properties(m->conn, ci->vhost, 0, 131072, atomic_load(&heartbeat_s), &props,
+                                      AMQP_SASL_METHOD_PLAIN, ci->user, ci->password);
 }
 
 static struct mq *connect_once(const char *url, int timeout_ms, int quiet, volatile int *stop)
@@ -171,6 +183,8 @@ static struct mq *connect_once(const char *url, int timeout_ms, int quiet, volat
         }
         goto out;
     }
+    m->heartbeat_s = amqp_get_heartbeat(m->conn);
+    m->beat_at = clock_ms();
     amqp_channel_open(m->conn, WORK_CHANNEL);
     r = amqp_get_rpc_reply(m->conn);
     mq_idle(m);
@@ -183,7 +197,7 @@ out:
         free(m);
         m = NULL;
     } else {
-        log_info("amqp connected broker=%s", m->where);
+        log_info("amqp connected broker=%s heartbeat_s=%d", m->where, m->heartbeat_s);
     }
     free(copy);
     return m;
@@ -237,6 +251,8 @@ void mq_close(struct mq *m)
 }
 
 int mq_ok(const struct mq *m) { return m && !m->failed; }
+
+int64_t mq_lost_at(const struct mq *m) { return m && m->failed ? m->lost_at : 0; }
 
 int mq_blocked(const struct mq *m) { return m && m->blocked; }
 

@@ -31,6 +31,19 @@
  * the process's (mq_set_process_stop) was set, so a process stops within a
  * second whatever the broker does.
  *
+ * Heartbeats (mq_set_heartbeat): off unless the process asks for them. With
+ * an interval of H seconds the broker closes a connection it has heard
+ * nothing from for about 2H, and this side fails one it has heard nothing
+ * from for 2H while it waits on it (mq_next, mq_wait_confirms, mq_poll): a
+ * broker cut off behind a silent network, or a process frozen by SIGSTOP,
+ * is noticed within seconds instead of never (TCP keepalive does not see a
+ * frozen process: its kernel still answers). The price: rabbitmq-c sends
+ * and reads heartbeats only from inside its calls, so the owner of a
+ * connection must call into it at least every H/2 — a consumer's mq_next
+ * loop does; a connection that only publishes calls mq_poll when idle; a
+ * thread busy with local work for longer keeps its connections with
+ * mq_keepalive (or opens them only when it needs them).
+ *
  * Resource alarms: the login announces the capability connection.blocked;
  * the broker then says when it stops taking publishes, and mq_blocked()
  * reports it (as of the last frame read on the connection), so a publisher
@@ -104,6 +117,30 @@ void mq_close(struct mq *m);
 
 /* Whether the connection is still usable. */
 int mq_ok(const struct mq *m);
+
+/* A failed connection: when it was lost, as best known (clock_ms) — when
+ * it failed, or for a heartbeat timeout two intervals before that, when the
+ * broker was last heard from. 0 while the connection is usable. */
+int64_t mq_lost_at(const struct mq *m);
+
+/* The heartbeat interval, in seconds, that connections opened after this
+ * call ask the broker for (the broker may grant less); 0, the default: no
+ * heartbeats. Services set it once at start (AMQP_HEARTBEAT_S). */
+void mq_set_heartbeat(int seconds);
+
+/* Services a connection that has no consumer (a publisher waiting for
+ * work): reads what the broker sent (confirms, a blocked notice, a close,
+ * heartbeats) without waiting and sends a heartbeat when one is due. 0, or
+ * -1 when the connection has failed (also: nothing heard for two heartbeat
+ * intervals). Never on a connection with a consumer: a delivery read here
+ * would be lost. */
+int mq_poll(struct mq *m);
+
+/* Sends a heartbeat if half an interval has passed since the last one sent
+ * here, and reads nothing: safe on any connection, consumers included, for
+ * its owner busy with local work, so the broker does not close it. 0, or -1
+ * when the connection has failed. Does nothing without heartbeats. */
+int mq_keepalive(struct mq *m);
 
 /* The bound of one send (publish, ack) on m; 0: back to the default.
  * A send that cannot be written within it fails the connection. */

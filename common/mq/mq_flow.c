@@ -13,6 +13,11 @@
  * timeout plus that (they may have to send a close-ok, or read the rest of
  * a delivery, which the library waits for without a deadline).
  *
+ * Idle connections (mq_poll, mq_keepalive): with heartbeats on, a
+ * publisher's connection is polled between publishes, and one whose owner
+ * is busy elsewhere is sent bare heartbeat frames, so the broker does not
+ * take silence for death (mq.h, "Heartbeats").
+ *
  * Deliveries are copied out of rabbitmq-c's envelope (body, ids, integer
  * headers; a stream's x-stream-offset apart) so the caller owns them and the
  * library's buffers can be released before the next wait.
@@ -244,6 +249,52 @@ void mq_message_free(struct mq_message *msg)
     free(msg->body);
     msg->body = NULL;
     msg->len = 0;
+}
+
+/* ---------------------------------------------------------------- idle */
+
+int mq_poll(struct mq *m)
+{
+    if (!mq_ok(m)) return -1;
+    mq_busy(m, m->send_timeout_ms);
+    for (;;) {
+        /* A zero wait: the library sends a heartbeat if one is due, then
+         * reads what has arrived; with nothing read for two intervals it
+         * reports a heartbeat timeout (and closes the socket). */
+        amqp_maybe_release_buffers(m->conn);
+        amqp_frame_t f;
+        struct timeval zero = { 0, 0 };
+        int rc = amqp_simple_wait_frame_noblock(m->conn, &f, &zero);
+        if (rc == AMQP_STATUS_TIMEOUT) break;
+        if (rc != AMQP_STATUS_OK) {
+            mq_fail(m, "poll", amqp_error_string2(rc));
+            break;
+        }
+        mq_handle_frame(m, &f, "poll");
+        if (m->failed) break;
+    }
+    mq_idle(m);
+    return mq_ok(m) ? 0 : -1;
+}
+
+int mq_keepalive(struct mq *m)
+{
+    if (!mq_ok(m)) return -1;
+    int64_t now = clock_ms();
+    if (!m->heartbeat_s || now - m->beat_at < (int64_t)m->heartbeat_s * 500) return 0;
+    m->beat_at = now;
+    amqp_frame_t hb;
+    memset(&hb, 0, sizeof hb);
+    hb.frame_type = AMQP_FRAME_HEARTBEAT;
+    hb.channel = 0;
+    mq_busy(m, m->send_timeout_ms);
+    int rc = amqp_send_frame(m->conn, &hb);
+    mq_idle(m);
+    if (rc != AMQP_STATUS_OK) {
+        mq_fail(m, "heartbeat", amqp_error_string2(rc));
+        return -1;
+    }
+    return 0;
 }
 
 int mq_ack(struct mq *m, uint64_t delivery_tag, int multiple)

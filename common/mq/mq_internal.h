@@ -27,6 +27,9 @@ struct mq {
     int probe_open;           /* channel 2 is open */
     int confirm;              /* channel 1 is in confirm mode */
     int blocked;              /* the broker sent connection.blocked, not yet unblocked */
+    int heartbeat_s;          /* granted heartbeat interval; 0: none */
+    int64_t beat_at;          /* clock_ms() of the last mq_keepalive heartbeat */
+    int64_t lost_at;          /* failed: when the broker was last heard from, as best known (mq_lost_at) */
     uint64_t published;       /* last publish's sequence number */
     uint64_t base;            /* lowest unsettled sequence number */
     uint64_t first_nack;      /* 0: none */

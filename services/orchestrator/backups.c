@@ -122,9 +122,13 @@ static int take(struct backups *b, int kept, struct backup_taken *out, char *err
         return 503;
     }
     int status = ask(b, m, stream, sizeof stream, &fi, out, err, n);
-    if (status != 200) {
-        mq_close(m);
-        return status;
+    /* A fresh connection for the transfer: this one sat idle while the slave
+     * made the backup, for longer than the broker waits for a heartbeat. */
+    mq_close(m);
+    if (status != 200) return status;
+    if (!(m = mq_connect(b->cfg.amqp_url, 2000))) {
+        snprintf(err, n, "message broker unavailable");
+        return 503;
     }
     snprintf(out->name, sizeof out->name, ".backup-%lld.tmp", (long long)out->meta.made_at_ms);
     snprintf(out->path, sizeof out->path, "%s/%s", b->dir, out->name);

@@ -147,6 +147,7 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
             http_reply_error(res, 502, "malformed reply from a worker");
         } else {
             if (r.status == 200 && r.has_seq) json_add_int(out, "seq", r.seq);
+            if (r.status == 200 && r.has_epoch) json_add_int(out, "epoch", r.epoch); /* the master that applied it */
             http_reply_json(res, (int)r.status, out);
         }
         cJSON_Delete(out);

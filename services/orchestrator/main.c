@@ -26,6 +26,7 @@
 #include "http_server.h"
 #include "restorer.h"
 #include "log.h"
+#include "mq.h"
 #include "rpc.h"
 #include "runtime.h"
 #include "scaler.h"
@@ -44,6 +45,8 @@ static const struct config_var vars[] = {
     { "ORCH_PORT", "8083", "port to listen on (0: any free port, printed at start)" },
     { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker, with the orchestrator's user" },
     { "WORKER_RABBITMQ_URL", "", "the broker as its workers reach it, with their user (empty: RABBITMQ_URL)" },
+    { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds, orchestrator and workers (0: none)" },
+    { "BROKER_LOST_MS", "2500", "a worker cut off from the broker this long is replaced, as a crashed one (0: never)" },
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
     { "ZK_AUTH", "", "its ZooKeeper identity user:password: the znodes under ZK_ROOT get ACLs (docs/security.md); "
@@ -170,7 +173,11 @@ int main(int argc, char **argv)
                  "reaches this port; set ADMIN_TOKEN or ADMIN_TOKEN_FILE (docs/security.md)");
 
     const char *data_dir = config_str(vars, "DATA_DIR");
-    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64];
+    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64],
+        e_hb[64];
+    int heartbeat_s = (int)config_long(vars, "AMQP_HEARTBEAT_S", 0, 60);
+    mq_set_heartbeat(heartbeat_s);
+    snprintf(e_hb, sizeof e_hb, "AMQP_HEARTBEAT_S=%d", heartbeat_s);
     if (*config_str(vars, "WORKER_BIN")) snprintf(worker_bin, sizeof worker_bin, "%s", config_str(vars, "WORKER_BIN"));
     else worker_bin_default(worker_bin, sizeof worker_bin);
     snprintf(state_dir, sizeof state_dir, "%s/run", data_dir);
@@ -203,11 +210,11 @@ int main(int argc, char **argv)
     struct workers_config wcfg = {
         .zk_root = config_str(vars, "ZK_ROOT"),
         .data_dir = data_dir,
-        .env = { e_url, e_zk, e_root, e_sess, e_lvl, e_win, NULL },
+        .env = { e_url, e_zk, e_root, e_sess, e_lvl, e_win, e_hb, NULL },
         .withhold = withheld,
         .zk_auth = config_str(vars, "ZK_AUTH"),
     };
-    int nenv = 6;
+    int nenv = 7;
     if (*e_zkauth) {
         wcfg.env[nenv++] = e_zkauth;
         wcfg.env[nenv++] = e_readers;
@@ -276,6 +283,8 @@ int main(int argc, char **argv)
         .retire_timeout_ms = 3000,
         .max_slaves = max_slaves,
         .scale_up_step = (int)config_long(vars, "SCALE_UP_STEP", 1, 48),
+        .broker_lost_ms = (int)config_long(vars, "BROKER_LOST_MS", 0, 600000),
+        .rpc = rpc,
     };
     struct startup_config start = {
         .zk = zs,

@@ -42,6 +42,12 @@
  *
  * The publish connection declares writeQ and readQ when it connects: a
  * message published to a queue that does not exist yet would be dropped.
+ *
+ * Heartbeats (AMQP_HEARTBEAT_S, mq.h) need nothing more: the consumer waits
+ * on its connection in slices of 100 ms and the publisher reads its own
+ * every 20 ms, so each connection's owner calls into it often enough, and a
+ * broker gone silent fails both within two intervals. Each thread records
+ * since when its connection has been up (rpc_broker_up_since).
  */
 #include "rpc.h"
 
@@ -84,6 +90,7 @@ struct rpc {
     volatile sig_atomic_t *sigstop; /* SIGTERM/SIGINT arrived */
     _Atomic int64_t stop_seen;     /* when *sigstop was first seen set */
     pthread_t consumer, publisher;
+    _Atomic int64_t consumer_up, publisher_up; /* clock_ms() since the connection is up; 0: down */
 
     pthread_mutex_t lock;          /* guards everything below */
     struct slot slots[RPC_SLOTS];
@@ -163,6 +170,7 @@ static void *consumer_main(void *arg)
         pthread_mutex_lock(&r->lock);
         snprintf(r->reply_queue, sizeof r->reply_queue, "%s", name);
         pthread_mutex_unlock(&r->lock);
+        atomic_store(&r->consumer_up, clock_ms());
         log_info("rpc reply queue ready queue=%s", name);
         struct mq_message msg;
         int got;
@@ -171,6 +179,7 @@ static void *consumer_main(void *arg)
             deliver(r, &msg);
             mq_message_free(&msg);
         }
+        atomic_store(&r->consumer_up, 0);
         pthread_mutex_lock(&r->lock);
         r->reply_queue[0] = 0;
         fail_waiting(r);
@@ -262,6 +271,15 @@ static void batch_done(struct rpc *r, const struct outgoing *batch, const int *f
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The publisher's connection is up since at (clock_ms), or down (0), or
+ * blocked by a resource alarm (0 too: a broker that takes no publishes
+ * cuts every worker's work short, and killing them would not help). */
+static void note_publisher(struct rpc *r, struct mq *m)
+{
+    if (!mq_ok(m) || mq_blocked(m)) atomic_store(&r->publisher_up, 0);
+    else if (!atomic_load(&r->publisher_up)) atomic_store(&r->publisher_up, clock_ms());
+}
+
 static void *publisher_main(void *arg)
 {
     struct rpc *r = arg;
@@ -285,6 +303,7 @@ static void *publisher_main(void *arg)
             if (mq_next(m, &msg, mq_blocked(m) ? 50 : 0) > 0) mq_message_free(&msg);
             read_at = clock_ms();
         }
+        note_publisher(r, m);
         int up = mq_ok(m) && !mq_blocked(m);
         pthread_mutex_lock(&r->lock);
         if (r->qlen == 0 && up && !r->stop) {
@@ -359,6 +378,13 @@ void rpc_stop(struct rpc *r)
     free(r->url);
     free(r);
 }
+
+int64_t rpc_broker_up_since(struct rpc *r)
+{
+    int64_t c = atomic_load(&r->consumer_up), p = atomic_load(&r->publisher_up);
+    return c && p ? (c > p ? c : p) : 0;
+}
+
 
 void rpc_reply_free(struct rpc_reply *reply)
 {

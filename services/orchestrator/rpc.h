@@ -45,4 +45,10 @@ int rpc_call(struct rpc *r, const char *queue, const char *rid, int persistent, 
              const char *body, size_t len, int timeout_ms, struct rpc_reply *reply);
 void rpc_reply_free(struct rpc_reply *reply);
 
+/* Since when (clock_ms) both connections have been up without a break; 0
+ * while either is down, or the broker blocks publishing (a resource alarm).
+ * The supervisor replaces a worker cut off from the broker only while this
+ * orchestrator reaches it (supervisor.c). */
+int64_t rpc_broker_up_since(struct rpc *r);
+
 #endif

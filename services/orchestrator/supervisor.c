@@ -11,6 +11,18 @@
  *      - registered in ZooKeeper and whose znode has been gone for
  *        lost_grace_ms: its session expired, so it is dead or cut off — the
  *        backstop for deaths the runtime does not report;
+ *      - says in its znode that it has been cut off from the broker
+ *        (broker_down_ms: since it last heard from it) for broker_lost_ms,
+ *        counted from no earlier than when this orchestrator last reached
+ *        the broker itself, and has said so for BROKER_SEEN_MS (a worker
+ *        that only stalled, and is back a moment later, is let be): a
+ *        master that cannot reach the log or writeQ acknowledges nothing
+ *        and keeps its ZooKeeper session, so nothing else would ever
+ *        replace it; a slave that cannot follow the log serves no read.
+ *        Never while this
+ *        orchestrator is cut off too, nor when every worker is (the broker
+ *        is down, or the fault is common to all: killing them would not
+ *        bring it back, and their replacements start from the broker);
  *      - never registered within ready_timeout_ms of its start;
  *      - was made master and did not take writes within ready_timeout_ms;
  *      - was retired and is still running after retire_timeout_ms.
@@ -55,6 +67,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "rpc.h"
 #include "scaler.h"
 #include "workers.h"
 #include "workers_roles.h"
@@ -64,6 +77,26 @@
 
 #define REFRESH_MS 250
 #define REFRESH_FAILOVER_MS 50  /* while failing over: to see (and log) the new master ready early */
+#define BROKER_SEEN_MS 500      /* a worker cut off from the broker is read so for this long before it is killed */
+
+/* Whether worker v has been cut off from the broker for broker_lost_ms
+ * while this orchestrator reached it, and some worker of w[0..n) reaches it
+ * (see the top of the file). */
+static int broker_lost(struct supervisor *s, const struct zview *v, const struct worker_info *w, int n,
+                       int64_t now)
+{
+    if (!s->cfg.broker_lost_ms || !s->cfg.rpc || !v || !v->broker_down_since) return 0;
+    if (now - v->broker_seen_at < BROKER_SEEN_MS) return 0;
+    int64_t up = rpc_broker_up_since(s->cfg.rpc);
+    if (!up) return 0;
+    int64_t since = v->broker_down_since > up ? v->broker_down_since : up;
+    if (now - since < s->cfg.broker_lost_ms) return 0;
+    for (int i = 0; i < n; i++) {
+        const struct zview *o = sup_view_of(s, w[i].id);
+        if (o && o->zn.registered && !o->missing_since && !o->broker_down_since) return 1;
+    }
+    return 0;
+}
 
 /* Step 1. 1 when it killed something. */
 static int check_health(struct supervisor *s, const struct worker_info *w, int n, int64_t now)
@@ -79,6 +112,8 @@ static int check_health(struct supervisor *s, const struct worker_info *w, int n
             why = "did not stop after SIGTERM";
         else if (view_fresh && v && v->missing_since && now - v->missing_since >= s->cfg.lost_grace_ms)
             why = "its ZooKeeper znode vanished";
+        else if (view_fresh && broker_lost(s, v, w, n, now))
+            why = "cut off from the message broker";
         else if (view_fresh && (!v || !v->zn.registered) && now - x->spawned_at > s->cfg.ready_timeout_ms)
             why = "never registered in ZooKeeper";
         else if (view_fresh && x->master && now - x->designated_at > s->cfg.ready_timeout_ms &&

@@ -17,6 +17,7 @@
 struct workers;
 struct scaler;
 struct zksession;
+struct rpc;
 
 struct supervisor_config {
     struct zksession *zk;    /* the orchestrator's session (zksession.h) */
@@ -27,6 +28,8 @@ struct supervisor_config {
     int retire_timeout_ms;   /* a retiring slave still running after this is killed */
     int max_slaves;          /* no target above it: the scaler's, a hand-set one, or adopted slaves */
     int scale_up_step;       /* a window's decision adds at most this many slaves */
+    int broker_lost_ms;      /* a worker cut off from the broker this long is killed (0: never) */
+    struct rpc *rpc;         /* ... but only while this orchestrator reaches the broker itself */
 };
 
 struct supervisor;

@@ -29,6 +29,8 @@ struct zview {
     int pid;
     struct worker_znode zn;  /* what the znode said last */
     int64_t missing_since;   /* its znode is gone since (0: present or never seen) */
+    int64_t broker_down_since; /* from the znode's broker_down_ms: cut off from the broker since (0: not) */
+    int64_t broker_seen_at;    /* ... and when this orchestrator first read that */
     int ready_logged;
     int64_t took_over;       /* the epoch in which it was seen taking writes as master */
     int live;                /* scratch: still in the table this round */

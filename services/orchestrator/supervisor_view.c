@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "workers.h"
@@ -55,6 +56,14 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
     if (j) {
         json_get_int(j, "epoch", &v->zn.epoch);
         json_get_int(j, "seq", &v->zn.seq);
+        int64_t down = 0;
+        json_get_int(j, "broker_down_ms", &down);
+        if (down <= 0) {
+            v->broker_down_since = 0;
+        } else if (!v->broker_down_since) {
+            v->broker_seen_at = clock_ms();
+            v->broker_down_since = v->broker_seen_at - down;
+        }
     }
     if (v->zn.ready && v->zn.master_role) v->took_over = v->zn.epoch;
     if (v->zn.ready && !v->ready_logged) {

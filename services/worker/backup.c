@@ -98,6 +98,20 @@ out:
     return text;
 }
 
+/* make(), on a helper thread (worker_busy). */
+struct making {
+    struct backup_server *b;
+    int status;
+    char *body;
+};
+
+static int making(void *arg)
+{
+    struct making *x = arg;
+    x->body = make(x->b, &x->status);
+    return 0;
+}
+
 static void serve(struct backup_server *b, struct mq *m, const struct mq_message *req)
 {
     int64_t deadline;
@@ -105,8 +119,12 @@ static void serve(struct backup_server *b, struct mq *m, const struct mq_message
         log_info("backup request dropped (expired or no reply queue) corr=%s", req->correlation_id);
         return;
     }
-    int status;
-    char *body = make(b, &status);
+    /* The request stays unacked on m while the backup is made (a slave that
+     * dies meanwhile leaves it to another): m is kept alive beside it. */
+    struct making x = { .b = b };
+    worker_busy(making, &x, &m, 1);
+    int status = x.status;
+    char *body = x.body;
     struct mq_props props = {
         .correlation_id = req->correlation_id,
         .nheaders = 1,

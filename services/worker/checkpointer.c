@@ -117,18 +117,21 @@ static void make(struct checkpointer *cp, struct zk *zk)
     char path[1100];
     snprintf(path, sizeof path, "%s.ckpt", w->db_path);
     if (checkpoint_read(zk, w->zk_root, &z, &version) || !due(cp, &z)) return;
-    struct mq *m = mq_connect(w->amqp_url, 2000);
-    if (!m) return;
-    if (z.ngarbage) {
-        collect_garbage(m, &z);
-        if (checkpoint_write(zk, w->zk_root, &z, version)) goto out;
-        version++;
-    }
     struct checkpoint_info c = { 0 };
     struct mq_file_info fi;
     struct store_pos pos;
-    if (store_dump(w->db_path, path, &pos)) goto out;
+    /* The copy before the connection: the copy takes as long as the
+     * database is big, and the broker closes a connection that says nothing
+     * for two heartbeat intervals (mq.h). */
+    struct mq *m = NULL;
+    if (store_dump(w->db_path, path, &pos)) goto close;
     int64_t dumped = clock_ms();
+    if (!(m = mq_connect(w->amqp_url, 2000))) goto close;
+    if (z.ngarbage) {
+        collect_garbage(m, &z);
+        if (checkpoint_write(zk, w->zk_root, &z, version)) goto close;
+        version++;
+    }
     if (mq_file_measure(path, &fi)) {
         log_error("checkpoint copy unreadable path=%s", path);
         goto close;
@@ -170,7 +173,6 @@ static void make(struct checkpointer *cp, struct zk *zk)
     if (z.ngarbage != before) checkpoint_write(zk, w->zk_root, &z, version); /* else the next one deletes them */
 close:
     remove(path);
-out:
     mq_close(m);
 }
 

@@ -21,7 +21,13 @@
  * second ever happens.
  *
  * A restore entry (restore.h) is applied in a batch of its own, the
- * backup fetched and attached before it.
+ * backup fetched and attached before it — on a helper thread
+ * (worker_busy), while this one keeps the log connection alive: that takes
+ * as long as the backup is big, and the broker closes a connection it hears
+ * nothing from (heartbeats, mq.h).
+ *
+ * The connection is this role's link to the broker (worker_link_down/up):
+ * lost from the moment it fails until the follower consumes again.
  *
  * A slave's follower (no until_nonce) also stops when the slave is named
  * master: it checks between batches, so it stops with everything it applied
@@ -93,6 +99,19 @@ static int apply_restore_entry(struct worker *w, struct store_pos *pos, const st
     return rc;
 }
 
+struct restore_entry {
+    struct worker *w;
+    struct store_pos *pos;
+    const struct mq_message *msg;
+    const struct replica_restore *r;
+};
+
+static int restore_entry(void *arg)
+{
+    struct restore_entry *x = arg;
+    return apply_restore_entry(x->w, x->pos, x->msg, x->r);
+}
+
 /* One batch: what is available now, up to batch_max. 1 if the marker with
  * until_nonce was applied, 0 to go on, 2 if nothing came (caught up with the
  * log's end for now), -1 connection lost, -2 fatal, WORKER_GAP. */
@@ -107,7 +126,7 @@ static int apply_batch(struct worker *w, struct feed *f, int64_t until_nonce)
     int n = 0, reached = 0, rc = 0;
     struct replica_restore restore;
     if (replica_restore_needed(&pos, msg.body, msg.len, &restore)) {
-        rc = apply_restore_entry(w, &pos, &msg, &restore);
+        rc = worker_busy(restore_entry, &(struct restore_entry){ w, &pos, &msg, &restore }, &f->m, 1);
         last_tag = msg.delivery_tag;
         mq_message_free(&msg);
         if (rc) return rc;
@@ -154,20 +173,30 @@ static int promoted(struct worker *w, int64_t until_nonce)
 
 int follower_run(struct worker *w, int64_t until_nonce)
 {
+    int out = 0;
     while (!w->stop && !promoted(w, until_nonce)) {
         struct feed f = { .m = open_log(w) };
-        if (!f.m) { worker_nap(w, 200); continue; } /* stopped, or the declare failed */
+        if (!f.m) { /* stopped, or the declare failed */
+            worker_link_down(w, WORKER_LINK_FOLLOWER, 0);
+            worker_nap(w, 200);
+            continue;
+        }
+        worker_link_up(w, WORKER_LINK_FOLLOWER);
         int rc = 0;
         while (!w->stop && !promoted(w, until_nonce) &&
                ((rc = apply_batch(w, &f, until_nonce)) == 0 || rc == 2))
             if (rc == 2) worker_caught_up(w);
         if (f.has_held) mq_message_free(&f.held); /* the next consumer starts at the committed offset */
+        if (rc == -1 && !w->stop) /* before a close that may take a while */
+            worker_link_down(w, WORKER_LINK_FOLLOWER, worker_lost_at(f.m, NULL));
         mq_close(f.m);
-        if (w->stop || promoted(w, until_nonce)) break;
-        if (rc == 1) return 0;
-        if (rc == -2) return -1;
-        if (rc == WORKER_GAP) return WORKER_GAP;
+        if (w->stop || promoted(w, until_nonce) || rc == 1) break;
+        if (rc == -2 || rc == WORKER_GAP) {
+            out = rc == -2 ? -1 : WORKER_GAP;
+            break;
+        }
         log_warn("log connection lost, reconnecting");
     }
-    return 0;
+    worker_link_up(w, WORKER_LINK_FOLLOWER); /* no longer following */
+    return out;
 }

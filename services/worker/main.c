@@ -36,6 +36,7 @@ static const struct config_var vars[] = {
     { "WORKER_EPOCH", "1", "the epoch a master writes with (set by the orchestrator)" },
     { "DATA_DIR", "./data", "directory of the worker's SQLite file <id>.db" },
     { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker" },
+    { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds (0: none): a broker cut off is noticed within twice that" },
     { "ZK_HOSTS", "", "ZooKeeper hosts (host:port,...); empty: no membership znode" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
     { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms" },
@@ -193,6 +194,7 @@ int main(int argc, char **argv)
     /* A call stuck on the broker's socket (a checkpoint's transfer, a
      * blocked publish) is cut soon after SIGTERM (mq.h). */
     mq_set_process_stop(&W.stop);
+    mq_set_heartbeat((int)config_long(vars, "AMQP_HEARTBEAT_S", 0, 60));
 
     /* No file yet (a worker's id is never reused): the newest checkpoint,
      * then the log after it. */

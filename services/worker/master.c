@@ -40,8 +40,18 @@
  * checkpoint is made. Writes then wait in writeQ and their clients get 503s:
  * the log never drops what is needed.
  *
+ * The broker. With heartbeats on (mq.h) the connections must be called
+ * into while idle: between batches the master polls the log connection
+ * (writeQ's is read by the wait for the next request), while it is
+ * throttled it polls the one and keeps the other alive, and the long parts
+ * of a takeover (the catch-up) and of a restore (fetching and loading the
+ * backup) run beside it on a helper thread (worker_busy) while it keeps
+ * both alive. A connection lost is a link lost (worker_link_down) until the
+ * master has one again: the orchestrator replaces a master cut off from the
+ * broker for longer than its bound, as it would a crashed one.
+ *
  * Fencing. Between batches the master asks membership_writable(): once it
- * has lost ZooKeeper for 2/3 of its session timeout, or sees another worker
+ * has not heard from ZooKeeper for 2/3 of its session timeout, or sees another worker
  * named master, it closes its writeQ consumer (the unacked requests go back
  * to the queue for whoever is master) and takes writes again only when it is
  * sure it still is the master; a deposed master exits (status 3). The other
@@ -274,42 +284,68 @@ static int serve_run(struct worker *w, struct mq *in, struct mq *log, struct inc
     return mq_ok(in) ? 0 : 1;
 }
 
-/* Applies the fetched backup at path in a batch of its own (restore.h):
- * 0 done, or refused with p's reply set (nothing changed); 1 start over;
- * -1 fatal. */
-static int apply_restore(struct worker *w, struct mq *log, struct incarnation *inc, struct pending *p,
-                         const struct replica_restore *r, const char *path, int64_t now)
-{
-    struct store_pos pos = store_position(w->store);
-    char err[256] = "";
+/* A restore under way: what its two halves share. */
+struct restoring {
+    struct worker *w;
+    struct pending *p;
+    const struct replica_restore *r;
+    char path[1100];
+    int fetched;                 /* path holds the fetched file (restore_done) */
     int64_t users, rides, members;
-    if (store_restore_attach(w->store, path, err, sizeof err)) {
-        p->reply = json_error_text(err);
-        return 0;
+};
+
+/* The long half of a restore, on a helper thread (worker_busy): fetch the
+ * backup, attach it, and put its rows in place of the tables' in an open
+ * transaction. 0: the transaction holds them; 1: refused (p's reply set,
+ * nothing changed, nothing open); -1: fatal. */
+static int restore_load(void *arg)
+{
+    struct restoring *x = arg;
+    struct store *st = x->w->store;
+    char err[256] = "";
+    if (restore_fetch(x->w, x->r, x->path, sizeof x->path, err, sizeof err)) {
+        x->p->reply = json_error_text(err);
+        return 1;
     }
-    int rc = store_begin(w->store) ? -1 : 0;
-    if (rc == 0 && store_restore(w->store, &users, &rides, &members, err, sizeof err)) {
+    x->fetched = 1;
+    if (store_restore_attach(st, x->path, err, sizeof err)) {
+        x->p->reply = json_error_text(err);
+        return 1;
+    }
+    if (store_begin(st)) {
+        store_restore_detach(st);
+        return -1;
+    }
+    if (store_restore(st, &x->users, &x->rides, &x->members, err, sizeof err)) {
         /* The backup's rows do not go in (say a ride of a missing user): refused, nothing changed. */
         char msg[320];
         snprintf(msg, sizeof msg, "the backup does not apply: %s", err);
-        p->reply = json_error_text(msg);
-        store_rollback(w->store);
-        store_restore_detach(w->store);
-        return 0;
+        x->p->reply = json_error_text(msg);
+        store_rollback(st);
+        store_restore_detach(st);
+        return 1;
     }
-    if (rc == 0) {
-        cJSON *e = entry_new(w, inc, &pos, p->msg.message_id, now, 200);
-        cJSON *o = cJSON_AddObjectToObject(e, "restore");
-        cJSON_AddStringToObject(o, "stream", r->stream);
-        json_add_int(o, "size", r->size);
-        json_add_int(o, "parts", r->parts);
-        json_add_int(o, "crc", r->crc);
-        cJSON *res = cJSON_AddObjectToObject(e, "result");
-        json_add_int(res, "users", users);
-        json_add_int(res, "rides", rides);
-        json_add_int(res, "members", members);
-        if (append(w, log, inc, &pos, p, e, now)) rc = mq_ok(log) ? -1 : 1;
-    }
+    return 0;
+}
+
+/* The rest, on the master's thread: append the restore entry, wait for its
+ * confirm, commit. 0 done; 1 start over; -1 fatal. */
+static int restore_commit(struct worker *w, struct mq *log, struct incarnation *inc, struct restoring *x,
+                          struct store_pos pos, int64_t now)
+{
+    const struct replica_restore *r = x->r;
+    cJSON *e = entry_new(w, inc, &pos, x->p->msg.message_id, now, 200);
+    cJSON *o = cJSON_AddObjectToObject(e, "restore");
+    cJSON_AddStringToObject(o, "stream", r->stream);
+    json_add_int(o, "size", r->size);
+    json_add_int(o, "parts", r->parts);
+    json_add_int(o, "crc", r->crc);
+    cJSON *res = cJSON_AddObjectToObject(e, "result");
+    json_add_int(res, "users", x->users);
+    json_add_int(res, "rides", x->rides);
+    json_add_int(res, "members", x->members);
+    int rc = 0;
+    if (append(w, log, inc, &pos, x->p, e, now)) rc = mq_ok(log) ? -1 : 1;
     if (rc == 0 && mq_wait_confirms(log, mq_published(log), CONFIRM_TIMEOUT_MS)) rc = 1;
     if (rc == 0 && store_commit(w->store, &pos)) rc = -1;
     if (rc) store_rollback(w->store);
@@ -317,7 +353,7 @@ static int apply_restore(struct worker *w, struct mq *log, struct incarnation *i
     if (rc) return rc;
     worker_advance(w, &pos);
     log_info("restored a backup seq=%lld stream=%s users=%lld rides=%lld members=%lld", (long long)pos.applied_seq,
-             r->stream, (long long)users, (long long)rides, (long long)members);
+             r->stream, (long long)x->users, (long long)x->rides, (long long)x->members);
     return 0;
 }
 
@@ -330,17 +366,19 @@ static int serve_restore(struct worker *w, struct mq *in, struct mq *log, struct
     if (a < 0) return -1;
     if (a == 0) {
         struct replica_restore r;
-        char path[1100], err[256] = "";
         cJSON *env = json_parse(p->msg.body, p->msg.len);
         int ok = replica_restore_parse(cJSON_GetObjectItemCaseSensitive(env, "restore"), &r) == 0;
         cJSON_Delete(env);
         if (!ok) {
             p->reply = json_error_text("request is not {\"restore\": {\"stream\", \"size\", \"parts\", \"crc\"}}");
-        } else if (restore_fetch(w, &r, path, sizeof path, err, sizeof err)) {
-            p->reply = json_error_text(err);
         } else {
-            int rc = apply_restore(w, log, inc, p, &r, path, now);
-            restore_done(path);
+            struct restoring x = { .w = w, .p = p, .r = &r };
+            struct store_pos pos = store_position(w->store);
+            struct mq *held[2] = { in, log };
+            int rc = worker_busy(restore_load, &x, held, 2);
+            if (rc == 0) rc = restore_commit(w, log, inc, &x, pos, now);
+            else if (rc == 1) rc = 0; /* refused: answered below */
+            if (x.fetched) restore_done(x.path);
             if (rc) return rc;
         }
     }
@@ -356,7 +394,10 @@ static int serve_batch(struct worker *w, struct mq *in, struct mq *log, struct i
                        struct pending *batch)
 {
     int n = 0, got = mq_next(in, &batch[0].msg, 100);
-    if (got <= 0) return got < 0 ? 1 : 0;
+    /* Idle: the log connection is called into too (heartbeats, and a broker
+     * gone silent is noticed here rather than at the next write). */
+    if (got == 0) return mq_poll(log) ? 1 : 0;
+    if (got < 0) return 1;
     n = 1;
     while (n < w->batch_max && (got = mq_next(in, &batch[n].msg, 0)) == 1) n++;
     int rc = 0;
@@ -385,9 +426,10 @@ static int within_retention(struct worker *w, const struct incarnation *inc)
     return store_position(w->store).log_bytes + inc->appended - ckpt <= budget;
 }
 
-/* Takes no writes while the log has no room (within_retention). 0 to go
- * on, 1 when stopping or no longer writable. */
-static int wait_for_room(struct worker *w, const struct incarnation *inc)
+/* Takes no writes while the log has no room (within_retention), keeping
+ * both connections alive meanwhile. 0 to go on, 1 when stopping, no longer
+ * writable, or a connection was lost. */
+static int wait_for_room(struct worker *w, const struct incarnation *inc, struct mq *in, struct mq *log)
 {
     if (within_retention(w, inc)) return 0;
     if (atomic_load(&w->ckpt_log_bytes) < 0) log_warn("newest checkpoint unknown (ZooKeeper); taking no writes");
@@ -396,8 +438,10 @@ static int wait_for_room(struct worker *w, const struct incarnation *inc)
                                             atomic_load(&w->ckpt_log_bytes)),
              (long long)w->log_retention_bytes);
     worker_set_state(w, "master", "throttled");
-    while (!w->stop && membership_writable(w) && !within_retention(w, inc)) worker_nap(w, 100);
-    if (w->stop || !membership_writable(w)) return 1;
+    while (!w->stop && membership_writable(w) && !within_retention(w, inc) && mq_keepalive(in) == 0 &&
+           mq_poll(log) == 0)
+        worker_nap(w, 100);
+    if (w->stop || !membership_writable(w) || !mq_ok(in) || !mq_ok(log)) return 1;
     log_info("log has room again; taking writes");
     worker_set_state(w, "master", "ready");
     return 0;
@@ -417,6 +461,18 @@ static int wait_writable(struct worker *w)
     return 0;
 }
 
+/* The catch-up of a takeover, on a helper thread (worker_busy). */
+struct catch_up {
+    struct worker *w;
+    int64_t nonce;
+};
+
+static int catch_up(void *arg)
+{
+    struct catch_up *c = arg;
+    return follower_run(c->w, c->nonce);
+}
+
 int master_run(struct worker *w)
 {
     struct pending *batch = calloc((size_t)w->batch_max, sizeof *batch);
@@ -429,14 +485,25 @@ int master_run(struct worker *w)
         struct mq *log = mq_connect_retry(w->amqp_url, &w->stop), *in = NULL;
         struct incarnation inc = { .nonce = ++takeovers };
         if (!log) break;
+        /* Connected: not cut off, whatever the broker then does (under a
+         * resource alarm it takes no marker, yet it is there). */
+        worker_link_up(w, WORKER_LINK_MASTER);
         if (worker_declare_log(w, log) || mq_confirm_select(log) || publish_marker(w, log, inc.nonce)) {
             log_warn("could not append the epoch marker; retrying epoch=%lld", (long long)w->epoch);
+            if (!mq_ok(log)) worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(log, NULL));
             mq_close(log);
             worker_nap(w, 200);
             continue;
         }
-        int f = follower_run(w, inc.nonce);
+        /* The catch-up takes as long as the log behind the marker: beside
+         * it, the log connection is kept alive. */
+        int f = worker_busy(catch_up, &(struct catch_up){ w, inc.nonce }, &log, 1);
         if (f) { rc = f == WORKER_GAP ? WORKER_GAP : -1; mq_close(log); break; }
+        if (mq_poll(log)) { /* lost meanwhile: the next takeover's catch-up is short */
+            worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(log, NULL));
+            mq_close(log);
+            continue;
+        }
         struct store_pos pos = store_position(w->store);
         if (pos.max_epoch != w->epoch || pos.incarnation != inc.nonce) {
             /* A newer master's marker came first; or (ZooKeeper's data lost,
@@ -460,14 +527,20 @@ int master_run(struct worker *w)
                      (long long)pos.applied_seq);
             worker_set_state(w, "master", "ready");
             int r = 0;
-            while (!w->stop && membership_writable(w) && !wait_for_room(w, &inc) &&
+            while (!w->stop && membership_writable(w) && !wait_for_room(w, &inc, in, log) &&
                    (r = serve_batch(w, in, log, &inc, batch)) == 0) {}
             if (r < 0) rc = -1;
-            else if (r > 0 && !w->stop) log_warn("master connection lost; taking over again");
+            else if (!w->stop && (r > 0 || !mq_ok(in) || !mq_ok(log))) {
+                /* Marked before the connections are closed: closing one the
+                 * broker no longer answers takes a while. */
+                worker_link_down(w, WORKER_LINK_MASTER, worker_lost_at(in, log));
+                log_warn("master connection lost; taking over again");
+            }
         }
         mq_close(in);
         mq_close(log);
     }
+    worker_link_up(w, WORKER_LINK_MASTER); /* no longer this role's connections */
     free(batch);
     return rc;
 }

@@ -2,13 +2,16 @@
  * membership.c — the worker's place in ZooKeeper.
  *
  * The znode. ZK_ROOT/workers/<id> is ephemeral; its data is {"id", "role",
- * "pid", "state", "seq", "epoch", "reads"} (reads: answered as a slave, so
- * far). The orchestrator (and the console) read
+ * "pid", "state", "seq", "epoch", "reads", "broker_down_ms"} (reads:
+ * answered as a slave, so far; broker_down_ms: how long the worker has been
+ * cut off from the broker, 0 while it is not — worker_broker_down_ms). The
+ * orchestrator (and the console) read
  * it to know who is alive, in which role and how far it has applied the log.
  * It lives as long as the ZooKeeper session, so a worker that dies vanishes
  * from the tree when its session expires. A thread of its own (the
  * membership thread) rewrites it when something changed, at most every
- * 500 ms for seq progress: the roles never wait on ZooKeeper.
+ * 500 ms for seq progress and for the time cut off from the broker (its
+ * start and end are written at once): the roles never wait on ZooKeeper.
  *
  * The master znode. ZK_ROOT/master {"id", "epoch"} is written only by the
  * orchestrator. This worker keeps a data watch on it. The watch callback
@@ -34,11 +37,16 @@
  * caught up once it has applied that much, which under a steady write load
  * (the log never idle) is the only sign it gets.
  *
- * The session. The state callback records when the connection was lost.
- * membership_writable() says no once it has been lost for 2/3 of the
- * granted session timeout: by the time the session expires, the
- * orchestrator may have named a new master, and this one must have stopped
- * taking writes before that. When the session does expire, the membership
+ * The session. membership_writable() says no once the last ZooKeeper call
+ * that succeeded was sent more than 2/3 of the granted session timeout ago
+ * (the thread reads ZK_ROOT/master every second, so a healthy session is
+ * never older than that): the server cannot have expired the session
+ * before it has heard nothing from us for a whole session timeout, and the
+ * orchestrator may name a new master only then, so this one has stopped
+ * taking writes a third of a session before that can happen. Counting from
+ * the library's disconnect notice instead would be late: behind a silent
+ * network the library notices only after 2/3 of the session itself. When
+ * the session does expire, the membership
  * thread opens a new one and creates the znode again (a ZooKeeper outage
  * must not cost every worker its life); a master then takes writes again
  * only once ZK_ROOT/master still names it with its epoch.
@@ -87,7 +95,7 @@ static struct {
     pthread_cond_t wake;
     int granted_ms;              /* the session timeout the server granted */
     int connected, expired;
-    int64_t disconnected_at;     /* 0 while connected */
+    int64_t contact_at;          /* when the last ZooKeeper call that succeeded was sent (clock_ms) */
     int master_changed;          /* the master watch fired */
     int watch_armed;
     int need_confirm;            /* a master with a renewed session: not writable until ZK_ROOT/master still names it */
@@ -95,14 +103,25 @@ static struct {
 
 static int describe(struct worker *w, char *buf, size_t n)
 {
+    int64_t down = worker_broker_down_ms(w);
     pthread_mutex_lock(&w->lock);
     int len = snprintf(buf, n,
                        "{\"id\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"seq\":%lld,\"epoch\":%lld,"
-                       "\"reads\":%lld}",
+                       "\"reads\":%lld,\"broker_down_ms\":%lld}",
                        w->id, w->role ? w->role : "", (int)getpid(), w->state ? w->state : "",
-                       (long long)w->applied_seq, (long long)w->epoch, (long long)atomic_load(&w->reads_served));
+                       (long long)w->applied_seq, (long long)w->epoch, (long long)atomic_load(&w->reads_served),
+                       (long long)down);
     pthread_mutex_unlock(&w->lock);
     return len;
+}
+
+/* A ZooKeeper call sent at sent (clock_ms) succeeded: the server heard from
+ * this session then (membership_writable). */
+static void contact(int64_t sent)
+{
+    pthread_mutex_lock(&M.mu);
+    if (sent > M.contact_at) M.contact_at = sent;
+    pthread_mutex_unlock(&M.mu);
 }
 
 /* Library thread: session state changes. */
@@ -111,8 +130,6 @@ static void on_state(int connected, int expired, void *ctx)
     (void)ctx;
     pthread_mutex_lock(&M.mu);
     M.connected = connected;
-    if (connected) M.disconnected_at = 0;
-    else if (!M.disconnected_at) M.disconnected_at = clock_ms();
     if (expired) M.expired = 1;
     pthread_cond_signal(&M.wake);
     pthread_mutex_unlock(&M.mu);
@@ -149,7 +166,9 @@ static void check_master(struct worker *w)
     M.master_changed = 0;
     pthread_mutex_unlock(&M.mu);
     char data[512];
+    int64_t sent = clock_ms();
     int n = zk_get(w->zk, M.master_node, data, sizeof data, arm ? on_master_changed : NULL, NULL);
+    if (n != -1) contact(sent); /* an answer, "no such node" included */
     if (n < 0) return; /* no master node yet (no watch was set), or not connected: later */
     if (arm) {
         pthread_mutex_lock(&M.mu);
@@ -240,8 +259,8 @@ static struct zk *open_session(struct worker *w, int connect_timeout_ms)
     pthread_mutex_lock(&M.mu);
     M.connected = 0;
     M.expired = 0;
-    M.disconnected_at = clock_ms();
     pthread_mutex_unlock(&M.mu);
+    int64_t sent = clock_ms();
     struct zk *z = zk_open(M.hosts, M.session_ms, connect_timeout_ms, on_state, NULL);
     if (!z) return NULL;
     char dir[300];
@@ -254,7 +273,7 @@ static struct zk *open_session(struct worker *w, int connect_timeout_ms)
     pthread_mutex_lock(&M.mu);
     M.granted_ms = zk_session_timeout(z);
     M.connected = 1; /* zk_open returned connected; a later loss is reported by on_state */
-    M.disconnected_at = 0;
+    M.contact_at = sent;
     M.watch_armed = 0;
     M.master_changed = 1;
     pthread_mutex_unlock(&M.mu);
@@ -287,6 +306,7 @@ static void *membership_main(void *arg)
     struct worker *w = arg;
     char last[512] = "", now[512];
     const char *role = NULL, *state = NULL;
+    int was_cut = 0;
     int64_t written_at = 0, master_read_at = 0;
     while (!w->stop) {
         pthread_mutex_lock(&M.mu);
@@ -319,17 +339,23 @@ static void *membership_main(void *arg)
             if (is_master(w)) read_checkpoint(w);
             master_read_at = clock_ms();
         }
+        int cut = worker_broker_down_ms(w) > 0;
         pthread_mutex_lock(&w->lock);
-        int moved = w->role != role || w->state != state;
+        int moved = w->role != role || w->state != state || cut != was_cut;
         role = w->role;
         state = w->state;
         pthread_mutex_unlock(&w->lock);
         int len = describe(w, now, sizeof now);
-        /* A role or state change is written at once; seq and read progress at most every 500 ms. */
-        if (strcmp(now, last) != 0 && (moved || clock_ms() - written_at >= 500) &&
+        /* A role or state change, and being cut off from the broker or no
+         * longer, are written at once; seq and read progress and the time
+         * cut off at most every 500 ms. */
+        int64_t sent = clock_ms();
+        if (strcmp(now, last) != 0 && (moved || sent - written_at >= 500) &&
             zk_put(w->zk, M.znode, now, (size_t)len) == 0) {
+            contact(sent);
             memcpy(last, now, sizeof last);
             written_at = clock_ms();
+            was_cut = cut;
         }
     }
     return NULL;
@@ -370,8 +396,7 @@ int membership_writable(struct worker *w)
     if (!M.enabled) return 1;
     if (atomic_load(&w->deposed)) return 0;
     pthread_mutex_lock(&M.mu);
-    int ok = !M.expired && !M.need_confirm &&
-             (M.connected || clock_ms() - M.disconnected_at < (int64_t)M.granted_ms * 2 / 3);
+    int ok = !M.expired && !M.need_confirm && clock_ms() - M.contact_at < (int64_t)M.granted_ms * 2 / 3;
     pthread_mutex_unlock(&M.mu);
     return ok;
 }

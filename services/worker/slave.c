@@ -10,6 +10,9 @@
  * answers 503 otherwise. So a read never misses a write acknowledged before
  * it began.
  *
+ * Each reader's connection is one of the worker's links to the broker
+ * (worker_link_down/up): a slave that cannot take reads is cut off.
+ *
  * Two more threads, once the replica is ready: one makes checkpoints
  * (checkpointer.c), one makes backups on request (backup.c).
  *
@@ -94,9 +97,17 @@ static char *answer(struct worker *w, struct store_reader *rd, const struct mq_m
     return reply;
 }
 
+/* A reader thread: the worker, and which of the reader links is its own. */
+struct reader {
+    struct worker *w;
+    int link;
+    pthread_t thread;
+};
+
 static void *reader_main(void *arg)
 {
-    struct worker *w = arg;
+    struct reader *me = arg;
+    struct worker *w = me->w;
     /* A replica far behind would only make reads wait: serve once caught up. */
     pthread_mutex_lock(&w->lock);
     while (!w->caught_up && !readers_stopping(w)) {
@@ -111,10 +122,12 @@ static void *reader_main(void *arg)
         if (!m) break;
         if (mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC) || mq_qos(m, 32) ||
             mq_consume(m, PROTO_READ_QUEUE, NULL, 0)) {
+            worker_link_down(w, me->link, 0);
             mq_close(m);
             worker_nap(w, 200);
             continue;
         }
+        worker_link_up(w, me->link);
         /* Acks go in groups: once the deliveries at hand are answered, or
          * every 16. A slave that dies before acking gets its unanswered
          * reads requeued to another slave by the broker. */
@@ -152,9 +165,13 @@ static void *reader_main(void *arg)
         /* Acked before closing, or the broker would hand answered reads to
          * another slave, which would answer them a second time. */
         if (unacked) mq_ack(m, last_tag, 1);
-        if (!readers_stopping(w)) log_warn("read connection lost, reconnecting");
+        if (!readers_stopping(w)) {
+            worker_link_down(w, me->link, worker_lost_at(m, NULL));
+            log_warn("read connection lost, reconnecting");
+        }
         mq_close(m);
     }
+    worker_link_up(w, me->link); /* no longer reading */
     store_reader_close(rd);
     return NULL;
 }
@@ -162,10 +179,14 @@ static void *reader_main(void *arg)
 int slave_run(struct worker *w)
 {
     int n = w->read_threads;
-    pthread_t *readers = calloc((size_t)n, sizeof *readers);
+    if (n > WORKER_LINKS - WORKER_LINK_READER) n = WORKER_LINKS - WORKER_LINK_READER;
+    struct reader *readers = calloc((size_t)n, sizeof *readers);
     if (!readers) abort();
     worker_set_state(w, "slave", "catching-up");
-    for (int i = 0; i < n; i++) pthread_create(&readers[i], NULL, reader_main, w);
+    for (int i = 0; i < n; i++) {
+        readers[i] = (struct reader){ .w = w, .link = WORKER_LINK_READER + i };
+        pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]);
+    }
     struct checkpointer *ckpt = checkpointer_start(w);
     struct backup_server *backups = backup_server_start(w);
     int rc = follower_run(w, 0);
@@ -181,7 +202,7 @@ int slave_run(struct worker *w)
     } else {
         w->stop = 1;
     }
-    for (int i = 0; i < n; i++) pthread_join(readers[i], NULL);
+    for (int i = 0; i < n; i++) pthread_join(readers[i].thread, NULL);
     checkpointer_stop(ckpt);
     backup_server_stop(backups);
     free(readers);

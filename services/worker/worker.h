@@ -79,7 +79,17 @@ struct worker {
     /* log_bytes of the newest checkpoint, read by the membership thread for
      * the master's retention budget; -1 unknown, 0 none yet. */
     _Atomic int64_t ckpt_log_bytes;
+
+    /* Reaching the broker (worker_link_*): per connection owner, since when
+     * it has been without its connection (clock_ms(); 0 while it has it). */
+    _Atomic int64_t link_down[18];
 };
+
+/* The owners of the connections a worker cannot do its job without: the
+ * master's (writeQ and the log it appends to), the follower's and each
+ * reader's (WORKER_LINK_READER + its index). Checkpoints and backups are
+ * not among them: a worker that cannot make one still serves. */
+enum { WORKER_LINK_MASTER, WORKER_LINK_FOLLOWER, WORKER_LINK_READER, WORKER_LINKS = 18 };
 
 /* What the role functions return besides 0 (stopped) and -1 (fatal): the
  * log lost entries this replica still needs; it must start over from a
@@ -97,6 +107,27 @@ void worker_caught_up(struct worker *w);
 void worker_background_thread(void);
 /* Sleeps up to ms, returning early once w->stop is set (backoff between retries). */
 void worker_nap(struct worker *w, int ms);
+
+/* Cut off from the broker: link lost its connection at since (clock_ms; 0:
+ * now; the earliest time is kept until it has one again), or has it again.
+ * worker_lost_at gives since for connections that failed: the earliest
+ * mq_lost_at of a and b (either may be NULL or still fine), 0 if neither
+ * failed. The membership thread
+ * publishes how long the worker has been cut off (worker_broker_down_ms) in
+ * its znode, and the orchestrator replaces a worker cut off for longer than
+ * its BROKER_LOST_MS (docs/operations.md, "Partitions"). */
+void worker_link_down(struct worker *w, int link, int64_t since);
+int64_t worker_lost_at(struct mq *a, struct mq *b);
+void worker_link_up(struct worker *w, int link);
+/* How long the longest-lost link has been without its connection; 0: none. */
+int64_t worker_broker_down_ms(struct worker *w);
+
+/* Runs fn(arg) on a thread of its own while the calling thread keeps its
+ * connections conns[0..n) alive (mq_keepalive; NULLs are skipped), and
+ * returns fn's result: for local work that may outlast a heartbeat interval
+ * (restoring a backup, making one) done by a thread that holds connections
+ * it will need afterwards. fn must not touch those connections. */
+int worker_busy(int (*fn)(void *), void *arg, struct mq **conns, int n);
 
 /* Roles. Each returns when w->stop is set (0), on a fatal error (-1), or
  * at a gap in the log (WORKER_GAP); master_run returns -2 when a newer master
@@ -117,7 +148,7 @@ int follower_run(struct worker *w, int64_t until_nonce);
 int worker_declare_log(struct worker *w, struct mq *m);
 
 /* Membership: the ephemeral znode ZK_ROOT/workers/<id> with
- * {"id", "role", "pid", "state", "seq", "epoch", "reads"}. */
+ * {"id", "role", "pid", "state", "seq", "epoch", "reads", "broker_down_ms"}. */
 int membership_start(struct worker *w, const char *zk_hosts, const char *zk_root, int session_ms);
 void membership_stop(struct worker *w);
 /* Reads the newest checkpoint's log_bytes into w->ckpt_log_bytes now (a
@@ -126,9 +157,10 @@ void membership_stop(struct worker *w);
 int membership_read_checkpoint(struct worker *w);
 /* Records in ZK_ROOT/log_epoch an epoch seen in the log above this master's. */
 int membership_note_epoch(struct worker *w, int64_t epoch);
-/* Whether this worker may take writes now: not deposed, and connected to
- * ZooKeeper or disconnected for less than 2/3 of the session timeout (after
- * that it may already have been replaced). Always 1 without ZooKeeper. */
+/* Whether this worker may take writes now: not deposed, and the last
+ * ZooKeeper call that succeeded was sent less than 2/3 of the session
+ * timeout ago (later, it may be replaced before it hears of it). Always 1
+ * without ZooKeeper. */
 int membership_writable(struct worker *w);
 
 #endif

@@ -209,7 +209,7 @@ class Client:
 class Stack:
     """An orchestrator and its workers, isolated from every other Stack."""
 
-    def __init__(self, name, **env):
+    def __init__(self, name, env_hook=None, **env):
         self.name = f"{name}-{os.getpid()}"
         self.dir = os.path.join(TMP, self.name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
@@ -227,6 +227,8 @@ class Stack:
             "WORKER_ZK_AUTH": self.auth["worker"], "ZK_READERS": zk_digest_id(self.auth["console"]),
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        if env_hook:  # a suite may rewrite the environment, e.g. to route the stack through a proxy (test_partition.py)
+            env_hook(self.env)
         self.log_path = os.path.join(self.dir, "orchestrator.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([os.path.join(BIN, "rideshare-orchestrator")], env=self.env,
@@ -267,7 +269,9 @@ class Stack:
         identity only (a worker's own ZooKeeper identity too, for worker_id)."""
         env = {k: v for k, v in self.env.items()
                if k not in ("WORKER_RABBITMQ_URL", "WORKER_ZK_AUTH", "ZK_AUTH_PREVIOUS", "ZK_READERS")}
-        env.update(RABBITMQ_URL=self.urls[role], ZK_AUTH=self.auth[role])
+        # A worker reaches the broker as the orchestrator tells its own (env_hook may have rerouted it).
+        url = self.env["WORKER_RABBITMQ_URL"] if role == "worker" else self.urls[role]
+        env.update(RABBITMQ_URL=url, ZK_AUTH=self.auth[role])
         if role == "worker":
             env["ZK_READERS"] = zk_digest_id(self.auth["orchestrator"]) + "," + self.env["ZK_READERS"]
             if worker_id:

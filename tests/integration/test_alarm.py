@@ -102,7 +102,8 @@ def memory_alarm_503_sigterm_and_recovery():
         # A second stack, only to be stopped by SIGTERM while the alarm is on
         # (under the alarm no orchestrator could start: its first write would
         # not go through).
-        other = Stack("alarm-sigterm", ZK_SESSION_MS=6000, **env)  # its master is paused for a while
+        # Its master is paused for a while: rabbitmqctl calls take seconds on a busy machine.
+        other = Stack("alarm-sigterm", ZK_SESSION_MS=20000, **env)
         for st in (s, other):
             check(st.client.write(user("owner"))[0] == 200, "owner")
             wait_for(lambda: all_ready(st, 2), 30, "master and slave ready")
