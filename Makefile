@@ -99,9 +99,9 @@ LIBS_rideshare-console := $(NCURSES_LIBS)
 #
 # They see every folder's headers (a test reaches into the part it tests). Each links the
 # libraries of the parts it uses (USES_<name>, below) and the floor; the linker takes from
-# those archives only what the test calls.
+# those archives only what the test calls. The tests' shared harness (test.h) is in tests/lib.
 ALL_INC  := $(sort $(foreach l,base http mq zk db service rest orchestrator worker users rides console,$(INC_$(l))))
-TEST_INC := $(foreach d,$(ALL_INC) tests/unit,-I$(d))
+TEST_INC := $(foreach d,$(ALL_INC) tests/lib,-I$(d))
 $(BUILD)/tests/%.o $(BUILD)/bench/%.o: CPPFLAGS := $(TEST_INC)
 $(BUILD)/tests/unit/test_console_%.o: CFLAGS += $(NCURSES_CFLAGS)
 

@@ -1,5 +1,6 @@
 /*
- * test.h — the project's minimal C test harness.
+ * test.h — the project's minimal C test harness, shared by the unit and
+ * integration tests (the Makefile adds -Itests/lib for every test).
  *
  * A test is a void function; CHECK fails it and returns at the first false
  * condition. Each test prints one line, "ok <suite>: <name>" or
