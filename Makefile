@@ -125,6 +125,7 @@ USES_test_runtime        := orchestrator
 USES_test_runtime_docker := orchestrator
 USES_test_scaler         := orchestrator
 USES_test_sqlgen         := worker
+USES_test_store          := worker
 USES_test_store_copy     := worker
 USES_test_store_read     := worker
 USES_test_worker_links   := worker
