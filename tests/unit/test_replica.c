@@ -14,7 +14,6 @@
 #include "test.h"
 #include "replica.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -376,15 +375,6 @@ int main(void)
     RUN(log_bytes_count_every_message);
     RUN(request_ids_are_forgotten_after_the_window);
     RUN(position_survives_reopening);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char file[600];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-            unlink(file);
-        }
-    if (d) closedir(d);
-    rmdir(dir);
+    test_remove_dir(dir);
     return test_done();
 }

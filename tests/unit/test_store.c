@@ -15,9 +15,6 @@
 #include "storetest.h"
 #include "test.h"
 
-#include <dirent.h>
-#include <unistd.h>
-
 static char dir[] = "/tmp/rs-store.XXXXXX";
 static char path[300];
 static int n_db;
@@ -239,15 +236,6 @@ int main(void)
     RUN(ride_id_chosen_is_carried_in_the_operation);
     RUN(rollback_forgets_writes_and_their_request_ids_together);
     RUN(clear_empties_every_table);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[600];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d) closedir(d);
-    rmdir(dir);
+    test_remove_dir(dir);
     return test_done();
 }
