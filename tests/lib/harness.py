@@ -15,8 +15,9 @@ the lines tests/run.sh counts.
 The rest of the shared harness sits beside this file in tests/lib: ops.py (the operations
 the suites write), workers.py (what the orchestrator says of its workers), load.py (write
 loads), replicas.py (what the replicas' files hold), apistack.py (the whole stack behind the
-gateway) and grader.py (the final-project grader). A suite puts tests/lib first on sys.path
-and imports from there; no suite imports another.
+gateway), grader.py (the final-project grader) and netproxy.py (a proxy that partitions one
+process from its server). A suite puts tests/lib first on sys.path and imports from there; no
+suite imports another.
 """
 import http.client
 import json
