@@ -1,0 +1,142 @@
+"""nemesis_process.py — the nemesis's target for the process stack (apistack.ApiStack).
+
+Workers are processes of this host: kills are os.kill(SIGKILL), pauses SIGSTOP/SIGCONT by PID,
+the PIDs and roles come from the orchestrator's GET /api/v1/status. The orchestrator is this
+process's child (harness.Stack): a kill is SIGKILL, and healing it starts it again with the same
+environment on the same port (the stack must be made with a fixed ORCH_PORT, see fixed_port_env),
+writing to the same log; the new one adopts the running workers by their PID files
+(docs/operations.md, "Orchestrator restart").
+
+Partitions need a backend that can cut one process off from ZooKeeper or RabbitMQ while the
+others go on. On one host that means a proxy between the processes and the servers; the hook is
+the `partitions` argument: any object with cut(pid, peer) -> undo function, where peer is "zk"
+or "mq", and heal_all(). NetproxyPartitions adapts tests/integration/netproxy.py's Proxy (branch
+issue16-availability) to it; without a backend the partition kinds are not offered
+(nemesis.supported).
+"""
+import os
+import signal
+import subprocess
+import time
+
+from history import OK, Call
+
+
+def fixed_port_env(port):
+    """The orchestrator's settings that let it be restarted where its clients expect it."""
+    return {"ORCH_PORT": str(port)}
+
+
+class NetproxyPartitions:
+    """The partition backend over netproxy.Proxy objects, one per peer: {"zk": Proxy, "mq": Proxy}.
+    The stack's processes must reach ZooKeeper and RabbitMQ through them (their addresses in
+    ZK_HOSTS and RABBITMQ_URL when the stack is made)."""
+
+    def __init__(self, proxies):
+        self.proxies = proxies
+
+    def cut(self, pid, peer):
+        p = self.proxies.get(peer)
+        if p is None:
+            return None
+        p.cut(pid)
+        return lambda: p.heal(pid)
+
+    def heal_all(self):
+        for p in self.proxies.values():
+            p.heal()
+
+
+class ProcessTarget:
+    def __init__(self, stack, session_s, partitions=None, log=print):
+        self.stack, self.session_s, self.partitions, self.log = stack, session_s, partitions, log
+        self.call = Call(timeout=5)
+        self.stopped = set()
+        self.restarts = 0
+
+    def can_partition(self):
+        return self.partitions is not None
+
+    # ------------------------------------------------------------------ looking
+
+    def admin(self, method, path, body):
+        out, st, parsed = self.call.request(self.stack.db.port, method, path, body)
+        return (st, parsed) if st is not None else (None, None)
+
+    def workers(self):
+        st, body = self.admin("GET", "/api/v1/status", None)
+        if st != 200 or not isinstance(body, dict):
+            return None
+        return [{"id": w["id"], "pid": w["pid"], "role": w["role"], "state": w.get("state")}
+                for w in body.get("workers", []) if not w.get("retiring")]
+
+    def _pid(self, who):
+        kind, w = who
+        return self.stack.db.proc.pid if kind == "orchestrator" else w["pid"]
+
+    # ------------------------------------------------------------------ faults
+
+    def kill(self, who):
+        if who[0] == "orchestrator":
+            self.stack.db.proc.kill()
+            self.stack.db.proc.wait()
+            return
+        try:
+            os.kill(who[1]["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def pause(self, who):
+        pid = self._pid(who)
+        self.stopped.add(pid)
+        os.kill(pid, signal.SIGSTOP)
+
+    def resume(self, who):
+        pid = self._pid(who)
+        self._cont(pid)
+
+    def _cont(self, pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        self.stopped.discard(pid)
+
+    def partition(self, who, peer):
+        if self.partitions is None:
+            return None
+        return self.partitions.cut(self._pid(who), peer)
+
+    def restart_orchestrator(self, timeout=30):
+        """Starts the orchestrator again if it is not running; waits until it answers."""
+        db = self.stack.db
+        if db.proc.poll() is None:
+            return "still running"
+        db.proc = subprocess.Popen([os.path.join(_bin(), "rideshare-orchestrator")], env=db.env,
+                                   stdout=db.log, stderr=subprocess.STDOUT)
+        self.restarts += 1
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if db.proc.poll() is not None:  # e.g. its port still held: start it again
+                db.proc = subprocess.Popen([os.path.join(_bin(), "rideshare-orchestrator")], env=db.env,
+                                           stdout=db.log, stderr=subprocess.STDOUT)
+            out, st, _ = self.call.request(db.port, "GET", "/api/v1/worker/list")
+            if out == OK:
+                return "restarted"
+            time.sleep(0.1)
+        return "restarted, not answering yet"
+
+    def cleanup(self):
+        """SIGCONT whatever is still stopped, heal every partition, and make sure an orchestrator
+        runs (the stack's own stop() then stops it and its workers)."""
+        for pid in list(self.stopped):
+            self._cont(pid)
+        if self.partitions is not None:
+            self.partitions.heal_all()
+        if self.stack.db is not None and self.stack.db.proc.poll() is not None:
+            self.restart_orchestrator()
+
+
+def _bin():
+    from harness import BIN
+    return BIN
