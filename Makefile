@@ -9,6 +9,8 @@
 #   make bench      the benchmarks of bench/ (not part of make test; bench/scale.py seeds a
 #                   million users: about ten minutes)
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
+#   make nemesis    ten minutes of partitions, pauses and kills on the container stack under
+#                   load, judged from the history: docs/reliability.md (bench/nemesis.py)
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
@@ -139,7 +141,7 @@ LIBS_test_console_model  := $(NCURSES_LIBS)
 $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LIBS_$(notdir $*)) -o $@
 
-.PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console backup restore
+.PHONY: all asan deps test test-unit run bench soak nemesis clean fuzz up down logs ps console backup restore
 .DEFAULT_GOAL := all
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
@@ -176,6 +178,9 @@ bench: deps all
 
 soak: deps all
 	@bench/soak.py
+
+nemesis: deps all
+	@bench/nemesis.py
 
 up: deps
 	@docker/stack.sh up

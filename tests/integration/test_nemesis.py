@@ -23,6 +23,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "lib"), HERE]
 
+import checker  # noqa: E402
 import runner  # noqa: E402
 from apistack import ApiStack, free_ports, install_signal_handlers  # noqa: E402
 from harness import TMP  # noqa: E402
@@ -40,8 +41,38 @@ def say(line):
     print(line, flush=True)
 
 
+def checker_finds_planted_violations():
+    """A history and two replicas with one violation of each property planted: every verdict
+    must be FAIL (a checker that passes everything proves nothing)."""
+    h = History()
+
+    def op(f, key, value, outcome, result=None, api="db", target=None):
+        o = h.invoke("p", api, f, key, value, target)
+        return h.complete(o, outcome, 200 if outcome == "ok" else 409, result)
+
+    ride = {"created_by": "owner", "source": 1, "destination": 2}
+    user = op("create_user", "a", {"password": "x"}, "ok", {"seq": 1, "changes": 1})
+    op("create_ride", 1, ride, "ok", {"seq": 2, "changes": 1, "id": 7})
+    op("ghost_ride", 9, dict(ride, created_by="ghost"), "failed")
+    op("create_ride", 5, ride, "unknown")
+    op("read_user", "a", None, "ok", {"found": []}, api="public", target=user.i)
+    rides = {1: [(7, "owner", 1, 2)], 9: [(8, "ghost", 1, 2)], 5: [(9, "owner", 1, 2), (10, "owner", 1, 2)]}
+    reps = [checker.Replica("A", {"a": "x"}, rides, {2: (200, '{"changes":1,"id":99}')}, 3, {"users": 1}),
+            checker.Replica("B", {}, rides, {}, 2, {"users": 2})]
+    log = ["2026-01-01T00:00:00.000Z INFO  worker-w1  master taking writes epoch=2 applied_seq=0",
+           "2026-01-01T00:00:01.000Z INFO  worker-w2  master taking writes epoch=2 applied_seq=0"]
+    v, _ = checker.check(h, reps, log)
+    passed = [prop for prop, (_, bad) in v.items.items() if not bad]
+    if passed or len(v.items) != 7:
+        say(f"not ok {SUITE}: the checker finds planted violations (passed {passed} of {list(v.items)})")
+        return 1
+    say(f"ok {SUITE}: the checker finds planted violations (all {len(v.items)} properties fail)")
+    return 0
+
+
 def main():
     install_signal_handlers()
+    failed = checker_finds_planted_violations()
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
     say(f"# seed {seed} (NEMESIS_SEED to replay), {SECONDS:.0f}s, faults {', '.join(KINDS)}")
     try:
@@ -51,7 +82,6 @@ def main():
         say(f"not ok {SUITE}: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600])
         sys.exit(1)
     target = ProcessTarget(stack, SESSION_MS / 1000)
-    failed = 0
     try:
         history = History()
         load = Workload(history, stack.gw_port, stack.db.port, f"r{seed % 100000}", seed=seed)

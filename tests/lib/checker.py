@@ -21,7 +21,8 @@ Properties, each given a verdict with counterexamples (docs/design.md, "Invarian
 Availability is measured, not judged: for each kind of fault, the share of operations invoked
 while it lasted, and in the AFTER_S seconds after it healed, that succeeded; and how long after
 each fault began the first write sent after it was acknowledged (resume_s), and how many times
-that happened while the fault still lasted (resumed_during).
+that happened while the fault still lasted (resumed_during); and the longest time within a fault
+with no write acknowledged at all (gap_s).
 
 Replicas are read with read_replica(path) (SQLite, read-only): a process stack's files directly,
 a container's through /proc/<pid>/root. Log lines are the services' format (common/base/log.h):
@@ -302,6 +303,7 @@ def availability(ops, faults, after_s=AFTER_S):
     # that happened while the fault lasted.
     writes = sorted((op.invoke, op.complete) for op in ops if op.is_write() and op.outcome == "ok")
     starts = [w[0] for w in writes]
+    acks = sorted(c for _, c in writes)
     for f in faults:
         k = out[f["kind"]]
         end = f["end"] or f["start"]
@@ -309,7 +311,15 @@ def availability(ops, faults, after_s=AFTER_S):
         first = min((c for _, c in writes[lo:hi]), default=None)
         k.setdefault("resume_s", []).append(None if first is None else first - f["start"])
         k["resumed_during"] = k.get("resumed_during", 0) + (first is not None and first <= end)
+        k["gap_s"] = max(k.get("gap_s", 0.0), _longest_gap(acks, f["start"], end))
     return out
+
+
+def _longest_gap(acks, start, end):
+    """The longest time within [start, end] with no write acknowledged (acks: sorted times)."""
+    lo, hi = bisect.bisect_left(acks, start), bisect.bisect_right(acks, end)
+    points = [start] + acks[lo:hi] + [end]
+    return max(b - a for a, b in zip(points, points[1:]))
 
 
 def check(history, replicas, log_lines):

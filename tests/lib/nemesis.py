@@ -22,7 +22,9 @@ pause(who) / resume(who), partition(who, peer) -> heal function or None (None: t
 no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup().
 `who` is ("worker", worker dict) or ("orchestrator", None).
 
-Everything a fault changes has its heal registered before the fault is injected, so heal_all()
+A fault's recorded start is the moment its injection has taken effect (the kill sent, the pause
+or the firewall rules in place); a promote's is when it was asked for. Everything a fault changes
+has its heal registered before the fault is injected, so heal_all()
 undoes whatever is still in effect — on the normal path, after an exception, or after SIGINT /
 SIGTERM turned into an exception (apistack.install_signal_handlers); then target.cleanup()
 sweeps by label and PID whatever a crash of this process might have left (paused containers,
@@ -139,14 +141,12 @@ class Nemesis:
         t = self.t
         if kind == "kill-worker":
             w = self._pick("any")
-            rec = self.h.fault_start(kind, f"{w['role']} {w['id']}", f"pid {w['pid']}")
             t.kill(("worker", w))
-            return rec, None
+            return self.h.fault_start(kind, f"{w['role']} {w['id']}", f"pid {w['pid']}"), None
         if kind == "kill-orchestrator":
-            rec = self.h.fault_start(kind, "orchestrator", "")
             heal = self._register(lambda: t.restart_orchestrator())
             t.kill(("orchestrator", None))
-            return rec, heal
+            return self.h.fault_start(kind, "orchestrator", ""), heal
         if kind == "crash-master":
             st, body = t.admin("POST", "/api/v1/crash/master", None)
             if st is None:
@@ -164,10 +164,9 @@ class Nemesis:
             return rec, None
         if kind in ("pause-master", "pause-orchestrator"):
             who = ("worker", self._pick("master")) if kind == "pause-master" else ("orchestrator", None)
-            rec = self.h.fault_start(kind, _name(who), "")
             heal = self._register(lambda: t.resume(who))
             t.pause(who)
-            return rec, heal
+            return self.h.fault_start(kind, _name(who), ""), heal
         if kind in PARTITIONS:
             role, peer = PARTITIONS[kind]
             who = ("orchestrator", None) if role == "orchestrator" else ("worker", self._pick(role))

@@ -97,15 +97,16 @@ def report_lines(res):
 
 
 def _resume(a):
-    """'writes resumed: max X s, N of M while the fault lasted' for a kind of fault."""
+    """How soon writes were acknowledged again after a fault of this kind began (worst case), in
+    how many of them before it healed, and the longest time within one with no ack at all."""
     times = a.get("resume_s")
     if not times:
         return ""
     known = [t for t in times if t is not None]
     worst = f"max {max(known):.1f}s" if known else "never"
     never = len(times) - len(known)
-    return (f"writes resumed after: {worst}{f', {never} never' if never else ''}; "
-            f"{a['resumed_during']} of {len(times)} during the fault")
+    return (f"first write acked: {worst}{f', {never} never' if never else ''}, "
+            f"{a['resumed_during']} of {len(times)} during the fault; longest without an ack {a['gap_s']:.1f}s")
 
 
 def _pct(pair):
