@@ -9,7 +9,9 @@ gateway and half through the DB API, run for NEMESIS_SECONDS (60); meanwhile the
 (docs/design.md, "Failure model"): SIGKILL of a random worker and of the orchestrator (started
 again by the nemesis), SIGSTOP of the master or the orchestrator past the ZooKeeper session
 (2 s here), crash/master and promote. Partitions need a proxy between the processes and the
-servers (tests/lib/nemesis_process.py, NetproxyPartitions): not used here yet.
+servers: NEMESIS_PARTITIONS=1 adds them (the master cut off from ZooKeeper or from RabbitMQ, the
+orchestrator from ZooKeeper, a slave from RabbitMQ) through tests/integration/netproxy.py, where
+it exists (tests/lib/nemesis_process.py, netproxy_partitions).
 
 Then the stack settles, every replica's file is read, and the checker (tests/lib/checker.py)
 judges the safety properties, one "ok"/"not ok" line each. Availability is printed, not asserted.
@@ -28,7 +30,8 @@ import runner  # noqa: E402
 from apistack import ApiStack, free_ports, install_signal_handlers  # noqa: E402
 from harness import TMP  # noqa: E402
 from history import History  # noqa: E402
-from nemesis_process import ProcessTarget, fixed_port_env  # noqa: E402
+from nemesis import PARTITIONS  # noqa: E402
+from nemesis_process import ProcessTarget, fixed_port_env, netproxy_partitions  # noqa: E402
 from workload import Workload  # noqa: E402
 
 SUITE = "nemesis"
@@ -74,19 +77,29 @@ def main():
     install_signal_handlers()
     failed = checker_finds_planted_violations()
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
-    say(f"# seed {seed} (NEMESIS_SEED to replay), {SECONDS:.0f}s, faults {', '.join(KINDS)}")
+    kinds, parts, orch_env = list(KINDS), None, dict(fixed_port_env(free_ports(1)[0]), INITIAL_SLAVES=2,
+                                                     ZK_SESSION_MS=SESSION_MS)
+    if os.environ.get("NEMESIS_PARTITIONS") == "1":
+        parts = netproxy_partitions()
+        if parts is None:
+            say(f"not ok {SUITE}: NEMESIS_PARTITIONS=1 needs netproxy.py and harness.Stack's env_hook")
+            sys.exit(1)
+        orch_env["env_hook"] = parts.env_hook
+        kinds += list(PARTITIONS)
+    say(f"# seed {seed} (NEMESIS_SEED to replay), {SECONDS:.0f}s, faults {', '.join(kinds)}")
     try:
-        stack = ApiStack("nemesis", orch_env=dict(fixed_port_env(free_ports(1)[0]), INITIAL_SLAVES=2,
-                                                  ZK_SESSION_MS=SESSION_MS))
+        stack = ApiStack("nemesis", orch_env=orch_env)
     except Exception as e:
         say(f"not ok {SUITE}: start the stack ({type(e).__name__}: {e})".replace("\n", " ")[:600])
+        if parts:
+            parts.close()
         sys.exit(1)
-    target = ProcessTarget(stack, SESSION_MS / 1000)
+    target = ProcessTarget(stack, SESSION_MS / 1000, partitions=parts)
     try:
         history = History()
         load = Workload(history, stack.gw_port, stack.db.port, f"r{seed % 100000}", seed=seed)
         load.create_owner()
-        res = runner.run(history, load, target, SECONDS, KINDS, seed,
+        res = runner.run(history, load, target, SECONDS, kinds, seed,
                          path_of=lambda w: stack.db.db_path(w["id"]),
                          logs=lambda: stack.db.log_text().splitlines(), log=say)
         history.dump(os.path.join(TMP, "nemesis-history.jsonl"))
@@ -112,6 +125,8 @@ def main():
     finally:
         target.cleanup()
         stack.stop()
+        if parts:
+            parts.close()
     sys.exit(1 if failed else 0)
 
 

@@ -11,8 +11,9 @@ Partitions need a backend that can cut one process off from ZooKeeper or RabbitM
 others go on. On one host that means a proxy between the processes and the servers; the hook is
 the `partitions` argument: any object with cut(pid, peer) -> undo function, where peer is "zk"
 or "mq", and heal_all(). NetproxyPartitions adapts tests/integration/netproxy.py's Proxy (branch
-issue16-availability) to it; without a backend the partition kinds are not offered
-(nemesis.supported).
+issue16-availability) to it, and netproxy_partitions() makes one when that module, and the
+harness's env_hook that routes a stack through it, are there; without a backend the partition
+kinds are not offered (nemesis.supported).
 """
 import os
 import signal
@@ -27,13 +28,43 @@ def fixed_port_env(port):
     return {"ORCH_PORT": str(port)}
 
 
+def netproxy_partitions():
+    """A NetproxyPartitions over the run's RabbitMQ and ZooKeeper, or None where there is no
+    netproxy module or harness.Stack takes no env_hook (both come with branch
+    issue16-availability). Pass its env_hook to the Stack (ApiStack's orch_env) and close() it
+    after the stack has stopped."""
+    import inspect
+    try:
+        from netproxy import Proxy
+        from harness import Stack
+    except ImportError:
+        return None
+    if "env_hook" not in inspect.signature(Stack.__init__).parameters:
+        return None
+    from urllib.parse import urlsplit
+    amqp = urlsplit(os.environ["RABBITMQ_URL"])
+    zk_host, zk_port = os.environ["ZK_HOSTS"].split(",")[0].rsplit(":", 1)
+    return NetproxyPartitions({"mq": Proxy(amqp.hostname, amqp.port), "zk": Proxy(zk_host, zk_port)})
+
+
 class NetproxyPartitions:
     """The partition backend over netproxy.Proxy objects, one per peer: {"zk": Proxy, "mq": Proxy}.
-    The stack's processes must reach ZooKeeper and RabbitMQ through them (their addresses in
-    ZK_HOSTS and RABBITMQ_URL when the stack is made)."""
+    The stack's processes must reach ZooKeeper and RabbitMQ through them: env_hook rewrites a
+    stack's environment so (ZK_HOSTS, and the host:port of RABBITMQ_URL, its vhost kept)."""
 
     def __init__(self, proxies):
         self.proxies = proxies
+
+    def env_hook(self, env):
+        from urllib.parse import urlsplit, urlunsplit
+        u = urlsplit(env["RABBITMQ_URL"])
+        auth = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
+        env["RABBITMQ_URL"] = urlunsplit(u._replace(netloc=auth + self.proxies["mq"].address()))
+        env["ZK_HOSTS"] = self.proxies["zk"].address()
+
+    def close(self):
+        for p in self.proxies.values():
+            p.close()
 
     def cut(self, pid, peer):
         p = self.proxies.get(peer)
