@@ -10,8 +10,8 @@ gateway and half through the DB API, run for NEMESIS_SECONDS (60); meanwhile the
 again by the nemesis), SIGSTOP of the master or the orchestrator past the ZooKeeper session
 (2 s here), crash/master and promote. Partitions need a proxy between the processes and the
 servers: NEMESIS_PARTITIONS=1 adds them (the master cut off from ZooKeeper or from RabbitMQ, the
-orchestrator from ZooKeeper, a slave from RabbitMQ) through tests/integration/netproxy.py, where
-it exists (tests/lib/nemesis_process.py, netproxy_partitions).
+orchestrator from ZooKeeper, a slave from RabbitMQ) through netproxy.py (the partition tests'
+proxy), where it exists (tests/lib/nemesis_process.py, netproxy_partitions).
 
 Then the stack settles, every replica's file is read, and the checker (tests/lib/checker.py)
 judges the safety properties, one "ok"/"not ok" line each. Availability is printed, not asserted.

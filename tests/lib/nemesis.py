@@ -48,7 +48,7 @@ class Nemesis:
     def __init__(self, target, history, kinds=None, seed=None, gap_s=(1.0, 4.0), duration_s=(2.0, 8.0),
                  log=print):
         self.t, self.h = target, history
-        self.kinds = [k for k in (kinds or KINDS) if k in KINDS]
+        self.kinds = supported(target, [k for k in (kinds or KINDS) if k in KINDS])
         self.rng = random.Random(seed)
         self.gap_s, self.duration_s = gap_s, duration_s
         self.log = log
@@ -182,11 +182,30 @@ class Nemesis:
         raise ValueError(f"unknown fault kind {kind}")
 
 
+class OrchestratorView:
+    """admin() and workers() over the orchestrator's admin API, for a target that has a Call
+    (history.Call) in self.call and the orchestrator's port in self.orch_port."""
+
+    def admin(self, method, path, body):
+        """(status, parsed JSON), or (None, None) when the orchestrator does not answer."""
+        _, st, parsed = self.call.request(self.orch_port, method, path, body)
+        return (st, parsed) if st is not None else (None, None)
+
+    def workers(self):
+        """The live, non-retiring workers of GET /api/v1/status: id, pid, role, state; None when
+        the orchestrator does not answer."""
+        st, body = self.admin("GET", "/api/v1/status", None)
+        if st != 200 or not isinstance(body, dict):
+            return None
+        return [{"id": w["id"], "pid": w["pid"], "role": w["role"], "state": w.get("state")}
+                for w in body.get("workers", []) if not w.get("retiring")]
+
+
 def _name(who):
     kind, w = who
     return "orchestrator" if kind == "orchestrator" else f"{w['role']} {w['id']}"
 
 
-def supported(target, kinds=None):
+def supported(target, kinds):
     """The kinds target can inject (partitions only with a partition backend)."""
-    return [k for k in (kinds or KINDS) if k not in PARTITIONS or target.can_partition()]
+    return [k for k in kinds if k not in PARTITIONS or target.can_partition()]

@@ -7,14 +7,20 @@ container is needed):
             that already). The orchestrator's container comes back by compose's restart policy
             (`restart: unless-stopped`: a process killed from outside is a crash, not a stop);
             healing it is waiting until it answers, and `docker start` if it did not come back.
-  pause     `docker pause` (the cgroup freezer: every thread stops at once), healed by unpause.
+  pause     SIGSTOP of the container's main process (the service itself: the images run it as
+            PID 1, with no init), healed by SIGCONT. Not `docker pause`: the orchestrator's
+            docker runtime takes a paused worker container for one that stopped running and
+            replaces it at once, so a pause would never outlast the ZooKeeper session unnoticed
+            — which is the fault to test: a frozen master that its znode's expiry, not its
+            container's state, must depose.
   partition iptables rules in the container's own network namespace (`nsenter -t <pid> -n
             iptables`), DROP of everything to and from the peer's address (ZooKeeper's or
             RabbitMQ's container on the stack's network), both directions, so neither side hears
             from the other, as behind a network that loses every packet; healed by deleting the
             same rules. A container that dies meanwhile takes its namespace, and the rules, with it.
-cleanup() unpauses every paused container of the stack, deletes every rule this target added that
-is still there, and makes sure the orchestrator runs. docker/stack.sh down removes the rest.
+cleanup() sends SIGCONT to every process this target stopped, unpauses any paused container of
+the stack, deletes every rule this target added that is still there, and makes sure the
+orchestrator runs. docker/stack.sh down removes the rest.
 """
 import os
 import signal
@@ -22,15 +28,17 @@ import subprocess
 import time
 
 from history import OK, Call
+from nemesis import OrchestratorView
 
 PEERS = {"zk": "zookeeper", "mq": "rabbitmq"}
 
 
-class DockerTarget:
+class DockerTarget(OrchestratorView):
     def __init__(self, stack, session_s, log=print):
         self.stack, self.session_s, self.log = stack, session_s, log
         self.call = Call(timeout=5)
         self.rules = []  # (pid, rule args) added and not yet deleted
+        self.stopped = []  # (who, pid) stopped and not yet continued
         self.restarts = 0
 
     def can_partition(self):
@@ -41,17 +49,6 @@ class DockerTarget:
         return self.stack.ports["ORCH_PORT"]
 
     # ------------------------------------------------------------------ looking
-
-    def admin(self, method, path, body):
-        out, st, parsed = self.call.request(self.orch_port, method, path, body)
-        return (st, parsed) if st is not None else (None, None)
-
-    def workers(self):
-        st, body = self.admin("GET", "/api/v1/status", None)
-        if st != 200 or not isinstance(body, dict):
-            return None
-        return [{"id": w["id"], "pid": w["pid"], "role": w["role"], "state": w.get("state")}
-                for w in body.get("workers", []) if not w.get("retiring")]
 
     def _container(self, who):
         kind, w = who
@@ -74,10 +71,23 @@ class DockerTarget:
                 pass
 
     def pause(self, who):
-        subprocess.run(["docker", "pause", self._container(who)], capture_output=True, timeout=60)
+        pid = who[1]["pid"] if who[0] == "worker" else self._pid(who)
+        if not pid:
+            raise RuntimeError(f"no pid for {who[0]}")
+        who_pid = (who, pid)
+        self.stopped.append(who_pid)
+        os.kill(pid, signal.SIGSTOP)
 
     def resume(self, who):
-        subprocess.run(["docker", "unpause", self._container(who)], capture_output=True, timeout=60)
+        for w, pid in [x for x in self.stopped if x[0] is who]:
+            self._cont(pid)
+            self.stopped.remove((w, pid))
+
+    def _cont(self, pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
     def partition(self, who, peer):
         pid = self._pid(who)
@@ -127,6 +137,9 @@ class DockerTarget:
         return "not answering"
 
     def cleanup(self):
+        for _, pid in self.stopped:
+            self._cont(pid)
+        self.stopped = []
         for pid, rule in list(self.rules):
             self._delete(pid, rule)
         for c in self.stack.paused():

@@ -10,8 +10,8 @@ writing to the same log; the new one adopts the running workers by their PID fil
 Partitions need a backend that can cut one process off from ZooKeeper or RabbitMQ while the
 others go on. On one host that means a proxy between the processes and the servers; the hook is
 the `partitions` argument: any object with cut(pid, peer) -> undo function, where peer is "zk"
-or "mq", and heal_all(). NetproxyPartitions adapts tests/integration/netproxy.py's Proxy (branch
-issue16-availability) to it, and netproxy_partitions() makes one when that module, and the
+or "mq", and heal_all(). NetproxyPartitions adapts the Proxy of netproxy.py (the loopback proxy the partition tests
+cut processes off with) to it, and netproxy_partitions() makes one when that module, and the
 harness's env_hook that routes a stack through it, are there; without a backend the partition
 kinds are not offered (nemesis.supported).
 """
@@ -21,6 +21,7 @@ import subprocess
 import time
 
 from history import OK, Call
+from nemesis import OrchestratorView
 
 
 def fixed_port_env(port):
@@ -30,8 +31,8 @@ def fixed_port_env(port):
 
 def netproxy_partitions():
     """A NetproxyPartitions over the run's RabbitMQ and ZooKeeper, or None where there is no
-    netproxy module or harness.Stack takes no env_hook (both come with branch
-    issue16-availability). Pass its env_hook to the Stack (ApiStack's orch_env) and close() it
+    netproxy module or harness.Stack takes no env_hook (both come with the partition tests).
+    Pass its env_hook to the Stack (ApiStack's orch_env) and close() it
     after the stack has stopped."""
     import inspect
     try:
@@ -78,7 +79,7 @@ class NetproxyPartitions:
             p.heal()
 
 
-class ProcessTarget:
+class ProcessTarget(OrchestratorView):
     def __init__(self, stack, session_s, partitions=None, log=print):
         self.stack, self.session_s, self.partitions, self.log = stack, session_s, partitions, log
         self.call = Call(timeout=5)
@@ -88,18 +89,11 @@ class ProcessTarget:
     def can_partition(self):
         return self.partitions is not None
 
+    @property
+    def orch_port(self):
+        return self.stack.db.port
+
     # ------------------------------------------------------------------ looking
-
-    def admin(self, method, path, body):
-        out, st, parsed = self.call.request(self.stack.db.port, method, path, body)
-        return (st, parsed) if st is not None else (None, None)
-
-    def workers(self):
-        st, body = self.admin("GET", "/api/v1/status", None)
-        if st != 200 or not isinstance(body, dict):
-            return None
-        return [{"id": w["id"], "pid": w["pid"], "role": w["role"], "state": w.get("state")}
-                for w in body.get("workers", []) if not w.get("retiring")]
 
     def _pid(self, who):
         kind, w = who
