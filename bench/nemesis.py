@@ -4,6 +4,7 @@ judged from the history, written into docs/reliability.md.
 
   make nemesis                          (= python3 bench/nemesis.py)
   NEMESIS_SECONDS=600 NEMESIS_SEED=N NEMESIS_OUT=docs/reliability.md NEMESIS_KINDS=a,b,...
+  bench/nemesis.py rejudge WORKDIR      the checker and the report again over a kept run
 
 Brings up a private container stack (tests/lib/dockerstack.py: its own compose project name,
 free host ports, images pinned to a tag of its own; MAX_SLAVES=3 and a 60 s scaling window, so the
@@ -18,7 +19,8 @@ stack to settle, copies every worker's SQLite file out through /proc/<pid>/root,
 and runs the checker (tests/lib/checker.py). The verdicts, the fault timeline and the
 availability per kind of fault go to NEMESIS_OUT and to stdout (a section "## Notes" at the end
 of an earlier NEMESIS_OUT, written by hand, is kept); the history (JSON lines) and the logs stay in a temporary directory, named at the
-end. Exit status 1 if a safety property failed.
+end (with run.json and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety
+property failed.
 
 Cleanup: every fault is healed when its time is up, and whatever is still in effect at the end —
 also after an exception or Ctrl-C/SIGTERM — is healed in finally blocks; the stack is then
@@ -27,6 +29,7 @@ Stacks of earlier runs that were killed before their teardown (nemesis<pid>x<n>,
 removed first.
 """
 import os
+import json
 import random
 import shutil
 import subprocess
@@ -37,6 +40,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path[:0] = [os.path.join(ROOT, "tests", "lib"), os.path.join(ROOT, "tests", "integration")]
 
+import checker  # noqa: E402
 import runner  # noqa: E402
 from apistack import free_ports, install_signal_handlers  # noqa: E402
 from dockerstack import DockerStack, LogFollower, remove_stale  # noqa: E402
@@ -78,6 +82,16 @@ def notes_of(path):
     return text[i:] if i >= 0 else ""
 
 
+def section(lines, head):
+    """The indented lines after the line that starts with head."""
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(head)) + 1
+    out = []
+    while i < len(lines) and lines[i].startswith("  "):
+        out.append(lines[i])
+        i += 1
+    return out
+
+
 def write_report(path, res, seed, stack, kinds, workdir, at_commit):
     lines = runner.report_lines(res)
     verdicts = res.verdicts.lines()
@@ -116,7 +130,7 @@ Fault kinds: {', '.join(kinds)}.
 Seconds from the start of the load; one fault at a time.
 
 ```
-{chr(10).join(ln for ln in lines[lines.index('faults:') + 1:] if ln.startswith('  '))}
+{chr(10).join(section(lines, 'faults:'))}
 ```
 
 ## Availability
@@ -131,13 +145,34 @@ A write acknowledged is one the system promised to keep; a failed or unknown one
 unavailability (safety is the verdicts above).
 
 ```
-{chr(10).join(ln for ln in lines[lines.index(next(x for x in lines if x.startswith('availability'))) + 1:])}
+{chr(10).join(section(lines, 'availability'))}
 ```
 {notes}""")
     say(f"# report written to {path}; history and logs in {workdir}")
 
 
+def rejudge(workdir):
+    """The checker again over a kept run (history.jsonl, run.json, all.log, replicas/*.db), and
+    the report written anew: for a change to the checker or the report, without a new run."""
+    with open(os.path.join(workdir, "run.json")) as f:
+        run = json.load(f)
+    history = History.load(os.path.join(workdir, "history.jsonl"))
+    with open(os.path.join(workdir, "all.log"), errors="replace") as f:
+        lines = f.read().splitlines()
+    rdir = os.path.join(workdir, "replicas")
+    reps = [checker.read_replica(n[:-3], os.path.join(rdir, n)) for n in sorted(os.listdir(rdir)) if n.endswith(".db")]
+    verdicts, stats = checker.check(history, reps, lines)
+    res = runner.Result(history, verdicts, stats, checker.availability(history.ops, history.faults),
+                        run["settled"], run["skipped"], run["duration"])
+    for line in runner.report_lines(res):
+        say(f"# {line}")
+    write_report(OUT, res, run["seed"], run["stack"], run["kinds"], workdir, run["commit"])
+    return 0 if verdicts.ok() else 1
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "rejudge":
+        return rejudge(sys.argv[2])
     install_signal_handlers()
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
     kinds = os.environ.get("NEMESIS_KINDS", ",".join(KINDS)).split(",")
@@ -186,6 +221,9 @@ def main():
         res = runner.run(history, load, target, SECONDS, kinds, seed, path_of=path_of, logs=logs,
                          log=say, gap_s=(2.0, 8.0), duration_s=(4.0, 15.0), settle_s=180)
         history.dump(os.path.join(workdir, "history.jsonl"))
+        with open(os.path.join(workdir, "run.json"), "w") as f:
+            json.dump({"seed": seed, "stack": stack.name, "kinds": kinds, "commit": at_commit,
+                       "duration": res.duration, "settled": res.settled, "skipped": res.skipped}, f)
         for line in runner.report_lines(res):
             say(f"# {line}")
         write_report(OUT, res, seed, stack.name, kinds, workdir, at_commit)

@@ -91,6 +91,7 @@ class History:
 
     def dump(self, path):
         with open(path, "w") as f:
+            f.write(json.dumps({"started": self.started}) + "\n")
             for op in list(self.ops):
                 f.write(json.dumps({"op": op.to_json()}) + "\n")
             for rec in list(self.faults):
@@ -104,10 +105,10 @@ class History:
                 d = json.loads(line)
                 if "op" in d:
                     h.ops.append(Op.from_json(d["op"]))
-                else:
+                elif "fault" in d:
                     h.faults.append(d["fault"])
-        if h.ops:
-            h.started = min(op.invoke for op in h.ops)
+                else:
+                    h.started = d["started"]
         return h
 
 

@@ -74,14 +74,13 @@ class DockerTarget(OrchestratorView):
         pid = who[1]["pid"] if who[0] == "worker" else self._pid(who)
         if not pid:
             raise RuntimeError(f"no pid for {who[0]}")
-        who_pid = (who, pid)
-        self.stopped.append(who_pid)
+        self.stopped.append((who, pid))
         os.kill(pid, signal.SIGSTOP)
 
     def resume(self, who):
-        for w, pid in [x for x in self.stopped if x[0] is who]:
-            self._cont(pid)
-            self.stopped.remove((w, pid))
+        for entry in [x for x in self.stopped if x[0] is who]:
+            self._cont(entry[1])
+            self.stopped.remove(entry)
 
     def _cont(self, pid):
         try:
