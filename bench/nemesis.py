@@ -42,7 +42,7 @@ sys.path[:0] = [os.path.join(ROOT, "tests", "lib"), os.path.join(ROOT, "tests", 
 
 import checker  # noqa: E402
 import runner  # noqa: E402
-from apistack import free_ports, install_signal_handlers  # noqa: E402
+from apistack import Stop, free_ports, install_signal_handlers  # noqa: E402
 from dockerstack import DockerStack, LogFollower, remove_stale  # noqa: E402
 from history import History  # noqa: E402
 from nemesis import KINDS  # noqa: E402
@@ -239,4 +239,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Stop as e:  # Ctrl-C or SIGTERM: everything was undone in main's finally
+        say(f"# interrupted ({e})")
+        sys.exit(130)
