@@ -5,13 +5,13 @@ The whole stack of apistack.ApiStack (gateway, users, rides, orchestrator, a mas
 slaves) on free loopback ports, with its orchestrator on a fixed port so that it can be killed
 and started again. Eight writers and eight readers (tests/lib/workload.py), half through the
 gateway and half through the DB API, run for NEMESIS_SECONDS (60); meanwhile the nemesis
-(tests/lib/nemesis.py) injects, one at a time at random, the faults this stack already survives
+(tests/lib/nemesis.py) injects, one at a time at random, the faults of the failure model
 (docs/design.md, "Failure model"): SIGKILL of a random worker and of the orchestrator (started
 again by the nemesis), SIGSTOP of the master or the orchestrator past the ZooKeeper session
-(2 s here), crash/master and promote. Partitions need a proxy between the processes and the
-servers: NEMESIS_PARTITIONS=1 adds them (the master cut off from ZooKeeper or from RabbitMQ, the
-orchestrator from ZooKeeper, a slave from RabbitMQ) through netproxy.py (the partition tests'
-proxy), where it exists (tests/lib/nemesis_process.py, netproxy_partitions).
+(2 s here), crash/master and promote, and partitions — the master cut off from ZooKeeper only or
+from RabbitMQ only, the orchestrator from ZooKeeper, a slave from RabbitMQ — through the loopback
+proxy of tests/integration/netproxy.py, which the whole stack reaches both servers through
+(tests/lib/nemesis_process.py, netproxy_partitions). NEMESIS_PARTITIONS=0 leaves partitions out.
 
 Then the stack settles, every replica's file is read, and the checker (tests/lib/checker.py)
 judges the safety properties, one "ok"/"not ok" line each. Availability is printed, not asserted.
@@ -79,10 +79,11 @@ def main():
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
     kinds, parts, orch_env = list(KINDS), None, dict(fixed_port_env(free_ports(1)[0]), INITIAL_SLAVES=2,
                                                      ZK_SESSION_MS=SESSION_MS)
-    if os.environ.get("NEMESIS_PARTITIONS") == "1":
+    if os.environ.get("NEMESIS_PARTITIONS", "1") == "1":
         parts = netproxy_partitions()
         if parts is None:
-            say(f"not ok {SUITE}: NEMESIS_PARTITIONS=1 needs netproxy.py and harness.Stack's env_hook")
+            say(f"not ok {SUITE}: partitions need netproxy.py and harness.Stack's env_hook "
+                f"(NEMESIS_PARTITIONS=0: without them)")
             sys.exit(1)
         orch_env["env_hook"] = parts.env_hook
         kinds += list(PARTITIONS)
@@ -97,7 +98,8 @@ def main():
     target = ProcessTarget(stack, SESSION_MS / 1000, partitions=parts)
     try:
         history = History()
-        load = Workload(history, stack.gw_port, stack.db.port, f"r{seed % 100000}", seed=seed)
+        load = Workload(history, stack.gw_port, stack.db.port, f"r{seed % 100000}", seed=seed,
+                        token=stack.db.env.get("ADMIN_TOKEN"))
         load.create_owner()
         res = runner.run(history, load, target, SECONDS, kinds, seed,
                          path_of=lambda w: stack.db.db_path(w["id"]),

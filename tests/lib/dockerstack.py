@@ -60,6 +60,10 @@ class DockerStack:
         self.env = dict(os.environ)
         self.env.update({k: str(v) for k, v in settings.items()})
         self.env["RIDESHARE_STACK"] = name
+        # The orchestrator's routes open (ADMIN_TOKEN empty), as in test_docker.py: the token is
+        # not what a nemesis tests (docs/security.md).
+        self.env["ADMIN_TOKEN"] = ""
+        self.env.pop("ADMIN_TOKEN_FILE", None)
         self.override = None
 
     @classmethod

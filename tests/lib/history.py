@@ -120,8 +120,11 @@ class Call:
 
     IDLE_S = 15
 
-    def __init__(self, timeout=20.0):
+    def __init__(self, timeout=20.0, token=None):
+        """token: the orchestrator's admin token (docs/security.md), sent as a bearer token on
+        every request when set."""
         self.timeout, self.local = timeout, threading.local()
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def _conn(self, port):
         conns = getattr(self.local, "conns", None)
@@ -148,9 +151,11 @@ class Call:
         except OSError:
             return FAILED, None, None  # refused or unreachable: nothing was sent
         data = json.dumps(body).encode() if body is not None else None
+        headers = dict(self.auth)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            c[0].request(method, path, body=data,
-                         headers={"Content-Type": "application/json"} if data is not None else {})
+            c[0].request(method, path, body=data, headers=headers)
             resp = c[0].getresponse()
             raw = resp.read()
             c[1] = time.monotonic()

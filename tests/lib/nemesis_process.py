@@ -82,7 +82,7 @@ class NetproxyPartitions:
 class ProcessTarget(OrchestratorView):
     def __init__(self, stack, session_s, partitions=None, log=print):
         self.stack, self.session_s, self.partitions, self.log = stack, session_s, partitions, log
-        self.call = Call(timeout=5)
+        self.call = Call(timeout=5, token=stack.db.env.get("ADMIN_TOKEN"))
         self.stopped = set()
         self.restarts = 0
 

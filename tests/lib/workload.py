@@ -49,10 +49,11 @@ def spec_ts(ts):
 
 class Workload:
     def __init__(self, history, gw_port, orch_port, run, writers=8, readers=8, seed=None, timeout=20.0,
-                 think_s=0.0):
+                 think_s=0.0, token=None):
+        """token: the orchestrator's admin token, for the DB API calls (None: it runs open)."""
         self.h, self.gw, self.orch, self.run = history, gw_port, orch_port, run
         self.think_s = think_s
-        self.call = Call(timeout)
+        self.call = Call(timeout, token)
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
