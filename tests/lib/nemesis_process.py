@@ -10,18 +10,21 @@ writing to the same log; the new one adopts the running workers by their PID fil
 Partitions need a backend that can cut one process off from ZooKeeper or RabbitMQ while the
 others go on. On one host that means a proxy between the processes and the servers; the hook is
 the `partitions` argument: any object with cut(pid, peer) -> undo function, where peer is "zk"
-or "mq", and heal_all(). NetproxyPartitions adapts the Proxy of netproxy.py (the loopback proxy the partition tests
-cut processes off with) to it, and netproxy_partitions() makes one when that module, and the
-harness's env_hook that routes a stack through it, are there; without a backend the partition
-kinds are not offered (nemesis.supported).
+or "mq", and heal_all(). NetproxyPartitions adapts the Proxy of netproxy.py (the loopback proxy test_partition.py cuts
+processes off with) to it, and netproxy_partitions() makes one, with an env_hook that routes a
+harness.Stack through it; without a backend the partition kinds are not offered
+(nemesis.supported).
 """
 import os
 import signal
 import subprocess
 import time
+from urllib.parse import urlsplit, urlunsplit
 
+from harness import BIN
 from history import OK, Call
 from nemesis import OrchestratorView
+from netproxy import Proxy
 
 
 def fixed_port_env(port):
@@ -30,19 +33,8 @@ def fixed_port_env(port):
 
 
 def netproxy_partitions():
-    """A NetproxyPartitions over the run's RabbitMQ and ZooKeeper, or None where there is no
-    netproxy module or harness.Stack takes no env_hook (both come with the partition tests).
-    Pass its env_hook to the Stack (ApiStack's orch_env) and close() it
-    after the stack has stopped."""
-    import inspect
-    try:
-        from netproxy import Proxy
-        from harness import Stack
-    except ImportError:
-        return None
-    if "env_hook" not in inspect.signature(Stack.__init__).parameters:
-        return None
-    from urllib.parse import urlsplit
+    """A NetproxyPartitions over the run's RabbitMQ and ZooKeeper (RABBITMQ_URL, ZK_HOSTS). Pass
+    its env_hook to the Stack (ApiStack's orch_env) and close() it after the stack has stopped."""
     amqp = urlsplit(os.environ["RABBITMQ_URL"])
     zk_host, zk_port = os.environ["ZK_HOSTS"].split(",")[0].rsplit(":", 1)
     return NetproxyPartitions({"mq": Proxy(amqp.hostname, amqp.port), "zk": Proxy(zk_host, zk_port)})
@@ -57,7 +49,6 @@ class NetproxyPartitions:
         self.proxies = proxies
 
     def env_hook(self, env):
-        from urllib.parse import urlsplit, urlunsplit
         u = urlsplit(env["RABBITMQ_URL"])
         auth = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
         env["RABBITMQ_URL"] = urlunsplit(u._replace(netloc=auth + self.proxies["mq"].address()))
@@ -137,13 +128,13 @@ class ProcessTarget(OrchestratorView):
         db = self.stack.db
         if db.proc.poll() is None:
             return "still running"
-        db.proc = subprocess.Popen([os.path.join(_bin(), "rideshare-orchestrator")], env=db.env,
+        db.proc = subprocess.Popen([os.path.join(BIN, "rideshare-orchestrator")], env=db.env,
                                    stdout=db.log, stderr=subprocess.STDOUT)
         self.restarts += 1
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if db.proc.poll() is not None:  # e.g. its port still held: start it again
-                db.proc = subprocess.Popen([os.path.join(_bin(), "rideshare-orchestrator")], env=db.env,
+                db.proc = subprocess.Popen([os.path.join(BIN, "rideshare-orchestrator")], env=db.env,
                                            stdout=db.log, stderr=subprocess.STDOUT)
             out, st, _ = self.call.request(db.port, "GET", "/api/v1/worker/list")
             if out == OK:
@@ -161,7 +152,3 @@ class ProcessTarget(OrchestratorView):
         if self.stack.db is not None and self.stack.db.proc.poll() is not None:
             self.restart_orchestrator()
 
-
-def _bin():
-    from harness import BIN
-    return BIN
