@@ -10,10 +10,10 @@ writing to the same log; the new one adopts the running workers by their PID fil
 Partitions need a backend that can cut one process off from ZooKeeper or RabbitMQ while the
 others go on. On one host that means a proxy between the processes and the servers; the hook is
 the `partitions` argument: any object with cut(pid, peer) -> undo function, where peer is "zk"
-or "mq", and heal_all(). NetproxyPartitions adapts the Proxy of netproxy.py (the loopback proxy test_partition.py cuts
-processes off with) to it, and netproxy_partitions() makes one, with an env_hook that routes a
-harness.Stack through it; without a backend the partition kinds are not offered
-(nemesis.supported).
+or "mq", and heal_all(). NetproxyPartitions adapts the Proxy of netproxy.py (the loopback proxy
+test_partition.py cuts processes off with) to it, and netproxy_partitions() makes one, with an
+env_hook that routes a harness.Stack through it; without a backend the partition kinds are not
+offered (nemesis.supported).
 """
 import os
 import signal
