@@ -9,6 +9,8 @@
 #   make bench      the benchmarks of bench/ (not part of make test; bench/scale.py seeds a
 #                   million users: about ten minutes)
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
+#   make nemesis    ten minutes of partitions, pauses and kills on the container stack under
+#                   load, judged from the history: docs/reliability.md (bench/nemesis.py)
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
 #   make down       stop it and remove everything of it, workers included
 #   make logs       follow its logs;  make ps  its containers
@@ -99,9 +101,9 @@ LIBS_rideshare-console := $(NCURSES_LIBS)
 #
 # They see every folder's headers (a test reaches into the part it tests). Each links the
 # libraries of the parts it uses (USES_<name>, below) and the floor; the linker takes from
-# those archives only what the test calls.
+# those archives only what the test calls. The tests' shared harness (test.h) is in tests/lib.
 ALL_INC  := $(sort $(foreach l,base http mq zk db service rest orchestrator worker users rides console,$(INC_$(l))))
-TEST_INC := $(foreach d,$(ALL_INC) tests/unit,-I$(d))
+TEST_INC := $(foreach d,$(ALL_INC) tests/lib,-I$(d))
 $(BUILD)/tests/%.o $(BUILD)/bench/%.o: CPPFLAGS := $(TEST_INC)
 $(BUILD)/tests/unit/test_console_%.o: CFLAGS += $(NCURSES_CFLAGS)
 
@@ -125,6 +127,7 @@ USES_test_runtime        := orchestrator
 USES_test_runtime_docker := orchestrator
 USES_test_scaler         := orchestrator
 USES_test_sqlgen         := worker
+USES_test_store          := worker
 USES_test_store_copy     := worker
 USES_test_store_read     := worker
 USES_test_worker_links   := worker
@@ -138,7 +141,7 @@ LIBS_test_console_model  := $(NCURSES_LIBS)
 $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LIBS_$(notdir $*)) -o $@
 
-.PHONY: all asan deps test test-unit run bench soak clean fuzz up down logs ps console backup restore
+.PHONY: all asan deps test test-unit run bench soak nemesis clean fuzz up down logs ps console backup restore
 .DEFAULT_GOAL := all
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
@@ -175,6 +178,9 @@ bench: deps all
 
 soak: deps all
 	@bench/soak.py
+
+nemesis: deps all
+	@bench/nemesis.py
 
 up: deps
 	@docker/stack.sh up

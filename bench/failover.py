@@ -3,7 +3,7 @@
 
 Starts a private RabbitMQ + ZooKeeper (services/infra/localinfra.sh, stopped
 by PID at exit, also on SIGINT/SIGTERM) and one orchestrator with 2 slaves
-(tests/integration/harness.py's Stack, loopback, ZK_SESSION_MS=2000), then
+(tests/lib/harness.py's Stack, loopback, ZK_SESSION_MS=2000), then
 measures, with 8 clients writing unique rides without pause:
 
   crash/master   POST /api/v1/crash/master -> first acknowledged write that
@@ -224,7 +224,7 @@ def main():
                 if k and not k.startswith("#"):
                     os.environ[k] = v.strip("'\"")
         os.environ["INFRA_DIR"], os.environ["TEST_TMP"] = infra, tmp
-        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
         from harness import Stack as _Stack, wait_for as _wait_for
         Stack, wait_for = _Stack, _wait_for
 

@@ -38,7 +38,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 from harness import wait_for  # noqa: E402 (after the path it comes from)
 INFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 BIN = os.path.join(ROOT, "build", "bin")

@@ -15,9 +15,10 @@
 #         TEST_TMP per program.
 #
 # Counting. Every test program prints "ok <suite>: <name>" or
-# "not ok <suite>: <name> ..." per test (tests/unit/test.h); the runner
-# counts those lines. A program that exits non-zero without a "not ok" line
-# (a crash, a sanitizer report) adds one failure of its own; one killed by the
+# "not ok <suite>: <name> ..." per test (the shared harness in tests/lib:
+# test.h for C, harness.py's Suite for Python); the runner counts those
+# lines. A program that exits non-zero without a "not ok" line (a crash, a
+# sanitizer report) adds one failure of its own; one killed by the
 # per-program timeout (TEST_TIMEOUT, default 600 s) adds one failure; exit
 # status 77 means "skipped" (e.g. a needed service is absent). The last line
 # is always "N passed, N failed" (", N skipped" only if something was), and

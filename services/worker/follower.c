@@ -15,10 +15,14 @@
  * returns WORKER_GAP: what this replica holds can no longer be brought up to
  * date from the log, and main.c replaces it with a checkpoint.
  *
- * Caught up (readers start, the znode says "ready") means: a wait for the
- * next entry came back empty, or the replica reached the seq the master
- * last reported (w->master_seq) — with writes that never pause, only the
- * second ever happens.
+ * Caught up (readers start, the znode says "ready") means: the replica
+ * reached the seq the master last reported (w->master_seq) — with writes
+ * that never pause, only that ever happens — or a wait for the next entry
+ * came back empty after the log had delivered something on this consumer,
+ * or after SILENT_LOG_MS of nothing at all. A new consumer's first entry
+ * may take a while on a busy broker, and until it has come the replica
+ * cannot know whether it is behind, or even behind a gap: an empty first
+ * wait proves nothing.
  *
  * A restore entry (restore.h) is applied in a batch of its own, the
  * backup fetched and attached before it — on a helper thread
@@ -112,6 +116,13 @@ static int restore_entry(void *arg)
     return apply_restore_entry(x->w, x->pos, x->msg, x->r);
 }
 
+/* Whether the replica holds the seq the master last reported. */
+static int at_master_seq(struct worker *w)
+{
+    int64_t master_seq = atomic_load(&w->master_seq);
+    return master_seq > 0 && store_position(w->store).applied_seq >= master_seq;
+}
+
 /* One batch: what is available now, up to batch_max. 1 if the marker with
  * until_nonce was applied, 0 to go on, 2 if nothing came (caught up with the
  * log's end for now), -1 connection lost, -2 fatal, WORKER_GAP. */
@@ -157,8 +168,7 @@ static int apply_batch(struct worker *w, struct feed *f, int64_t until_nonce)
     if (store_commit(w->store, &pos)) return -2;
 applied:
     worker_advance(w, &pos);
-    int64_t master_seq = atomic_load(&w->master_seq);
-    if (master_seq > 0 && pos.applied_seq >= master_seq) worker_caught_up(w);
+    if (at_master_seq(w)) worker_caught_up(w);
     if (mq_ack(f->m, last_tag, 1)) return -1;
     log_debug("applied log batch n=%d applied_seq=%lld offset=%lld", n,
               (long long)pos.applied_seq, (long long)pos.log_offset);
@@ -171,6 +181,10 @@ static int promoted(struct worker *w, int64_t until_nonce)
     return !until_nonce && atomic_load(&w->promote_epoch) != 0;
 }
 
+/* A log that has delivered nothing at all for this long, on a fresh
+ * consumer, is taken for one with nothing past this replica. */
+#define SILENT_LOG_MS 2000
+
 int follower_run(struct worker *w, int64_t until_nonce)
 {
     int out = 0;
@@ -182,10 +196,14 @@ int follower_run(struct worker *w, int64_t until_nonce)
             continue;
         }
         worker_link_up(w, WORKER_LINK_FOLLOWER);
-        int rc = 0;
+        int rc = 0, heard = 0;
+        int64_t opened_at = clock_ms();
         while (!w->stop && !promoted(w, until_nonce) &&
-               ((rc = apply_batch(w, &f, until_nonce)) == 0 || rc == 2))
-            if (rc == 2) worker_caught_up(w);
+               ((rc = apply_batch(w, &f, until_nonce)) == 0 || rc == 2)) {
+            if (rc == 0) heard = 1;
+            else if (heard || at_master_seq(w) || clock_ms() - opened_at >= SILENT_LOG_MS)
+                worker_caught_up(w);
+        }
         if (f.has_held) mq_message_free(&f.held); /* the next consumer starts at the committed offset */
         if (rc == -1 && !w->stop) /* before a close that may take a while */
             worker_link_down(w, WORKER_LINK_FOLLOWER, worker_lost_at(f.m, NULL));

@@ -20,26 +20,18 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-from harness import BIN, TMP, Client, Stack, Suite, check, pid_alive, wait_for
-from test_failover import (WriteLoad, applied_seq, check_replicas, designated, ride, ride_counts, user,
-                           worker_list)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import BIN, TMP, Client, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from load import WriteLoad  # noqa: E402
+from ops import user  # noqa: E402
+from replicas import check_replicas  # noqa: E402
+from workers import all_ready, designated, status, worker_list  # noqa: E402
 
 suite = Suite("admin")
-
-
-def status(s):
-    st, body = s.client.request("GET", "/api/v1/status")
-    check(st == 200 and isinstance(body, dict), f"status: {st} {body}")
-    return body
-
-
-def all_ready(s, n):
-    b = status(s)
-    ws = b["workers"]
-    return len(ws) == n and all(w["state"] == "ready" for w in ws) and b
 
 
 @suite.test
@@ -128,37 +120,13 @@ def promote_under_write_load():
         finally:
             load.finish()
         check(not load.refused, f"{len(load.refused)} writes refused, e.g. {list(load.refused.items())[:3]}")
-        rows = check_replicas(s, load)
+        rows = check_replicas(s, load.acked)
         check("started worker" not in s.log_text().split("workers ready")[1], "a worker was started")
         check("killed worker" not in s.log_text(), "a worker was killed during the switchovers")
         print(f"# promote: 3 switchovers under load, {len(load.acked)} writes acknowledged, {rows} rows",
               flush=True)
     finally:
         s.stop()
-
-
-class OffsetLoad(WriteLoad):
-    """A WriteLoad whose ride timestamps start at base, so that two loads never write the same row."""
-
-    def __init__(self, client, threads, base):
-        self.base = base
-        super().__init__(client, threads)
-
-    def run(self, k):
-        i = 0
-        while not self.stop.is_set():
-            ts = self.base + (k + 1) * 10_000_000 + i
-            i += 1
-            sent = time.monotonic()
-            try:
-                st, body = self.client.write(ride(ts))
-            except Exception as e:
-                st, body = -1, repr(e)
-            with self.lock:
-                if st == 200:
-                    self.acked[ts] = (sent, time.monotonic())
-                else:
-                    self.refused[ts] = (st, body)
 
 
 def restart_orchestrator(s):
@@ -185,25 +153,6 @@ def stop_all(s):
             for m in re.finditer(r"started worker id=\S+ pid=(\d+)", f.read()):
                 if pid_alive(int(m.group(1))):
                     os.kill(int(m.group(1)), signal.SIGKILL)
-
-
-def replicas_hold(s, acked):
-    """Every live replica (by the status) holds every acknowledged ride once, and all hold the same."""
-    b = wait_for(lambda: all_ready(s, len(worker_list(s))), 30, "all ready")
-    paths = [s.db_path(w["id"]) for w in b["workers"]]
-    master = s.db_path(b["master"])
-    top = applied_seq(master)
-    wait_for(lambda: all(applied_seq(p) >= top for p in paths), 30, "replicas to reach the master's seq")
-    first = None
-    for p in paths:
-        got = ride_counts(p)
-        twice = [ts for ts, n in got.items() if n > 1]
-        check(not twice, f"{os.path.basename(p)}: applied twice: {twice[:5]}")
-        lost = set(acked) - set(got)
-        check(not lost, f"{os.path.basename(p)}: {len(lost)} acknowledged writes missing: {sorted(lost)[:5]}")
-        first = got if first is None else first
-        check(got == first, f"{os.path.basename(p)} differs")
-    return len(first)
 
 
 @suite.test
@@ -235,7 +184,7 @@ def orchestrator_restart():
         check(st == 200 and body == [max(slave_pids)], f"crash/slave: {st} {body}, slaves {slave_pids}")
         wait_for(lambda: max(slave_pids) not in worker_list(s) and len(worker_list(s)) == 3, 20,
                  "the slave replaced")
-        load = OffsetLoad(s.client, 4, 500_000_000)
+        load = WriteLoad(s.client, 4, base=500_000_000)
         try:
             wait_for(lambda: len(load.acked) >= 100, 30, "writes after the restart")
             m_pid = next(w["pid"] for w in status(s)["workers"] if w["role"] == "master")
@@ -247,7 +196,7 @@ def orchestrator_restart():
             load.finish()
         check(not load.refused, f"{len(load.refused)} writes refused: {list(load.refused.items())[:3]}")
         acked.update(load.acked)
-        rows = replicas_hold(s, acked)
+        rows = check_replicas(s, acked)
         print(f"# restart: {len(acked)} writes acknowledged across the restart, {rows} rows", flush=True)
     finally:
         stop_all(s)

@@ -27,15 +27,18 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-from harness import ROOT, Stack, Suite, check, wait_for
-from test_admin import all_ready
-from test_failover import WriteLoad, check_replicas, user
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import LOCALINFRA, Stack, Suite, check, wait_for  # noqa: E402
+from load import WriteLoad  # noqa: E402
+from ops import user  # noqa: E402
+from replicas import check_replicas  # noqa: E402
+from workers import all_ready  # noqa: E402
 
 suite = Suite("alarm")
-LOCALINFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 TIMEOUT_S = 3          # WRITE_TIMEOUT_MS and READ_TIMEOUT_MS of the stacks
 MARGIN_S = 2           # what an answer may take beyond its timeout on a busy machine
 ALARM_S = 8            # how long the alarm stays on
@@ -167,7 +170,7 @@ def memory_alarm_503_sigterm_and_recovery():
         check(not bad, f"writes failed other than with 503: {bad[:3]}")
         longest = timed.longest()
         check(longest < TIMEOUT_S + MARGIN_S, f"a request took {longest:.1f}s (timeout {TIMEOUT_S}s)")
-        rows = check_replicas(s, load)
+        rows = check_replicas(s, load.acked)
         print(f"# alarm: {len(load.acked)} writes acknowledged, {len(load.refused)} answered 503 "
               f"({len(load.refused) - refused_before} after the broker blocked, {len(during)} "
               f"acknowledged under the alarm); longest request "

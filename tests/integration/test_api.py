@@ -6,11 +6,12 @@ contract and its choices (docs/api.md: the routes, "Counting requests", "The cou
 The tests run against a target S with four clients — gw (the gateway), users and rides (each
 service directly), orch (the orchestrator) — and count(service) / reset() (db/clear and DELETE
 _count on both services, none of which is counted). Run as a program, S is one ApiStack
-(apistack.py: orchestrator + workers, users, rides, nginx on free loopback ports). Other suites
-run the same tests against another stack with run_against(Endpoints(...), name): test_docker.py
-does so through the container stack's ports, leaving out the tests marked @process_only, which
-need the process stack's insides (the gateway's access log, starting a second rides service,
-a gateway of their own). Tests that need a clean slate call reset(). The first test runs on the
+(tests/lib/apistack.py: orchestrator + workers, users, rides, nginx on free loopback ports).
+Given API_TARGET="gw=PORT,users=PORT,rides=PORT,orch=PORT" instead, S is a stack seen only
+through those loopback ports, and the tests run against it under the suite name API_SUITE
+(default "api"), leaving out the tests marked @process_only, which need the process stack's
+insides (the gateway's access log, starting a second rides service, a gateway of their own):
+test_docker.py runs this program so against the container stack. Tests that need a clean slate call reset(). The first test runs on the
 fresh stack and checks that both counters start at 0. Requests a client makes go through the
 gateway, like the graders' (port 80 of the load balancer); _count and db/clear go to each
 service directly, as the spec says they are called.
@@ -37,12 +38,14 @@ import sys
 import time
 import traceback
 
-from apistack import (PASSWORD, TEST_AGENT, ApiStack, Endpoints, free_ports,
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from apistack import (TEST_AGENT, ApiClient, ApiStack, Endpoints, free_ports,  # noqa: E402
                       install_signal_handlers, quote_segment, ride_ts, start_or_fail)
-from harness import Suite, check, wait_for
+from harness import Suite, check, wait_for  # noqa: E402
+from ops import PASSWORD  # noqa: E402
 
 suite = Suite("api")
-S = None  # the target: the ApiStack of main(), or what run_against() was given
+S = None  # the target: the ApiStack of main(), or the Endpoints of API_TARGET
 MIB = 1024 * 1024
 DAY = 86400
 PROCESS_ONLY = set()  # names of the tests that need an ApiStack's insides
@@ -51,6 +54,13 @@ PROCESS_ONLY = set()  # names of the tests that need an ApiStack's insides
 def process_only(fn):
     PROCESS_ONLY.add(fn.__name__)
     return fn
+
+
+def target_endpoints(spec):
+    """The Endpoints of API_TARGET ("gw=PORT,users=PORT,rides=PORT,orch=PORT")."""
+    ports = dict(kv.split("=", 1) for kv in spec.split(","))
+    check(sorted(ports) == ["gw", "orch", "rides", "users"], f"API_TARGET: {spec!r}")
+    return Endpoints(*(ApiClient(int(ports[k])) for k in ("gw", "users", "rides", "orch")))
 
 
 def run_against(target, name, only=()):
@@ -734,7 +744,6 @@ def origin_defaults_to_the_rides_host_name():
     port = free_ports(1)[0]
     p = S.start_rides(port, origin=None)  # no ORIGIN in its environment
     try:
-        from apistack import ApiClient
         mark = log_mark()
         ts = ride_ts(30 * DAY)
         r = ApiClient(port).post("/api/v1/rides", {"created_by": u, "timestamp": ts, "source": 1, "destination": 3})
@@ -1153,7 +1162,7 @@ def gateway_limits_connections_per_client():
     import http.server
     import tempfile
     import threading
-    from apistack import ApiClient, render_gateway, start_gateway
+    from apistack import render_gateway, start_gateway
     release, seen = threading.Event(), []
 
     class Slow(http.server.BaseHTTPRequestHandler):
@@ -1224,7 +1233,7 @@ def gateway_routes_by_path():
 def gateway_errors_are_json():
     # A gateway whose services are down: nginx's own 502, in JSON; TRACE 405; oversized 413.
     import tempfile
-    from apistack import ApiClient, render_gateway, start_gateway
+    from apistack import render_gateway, start_gateway
     gw_port, dead1, dead2 = free_ports(3)
     d = tempfile.mkdtemp(prefix="gw-", dir=S.dir)
     render_gateway(f"127.0.0.1:{gw_port}", f"127.0.0.1:{dead1}", f"127.0.0.1:{dead2}", d)
@@ -1264,6 +1273,10 @@ def main():
     seed = int(os.environ.get("API_TEST_SEED", str(int(time.time()))))
     random.seed(seed)
     print(f"# seed {seed} (API_TEST_SEED to replay)", flush=True)
+    if os.environ.get("API_TARGET"):
+        failed = run_against(target_endpoints(os.environ["API_TARGET"]), os.environ.get("API_SUITE", "api"),
+                             only=set(sys.argv[1:]))
+        sys.exit(1 if failed else 0)
     S = start_or_fail("api", lambda: ApiStack("api"))
     try:
         suite.run()

@@ -15,11 +15,14 @@ orchestrator, users and rides. What must hold:
 import json
 import os
 import secrets
+import sys
 
 import yaml
 
-from apistack import PASSWORD, ApiStack, install_signal_handlers, ride_ts, start_or_fail
-from harness import ROOT, Suite, check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from apistack import ApiStack, install_signal_handlers, ride_ts, start_or_fail  # noqa: E402
+from harness import ROOT, Suite, check  # noqa: E402
+from ops import PASSWORD  # noqa: E402
 
 suite = Suite("auth")
 TOKEN = secrets.token_hex(32)

@@ -17,14 +17,17 @@ import os
 import re
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
-from apistack import ApiStack, install_signal_handlers, ride_ts
-from harness import ROOT, Stack, Suite, check, db_digest, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from apistack import ApiStack, install_signal_handlers, ride_ts  # noqa: E402
+from harness import ROOT, Stack, Suite, check, wait_for  # noqa: E402
+from ops import PASSWORD, ride, user  # noqa: E402
+from replicas import db_digest, query  # noqa: E402
 
 suite = Suite("backup")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 
 
 def _crc32c_table():
@@ -48,10 +51,6 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def user(name):
-    return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
-
-
 def get_backup(port, timeout=120):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -60,14 +59,6 @@ def get_backup(port, timeout=120):
         return r.status, dict(r.getheaders()), r.read()
     finally:
         conn.close()
-
-
-def table_rows(path, sql):
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 def backup_dir(s):
@@ -109,29 +100,24 @@ def backup_under_write_load_is_the_data_at_its_seq():
         path = os.path.join(s.dir, "load.db")
         with open(path, "wb") as f:
             f.write(data)
-        check(table_rows(path, "PRAGMA integrity_check") == [("ok",)], "integrity_check")
-        meta = dict(table_rows(path, "SELECT k, v FROM rs_backup"))
+        check(query(path, "PRAGMA integrity_check") == [("ok",)], "integrity_check")
+        meta = dict(query(path, "SELECT k, v FROM rs_backup"))
         check(meta["seq"] == seq and meta["epoch"] == epoch and meta["format"] == "rideshare-backup-1",
               f"rs_backup {meta} vs headers {seq} {epoch}")
-        got = {r[0] for r in table_rows(path, "SELECT username FROM users")}
+        got = {r[0] for r in query(path, "SELECT username FROM users")}
         want = {n for n, q in acked.items() if q <= seq}
         later = {n for n, q in acked.items() if q > seq}
         check(want <= got, f"{len(want - got)} writes acknowledged at or below seq {seq} missing, "
                            f"e.g. {sorted(want - got)[:3]}")
         check(not (got & later), f"{len(got & later)} writes acknowledged above seq {seq} in it")
         check(got <= want | unknown, f"{len(got - want - unknown)} rows nobody wrote: {sorted(got - want)[:3]}")
-        check(not table_rows(path, "SELECT name FROM sqlite_master WHERE name LIKE 'rs_requests%'"),
+        check(not query(path, "SELECT name FROM sqlite_master WHERE name LIKE 'rs_requests%'"),
               "request ids in the backup")
         print(f"# backup under load at seq {seq}: {len(got)} users ({len(data)} bytes); {len(acked)} writes "
               f"acknowledged in all, {len(unknown)} not", flush=True)
     finally:
         stop.set()
         s.stop()
-
-
-def ride(by, ts, src=1, dst=2):
-    return {"op": "insert", "table": "rides",
-            "values": {"created_by": by, "ts": ts, "source": src, "destination": dst}}
 
 
 @suite.test
@@ -144,7 +130,7 @@ def restore_into_a_fresh_stack_gives_exactly_the_backup():
             check(a.client.write(user(f"u{i:02d}"))[0] == 200, "user")
         ids = []
         for i in range(10):
-            st, body = a.client.write(ride(f"u{i:02d}", future + i))
+            st, body = a.client.write(ride(future + i, by=f"u{i:02d}"))
             check(st == 200, f"ride: {st} {body}")
             ids.append(body["id"])
         for i in range(5):
@@ -273,8 +259,8 @@ def scheduled_backups_keep_the_newest_verified_files():
             with open(path, "rb") as f:
                 data = f.read()
             check(side["crc"] == f"{crc32c(data):08x}" and side["size"] == len(data), f"{n}: sidecar {side}")
-            check(table_rows(path, "PRAGMA integrity_check") == [("ok",)], f"{n}: integrity_check")
-            check(dict(table_rows(path, "SELECT k, v FROM rs_backup"))["seq"] == side["seq"], f"{n}: seq")
+            check(query(path, "PRAGMA integrity_check") == [("ok",)], f"{n}: integrity_check")
+            check(dict(query(path, "SELECT k, v FROM rs_backup"))["seq"] == side["seq"], f"{n}: seq")
         check(not [n for n in os.listdir(d) if n.startswith(".")], f"temporary files left: {os.listdir(d)}")
         print(f"# scheduled: {len(newest)} taken, {keep} kept: {names}", flush=True)
     finally:

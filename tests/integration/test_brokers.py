@@ -21,13 +21,16 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
-from harness import BIN, HELPERS, Client, Stack, Suite, check, mixed_writes, pid_alive, wait_for, zk_node_auth
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import BIN, HELPERS, Client, Stack, Suite, check, pid_alive, wait_for, zk_node_auth  # noqa: E402
+from load import mixed_writes  # noqa: E402
+from ops import PASSWORD  # noqa: E402
 
 suite = Suite("brokers")
 PROBE = os.path.join(HELPERS, "brokerprobe")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 STACK = None  # one Stack for the probes (the tests that change it make their own)
 
 

@@ -17,22 +17,17 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
-from harness import HELPERS, Stack, Suite, check, db_digest, mixed_writes, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import HELPERS, Stack, Suite, check, wait_for  # noqa: E402
+from load import mixed_writes  # noqa: E402
+from ops import user  # noqa: E402
+from replicas import db_digest, query  # noqa: E402
+from workers import designated, worker_list  # noqa: E402
 
 suite = Suite("checkpoint")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
-
-
-def user(name):
-    return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
-
-
-def worker_pids(s):
-    st, body = s.client.request("GET", "/api/v1/worker/list")
-    check(st == 200, f"worker/list: {st} {body}")
-    return body
 
 
 def checkpoints(s):
@@ -42,12 +37,6 @@ def checkpoints(s):
 
 def worker_log(s, wid):
     return "\n".join(line for line in s.log_text().splitlines() if f"worker-{wid} " in line)
-
-
-def current_master(s):
-    found = re.findall(r"master designated id=(\S+) pid=(\d+) epoch=(\d+)", s.log_text())
-    check(found, "no master designated")
-    return found[-1][0]
 
 
 def late_worker(s, wid, late_dir, **env):
@@ -78,16 +67,16 @@ def cold_master_starts_from_the_checkpoint_and_matches_a_full_replay():
         # A new slave starts from it.
         st, body = c.request("POST", "/api/v1/scale", {"slaves": 2})
         check(st == 200, f"scale: {st} {body}")
-        wait_for(lambda: len(worker_pids(s)) == 3 and s.log_text().count("started from checkpoint") >= 1, 30,
+        wait_for(lambda: len(worker_list(s)) == 3 and s.log_text().count("started from checkpoint") >= 1, 30,
                  "a new slave started from the checkpoint")
         # Every worker lost at once: the new master has no file.
-        old = worker_pids(s)
+        old = worker_list(s)
         killed_at = time.monotonic()
         for pid in old:
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: c.write(user("after-kill"))[0] == 200, 30, "a write acknowledged after the kill")
         first_ack = time.monotonic() - killed_at
-        m = current_master(s)
+        m = designated(s)[0]
         mlog = worker_log(s, m)
         started = re.search(r"started from checkpoint queue=\S+ seq=(\d+) offset=(\d+)", mlog)
         check(started, f"the new master did not start from a checkpoint: {mlog[-2000:]}")
@@ -135,13 +124,13 @@ def replica_behind_the_retention_restarts_from_a_checkpoint():
         mixed_writes(c, 0, 4000)
         text = s.log_text()
         check("log retention budget reached" not in text or "log has room again" in text, "the master stayed throttled")
-        seq = db_digest(s.db_path(current_master(s)))[1]
+        seq = db_digest(s.db_path(designated(s)[0]))[1]
         p, path, log = late_worker(s, "stale", late_dir)
         wait_for(lambda: reaches(p, path, seq), 60, "the stale replica to catch up")
         wlog = read_file(log)
         check("log gap" in wlog and "restarted from a checkpoint after a gap" in wlog,
               f"the stale replica did not go through a checkpoint: {wlog[-2000:]}")
-        want = db_digest(s.db_path(current_master(s)))
+        want = db_digest(s.db_path(designated(s)[0]))
         wait_for(lambda: db_digest(path) == want, 20, "the stale replica to hold the master's data")
         # A replica with no checkpoint to go to (no ZooKeeper) stops, never serving.
         p2, _, log2 = late_worker(s, "nockpt", os.path.join(s.dir, "late"), ZK_HOSTS="")
@@ -167,11 +156,7 @@ def mqsend(s, rid, body, deadline_ms=None, copies=1):
 
 
 def remembered(path, rid):
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT COUNT(*) FROM rs_requests WHERE rid = ?", (rid,)).fetchone()[0]
-    finally:
-        db.close()
+    return query(path, "SELECT COUNT(*) FROM rs_requests WHERE rid = ?", (rid,))[0][0]
 
 
 @suite.test
@@ -196,7 +181,7 @@ def request_ids_are_remembered_for_a_window():
         # Within the window, even past its deadline, the id is known: the stored answer.
         again = mqsend(s, "window-1", body, deadline_ms=-1000)
         check(again[0]["status"] == 200 and again[0]["seq"] == first[0]["seq"], f"within the window: {again}")
-        m = s.db_path(current_master(s))
+        m = s.db_path(designated(s)[0])
         check(remembered(m, "window-1") == 1, "the id is not remembered")
         # After the window (and a write that moves every replica's horizon) it is forgotten ...
         time.sleep(window + 0.5)

@@ -25,15 +25,16 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import threading
 import time
 
-from harness import BIN, ROOT, TMP, Stack, Suite, check, pid_alive, wait_for
-from test_failover import worker_list
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import BIN, LOCALINFRA, TMP, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from workers import all_ready, worker_list  # noqa: E402
 
 suite = Suite("console")
 CONSOLE = os.path.join(BIN, "rideshare-console")
-LOCALINFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 
 
 def console_env(s, orch_url=None):
@@ -48,11 +49,6 @@ def batch(s, *args, orch_url=None):
     env.update(console_env(s, orch_url))
     p = subprocess.run([CONSOLE, *args], env=env, capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout, p.stderr
-
-
-def all_ready(s, n):
-    st, body = s.client.request("GET", "/api/v1/status")
-    return st == 200 and len(body["workers"]) == n and all(w["state"] == "ready" for w in body["workers"])
 
 
 class Tmux:

@@ -13,16 +13,16 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
-from harness import BIN, HELPERS, Stack, Suite, check, db_digest, mixed_writes, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import BIN, HELPERS, Stack, Suite, check, wait_for  # noqa: E402
+from load import mixed_writes  # noqa: E402
+from ops import PASSWORD, user  # noqa: E402
+from replicas import db_digest  # noqa: E402
 
 suite = Suite("dbservice")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
-
-
-def user(name):
-    return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
 
 
 def count(c, table, where=None):

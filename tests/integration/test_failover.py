@@ -15,148 +15,25 @@ never taken for a crash.
 The orchestrator's log is the test's window on its decisions: "master
 designated", "worker ready", "failover done", "scale window closed".
 """
+import json
 import os
 import re
 import signal
-import sqlite3
 import statistics
 import subprocess
+import sys
 import threading
 import time
-import json
 
-from harness import HELPERS, Stack, Suite, check, pid_alive, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import HELPERS, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from load import WriteLoad  # noqa: E402
+from ops import user  # noqa: E402
+from replicas import check_replicas  # noqa: E402
+from workers import designated, settled, worker_list  # noqa: E402
 
 suite = Suite("failover")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 CRASHES = int(os.environ.get("FAILOVER_CRASHES", "10"))
-
-
-def user(name):
-    return {"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}}
-
-
-def ride(ts):
-    return {"op": "insert", "table": "rides",
-            "values": {"created_by": "owner", "ts": ts, "source": 1, "destination": 2}}
-
-
-def worker_list(s):
-    st, body = s.client.request("GET", "/api/v1/worker/list")
-    check(st == 200 and isinstance(body, list) and all(isinstance(p, int) for p in body),
-          f"worker/list: {st} {body}")
-    check(body == sorted(body), f"worker/list not sorted: {body}")
-    return body
-
-
-def designated(s):
-    """(id, pid, epoch) of the master the orchestrator named last."""
-    found = re.findall(r"master designated id=(\S+) pid=(\d+) epoch=(\d+)", s.log_text())
-    check(found, "no master designated yet")
-    i, pid, epoch = found[-1]
-    return i, int(pid), int(epoch)
-
-
-def ids_by_pid(s):
-    return {pid: i for i, (_, pid) in s.workers().items()}
-
-
-def ready_ids(s):
-    return set(re.findall(r"worker ready id=(\S+)", s.log_text()))
-
-
-def settled(s, n_workers, failovers):
-    """All n_workers are live and ready, and every failover so far is done."""
-    text = s.log_text()
-    if text.count("failover done") < failovers:
-        return False
-    pids = worker_list(s)
-    if len(pids) != n_workers:
-        return False
-    by_pid, ready = ids_by_pid(s), ready_ids(s)
-    return all(by_pid.get(p) in ready for p in pids)
-
-
-def applied_seq(path):
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
-    finally:
-        db.close()
-
-
-def ride_counts(path):
-    """{ts: number of rows} of one replica's rides table."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return dict(db.execute("SELECT ts, COUNT(*) FROM rides GROUP BY ts").fetchall())
-    finally:
-        db.close()
-
-
-class WriteLoad:
-    """threads clients writing unique rides without pause; remembers what was acknowledged."""
-
-    def __init__(self, client, threads=8):
-        self.client, self.stop, self.lock = client, threading.Event(), threading.Lock()
-        self.acked = {}      # ts -> (sent, answered)
-        self.refused = {}    # ts -> (status, body)
-        self.threads = [threading.Thread(target=self.run, args=(k,), daemon=True) for k in range(threads)]
-        for t in self.threads:
-            t.start()
-
-    def run(self, k):
-        i = 0
-        while not self.stop.is_set():
-            ts = (k + 1) * 10_000_000 + i
-            i += 1
-            sent = time.monotonic()
-            try:
-                st, body = self.client.write(ride(ts))
-            except Exception as e:  # a broken connection is a refusal, not a test crash
-                st, body = -1, repr(e)
-            with self.lock:
-                if st == 200:
-                    self.acked[ts] = (sent, time.monotonic())
-                else:
-                    self.refused[ts] = (st, body)
-
-    def first_ack_sent_after(self, t):
-        """Seconds from t to the first acknowledgement of a write sent after t, or None."""
-        with self.lock:
-            done = [a for s, a in self.acked.values() if s > t]
-        return min(done) - t if done else None
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-            check(not t.is_alive(), "a writer hangs")
-
-
-def check_replicas(s, load):
-    """Every live replica holds every acknowledged write exactly once, and all hold the same rides."""
-    by_pid = ids_by_pid(s)
-    paths = [s.db_path(by_pid[p]) for p in worker_list(s)]
-    _, master_pid, _ = designated(s)
-    master_path = s.db_path(by_pid[master_pid])
-    target = applied_seq(master_path)
-    wait_for(lambda: all(applied_seq(p) >= target for p in paths), 30, "every replica to reach the master's seq")
-    want = set(load.acked)
-    first = None
-    for p in paths:
-        got = ride_counts(p)
-        twice = [ts for ts, n in got.items() if n > 1]
-        check(not twice, f"{os.path.basename(p)}: {len(twice)} writes applied twice, e.g. {twice[:5]}")
-        lost = want - set(got)
-        check(not lost, f"{os.path.basename(p)}: {len(lost)} acknowledged writes missing, e.g. {sorted(lost)[:5]}")
-        if first is None:
-            first = got
-        check(got == first, f"{os.path.basename(p)} differs from {os.path.basename(paths[0])}")
-    # Through the API too: a read sees every acknowledged write once.
-    st, body = s.client.read({"op": "count", "table": "rides"})
-    check(st == 200 and body["count"] == len(first), f"count through the API: {st} {body} vs {len(first)}")
-    return len(first)
 
 
 def crash_loop(s, load, kill, rounds, slaves):
@@ -197,7 +74,7 @@ def failover_under_load(name, kill):
         finally:
             load.finish()
         check(not load.refused, f"{len(load.refused)} writes refused, e.g. {list(load.refused.items())[:3]}")
-        rows = check_replicas(s, load)
+        rows = check_replicas(s, load.acked)
         text = s.log_text()
         logged = [int(x) for x in re.findall(r"failover done: .* took_ms=(\d+)", text)]
         print(f"# {name}: {CRASHES} failovers, {len(load.acked)} writes acknowledged, {rows} rows, "

@@ -11,15 +11,18 @@ worker being restarted; every write acknowledged is on every replica, once.
 """
 import os
 import subprocess
+import sys
 import threading
 import time
 
-from harness import ROOT, Stack, Suite, check, wait_for
-from test_admin import all_ready, replicas_hold, status
-from test_failover import WriteLoad, user, worker_list
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import LOCALINFRA, Stack, Suite, check, wait_for  # noqa: E402
+from load import WriteLoad  # noqa: E402
+from ops import user  # noqa: E402
+from replicas import check_replicas  # noqa: E402
+from workers import all_ready, status, worker_list  # noqa: E402
 
 suite = Suite("infra-restart")
-LOCALINFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 WRITE_TIMEOUT_S = 3
 
 
@@ -76,7 +79,7 @@ def under_load(name, what):
         check(not reads["other"], f"reads failed other than with 503: {reads['other'][:3]}")
         check(reads["longest"] < WRITE_TIMEOUT_S + 3, f"a read took {reads['longest']:.1f}s")
         check(worker_list(s) == pids, f"workers changed: {pids} -> {worker_list(s)}")
-        rows = replicas_hold(s, load.acked)
+        rows = check_replicas(s, load.acked)
         print(f"# {what}: took {took:.1f}s; {len(load.acked)} writes acknowledged, {len(load.refused)} "
               f"answered 503, reads {reads['ok']} ok / {reads['503']} 503, longest read "
               f"{reads['longest']:.1f}s; {rows} rows on every replica", flush=True)

@@ -36,13 +36,15 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from apistack import free_ports, install_signal_handlers
-from harness import BIN, ROOT, TMP, Suite, check, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from apistack import free_ports, install_signal_handlers  # noqa: E402
+from harness import BIN, ROOT, TMP, Suite, check, wait_for  # noqa: E402
 
 suite = Suite("make_run")
 STOPS = int(os.environ.get("RUN_STOPS", "5"))

@@ -8,7 +8,7 @@
  * every wait is mq_next with a deadline, and "nothing more arrives" is
  * checked by polling for a bounded time.
  */
-#include "../unit/test.h"
+#include "test.h"
 
 #include "clock.h"
 #include "log.h"

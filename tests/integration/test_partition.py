@@ -2,9 +2,9 @@
 """test_partition.py — availability and safety under partitions, pauses and kills.
 
 Every test runs a stack of its own (processes, loopback) whose orchestrator and workers reach RabbitMQ
-and ZooKeeper through two proxies (netproxy.py), so that one process can be cut off from one server
-while everything else goes on: behind the cut, nothing passes and nothing is closed, like a network that
-drops packets. Writers write unique rides without pause; one fault is injected; then:
+and ZooKeeper through two proxies (tests/lib/netproxy.py), so that one process can be cut off from one
+server while everything else goes on: behind the cut, nothing passes and nothing is closed, like a
+network that drops packets. Writers write unique rides without pause; one fault is injected; then:
 
   - writes are acknowledged again within 10 s WHILE the fault lasts: the first acknowledgement of a
     write sent after the fault began comes within the bound, and writes go on being acknowledged until
@@ -25,18 +25,20 @@ Everything a test changes is undone in a finally: cuts healed, stopped processes
 closed, the stack stopped.
 """
 import os
-import re
 import signal
-import sqlite3
+import sys
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from harness import Stack, Suite, check, pid_alive, wait_for
-from netproxy import Proxy
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from harness import Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from netproxy import Proxy, route  # noqa: E402
+from ops import ride, user  # noqa: E402
+from replicas import check_replicas  # noqa: E402
+from workers import designated, worker_list  # noqa: E402
 
 suite = Suite("partition")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 BOUND_S = 10.0        # writes acknowledged again within this, while the fault lasts
 HOLD_S = 3.0          # the fault is held this long after writes resumed
 SESSION_MS = 4000     # the production default (ZK_SESSION_MS)
@@ -52,13 +54,7 @@ class Net:
         self.zk = Proxy(zk_host, zk_port)
 
     def hook(self, env):
-        for key in ("RABBITMQ_URL", "WORKER_RABBITMQ_URL"):  # the orchestrator's, and the one it gives its workers
-            if key not in env:
-                continue
-            u = urlsplit(env[key])
-            auth = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
-            env[key] = urlunsplit(u._replace(netloc=f"{auth}{self.amqp.address()}"))
-        env["ZK_HOSTS"] = self.zk.address()
+        route(env, self.amqp, self.zk)
 
     def heal(self):
         self.amqp.heal()
@@ -86,8 +82,7 @@ class History:
             i += 1
             invoked = time.monotonic()
             try:
-                st, body = self.client.write({"op": "insert", "table": "rides", "values": {
-                    "created_by": "owner", "ts": ts, "source": 1, "destination": 2}})
+                st, body = self.client.write(ride(ts))
             except Exception:  # a broken connection: unknown outcome
                 st, body = -1, None
             epoch = body.get("epoch") if st == 200 and isinstance(body, dict) else None
@@ -110,20 +105,6 @@ class History:
             check(not t.is_alive(), "a writer hangs")
 
 
-def designated(s):
-    """(id, pid, epoch) of the master the orchestrator named last."""
-    found = re.findall(r"master designated id=(\S+) pid=(\d+) epoch=(\d+)", s.log_text())
-    check(found, "no master designated yet")
-    i, pid, epoch = found[-1]
-    return i, int(pid), int(epoch)
-
-
-def worker_pids(s):
-    st, body = s.client.request("GET", "/api/v1/worker/list")
-    check(st == 200 and isinstance(body, list), f"worker/list: {st} {body}")
-    return body
-
-
 def settled(s, n_workers):
     """n_workers are live and all ready (the master: taking writes), as the status says."""
     try:
@@ -136,42 +117,10 @@ def settled(s, n_workers):
     return len(ws) == n_workers and all(w.get("state") == "ready" for w in ws)
 
 
-def rides_of(path):
-    """{ts: rows} of one replica."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return dict(db.execute("SELECT ts, COUNT(*) FROM rides GROUP BY ts").fetchall())
-    finally:
-        db.close()
-
-
-def applied(path):
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
-    finally:
-        db.close()
-
-
 def check_history(s, h):
     """Every acknowledged write once on every live replica, the replicas alike, epochs never going back."""
-    by_pid = {pid: i for i, (_, pid) in s.workers().items()}
-    paths = [s.db_path(by_pid[p]) for p in worker_pids(s)]
-    _, m_pid, _ = designated(s)
-    target = applied(s.db_path(by_pid[m_pid]))
-    wait_for(lambda: all(applied(p) >= target for p in paths), 30, "every replica to reach the master's seq")
     acked = h.acked()
-    want = {o[0] for o in acked}
-    first = None
-    for p in paths:
-        got = rides_of(p)
-        twice = [ts for ts, n in got.items() if n > 1]
-        check(not twice, f"{os.path.basename(p)}: {len(twice)} writes applied twice, e.g. {twice[:5]}")
-        lost = want - set(got)
-        check(not lost, f"{os.path.basename(p)}: {len(lost)} acknowledged writes missing, e.g. {sorted(lost)[:5]}")
-        if first is None:
-            first = got
-        check(got == first, f"{os.path.basename(p)} differs from {os.path.basename(paths[0])}")
+    rows = check_replicas(s, {o[0] for o in acked})
     # No acknowledgement from a deposed master: sweeping the writes by the time they were sent, none
     # carries an epoch older than one already acknowledged before it was sent.
     check(all(o[4] for o in acked), "an acknowledgement without its epoch")
@@ -184,7 +133,7 @@ def check_history(s, h):
         if o[4] < newest:
             stale.append(o)
     check(not stale, f"{len(stale)} acknowledgements from a deposed master, e.g. {stale[:3]} (newest epoch {newest})")
-    return len(first)
+    return rows
 
 
 def outage(h, t0, t1):
@@ -206,8 +155,7 @@ def run_fault(name, inject, heal, reacted=None, hold=HOLD_S, expect_log=None, af
     healed = False
     try:
         s = Stack(f"part-{name}", env_hook=net.hook, INITIAL_SLAVES=slaves, ZK_SESSION_MS=SESSION_MS)
-        check(s.client.write({"op": "insert", "table": "users", "values": {
-            "username": "owner", "password": PASSWORD}})[0] == 200, "owner")
+        check(s.client.write(user("owner"))[0] == 200, "owner")
         wait_for(lambda: settled(s, 1 + slaves), 30, "the stack to be ready")
         h = History(s.client)
         try:
@@ -260,7 +208,7 @@ def failed_over(s):
 
 def slave_replaced(hit, slaves=2):
     """reacted() of a fault that costs the slave hit["pid"]: it is gone and its replacement ready."""
-    return lambda s: hit["pid"] not in worker_pids(s) and settled(s, 1 + slaves)
+    return lambda s: hit["pid"] not in worker_list(s) and settled(s, 1 + slaves)
 
 
 def master_pid(s):
@@ -269,7 +217,7 @@ def master_pid(s):
 
 def a_slave_pid(s):
     m = master_pid(s)
-    return max(p for p in worker_pids(s) if p != m)
+    return max(p for p in worker_list(s) if p != m)
 
 
 def cut(server, who, hit):
@@ -345,7 +293,7 @@ def master_frozen_past_its_session_then_continued():
             os.kill(hit["pid"], signal.SIGCONT)
 
     def after(s, net, h):
-        check(not pid_alive(hit["pid"]) or hit["pid"] not in worker_pids(s), "the frozen master is still a worker")
+        check(not pid_alive(hit["pid"]) or hit["pid"] not in worker_list(s), "the frozen master is still a worker")
 
     try:
         run_fault("sigstop", signal_to(signal.SIGSTOP, master_pid, hit), heal, reacted=failed_over, after=after)

@@ -18,7 +18,7 @@
  * of a running id fails; a new runtime adopts running workers and reports
  * their exits; a bad socket fails creation.
  */
-#include "../unit/test.h"
+#include "test.h"
 
 #include "clock.h"
 #include "log.h"

@@ -31,8 +31,10 @@ import subprocess
 import sys
 import time
 
-from apistack import PASSWORD, ApiStack, install_signal_handlers, ride_ts, start_or_fail
-from harness import ROOT, TMP, check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
+from apistack import ApiStack, install_signal_handlers, ride_ts, start_or_fail  # noqa: E402
+from harness import ROOT, TMP, check  # noqa: E402
+from ops import PASSWORD  # noqa: E402
 
 VERSION = os.environ.get("SCHEMATHESIS_VERSION", "4.32.5")
 VENV = os.environ.get("SCHEMATHESIS_VENV", os.path.join(ROOT, "build", f"schemathesis-venv-{VERSION}"))

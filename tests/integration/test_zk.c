@@ -9,7 +9,7 @@
  * closing: the suite re-executes itself as a child (--hold-ephemeral) that
  * creates a node and then SIGKILLs itself.
  */
-#include "../unit/test.h"
+#include "test.h"
 
 #include "clock.h"
 #include "log.h"

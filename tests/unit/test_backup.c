@@ -12,7 +12,6 @@
 #include "test.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -187,15 +186,6 @@ int main(void)
     RUN(backup_holds_the_last_commit_and_no_bookkeeping);
     RUN(corrupt_foreign_and_truncated_files_are_refused);
     RUN(restore_makes_the_tables_the_backups_and_never_reuses_a_ride_id);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[600];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    if (d) closedir(d);
-    rmdir(dir);
+    test_remove_dir(dir);
     return test_done();
 }

@@ -4,26 +4,27 @@
  *
  * Each test feeds log messages by hand (their JSON and stream offset) into
  * one batch and looks at the position and the tables: fencing by epoch and
- * by incarnation, copies, gaps (lost entries, lost markers), the log's size,
- * and the request-id horizon.
+ * by incarnation (whatever the fenced entry's seq), copies (a seq seen twice,
+ * with the same entry or another, in one batch or after a reopen, applies
+ * once), gaps (lost entries, lost markers; a gap leaves no trace), rejected
+ * writes (only their request id), divergence, the log's size, and the
+ * request-id horizon.
  */
-#include "json.h"
+#include "storetest.h"
 #include "test.h"
 #include "replica.h"
-#include "store.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define WINDOW_MS 60000
 
 static char dir[] = "/tmp/rs-replica.XXXXXX";
+static char path[300]; /* the last fresh store's */
 static int n_db;
 
 static struct store *fresh(void)
 {
-    char path[300];
     snprintf(path, sizeof path, "%s/r%d.db", dir, n_db++);
     return store_open(path);
 }
@@ -157,6 +158,144 @@ TEST(lost_entries_or_markers_are_gaps)
     store_close(st);
 }
 
+TEST(fenced_entries_are_ignored_whatever_their_seq)
+{
+    struct store *st = fresh();
+    struct store_pos pos = store_position(st);
+    struct replica_marker mk;
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 0, marker(2, 4), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 1, entry(2, 4, 1, "a", 1000), NULL), REPLICA_OK);
+    struct store_pos before = pos;
+    /* A replaced master (epoch 1) and an abandoned incarnation (2, 3) go on
+     * writing, far ahead: fenced, not taken for a gap, and their times do not
+     * move the request-id horizon. */
+    CHECK_INT(feed(st, &pos, 2, entry(1, 9, 2, "old", 999999), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 3, entry(1, 9, 40, "older", 999999), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 4, entry(2, 3, 7, "abandoned", 999999), NULL), REPLICA_OK);
+    /* Their markers are reported as seen, and change nothing. */
+    CHECK_INT(feed(st, &pos, 5, marker(1, 50), &mk), REPLICA_OK);
+    CHECK(mk.seen && mk.epoch == 1 && mk.nonce == 50);
+    CHECK_INT(feed(st, &pos, 6, marker(2, 4), &mk), REPLICA_OK); /* the current one again */
+    CHECK(mk.seen);
+    CHECK_INT(pos.max_epoch, 2);
+    CHECK_INT(pos.incarnation, 4);
+    CHECK_INT(pos.applied_seq, before.applied_seq);
+    CHECK_INT(pos.req_horizon, before.req_horizon);
+    CHECK_INT(feed(st, &pos, 7, entry(2, 4, 2, "b", 1001), NULL), REPLICA_OK);
+    CHECK_INT(pos.applied_seq, 2);
+    CHECK_INT(store_commit(st, &pos), 0);
+    CHECK(known(st, "old") == 0 && known(st, "older") == 0 && known(st, "abandoned") == 0);
+    CHECK_INT(storetest_count(path, "users"), 2);
+    store_close(st);
+}
+
+TEST(a_seq_seen_twice_applies_once)
+{
+    struct store *st = fresh();
+    struct store_pos pos = store_position(st);
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 0, marker(1, 1), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 1, entry(1, 1, 1, "a", 1000), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 2, entry(1, 1, 2, "b", 1001), NULL), REPLICA_OK);
+    /* Seqs already applied, as the same entry or another one: both ignored. */
+    CHECK_INT(feed(st, &pos, 3, entry(1, 1, 1, "a", 1000), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 4, entry(1, 1, 2, "x", 1002), NULL), REPLICA_OK);
+    CHECK_INT(pos.applied_seq, 2);
+    CHECK_INT(store_commit(st, &pos), 0);
+    store_close(st);
+    /* After a restart the position comes back from the file: a copy is still a copy. */
+    st = store_open(path);
+    CHECK(st != NULL);
+    pos = store_position(st);
+    CHECK_INT(pos.applied_seq, 2);
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 5, entry(1, 1, 2, "b", 1001), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 6, entry(1, 1, 3, "c", 1003), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 7, entry(1, 1, 3, "c", 1003), NULL), REPLICA_OK);
+    CHECK_INT(pos.applied_seq, 3);
+    CHECK_INT(store_commit(st, &pos), 0);
+    CHECK_INT(storetest_count(path, "users"), 3);
+    CHECK_INT(store_request_count(st), 3);
+    CHECK(known(st, "x") == 0);
+    char *body = NULL;
+    int64_t seq = 0;
+    int status = 0;
+    CHECK_INT(store_lookup(st, "rid-b", &seq, &status, &body), 1);
+    free(body);
+    CHECK_INT(seq, 2);
+    store_close(st);
+}
+
+TEST(a_gap_leaves_no_trace)
+{
+    struct store *st = fresh();
+    struct store_pos pos = store_position(st);
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 0, marker(1, 1), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 1, entry(1, 1, 1, "a", 1000), NULL), REPLICA_OK);
+    struct store_pos before = pos;
+    /* A later incarnation's entry is a gap even at a seq already applied: its marker was lost. */
+    CHECK_INT(feed(st, &pos, 2, entry(2, 1, 1, "late", 500000), NULL), REPLICA_GAP);
+    CHECK_INT(feed(st, &pos, 3, entry(1, 1, 5, "far", 500000), NULL), REPLICA_GAP);
+    CHECK_INT(pos.applied_seq, before.applied_seq);
+    CHECK_INT(pos.max_epoch, before.max_epoch);
+    CHECK_INT(pos.incarnation, before.incarnation);
+    CHECK_INT(pos.req_horizon, before.req_horizon);
+    CHECK(known(st, "late") == 0 && known(st, "far") == 0);
+    store_rollback(st);
+    store_close(st);
+}
+
+TEST(rejected_write_records_only_its_request_id)
+{
+    struct store *st = fresh();
+    struct store_pos pos = store_position(st);
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 0, marker(1, 1), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 1,
+                   "{\"epoch\":1,\"inc\":1,\"seq\":1,\"rid\":\"rid-r\",\"ts\":1000,\"status\":409,"
+                   "\"op\":{\"op\":\"insert\",\"table\":\"users\",\"values\":{\"username\":\"r\",\"password\":"
+                   "\"0000000000000000000000000000000000000000\"}},\"error\":\"user exists\"}",
+                   NULL), REPLICA_OK);
+    CHECK_INT(pos.applied_seq, 1);
+    CHECK_INT(store_commit(st, &pos), 0);
+    CHECK_INT(storetest_count(path, "users"), 0);
+    char *body = NULL;
+    int64_t seq = 0;
+    int status = 0;
+    CHECK_INT(store_lookup(st, "rid-r", &seq, &status, &body), 1);
+    CHECK_INT(seq, 1);
+    CHECK_INT(status, 409);
+    cJSON *b = body ? json_parse(body, strlen(body)) : NULL;
+    free(body);
+    const char *msg = json_get_str(b, "error");
+    int says = msg && strcmp(msg, "user exists") == 0;
+    cJSON_Delete(b);
+    CHECK(says);
+    store_close(st);
+}
+
+TEST(an_entry_that_does_not_apply_is_divergence)
+{
+    struct store *st = fresh();
+    struct store_pos pos = store_position(st);
+    CHECK_INT(store_begin(st), 0);
+    CHECK_INT(feed(st, &pos, 0, marker(1, 1), NULL), REPLICA_OK);
+    CHECK_INT(feed(st, &pos, 1, entry(1, 1, 1, "a", 1000), NULL), REPLICA_OK);
+    /* The master applied seq 2; here it fails (the user exists): this replica is not the master's. */
+    char twin[400];
+    snprintf(twin, sizeof twin, "%s", entry(1, 1, 2, "a", 1001));
+    char *rid = strstr(twin, "rid-a");
+    CHECK(rid != NULL);
+    memcpy(rid, "rid-A", 5); /* another request, the same user */
+    CHECK_INT(feed(st, &pos, 2, twin, NULL), REPLICA_FATAL);
+    CHECK_INT(pos.applied_seq, 1);
+    CHECK(known(st, "A") == 0);
+    store_rollback(st);
+    store_close(st);
+}
+
 TEST(log_bytes_count_every_message)
 {
     struct store *st = fresh();
@@ -204,7 +343,6 @@ TEST(request_ids_are_forgotten_after_the_window)
 
 TEST(position_survives_reopening)
 {
-    char path[300];
     snprintf(path, sizeof path, "%s/reopen.db", dir);
     struct store *st = store_open(path);
     CHECK(st != NULL);
@@ -229,18 +367,14 @@ int main(void)
     RUN(replaced_master_and_abandoned_incarnation_are_fenced);
     RUN(copies_are_skipped);
     RUN(lost_entries_or_markers_are_gaps);
+    RUN(fenced_entries_are_ignored_whatever_their_seq);
+    RUN(a_seq_seen_twice_applies_once);
+    RUN(a_gap_leaves_no_trace);
+    RUN(rejected_write_records_only_its_request_id);
+    RUN(an_entry_that_does_not_apply_is_divergence);
     RUN(log_bytes_count_every_message);
     RUN(request_ids_are_forgotten_after_the_window);
     RUN(position_survives_reopening);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[600];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    if (d) closedir(d);
-    rmdir(dir);
+    test_remove_dir(dir);
     return test_done();
 }

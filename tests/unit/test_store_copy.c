@@ -7,10 +7,8 @@
  * store of its own that resumes from that position, and go on taking
  * batches. A source that cannot be read gives -1 and leaves no file.
  */
-#include "dbop.h"
-#include "json.h"
+#include "storetest.h"
 #include "test.h"
-#include "store.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -18,48 +16,18 @@
 static char dir[] = "/tmp/rs-store-copy.XXXXXX";
 static char src[300], dst[300];
 
-/* Applies one insert of a user inside the open batch; the status. */
+/* Applies one insert of a user inside the open batch, with its request id; the status. */
 static int add_user(struct store *st, const char *name, int64_t seq)
 {
-    char text[200], err[160];
+    char text[200], err[160], rid[32];
     snprintf(text, sizeof text,
              "{\"op\":\"insert\",\"table\":\"users\",\"values\":{\"username\":\"%s\",\"password\":\"%040d\"}}",
              name, 0);
-    cJSON *j = json_parse(text, strlen(text));
-    struct dbop op;
-    cJSON *result = NULL;
-    int status = -1;
-    if (j && dbop_parse(j, 0, &op, err, sizeof err) == 0) {
-        status = store_apply(st, &op, j, &result, err, sizeof err);
-        char rid[32];
-        snprintf(rid, sizeof rid, "rid-%s", name);
-        if (status == 200 && store_record(st, rid, seq, 1000 + seq, 200, "{\"changes\":1}")) status = -1;
-    } else {
-        printf("# %s: %s\n", text, err);
-    }
-    cJSON_Delete(result);
-    cJSON_Delete(j);
+    int status = storetest_apply(st, text, 0, NULL, err, sizeof err);
+    snprintf(rid, sizeof rid, "rid-%s", name);
+    if (status == 200 && store_record(st, rid, seq, 1000 + seq, 200, "{\"changes\":1}")) status = -1;
+    if (status != 200) printf("# %s: %s\n", text, err);
     return status;
-}
-
-static int64_t count_users(const char *path)
-{
-    struct store_reader *r = store_reader_open(path);
-    if (!r) return -1;
-    const char *text = "{\"op\":\"count\",\"table\":\"users\"}";
-    char err[160], *out = NULL;
-    cJSON *j = json_parse(text, strlen(text));
-    struct dbop op;
-    int64_t n = -1;
-    if (j && dbop_parse(j, 0, &op, err, sizeof err) == 0 && store_read(r, &op, &out, err, sizeof err) == 0) {
-        cJSON *res = json_parse(out, strlen(out));
-        json_get_int(res, "count", &n);
-        cJSON_Delete(res);
-    }
-    free(out);
-    cJSON_Delete(j);
-    store_reader_close(r);
-    return n;
 }
 
 TEST(copy_holds_the_last_commit)
@@ -104,7 +72,7 @@ TEST(copy_holds_the_last_commit)
     struct store_pos next = { .applied_seq = 3, .log_offset = 42, .max_epoch = 3 };
     CHECK_INT(store_commit(copy, &next), 0);
     store_close(copy);
-    CHECK_INT(count_users(dst), 3);
+    CHECK_INT(storetest_count(dst, "users"), 3);
 }
 
 TEST(unreadable_source_leaves_nothing)

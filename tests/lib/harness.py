@@ -1,4 +1,5 @@
-"""harness.py — what the integration suites share.
+"""harness.py — what every integration suite stands on: the Suite that runs and reports its
+tests, check and wait_for, and the DB service under test.
 
 A Stack is one DB service under test: an orchestrator (which starts its own
 workers through the process runtime) on a free loopback port, with its own
@@ -16,6 +17,13 @@ A process a test starts in a role gets that role's environment (role_env).
 Every wait has a deadline; every process started here is stopped by PID.
 Results are printed as "ok <suite>: <name>" / "not ok <suite>: <name> (why)",
 the lines tests/run.sh counts.
+
+The rest of the shared harness sits beside this file in tests/lib: ops.py (the operations
+the suites write), workers.py (what the orchestrator says of its workers), load.py (write
+loads), replicas.py (what the replicas' files hold), apistack.py (the whole stack behind the
+gateway), grader.py (the final-project grader) and netproxy.py (a proxy that partitions one
+process from its server). A suite puts tests/lib first on sys.path and imports from there; no
+suite imports another.
 """
 import base64
 import hashlib
@@ -25,7 +33,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,6 +43,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("RIDESHARE_BIN", os.path.join(ROOT, "build", "bin"))
 HELPERS = os.path.join(ROOT, "build", "tests", "helpers")
 TMP = os.environ.get("TEST_TMP", "/tmp")
+LOCALINFRA = os.path.join(ROOT, "services", "infra", "localinfra.sh")
 
 
 class Suite:
@@ -93,58 +101,11 @@ def pid_alive(pid):
         return False
 
 
-def db_digest(path, requests=False):
-    """Row counts and a checksum of each replicated table of one worker's file (with the
-    remembered request ids if asked), and the file's applied seq."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        out = {}
-        tables = [("users", "username"), ("rides", "ride_id"), ("ride_members", "ride_id, username")]
-        if requests:
-            tables.append(("rs_requests", "rid"))
-        for table, key in tables:
-            rows = db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
-            out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
-        seq = db.execute("SELECT v FROM rs_meta WHERE k = 'applied_seq'").fetchone()[0]
-        return out, seq
-    finally:
-        db.close()
-
-
-def mixed_writes(client, first, n, threads=8, password="3d725109c7e7c0bfb9d709836735b56d943d263f"):
-    """Writes n operations numbered first.. from threads clients: users u<i>, a ride of an earlier
-    user every tenth, a delete of an earlier user every tenth; every answer must be 200 or 409 (a
-    ride of a deleted user). Raises on any other answer."""
-    errors = []
-
-    def run(k):
-        for i in range(first + k, first + n, threads):
-            if i % 10 == 3:
-                op = {"op": "insert", "table": "rides", "values": {
-                    "created_by": f"u{i - 3}", "ts": i, "source": 1 + i % 198, "destination": 2}}
-            elif i % 10 == 7:
-                op = {"op": "delete", "table": "users", "where": {"username": f"u{i - 17}"}}
-            else:
-                op = {"op": "insert", "table": "users", "values": {"username": f"u{i}", "password": password}}
-            st, body = client.write(op)
-            if st not in (200, 409):
-                errors.append((i, st, body))
-                return
-
-    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(300)
-    check(not errors, f"writes failed: {errors[:3]}")
-
-
 def make_vhost(name):
     """A fresh RabbitMQ virtual host on the run's node with a user per role: {"RABBITMQ_URL": the
     node's admin user there (every permission), "ORCHESTRATOR_AUTH", "WORKER_AUTH", "CONSOLE_AUTH":
     user:password each}."""
-    out = subprocess.run([os.path.join(ROOT, "services", "infra", "localinfra.sh"), "vhost",
-                          os.environ["INFRA_DIR"], name],
+    out = subprocess.run([LOCALINFRA, "vhost", os.environ["INFRA_DIR"], name],
                          check=True, capture_output=True, text=True, timeout=120)
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 

@@ -42,7 +42,8 @@ import json
 import random
 import time
 
-from apistack import PASSWORD, ride_ts
+from apistack import ride_ts
+from ops import PASSWORD
 
 GRADER_WINDOW_S = 120.0
 USER = "userName"

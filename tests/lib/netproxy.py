@@ -20,12 +20,27 @@ socket is among them.
 
 One thread runs all of it (selectors, non-blocking sockets, a buffer per direction: a slow reader
 holds up only its own connection). close() stops it and closes every socket; use it in a finally.
+
+route(env, amqp, zk) rewrites a stack's environment to go through two proxies.
 """
 import os
 import selectors
 import socket
 import struct
 import threading
+from urllib.parse import urlsplit, urlunsplit
+
+
+def route(env, amqp, zk):
+    """Points a stack's environment at proxies amqp and zk: ZK_HOSTS, and the host:port of
+    RABBITMQ_URL and of WORKER_RABBITMQ_URL (the URL the orchestrator gives its workers), each with
+    its user and vhost kept."""
+    for key in ("RABBITMQ_URL", "WORKER_RABBITMQ_URL"):
+        if key in env:
+            u = urlsplit(env[key])
+            auth = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
+            env[key] = urlunsplit(u._replace(netloc=auth + amqp.address()))
+    env["ZK_HOSTS"] = zk.address()
 
 
 def _inodes_of(pid):

@@ -1,5 +1,6 @@
 /*
- * test.h — the project's minimal C test harness.
+ * test.h — the project's minimal C test harness, shared by the unit and
+ * integration tests (the Makefile adds -Itests/lib for every test).
  *
  * A test is a void function; CHECK fails it and returns at the first false
  * condition. Each test prints one line, "ok <suite>: <name>" or
@@ -14,9 +15,11 @@
 #ifndef RS_TEST_H
 #define RS_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int test_failed_count, test_current_failed;
 /* The suite is named after its binary unless main sets another name. */
@@ -56,5 +59,20 @@ static const char *test_current_name = "";
     } while (0)
 
 static inline int test_done(void) { return test_failed_count ? 1 : 0; }
+
+/* Removes a suite's temporary directory (from mkdtemp) and the files in it. */
+static inline void test_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    if (d) closedir(d);
+    rmdir(dir);
+}
 
 #endif

@@ -35,7 +35,6 @@ from harness import BIN, ROOT, Stack, check, pid_alive, wait_for
 
 GATEWAY_DIR = os.path.join(ROOT, "services", "gateway")
 AREAS_CSV = os.path.join(ROOT, "services", "rides", "AreaNameEnum.csv")
-PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
 TEST_AGENT = "rideshare-apistack-test"
 
 
