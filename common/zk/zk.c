@@ -422,5 +422,7 @@ int zk_set_acl(struct zk *z, const char *path)
     struct ACL_vector *acl = (struct ACL_vector *)zk_acl_for(path);
     int rc = zoo_set_acl(z->zh, path, -1, acl);
     if (rc == ZOK) return 0;
-    return rc == ZNONODE ? -2 : zfail("set acl", path, rc);
+    if (rc == ZNONODE) return -2;
+    zfail("set acl", path, rc);
+    return rc == ZNOAUTH ? -3 : -1;
 }

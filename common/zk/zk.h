@@ -75,7 +75,7 @@ int zk_try_ephemeral(struct zk *z, const char *path, const char *data, size_t le
 int zk_delete(struct zk *z, const char *path);
 
 /* Gives an existing node the ACL of its path (zk_acl.h). 0, -2 if it does
- * not exist, -1 on error (ZNOAUTH: the node's ACL does not let us). */
+ * not exist, -3 if its ACL does not let us (ZNOAUTH), -1 on another error. */
 int zk_set_acl(struct zk *z, const char *path);
 
 #endif

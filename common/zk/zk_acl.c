@@ -191,12 +191,11 @@ int zk_access_prepare(struct zk *z)
         if (strcmp(persistent[i], "/master") != 0 && zk_ensure_path(z, path)) return -1;
         if (!A.on || strcmp(path, "/") == 0) continue; /* ZooKeeper's own root is not ours to close */
         int rc = zk_set_acl(z, path);
-        if (rc == -1) {
+        if (rc == -3)
             log_error("cannot set the ACL of a znode path=%s: it was made under another identity (ZK_AUTH "
                       "changed while ZooKeeper kept its data? give the former one in ZK_AUTH_PREVIOUS: "
                       "docs/security.md)", path);
-            return -1;
-        }
+        if (rc == -1 || rc == -3) return -1;
     }
     return 0;
 }
