@@ -131,13 +131,13 @@ EOT
     echo "Broker users  ${BROKER_SECRETS_DIR:-secrets}/broker_{orchestrator,worker,console}   (user:password each)"
 }
 
-# The admin console inside the stack's network: it reaches ZooKeeper, RabbitMQ and the
-# orchestrator by their compose names, as the services do. All three are given, though the
+# The admin console inside the stack's control network: it reaches ZooKeeper, RabbitMQ and
+# the orchestrator by their compose names, as the orchestrator does. All three are given, though the
 # orchestrator alone would tell it the other two (GET /api/v1/config): so it still shows
 # ZooKeeper and the queues while the orchestrator is down.
 console() {
     local tty=()
-    if ! docker network inspect "${stack}_net" >/dev/null 2>&1; then
+    if ! docker network inspect "${stack}_control" >/dev/null 2>&1; then
         say "the stack $stack is not up (make up)"
         exit 1
     fi
@@ -146,7 +146,7 @@ console() {
     broker_secrets
     # The console's identity only; -e NAME takes the value from here, off the command line.
     RABBITMQ_URL=amqp://$CONSOLE_AUTH@rabbitmq:5672/ ZK_AUTH=$CONSOLE_AUTH \
-    exec docker run --rm "${tty[@]}" --network "${stack}_net" \
+    exec docker run --rm "${tty[@]}" --network "${stack}_control" \
         --label rideshare.project=rideshare --label "rideshare.stack=$stack" --label rideshare.role=console \
         -e TERM="${TERM:-xterm}" -e NO_COLOR="${NO_COLOR:-}" -e LANG=C.UTF-8 \
         -e ZK_HOSTS=zookeeper:2181 -e ZK_ROOT=/rideshare \
@@ -168,7 +168,8 @@ down() {
     remove_workers
     "${compose[@]}" down -v --remove-orphans -t 5
     remove_workers
-    docker network rm "${stack}_net" >/dev/null 2>&1 || true
+    local n
+    for n in front back control data; do docker network rm "${stack}_$n" >/dev/null 2>&1 || true; done
     docker volume rm "${stack}_rabbitmq" "${stack}_backups" >/dev/null 2>&1 || true
 }
 

@@ -24,7 +24,7 @@ Checked, in this order:
     idle windows, counted with `docker ps` as the grader does; the data written before is still
     read after; make backup and make restore (services/infra/backup.sh) through the
     orchestrator container and its backup volume;
-  - the brokers' users (docs/security.md): from a container on the stack's network, guest cannot
+  - the brokers' users (docs/security.md): from a container on the stack's data network, guest cannot
     log in to RabbitMQ and the console's user cannot publish to the log (though it reads the
     queues' depths), and the workers' ZooKeeper identity cannot write the master znode
     (tests/helpers/brokerprobe, mounted into a rideshare-app container);
@@ -34,6 +34,7 @@ the checkout's secrets/.
 Stacks of earlier runs that died before their teardown (named rstest<pid>x<n>, whose pid is
 gone) are removed first.
 """
+import concurrent.futures
 import json
 import os
 import random
@@ -225,11 +226,63 @@ def worker_containers_are_confined():
     print(f"# {len(worker_containers())} workers confined", flush=True)
 
 
+def service_container(name):
+    out = sh("docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={STACK}",
+             "--filter", f"label=com.docker.compose.service={name}").split()
+    check(len(out) == 1, f"the {name} container: {out}")
+    return out[0]
+
+
+def networks_of(container):
+    """{network name: address} of a container."""
+    nets = json.loads(sh("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", container))
+    return {n: v["IPAddress"] for n, v in nets.items()}
+
+
+def connects(container, ip, port):
+    """Whether a TCP connection from inside container to ip:port opens within 3 s."""
+    r = subprocess.run(["docker", "exec", container, "timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{ip}/{port}"],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
+@suite.test
+def networks_are_segmented():
+    """docs/security.md, "Networks": a worker cannot open a connection to the orchestrator; the
+    gateway, users and rides cannot reach RabbitMQ or ZooKeeper, and share no network with a worker;
+    only the gateway is on the front network."""
+    wait_for(lambda: lists_agree(2), 30, "2 workers")
+    svc = {n: service_container(n) for n in ("gateway", "users", "rides", "orchestrator", "rabbitmq", "zookeeper")}
+    nets = {n: networks_of(c) for n, c in svc.items()}
+    workers = worker_containers()
+    wnets = {w: networks_of(w) for w in workers}
+    check(all(set(v) == {f"{STACK}_data"} for v in wnets.values()), f"workers' networks: {wnets}")
+    check([n for n, v in nets.items() if f"{STACK}_front" in v] == ["gateway"], f"front: {nets}")
+    for n in ("gateway", "users", "rides"):
+        check(not set(nets[n]) & {f"{STACK}_data", f"{STACK}_control"}, f"{n} is on {sorted(nets[n])}")
+    # The addresses exist and answer where they should: the orchestrator from the gateway's side,
+    # RabbitMQ and ZooKeeper from a worker's.
+    w = workers[0] if isinstance(workers, list) else next(iter(workers))
+    orch_ips = list(nets["orchestrator"].values())
+    check(any(connects(svc["gateway"], ip, 80) for ip in orch_ips), "the gateway cannot reach the orchestrator")
+    check(connects(w, "rabbitmq", 5672) and connects(w, "zookeeper", 2181), "a worker cannot reach its brokers")
+    # Every connection that must fail, tried at once (each waits out its 3 s).
+    tries = [(w, ip, 80, f"worker -> orchestrator {ip}") for ip in orch_ips]
+    tries += [(svc[n], ip, port, f"{n} -> {broker} {ip}") for n in ("gateway", "users", "rides")
+              for broker, port in (("rabbitmq", 5672), ("zookeeper", 2181)) for ip in nets[broker].values()]
+    with concurrent.futures.ThreadPoolExecutor(len(tries)) as pool:
+        opened = list(pool.map(lambda t: connects(*t[:3]), tries))
+    check(not any(opened), f"connections that opened: {[t[3] for t, o in zip(tries, opened) if o]}")
+    print(f"# networks: workers on {STACK}_data only; {len(orch_ips)} orchestrator and "
+          f"{sum(len(nets[b]) for b in ('rabbitmq', 'zookeeper'))} broker addresses unreachable from where "
+          f"they must be", flush=True)
+
+
 def broker_probe(*args, url="", zk_auth=""):
-    """brokerprobe ARGS in a container on the stack's network, as url (RabbitMQ) or zk_auth
-    (ZooKeeper), passed in its environment: (exit status, stdout, stderr)."""
+    """brokerprobe ARGS in a container on the stack's data network (where the workers are), as url
+    (RabbitMQ) or zk_auth (ZooKeeper), passed in its environment: (exit status, stdout, stderr)."""
     env = dict(ENV, RABBITMQ_URL=url, ZK_AUTH=zk_auth, ZK_HOSTS="zookeeper:2181", LOG_LEVEL="warn")
-    argv = ["docker", "run", "--rm", "--network", f"{STACK}_net", "--label", "rideshare.project=rideshare",
+    argv = ["docker", "run", "--rm", "--network", f"{STACK}_data", "--label", "rideshare.project=rideshare",
             "--label", f"rideshare.stack={STACK}", "-v", f"{HELPERS}:/probe:ro", "-e", "RABBITMQ_URL",
             "-e", "ZK_AUTH", "-e", "ZK_HOSTS", "-e", "LOG_LEVEL", "rideshare-app", "/probe/brokerprobe", *args]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
@@ -370,7 +423,7 @@ def remove_stale():
     for line in sh("docker", "ps", "-a", "--filter", "label=rideshare.project=rideshare",
                    "--format", '{{.Label "rideshare.stack"}}').split():
         names.add(line)
-    names |= {n[:-4] for n in sh("docker", "network", "ls", "--format", "{{.Name}}").split() if n.endswith("_net")}
+    names |= {n[:-5] for n in sh("docker", "network", "ls", "--format", "{{.Name}}").split() if n.endswith("_data")}
     names |= {v[:-9] for v in sh("docker", "volume", "ls", "--format", "{{.Name}}").split()
               if v.endswith("_rabbitmq")}
     for n in sorted(names):

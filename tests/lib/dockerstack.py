@@ -45,7 +45,7 @@ def remove_stale(prefix, log=print):
     """Stacks named <prefix><pid>x<n> whose pid is gone: down, and their pinned tags removed."""
     names = set(sh(["docker", "ps", "-a", "--filter", "label=rideshare.project=rideshare", "--format",
                     '{{.Label "rideshare.stack"}}']).split())
-    names |= {n[:-4] for n in sh(["docker", "network", "ls", "--format", "{{.Name}}"]).split() if n.endswith("_net")}
+    names |= {n[:-5] for n in sh(["docker", "network", "ls", "--format", "{{.Name}}"]).split() if n.endswith("_data")}
     for n in sorted(names):
         m = re.fullmatch(re.escape(prefix) + r"(\d+)x\d+", n)
         if m and not pid_alive(int(m.group(1))):
@@ -141,8 +141,9 @@ class DockerStack:
         p = self.inspect(container, "{{.State.Pid}}")
         return int(p) if p.isdigit() and int(p) > 0 else None
 
-    def ip(self, container):
-        return self.inspect(container, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+    def ips(self, container):
+        """Every address of the container, one per network it is on."""
+        return self.inspect(container, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()
 
     def paused(self):
         return sh(["docker", "ps", "-q", "--filter", f"label=rideshare.stack={self.name}", "--filter",

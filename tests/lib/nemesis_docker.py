@@ -15,7 +15,7 @@ container is needed):
             container's state, must depose.
   partition iptables rules in the container's own network namespace (`nsenter -t <pid> -n
             iptables`), DROP of everything to and from the peer's address (ZooKeeper's or
-            RabbitMQ's container on the stack's network), both directions, so neither side hears
+            RabbitMQ's container, each of its addresses), both directions, so neither side hears
             from the other, as behind a network that loses every packet; healed by deleting the
             same rules. A container that dies meanwhile takes its namespace, and the rules, with it.
 cleanup() sends SIGCONT to every process this target stopped, unpauses any paused container of
@@ -90,14 +90,16 @@ class DockerTarget(OrchestratorView):
 
     def partition(self, who, peer):
         pid = self._pid(who)
-        peer_ip = self.stack.ip(self.stack.service_container(PEERS[peer]))
-        if not pid or not peer_ip:
-            raise RuntimeError(f"no pid ({pid}) or peer address ({peer_ip})")
+        # Every address of the peer: it is on more than one network (docker-compose.yml).
+        peer_ips = self.stack.ips(self.stack.service_container(PEERS[peer]))
+        if not pid or not peer_ips:
+            raise RuntimeError(f"no pid ({pid}) or peer address ({peer_ips})")
         added = []
-        for rule in (["INPUT", "-s", peer_ip, "-j", "DROP"], ["OUTPUT", "-d", peer_ip, "-j", "DROP"]):
-            self._iptables(pid, "-I", rule)
-            added.append((pid, rule))
-            self.rules.append((pid, rule))
+        for ip in peer_ips:
+            for rule in (["INPUT", "-s", ip, "-j", "DROP"], ["OUTPUT", "-d", ip, "-j", "DROP"]):
+                self._iptables(pid, "-I", rule)
+                added.append((pid, rule))
+                self.rules.append((pid, rule))
 
         def heal():
             for pid_, rule in added:
