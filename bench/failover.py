@@ -72,55 +72,12 @@ def all_ready(s, n):
         and sum(w["role"] == "master" for w in ws) == 1
 
 
-class WriteLoad:
-    """threads clients writing unique rides without pause."""
-
-    def __init__(self, client, threads, base):
-        self.client, self.stop, self.lock = client, threading.Event(), threading.Lock()
-        self.acks = []        # (sent, answered) of acknowledged writes
-        self.refused = 0
-        self.base = base
-        self.threads = [threading.Thread(target=self.run, args=(k,), daemon=True) for k in range(threads)]
-        for t in self.threads:
-            t.start()
-
-    def run(self, k):
-        i = 0
-        while not self.stop.is_set():
-            ts = self.base + (k + 1) * 10_000_000 + i
-            i += 1
-            sent = time.monotonic()
-            try:
-                st, _ = self.client.write(ride(ts))
-            except Exception:
-                st = -1
-            with self.lock:
-                if st == 200:
-                    self.acks.append((sent, time.monotonic()))
-                else:
-                    self.refused += 1
-
-    def count(self):
-        with self.lock:
-            return len(self.acks)
-
-    def first_ack_sent_after(self, t):
-        with self.lock:
-            done = [a for s, a in self.acks[-2000:] if s > t]
-        return min(done) - t if done else None
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-
 def crash_rounds(s, kill, load):
     times = []
     for k in range(CRASHES):
         wait_for(lambda: all_ready(s, 3), 60, f"all workers ready before crash {k + 1}")
-        base = load.count()
-        wait_for(lambda: load.count() >= base + 50, 30, "writes to flow before the crash")
+        base = len(load.acked)
+        wait_for(lambda: len(load.acked) >= base + 50, 30, "writes to flow before the crash")
         _, pid, epoch = master_of(s)
         t0 = time.monotonic()
         kill(s, pid)
@@ -144,13 +101,14 @@ def failover(name, kill, base):
     s = Stack(name, INITIAL_SLAVES=2, ZK_SESSION_MS=SESSION_MS)
     try:
         wait_for(lambda: all_ready(s, 3), 60, "the stack to be ready")
-        s.client.write({"op": "insert", "table": "users", "values": {"username": "bench", "password": PASSWORD}})
+        for name in ("bench", "owner"):  # tests/lib/load.py's writers write rides of "owner"
+            s.client.write({"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}})
         load = WriteLoad(s.client, 8, base)
         try:
             times = crash_rounds(s, kill, load)
         finally:
             load.finish()
-        return times, load.refused
+        return times, len(load.refused)
     finally:
         s.stop()
 
@@ -209,7 +167,7 @@ def new_slave(base):
 
 
 def main():
-    global Stack, wait_for
+    global Stack, wait_for, WriteLoad
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     tmp = tempfile.mkdtemp(prefix="rideshare-bench-failover.")
@@ -226,7 +184,8 @@ def main():
         os.environ["INFRA_DIR"], os.environ["TEST_TMP"] = infra, tmp
         sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
         from harness import Stack as _Stack, wait_for as _wait_for
-        Stack, wait_for = _Stack, _wait_for
+        from load import WriteLoad as _WriteLoad
+        Stack, wait_for, WriteLoad = _Stack, _wait_for, _WriteLoad
 
         target_kill = SESSION_MS / 1000 + 1
         rows, notes = [], []
