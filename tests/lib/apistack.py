@@ -24,6 +24,7 @@ any bytes and any headers, and returns a Response (status, headers, raw body, pa
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -49,13 +50,40 @@ def install_signal_handlers():
     signal.signal(signal.SIGINT, on_signal)
 
 
-def free_ports(n):
-    """n distinct free loopback ports: all bound at once, then released."""
-    socks = []
+_rng = random.SystemRandom()  # not the tests' seeded random: two runs must not pick alike
+
+
+def _below_ephemeral():
+    """The ports just below the kernel's ephemeral range: a port picked there is never taken
+    meanwhile by an outgoing connection (the stack opens hundreds while it starts), which a
+    port the kernel hands out for bind(0) can be, before the server that was to use it binds."""
     try:
-        for _ in range(n):
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1025, low - 12000), low - 1
+
+
+def free_ports(n):
+    """n distinct free loopback ports, from below the ephemeral range: all bound at once, then
+    released."""
+    lo, hi = _below_ephemeral()
+    socks, seen = [], set()
+    try:
+        while len(socks) < n:
+            port = _rng.randint(lo, hi)
+            if port in seen:
+                continue
+            seen.add(port)
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                if len(seen) > hi - lo:
+                    raise RuntimeError(f"no {n} free ports in {lo}-{hi}")
+                continue
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
