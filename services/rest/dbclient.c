@@ -12,6 +12,7 @@
  */
 #include "dbclient.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,10 @@ static enum dbc_kind post(const struct dbclient *c, const char *what, const char
     case 401: /* a deployment error, not the client's: said plainly in our log */
         out->kind = DBC_UNAVAILABLE;
         snprintf(out->error, sizeof out->error, "the orchestrator wants the admin token (401): check ADMIN_TOKEN");
-        log_error("the orchestrator refused this service's calls status=401 (ADMIN_TOKEN or ADMIN_TOKEN_FILE)");
+        /* Once per process: every request would say the same, and logs stay bounded. */
+        static atomic_int told;
+        if (!atomic_exchange(&told, 1))
+            log_error("the orchestrator refused this service's calls status=401 (ADMIN_TOKEN or ADMIN_TOKEN_FILE)");
         break;
     default:
         out->kind = DBC_UNAVAILABLE;

@@ -152,11 +152,11 @@ def workers_cannot_write_the_master_znode():
 def the_console_cannot_write_any_znode():
     s = stack()
     console = s.auth["console"]
-    nodes, todo = [], [root(s)]
-    while todo:  # every znode under ZK_ROOT, read as the console
-        path = todo.pop()
+    nodes, pending = [], [root(s)]
+    while pending:  # every znode under ZK_ROOT, read as the console
+        path = pending.pop()
         nodes.append(path)
-        todo += [f"{path}/{c}" for c in zk_ok(s, console, "children", path).split("\n") if c]
+        pending += [f"{path}/{c}" for c in zk_ok(s, console, "children", path).split("\n") if c]
     check({f"{root(s)}/{n}" for n in ("master", "workers", "log_epoch", "checkpoint", "locks")} <= set(nodes)
           and len(nodes) >= 8, f"znodes: {nodes}")
     for path in nodes:
