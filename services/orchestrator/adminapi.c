@@ -41,6 +41,7 @@
 #include "log.h"
 #include "mq.h"
 #include "protocol.h"
+#include "readcache.h"
 #include "scaler.h"
 #include "supervisor.h"
 #include "workers.h"
@@ -248,6 +249,14 @@ static void on_status(const struct http_request *req, struct http_response *res,
     json_add_int(sc, "scale_up_step", si.scale_up_step);
     cJSON_AddBoolToObject(sc, "capped", si.capped);
     cJSON_AddBoolToObject(sc, "stepped", si.stepped);
+
+    struct readcache_stats rc;
+    readcache_stats(a->cfg.cache, &rc);
+    cJSON *c = cJSON_AddObjectToObject(o, "read_cache");
+    json_add_int(c, "hits", (int64_t)rc.hits);
+    json_add_int(c, "misses", (int64_t)rc.misses);
+    json_add_int(c, "entries", (int64_t)rc.entries);
+    json_add_int(c, "bytes", (int64_t)rc.bytes);
     cJSON_AddStringToObject(sc, "set_by", si.set_by);
 
     struct supervisor_starts st;

@@ -22,6 +22,7 @@ struct adminapi_config {
     int64_t window_ms;            /* the scaling window, shown in the status */
     int reads_per_slave;
     int max_slaves;               /* POST /api/v1/scale accepts 1..max_slaves (MAX_SLAVES) */
+    struct readcache *cache;      /* its counters in the status (NULL: none) */
 };
 
 struct adminapi;

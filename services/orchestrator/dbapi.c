@@ -12,7 +12,11 @@
  *     call()), and its seq raises acked_seq;
  *   - reads to readQ with min_seq = acked_seq at the moment the read
  *     arrived, which the answering slave must have applied first: a read
- *     never misses a write acknowledged before it began.
+ *     never misses a write acknowledged before it began. The answer is
+ *     kept in the read cache with the seq the slave had applied, and a
+ *     later read whose min_seq that seq still covers is answered from there
+ *     without a replica (readcache.h: the same promise, one hop instead of
+ *     three).
  * Every db/read request is counted for the autoscaler as it arrives, valid
  * or not (the rule counts requests: docs/api.md, "The scaling rule");
  * nothing else is.
@@ -31,6 +35,7 @@
 #include "json.h"
 #include "log.h"
 #include "protocol.h"
+#include "readcache.h"
 #include "rpc.h"
 #include "scaler.h"
 #include "workers.h"
@@ -91,9 +96,11 @@ static char *envelope(const char *op, size_t len, int64_t min_seq)
  * master's log entry came before its epoch marker (it applied it), or
  * applies it now if the entry came after (every replica ignores that one):
  * either way exactly once, and the client sees its write succeed across
- * the failover instead of a 503. */
+ * the failover instead of a 503. A read's 2xx answer that says which seq
+ * it was computed at is kept in the read cache under cache_key (NULL: not
+ * kept). */
 static void call_for(struct dbapi *api, const char *queue, char *env, int write, int timeout_ms,
-                     struct http_response *res)
+                     const char *cache_key, size_t klen, struct http_response *res)
 {
     char rid[48];
     snprintf(rid, sizeof rid, "%s-%llu", api->rid_prefix,
@@ -138,6 +145,8 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
     if (r.status < 200 || r.status > 599 || (write && r.status != 400 && !r.has_epoch)) {
         http_reply_error(res, 502, "malformed reply from a worker");
     } else if (!write) {
+        if (cache_key && r.has_seq && r.status >= 200 && r.status < 300)
+            readcache_put(api->cfg.cache, cache_key, klen, r.seq, (int)r.status, r.body, r.len);
         http_reply_raw(res, (int)r.status, r.body);
         r.body = NULL;
     } else {
@@ -157,12 +166,12 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
 
 static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
 {
-    call_for(api, queue, env, write, 0, res);
+    call_for(api, queue, env, write, 0, NULL, 0, res);
 }
 
 void dbapi_send_write(struct dbapi *api, char *envelope, int timeout_ms, struct http_response *res)
 {
-    call_for(api, PROTO_WRITE_QUEUE, envelope, 1, timeout_ms, res);
+    call_for(api, PROTO_WRITE_QUEUE, envelope, 1, timeout_ms, NULL, 0, res);
 }
 
 static void on_write(const struct http_request *req, struct http_response *res, void *ctx)
@@ -183,6 +192,15 @@ static void on_read(const struct http_request *req, struct http_response *res, v
 {
     struct dbapi *api = ctx;
     if (api->cfg.scaler) scaler_count(api->cfg.scaler, clock_ms());
+    int64_t min_seq = atomic_load(&api->acked_seq);
+    /* Only valid reads were ever kept, so a key found is a valid read. */
+    char *cached;
+    size_t clen;
+    int cstatus;
+    if (readcache_get(api->cfg.cache, req->body, req->body_len, min_seq, &cached, &clen, &cstatus)) {
+        http_reply_raw(res, cstatus, cached);
+        return;
+    }
     struct dbop op;
     cJSON *j = parse_op(req, res, &op);
     if (!j) return;
@@ -192,7 +210,7 @@ static void on_read(const struct http_request *req, struct http_response *res, v
         http_reply_error(res, 400, "db/read takes select or count; use db/write");
         return;
     }
-    call(api, PROTO_READ_QUEUE, envelope(req->body, req->body_len, atomic_load(&api->acked_seq)), 0, res);
+    call_for(api, PROTO_READ_QUEUE, envelope(req->body, req->body_len, min_seq), 0, 0, req->body, req->body_len, res);
 }
 
 static void on_clear(const struct http_request *req, struct http_response *res, void *ctx)

@@ -27,6 +27,7 @@
 #include "restorer.h"
 #include "log.h"
 #include "mq.h"
+#include "readcache.h"
 #include "rpc.h"
 #include "runtime.h"
 #include "scaler.h"
@@ -61,6 +62,10 @@ static const struct config_var vars[] = {
     { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master (a master never applies a write after it)" },
     { "REQUEST_WINDOW_S", "120", "how long workers remember request ids: at least the write timeout plus 10 s of clock skew" },
     { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
+    { "READ_CACHE_ENTRIES", "1024", "db/read answers kept for repeated reads, each valid while no later write is "
+                                    "acknowledged (0: no cache)" },
+    { "READ_CACHE_MB", "16", "most memory the read cache holds, keys and answers (an answer over an eighth of it "
+                             "is not kept)" },
     { "INITIAL_SLAVES", "1", "slaves started with the master (at most MAX_SLAVES)" },
     { "READY_TIMEOUT_MS", "30000", "how long a new worker may take to register, and a new master to take writes" },
     { "SCALE_WINDOW_S", "120", "autoscaling window in seconds, from the first db/read" },
@@ -252,6 +257,8 @@ int main(int argc, char **argv)
     struct scaler *sc = scaler_new(config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
                                    (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000));
     struct supervisor *sup = NULL;
+    struct readcache *cache = readcache_new((size_t)config_long(vars, "READ_CACHE_ENTRIES", 0, 1000000),
+                                            (size_t)config_long(vars, "READ_CACHE_MB", 0, 65536) << 20);
 
     int rc = 1;
     struct http_server *srv = NULL;
@@ -308,6 +315,7 @@ int main(int argc, char **argv)
             .write_timeout_ms = write_timeout_ms,
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
             .scaler = sc,
+            .cache = cache,
         };
         api = dbapi_register(srv, &dcfg, rpc, ws);
         struct adminapi_config acfg = {
@@ -315,6 +323,7 @@ int main(int argc, char **argv)
             .window_ms = config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
             .reads_per_slave = (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000),
             .max_slaves = max_slaves,
+            .cache = cache,
         };
         admin = adminapi_register(srv, &acfg);
         configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
@@ -351,6 +360,7 @@ int main(int argc, char **argv)
     workers_stop_all(ws, 700);
     rpc_stop(rpc);
     dbapi_free(api);
+    readcache_free(cache);
     runtime_destroy(rt);
     zksession_close(zs);  /* no supervisor watch or listener call fires after it */
     workers_free(ws);
