@@ -63,6 +63,12 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
                       http_handler fn, void *ctx);
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
 
+/* Serves GET /metrics: the process's metrics (metrics.h) in Prometheus's
+ * text format, among them this server's requests by route, method and
+ * status and their latency (http_metrics.h). Behind the token like every
+ * route when one is required. 0 or -1, as http_server_route. */
+int http_server_serve_metrics(struct http_server *s);
+
 /* From now on every request must carry "Authorization: Bearer <token>":
  * any other is answered 401 {"error": ...} with "WWW-Authenticate: Bearer"
  * as soon as its headers are in — before its body is read or any route

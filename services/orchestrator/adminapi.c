@@ -39,6 +39,7 @@
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "protocol.h"
 #include "readcache.h"
@@ -157,6 +158,39 @@ static void *stats_main(void *arg)
     pthread_mutex_unlock(&a->mu);
     mq_close(m);
     return NULL;
+}
+
+/* GET /metrics: the queue depths, as the status shows them. A scrape asks
+ * for them like a status request does, so the stats thread keeps them fresh
+ * while something scrapes; the first scrape after a quiet spell has none. */
+static void collect_queues(struct metrics_out *o, void *ctx)
+{
+    struct adminapi *a = ctx;
+    int64_t now = clock_ms();
+    pthread_mutex_lock(&a->mu);
+    int first = a->asked_at == 0 || now - a->asked_at >= STATS_IDLE_MS;
+    a->asked_at = now;
+    if (first) pthread_cond_signal(&a->wake);
+    int known = a->depths_at && !first;
+    int ok[3];
+    uint32_t msgs[3], cons[3];
+    memcpy(ok, a->ok, sizeof ok);
+    memcpy(msgs, a->messages, sizeof msgs);
+    memcpy(cons, a->consumers, sizeof cons);
+    pthread_mutex_unlock(&a->mu);
+    if (!known) return;
+    char labels[64];
+    metrics_header(o, "rideshare_queue_messages", "ready messages in the queue (the stream's count for replog)",
+                   METRIC_GAUGE);
+    for (int i = 0; i < 3; i++) {
+        snprintf(labels, sizeof labels, "queue=\"%s\"", QUEUES[i]);
+        if (ok[i]) metrics_sample(o, "rideshare_queue_messages", labels, msgs[i]);
+    }
+    metrics_header(o, "rideshare_queue_consumers", "consumers of the queue", METRIC_GAUGE);
+    for (int i = 0; i < 3; i++) {
+        snprintf(labels, sizeof labels, "queue=\"%s\"", QUEUES[i]);
+        if (ok[i]) metrics_sample(o, "rideshare_queue_consumers", labels, cons[i]);
+    }
 }
 
 static const char *iso_time(int64_t ms, char *buf, size_t n)
@@ -354,12 +388,14 @@ struct adminapi *adminapi_register(struct http_server *srv, const struct adminap
     http_server_route(srv, "GET", "/api/v1/status", on_status, a);
     http_server_route(srv, "POST", "/api/v1/scale", on_scale, a);
     http_server_route(srv, "POST", "/api/v1/promote", on_promote, a);
+    metrics_collector_add(collect_queues, a);
     return a;
 }
 
 void adminapi_free(struct adminapi *a)
 {
     if (!a) return;
+    metrics_collector_remove(collect_queues, a);
     pthread_mutex_lock(&a->mu);
     a->stop = 1;
     pthread_cond_signal(&a->wake);

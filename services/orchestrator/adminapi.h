@@ -2,7 +2,8 @@
  * adminapi.h — the orchestrator's operator endpoints: the crash endpoints
  * POST /api/v1/crash/master and POST /api/v1/crash/slave (docs/api.md,
  * "The crash rules"), and the admin API GET /api/v1/status,
- * POST /api/v1/scale and POST /api/v1/promote (docs/api.md, "Admin API").
+ * POST /api/v1/scale and POST /api/v1/promote (docs/api.md, "Admin API");
+ * and the queue depths among the metrics of GET /metrics.
  */
 #ifndef RS_ADMINAPI_H
 #define RS_ADMINAPI_H

@@ -23,6 +23,7 @@
  */
 #include "dbapi.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "readcache.h"
 #include "rpc.h"
@@ -48,6 +50,27 @@ struct dbapi {
     _Atomic uint64_t next_rid;
     char rid_prefix[24];
 };
+
+/* RPCs that got no answer, by queue and why, for GET /metrics. */
+static struct metric *rpc_timeouts, *rpc_unavailable;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void init_metrics(void)
+{
+    rpc_timeouts = metric_family("rideshare_rpc_timeouts_total",
+                                 "DB API requests no worker answered in time (a 503), by queue", METRIC_COUNTER);
+    rpc_unavailable = metric_family("rideshare_rpc_unavailable_total",
+                                    "DB API requests refused at once: broker down, blocked or too busy (a 503), "
+                                    "by queue", METRIC_COUNTER);
+}
+
+static void count_failure(const char *queue, int rc)
+{
+    pthread_once(&metrics_once, init_metrics);
+    char labels[64];
+    snprintf(labels, sizeof labels, "queue=\"%s\"", queue);
+    metric_add(metric_series(rc == RPC_TIMEOUT ? rpc_timeouts : rpc_unavailable, labels), 1);
+}
 
 static void raise_acked(struct dbapi *api, int64_t seq)
 {
@@ -132,6 +155,7 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
         nanosleep(&pause, NULL);
     }
     free(env);
+    if (rc != RPC_OK) count_failure(queue, rc);
     if (rc == RPC_UNAVAILABLE) {
         http_reply_error(res, 503, "message broker unavailable");
         return;

@@ -26,6 +26,7 @@
 #include "http_server.h"
 #include "restorer.h"
 #include "log.h"
+#include "metricsview.h"
 #include "mq.h"
 #include "readcache.h"
 #include "rpc.h"
@@ -326,6 +327,8 @@ int main(int argc, char **argv)
             .cache = cache,
         };
         admin = adminapi_register(srv, &acfg);
+        if (http_server_serve_metrics(srv)) abort();
+        metricsview_start(&(struct metricsview_config){ .ws = ws, .sup = sup, .cache = cache });
         configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);
         if (backups) {
@@ -353,6 +356,7 @@ int main(int argc, char **argv)
         }
     }
     http_server_free(srv);
+    metricsview_stop();
     adminapi_free(admin);
     backupapi_free(bapi);
     backups_stop(backups); /* its scheduler's calls end with the RPC's shutdown */
