@@ -328,7 +328,7 @@ int main(int argc, char **argv)
         };
         admin = adminapi_register(srv, &acfg);
         if (http_server_serve_metrics(srv)) abort();
-        metricsview_start(&(struct metricsview_config){ .ws = ws, .sup = sup, .cache = cache });
+        metricsview_start(&(struct metricsview_config){ .ws = ws, .sup = sup, .cache = cache, .rpc = rpc });
         configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);
         if (backups) {

@@ -13,6 +13,7 @@
  *   rideshare_scaling_*                      target, rule target, cap, step
  *   rideshare_read_cache_*                   hits, misses, entries, bytes
  *   rideshare_checkpoint_age_seconds / _seq  the newest checkpoint (absent before one)
+ *   rideshare_broker_up / _blocked           RabbitMQ reachable; under a resource alarm
  */
 #include "metricsview.h"
 
@@ -22,6 +23,7 @@
 #include "clock.h"
 #include "metrics.h"
 #include "readcache.h"
+#include "rpc.h"
 #include "supervisor.h"
 #include "workers.h"
 #include "workers_roles.h"
@@ -129,6 +131,10 @@ static void collect_checkpoint(struct metrics_out *o)
 static void collect(struct metrics_out *o, void *ctx)
 {
     (void)ctx;
+    gauge(o, "rideshare_broker_up", "1 while the orchestrator's RabbitMQ connections are up and not blocked",
+          rpc_broker_up_since(C.rpc) != 0);
+    gauge(o, "rideshare_broker_blocked", "1 while RabbitMQ blocks publishes (a memory or disk alarm)",
+          rpc_broker_blocked(C.rpc));
     collect_workers(o);
     collect_scaling(o);
     collect_cache(o);

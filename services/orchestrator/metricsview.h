@@ -11,6 +11,7 @@
 #define RS_METRICSVIEW_H
 
 struct readcache;
+struct rpc;
 struct supervisor;
 struct workers;
 
@@ -18,6 +19,7 @@ struct metricsview_config {
     struct workers *ws;
     struct supervisor *sup;
     struct readcache *cache;     /* may be NULL */
+    struct rpc *rpc;             /* the broker's state */
 };
 
 /* Registers the collector (one per process); stop it after the HTTP server. */
