@@ -239,6 +239,21 @@ uint64_t mq_published(const struct mq *m);
  * connection (the caller cannot know whether the messages are stored). */
 int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms);
 
+/* How long (ms) publishes have waited for confirms without any coming:
+ * since the oldest unconfirmed publish was sent or the last confirm
+ * arrived, whichever is later; 0 when none waits (or not in confirm mode).
+ * Confirms are read by any call that reads the connection (mq_next,
+ * mq_poll, mq_wait_confirms). What it is for: a quorum queue whose leader
+ * was on a node that died can swallow the publishes of a channel that
+ * looked the leader up just before the new one was elected — they are
+ * never enqueued and never confirmed, and the ones after them wait behind
+ * them — until the channel is closed; a stall is the sign to reconnect. */
+int64_t mq_confirm_stalled_ms(const struct mq *m);
+
+/* Whether the broker has nacked a publish on m (since confirm.select): it
+ * did not take the message. A quorum queue without a live leader nacks. */
+int mq_nacked(const struct mq *m);
+
 /* Messages ready in a queue and its consumers (passive declare); -1 on error. */
 int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers);
 

@@ -34,6 +34,7 @@ struct mq {
     uint64_t published;       /* last publish's sequence number */
     uint64_t base;            /* lowest unsettled sequence number */
     uint64_t first_nack;      /* 0: none */
+    int64_t confirm_moved_at; /* clock_ms() since which the oldest unconfirmed publish waits, 0: none waits */
     uint8_t *settled;         /* ring of cap flags: 1 = settled */
     size_t cap;
 
