@@ -56,8 +56,9 @@
 #   distribution port and directory (DIR/rabbitmq/n1..n3), one epmd and one
 #   Erlang cookie (made here, copied into each node's HOME) for the three. They
 #   boot in parallel (each loads the same definitions: the users of
-#   rabbitmq-roles.sh); then nodes 2 and 3 join node 1 (rabbitmqctl stop_app,
-#   join_cluster, start_app — join_cluster resets the joining node, which then
+#   rabbitmq-roles.sh); then nodes 2 and 3 join node 1 (what rabbitmqctl stop_app,
+#   join_cluster, start_app do, in one rabbitmqctl eval: each call boots an
+#   Erlang VM — join_cluster resets the joining node, which then
 #   takes the cluster's users), one after the other (two joins at once race on
 #   the cluster's schema), and the start checks that node 1 sees three running
 #   nodes. What a cluster needs of the queues (quorum
@@ -383,9 +384,10 @@ join_node() {
     first=$NODE
     use_rabbit "$1"
     t0=$(now_ms)
-    rmqctl stop_app
-    rmqctl join_cluster "$first"
-    rmqctl start_app
+    # What stop_app, join_cluster and start_app do, in one rabbitmqctl call:
+    # each call boots an Erlang VM (a second or more), the node's work is
+    # quick.
+    rmqctl eval "ok = rabbit:stop(), ok = rabbit_mnesia:join_cluster('$first', disc), ok = rabbit:start()."
     t=$(( t0 + RMQ_START_DEADLINE * 1000 ))
     until probe amqp "$AMQP_PORT"; do
         [ "$(now_ms)" -lt "$t" ] || { tail_log "$R/log/$NODE.log"; die "node $NODE did not accept AMQP after joining"; }
