@@ -352,19 +352,23 @@ write_definitions() {
     mv "$r/definitions.json.tmp" "$r/definitions.json"
 }
 
+# on_nodes USE FN: for each of the three nodes at once, in a subshell, USE K
+# (use_rabbit, use_zk) then FN; waits for all; fails if one failed.
+on_nodes() {
+    local k jobs=() rc=0
+    for k in 1 2 3; do
+        ("$1" "$k"; "$2") &
+        jobs+=($!)
+    done
+    for k in "${jobs[@]}"; do wait "$k" || rc=1; done
+    return $rc
+}
+
+# The beam handles TERM as a clean shutdown; its helper erl_child_setup
+# exits with it. A cluster's nodes stop together (each by its PID).
+stop_rabbit_node() { kill_wait "$R/beam.pid" rabbit "rabbitmq $NODE"; }
 stop_rabbitmq() {
-    # The beam handles TERM as a clean shutdown; its helper erl_child_setup
-    # exits with it. A cluster's nodes stop together (each by its PID).
-    local k jobs=()
-    if [ "${HA:-}" = 1 ]; then
-        for k in 1 2 3; do
-            (use_rabbit "$k"; kill_wait "$R/beam.pid" rabbit "rabbitmq node $k") &
-            jobs+=($!)
-        done
-        for k in "${jobs[@]}"; do wait "$k" || true; done
-    else
-        kill_wait "$R/beam.pid" rabbit rabbitmq
-    fi
+    if [ "${HA:-}" = 1 ]; then on_nodes use_rabbit stop_rabbit_node || true; else stop_rabbit_node; fi
 }
 
 # rabbitmqctl against our node: our epmd, our cookie (through HOME). Each
@@ -486,30 +490,16 @@ EOF
     say "zookeeper up in $(( $(now_ms) - t0 )) ms: 127.0.0.1:$ZK_PORT pid=$(cat "$z/zk.pid")"
 }
 
+stop_zk_server() { kill_wait "$Z/zk.pid" QuorumPeerMain "zookeeper${ZK_ID:+ server $ZK_ID}"; }
 stop_zk() {
-    local k jobs=()
-    if [ "${HA:-}" = 1 ]; then
-        for k in 1 2 3; do
-            (use_zk "$k"; kill_wait "$Z/zk.pid" QuorumPeerMain "zookeeper server $k") &
-            jobs+=($!)
-        done
-        for k in "${jobs[@]}"; do wait "$k" || true; done
-    else
-        kill_wait "$Z/zk.pid" QuorumPeerMain zookeeper
-    fi
+    if [ "${HA:-}" = 1 ]; then on_nodes use_zk stop_zk_server || true; else stop_zk_server; fi
 }
 
 # start_zk_all: the single server, or the three of an ensemble in parallel
 # (a server waits for the others to form a quorum).
 start_zk_all() {
-    local k jobs=() rc=0
     if [ "${HA:-}" != 1 ]; then use_zk; start_zk; return; fi
-    for k in 1 2 3; do
-        (use_zk "$k"; start_zk) &
-        jobs+=($!)
-    done
-    for k in "${jobs[@]}"; do wait "$k" || rc=1; done
-    return $rc
+    on_nodes use_zk start_zk
 }
 
 # ------------------------------------------------------------------- main
@@ -568,12 +558,7 @@ start)
     if [ "$HA" = 1 ]; then
         # One epmd for the three, started before they race to start it.
         start_epmd
-        jobs=()
-        for k in 1 2 3; do
-            (use_rabbit "$k"; start_rabbitmq) &
-            jobs+=($!)
-        done
-        for j in "${jobs[@]}"; do wait "$j" || die "a rabbitmq node failed to start"; done
+        on_nodes use_rabbit start_rabbitmq || die "a rabbitmq node failed to start"
         say "rabbitmq nodes up in $(( $(now_ms) - t_all )) ms; clustering"
         # One after the other: two nodes joining at once race on the cluster's
         # schema (seen here: the second start_app failed in mnesia).

@@ -122,6 +122,16 @@ def kill_and_measure(history, what, pid):
     return took
 
 
+def kill_and_judge(history, which, what, pid):
+    """kill_and_measure, then the verdict line: 0 if writes came back within RESUME_S, else 1."""
+    took = kill_and_measure(history, what, pid)
+    if took is None or took > RESUME_S:
+        say(f"not ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of {which}'s kill ({took})")
+        return 1
+    say(f"ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of {which}'s kill ({took:.2f}s)")
+    return 0
+
+
 class Target:
     """What runner.settle needs of the stack: its admin API."""
 
@@ -159,24 +169,15 @@ def main():
         # 1. The RabbitMQ node the master's connections use.
         port = master_broker(stack)
         k = next((i for i in (1, 2, 3) if infra[f"RABBITMQ_PORT_{i}"] == port), 1)
-        took = kill_and_measure(history, f"kill -9 RabbitMQ node {k} (the master's, port {port})",
-                                int(infra[f"RABBITMQ_PID_{k}"]))
-        if took is None or took > RESUME_S:
-            failed += 1
-            say(f"not ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of a RabbitMQ node's kill ({took})")
-        else:
-            say(f"ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of a RabbitMQ node's kill ({took:.2f}s)")
+        failed += kill_and_judge(history, "a RabbitMQ node", f"kill -9 RabbitMQ node {k} (the master's, port {port})",
+                                 int(infra[f"RABBITMQ_PID_{k}"]))
         wait_flowing(history, time.time(), 60)
 
         # 2. The ZooKeeper leader.
         modes = {i: zk_mode(infra[f"ZK_PORT_{i}"]) for i in (1, 2, 3)}
         z = next((i for i, m in modes.items() if m == "leader"), 1)
-        took = kill_and_measure(history, f"kill -9 ZooKeeper server {z} ({modes[z]})", int(infra[f"ZK_PID_{z}"]))
-        if took is None or took > RESUME_S:
-            failed += 1
-            say(f"not ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of a ZooKeeper server's kill ({took})")
-        else:
-            say(f"ok {SUITE}: writes acknowledged within {RESUME_S:.0f}s of a ZooKeeper server's kill ({took:.2f}s)")
+        failed += kill_and_judge(history, "a ZooKeeper server", f"kill -9 ZooKeeper server {z} ({modes[z]})",
+                                 int(infra[f"ZK_PID_{z}"]))
         wait_flowing(history, time.time(), 30)
         load.stop()
 
