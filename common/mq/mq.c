@@ -26,6 +26,12 @@
  *
  * The login announces the capability connection.blocked, so a broker under
  * a resource alarm says so (mq_blocked) instead of only ceasing to read.
+ *
+ * A URL that lists a cluster's nodes (mq_nodes.h) is walked by
+ * connect_list: one connect_once per node, from the process's preferred
+ * node, which moves to the node that answered, and on to the next one when
+ * a connection to it fails (mq_fail), so the dead or silent node is tried
+ * last. A single URL goes straight to connect_once, as before.
  */
 #include "mq_internal.h"
 
