@@ -26,11 +26,18 @@
  *
  * The login announces the capability connection.blocked, so a broker under
  * a resource alarm says so (mq_blocked) instead of only ceasing to read.
+ *
+ * A URL that lists a cluster's nodes (mq_nodes.h) is walked by
+ * connect_list: one connect_once per node, from the process's preferred
+ * node, which moves to the node that answered, and on to the next one when
+ * a connection to it fails (mq_fail), so the dead or silent node is tried
+ * last. A single URL goes straight to connect_once, as before.
  */
 #include "mq_internal.h"
 
 #include "clock.h"
 #include "log.h"
+#include "mq_nodes.h"
 
 #include <amqp_tcp_socket.h>
 #include <ctype.h>
@@ -46,6 +53,19 @@
 static _Atomic int heartbeat_s;
 
 void mq_set_heartbeat(int seconds) { atomic_store(&heartbeat_s, seconds > 0 ? seconds : 0); }
+
+/* How many nodes a queue and a stream is declared on (mq_set_replicas). */
+static _Atomic int replicas = 1;
+
+void mq_set_replicas(int n) { atomic_store(&replicas, n > 1 ? n : 1); }
+
+int mq_replicas(void) { return atomic_load(&replicas); }
+
+/* The node of a list that a new connection tries first: the one the last
+ * connect of this process reached, moved on to the next one when a
+ * connection to it fails (mq_fail). One for the whole process: its
+ * connections all name the same nodes, in the same order. */
+static _Atomic int preferred_node;
 
 struct timeval mq_tv_ms(int64_t ms)
 {
@@ -74,6 +94,14 @@ void mq_fail(struct mq *m, const char *what, const char *err)
         m->lost_at -= 2000LL * m->heartbeat_s;
     if (cut == MQ_CUT_STOP) log_info("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
     else log_warn("amqp connection failed broker=%s op=%s err=\"%s\"", m->where, what, err);
+    /* The next connect starts at the next node: this one may be gone, or
+     * cut off behind a silent network, where each try would cost a whole
+     * connect timeout before the list moves on. Only from this node: two
+     * connections failing together move it once. */
+    if (m->nodes > 1 && cut != MQ_CUT_STOP) {
+        int expect = m->node;
+        atomic_compare_exchange_strong(&preferred_node, &expect, (m->node + 1) % m->nodes);
+    }
 }
 
 /* Answers a broker-side close with close-ok. A close of channel 2 (the
@@ -203,7 +231,41 @@ out:
     return m;
 }
 
-struct mq *mq_connect(const char *url, int timeout_ms) { return connect_once(url, timeout_ms, 0, NULL); }
+/* One try at each node of list in turn, from the preferred one, each within
+ * timeout_ms; the first that answers wins. A list of one is exactly one
+ * connect_once. */
+static struct mq *connect_list(const char *list, int timeout_ms, int quiet, volatile int *stop)
+{
+    int n = mq_node_count(list);
+    char url[1024];
+    if (n <= 1) {
+        /* One URL, as ever (blanks or a stray comma around it dropped). */
+        const char *one = n == 1 && strchr(list, ',') && mq_node_url(list, 0, url, sizeof url) == 0 ? url : list;
+        return connect_once(one, timeout_ms, quiet, stop);
+    }
+    int first = atomic_load(&preferred_node);
+    if (first < 0 || first >= n) first = 0;
+    for (int k = 0; k < n && !(stop && *stop); k++) {
+        int i = (first + k) % n;
+        if (mq_node_url(list, i, url, sizeof url)) {
+            if (!quiet) log_warn("amqp connect failed node=%d err=\"url too long\"", i);
+            continue;
+        }
+        struct mq *m = connect_once(url, timeout_ms, quiet, stop);
+        if (!m) continue;
+        m->node = i;
+        m->nodes = n;
+        if (i != first) {
+            log_info("amqp node failover broker=%s node=%d nodes=%d", m->where, i, n);
+            int expect = first;
+            atomic_compare_exchange_strong(&preferred_node, &expect, i);
+        }
+        return m;
+    }
+    return NULL;
+}
+
+struct mq *mq_connect(const char *url, int timeout_ms) { return connect_list(url, timeout_ms, 0, NULL); }
 
 struct mq *mq_connect_retry(const char *url, volatile int *stop)
 {
@@ -213,7 +275,7 @@ struct mq *mq_connect_retry(const char *url, volatile int *stop)
         /* One failure line per outage and then one per 30 s, not one per try. */
         int quiet = attempt > 0 && clock_ms() - last_log < 30000;
         if (!quiet) last_log = clock_ms();
-        struct mq *m = connect_once(url, 2000, quiet, stop);
+        struct mq *m = connect_list(url, 2000, quiet, stop);
         if (m) return m;
         attempt++;
         for (int64_t until = clock_ms() + delay; !*stop && clock_ms() < until;) {
@@ -258,19 +320,39 @@ int mq_blocked(const struct mq *m) { return m && m->blocked; }
 
 /* ---------------------------------------------------------------- topology */
 
+/* The x-queue-type and replication arguments of a declare, into e (room
+ * for 4); returns how many. One node: a classic queue (no type) or a
+ * stream, as ever. Several (mq_set_replicas): a quorum queue instead of a
+ * classic one — a classic queue lives on one node, and while that node is
+ * down the queue cannot be used or declared anywhere — and the stream's
+ * replicas; the broker places them on its nodes (at most as many as it
+ * has). */
+static int type_args(amqp_table_entry_t *e, enum mq_queue_kind kind)
+{
+    int n = 0, r = mq_replicas();
+    if (kind == MQ_STREAM || r > 1) {
+        e[n].key = amqp_cstring_bytes("x-queue-type");
+        e[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[n++].value.value.bytes = amqp_cstring_bytes(kind == MQ_STREAM ? "stream" : "quorum");
+    }
+    if (r > 1) {
+        e[n].key = amqp_cstring_bytes(kind == MQ_STREAM ? "x-initial-cluster-size" : "x-quorum-initial-group-size");
+        e[n].value.kind = AMQP_FIELD_KIND_I32;
+        e[n++].value.value.i32 = r;
+    }
+    if (kind == MQ_SINGLE_ACTIVE) {
+        e[n].key = amqp_cstring_bytes("x-single-active-consumer");
+        e[n].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        e[n++].value.value.boolean = 1;
+    }
+    return n;
+}
+
 int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind)
 {
     if (!mq_ok(m)) return -1;
-    amqp_table_entry_t e = { .key = amqp_cstring_bytes("x-queue-type") };
-    amqp_table_t args = { kind != MQ_CLASSIC, &e };
-    if (kind == MQ_SINGLE_ACTIVE) {
-        e.key = amqp_cstring_bytes("x-single-active-consumer");
-        e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
-        e.value.value.boolean = 1;
-    } else if (kind == MQ_STREAM) {
-        e.value.kind = AMQP_FIELD_KIND_UTF8;
-        e.value.value.bytes = amqp_cstring_bytes("stream");
-    }
+    amqp_table_entry_t e[4];
+    amqp_table_t args = { type_args(e, kind), e };
     mq_busy(m, MQ_SYNC_MS(m));
     amqp_queue_declare(m->conn, WORK_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     return mq_check(m, amqp_get_rpc_reply(m->conn), WORK_CHANNEL, "queue.declare");
@@ -293,11 +375,8 @@ int mq_declare_stream(struct mq *m, const char *queue, int64_t max_bytes, int64_
     if (!mq_ok(m)) return -1;
     if (mq_queue_depth(m, queue, NULL, NULL) == 0) return 0; /* exists: as it was declared */
     if (!mq_ok(m)) return -1;
-    amqp_table_entry_t e[3];
-    int n = 0;
-    e[n].key = amqp_cstring_bytes("x-queue-type");
-    e[n].value.kind = AMQP_FIELD_KIND_UTF8;
-    e[n++].value.value.bytes = amqp_cstring_bytes("stream");
+    amqp_table_entry_t e[6];
+    int n = type_args(e, MQ_STREAM);
     if (max_bytes > 0) {
         e[n].key = amqp_cstring_bytes("x-max-length-bytes");
         e[n].value.kind = AMQP_FIELD_KIND_I64;

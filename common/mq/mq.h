@@ -62,8 +62,8 @@
 struct mq;
 
 enum mq_queue_kind {
-    MQ_CLASSIC,        /* durable classic queue */
-    MQ_SINGLE_ACTIVE,  /* durable classic queue, x-single-active-consumer */
+    MQ_CLASSIC,        /* durable classic queue (quorum with mq_set_replicas > 1) */
+    MQ_SINGLE_ACTIVE,  /* the same, with x-single-active-consumer */
     MQ_STREAM,         /* durable stream, x-queue-type=stream */
 };
 
@@ -102,12 +102,21 @@ struct mq_message {
 int mq_header(const struct mq_message *msg, const char *name, int64_t *value);
 
 /* Connects to an amqp:// URL within timeout_ms and opens the channel.
- * NULL on failure, with the reason logged. */
+ * NULL on failure, with the reason logged.
+ *
+ * url may name the nodes of a cluster, comma-separated (mq_nodes.h): they
+ * are tried in turn, each within timeout_ms (so the whole call within
+ * nodes x timeout_ms; a node that is gone refuses at once), from the node
+ * the process last reached, or the one after it once a connection to it
+ * failed (mq_ok false), so that a node that died or went silent is tried
+ * last. A failover is logged ("amqp node failover"). One URL: one try. */
 struct mq *mq_connect(const char *url, int timeout_ms);
 
 /* Retries mq_connect with exponential backoff (100 ms doubling to 2 s)
  * until it succeeds or *stop becomes non-zero (checked at least every
- * 100 ms); NULL when stopped. The connection's stop flag is stop (see
+ * 100 ms); NULL when stopped. With a list, each retry is one round over
+ * every node (2 s each), and the backoff comes after a whole round: the
+ * next node is tried at once. The connection's stop flag is stop (see
  * mq_set_stop), so the flag must outlive the connection. */
 struct mq *mq_connect_retry(const char *url, volatile int *stop);
 
@@ -163,6 +172,23 @@ void mq_set_process_stop(volatile int *stop);
  * read what has arrived with mq_next(m, &msg, 0). */
 int mq_blocked(const struct mq *m);
 
+/* How many nodes of a cluster the queues and streams declared after this
+ * call are replicated on (services set it once at start, MQ_REPLICAS):
+ * 1, the default, declares them as ever — classic queues, streams on one
+ * node. With n > 1 a classic kind (MQ_CLASSIC, MQ_SINGLE_ACTIVE) becomes
+ * a quorum queue (x-queue-type=quorum, x-quorum-initial-group-size n; the
+ * single active consumer stays), and a stream gets x-initial-cluster-size
+ * n. Every process declaring the same queues must use the same value: the
+ * broker refuses a declare whose arguments differ from the queue's (a
+ * channel error that fails the connection). Quorum queues keep what the
+ * services rely on — durable, persistent messages, manual acks, redelivery
+ * of what was not acked, publisher confirms, single active consumer — and
+ * refuse only what they do not use (exclusive, auto-delete, priorities,
+ * global qos). The RPC reply queue stays exclusive and classic: it lives
+ * and dies with its connection anyway. */
+void mq_set_replicas(int n);
+int mq_replicas(void);
+
 int mq_declare(struct mq *m, const char *queue, enum mq_queue_kind kind);
 
 /* Declares a durable stream with a retention: max_bytes
@@ -212,6 +238,21 @@ uint64_t mq_published(const struct mq *m);
  * or timeout_ms passes. 0: all confirmed; -1: a nack, a timeout or a failed
  * connection (the caller cannot know whether the messages are stored). */
 int mq_wait_confirms(struct mq *m, uint64_t seqno, int timeout_ms);
+
+/* How long (ms) publishes have waited for confirms without any coming:
+ * since the oldest unconfirmed publish was sent or the last confirm
+ * arrived, whichever is later; 0 when none waits (or not in confirm mode).
+ * Confirms are read by any call that reads the connection (mq_next,
+ * mq_poll, mq_wait_confirms). What it is for: a quorum queue whose leader
+ * was on a node that died can swallow the publishes of a channel that
+ * looked the leader up just before the new one was elected — they are
+ * never enqueued and never confirmed, and the ones after them wait behind
+ * them — until the channel is closed; a stall is the sign to reconnect. */
+int64_t mq_confirm_stalled_ms(const struct mq *m);
+
+/* Whether the broker has nacked a publish on m (since confirm.select): it
+ * did not take the message. A quorum queue without a live leader nacks. */
+int mq_nacked(const struct mq *m);
 
 /* Messages ready in a queue and its consumers (passive declare); -1 on error. */
 int mq_queue_depth(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers);

@@ -68,7 +68,10 @@ static void settle(struct mq *m, uint64_t tag, int multiple, int nack)
         log_warn("amqp publish nacked broker=%s seq=%llu multiple=%d", m->where,
                  (unsigned long long)tag, multiple);
     }
+    uint64_t was = m->base;
     while (m->base <= m->published && SLOT(m, m->base)) SLOT(m, m->base++) = 0;
+    /* Progress: the stall clock (mq_confirm_stalled_ms) starts again. */
+    if (m->base != was) m->confirm_moved_at = m->base <= m->published ? clock_ms() : 0;
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -348,8 +351,17 @@ int mq_publish(struct mq *m, const char *queue, const struct mq_props *props,
     if (m->confirm) {
         m->published++;
         SLOT(m, m->published) = 0;
+        if (m->base == m->published) m->confirm_moved_at = clock_ms(); /* the only one waiting */
     }
     return 0;
+}
+
+int mq_nacked(const struct mq *m) { return m && m->first_nack != 0; }
+
+int64_t mq_confirm_stalled_ms(const struct mq *m)
+{
+    if (!m || !m->confirm || m->base > m->published || !m->confirm_moved_at) return 0;
+    return clock_ms() - m->confirm_moved_at;
 }
 
 int mq_confirm_select(struct mq *m)

@@ -23,6 +23,7 @@ enum { MQ_CUT_NONE, MQ_CUT_DEADLINE, MQ_CUT_STOP };
 struct mq {
     amqp_connection_state_t conn;
     char where[96];           /* host:port for log lines */
+    int node, nodes;          /* which node of a list (mq_nodes.h) this is, of how many; nodes 0: one URL */
     int failed;
     int probe_open;           /* channel 2 is open */
     int confirm;              /* channel 1 is in confirm mode */
@@ -33,6 +34,7 @@ struct mq {
     uint64_t published;       /* last publish's sequence number */
     uint64_t base;            /* lowest unsettled sequence number */
     uint64_t first_nack;      /* 0: none */
+    int64_t confirm_moved_at; /* clock_ms() since which the oldest unconfirmed publish waits, 0: none waits */
     uint8_t *settled;         /* ring of cap flags: 1 = settled */
     size_t cap;
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 #
 # localinfra.sh — a private RabbitMQ node and a private ZooKeeper server for
-# one test run or one `make run`, all state under one directory.
+# one test run or one `make run`, all state under one directory; with HA=1, a
+# 3-node RabbitMQ cluster and a 3-server ZooKeeper ensemble instead.
 #
-#   localinfra.sh start DIR             start both, write DIR/env
-#   localinfra.sh stop DIR              stop both (TERM, wait, then KILL)
-#   localinfra.sh restart-rabbitmq DIR  stop and start RabbitMQ: same ports, same data
-#   localinfra.sh restart-zk DIR        the same for ZooKeeper
+#   localinfra.sh start DIR             start both, write DIR/env (HA=1: the cluster and the ensemble)
+#   localinfra.sh stop DIR              stop both (TERM, wait, then KILL) — every node, by PID
+#   localinfra.sh restart-rabbitmq DIR  stop and start RabbitMQ: same ports, same data (one node only)
+#   localinfra.sh restart-zk DIR        the same for ZooKeeper (one server only)
 #   localinfra.sh status DIR            say which processes are alive
 #   localinfra.sh vhost DIR NAME        add a RabbitMQ vhost NAME with a user per role
 #                                       (rabbitmq-roles.sh): prints RABBITMQ_URL= (the
@@ -48,6 +49,31 @@
 # small heap, its own log4j config writing into DIR, and the embedded admin
 # HTTP server off (it would take port 8080, the gateway's). "Up" means `ruok`
 # is answered `imok`.
+#
+# HA=1 (at start; remembered in DIR/ports for the other commands) — no single
+# point of failure on one host, for tests and `HA=1 make run`:
+#   RabbitMQ: three nodes rs-<hex>-1..3@localhost, each with its own AMQP and
+#   distribution port and directory (DIR/rabbitmq/n1..n3), one epmd and one
+#   Erlang cookie (made here, copied into each node's HOME) for the three. They
+#   boot in parallel (each loads the same definitions: the users of
+#   rabbitmq-roles.sh); then nodes 2 and 3 join node 1 (what rabbitmqctl stop_app,
+#   join_cluster, start_app do, in one rabbitmqctl eval: each call boots an
+#   Erlang VM — join_cluster resets the joining node, which then
+#   takes the cluster's users), one after the other (two joins at once race on
+#   the cluster's schema), and the start checks that node 1 sees three running
+#   nodes. What a cluster needs of the queues (quorum
+#   queues, replicated streams) is the services' business: DIR/env says
+#   MQ_REPLICAS=3.
+#   ZooKeeper: three servers (DIR/zk/n1..n3), each with a client port and
+#   loopback quorum and election ports, the same server.1..3 lines and its own
+#   myid; "up" is every server answering `srvr` as leader or follower (a
+#   quorum formed), not only `ruok`.
+#   DIR/env then lists all nodes — RABBITMQ_URL with the three URLs
+#   comma-separated, ZK_HOSTS with the three servers — plus, per node N (1..3),
+#   RABBITMQ_PID_N, RABBITMQ_PORT_N, RABBITMQ_NODE_N, ZK_PID_N, ZK_PORT_N, so a
+#   test can kill one; RABBITMQ_PID/_PORT/_NODE and ZK_PID/_PORT are node 1's.
+#   `vhost` and `rabbitmqctl` go to the first node that is alive. The
+#   restart-* commands are for the single-node layout only.
 #
 # DIR/env holds plain KEY=VALUE lines (source it with `set -a; . DIR/env`).
 
@@ -92,6 +118,10 @@ probe() {
               2>/dev/null 9<>"/dev/tcp/127.0.0.1/$2" && [ "$b" = $'\001' ] ;;
     ruok) { printf ruok >&9; read -r -t 2 -n 4 b <&9 || true; } \
               2>/dev/null 9<>"/dev/tcp/127.0.0.1/$2" && [ "$b" = imok ] ;;
+    # A member of an ensemble serves clients only once a quorum has formed;
+    # srvr then says its mode.
+    srvr) { printf srvr >&9; b=$(timeout 2 cat <&9 || true); } \
+              2>/dev/null 9<>"/dev/tcp/127.0.0.1/$2" && [[ $b =~ Mode:\ (leader|follower) ]] ;;
     *) { :; } 2>/dev/null 9<>"/dev/tcp/127.0.0.1/$2" ;;
     esac
 }
@@ -157,18 +187,41 @@ tail_log() {
 
 load_ports() {
     [ -s "$DIR/ports" ] || die "no $DIR/ports: was '$0 start $DIR' run?"
+    # The layout is the directory's, fixed at its first start: HA comes from the file.
+    HA=
     # shellcheck disable=SC1091
     . "$DIR/ports"
+    if [ "$HA" = 1 ]; then use_rabbit 1; use_zk 1; else use_rabbit; use_zk; fi
 }
 
 write_env() {
-    local rpid zpid epid
-    rpid=$(alive "$DIR/rabbitmq/beam.pid" rabbit || true)
-    zpid=$(alive "$DIR/zk/zk.pid" QuorumPeerMain || true)
+    local rpid zpid epid k urls= hosts= pids=() admin
     epid=$(alive "$DIR/rabbitmq/epmd.pid" epmd || true)
-    cat >"$DIR/env.tmp" <<EOF
-RABBITMQ_URL=amqp://$(cat "$DIR/rabbitmq/admin.auth")@127.0.0.1:$AMQP_PORT/
-ZK_HOSTS=127.0.0.1:$ZK_PORT
+    admin=$(cat "$DIR/rabbitmq/admin.auth")
+    if [ "${HA:-}" = 1 ]; then
+        for k in 1 2 3; do
+            use_rabbit "$k"
+            use_zk "$k"
+            urls+="${urls:+,}amqp://$admin@127.0.0.1:$AMQP_PORT/"
+            hosts+="${hosts:+,}127.0.0.1:$ZK_PORT"
+            pids+=("RABBITMQ_PID_$k=$(alive "$R/beam.pid" rabbit || true)" "RABBITMQ_PORT_$k=$AMQP_PORT"
+                   "RABBITMQ_NODE_$k=$NODE" "RABBITMQ_DIST_PORT_$k=$DIST_PORT"
+                   "ZK_PID_$k=$(alive "$Z/zk.pid" QuorumPeerMain || true)" "ZK_PORT_$k=$ZK_PORT")
+        done
+        use_rabbit 1
+        use_zk 1
+    else
+        use_rabbit
+        use_zk
+        urls=amqp://$admin@127.0.0.1:$AMQP_PORT/
+        hosts=127.0.0.1:$ZK_PORT
+    fi
+    rpid=$(alive "$R/beam.pid" rabbit || true)
+    zpid=$(alive "$Z/zk.pid" QuorumPeerMain || true)
+    {
+        cat <<EOF
+RABBITMQ_URL=$urls
+ZK_HOSTS=$hosts
 RABBITMQ_PID=$rpid
 ZK_PID=$zpid
 RABBITMQ_NODE=$NODE
@@ -178,7 +231,36 @@ ERL_EPMD_PORT=$EPMD_PORT
 EPMD_PID=$epid
 ZK_PORT=$ZK_PORT
 EOF
+        if [ "${HA:-}" = 1 ]; then
+            printf 'HA=1\nMQ_REPLICAS=3\n'
+            printf '%s\n' "${pids[@]}"
+        fi
+    } >"$DIR/env.tmp"
     mv "$DIR/env.tmp" "$DIR/env"
+}
+
+# use_rabbit [K]: point R (the node's directory), NODE, AMQP_PORT and DIST_PORT
+# at node K of the cluster; without K, the single node (the ports file's own).
+# RB is what the nodes share: users, epmd, the cookie.
+use_rabbit() {
+    RB=$DIR/rabbitmq
+    if [ -z "${1:-}" ]; then
+        R=$RB
+        return
+    fi
+    local a=AMQP_PORT_$1 d=DIST_PORT_$1 n=NODE_$1
+    R=$RB/n$1 AMQP_PORT=${!a} DIST_PORT=${!d} NODE=${!n}
+}
+
+# use_zk [K]: Z (the server's directory) and ZK_PORT of server K of the
+# ensemble, or of the single server.
+use_zk() {
+    if [ -z "${1:-}" ]; then
+        Z=$DIR/zk
+        return
+    fi
+    local c=ZK_PORT_$1
+    Z=$DIR/zk/n$1 ZK_PORT=${!c} ZK_ID=$1
 }
 
 # ---------------------------------------------------------------- RabbitMQ
@@ -187,6 +269,7 @@ start_epmd() {
     local t
     alive "$DIR/rabbitmq/epmd.pid" epmd >/dev/null && return 0
     need_free "$EPMD_PORT" epmd
+    mkdir -p "$DIR/rabbitmq/log"
     # Foreground epmd (no -daemon) so that $! is its PID.
     ERL_EPMD_ADDRESS=127.0.0.1 setsid epmd -port "$EPMD_PORT" \
         </dev/null >"$DIR/rabbitmq/log/epmd.out" 2>&1 &
@@ -200,10 +283,14 @@ start_epmd() {
 }
 
 start_rabbitmq() {
-    local r=$DIR/rabbitmq t0 t
+    local r=$R t0 t
     mkdir -p "$r/mnesia" "$r/log" "$r/home"
     # A cookie of our own: no clash with /var/lib/rabbitmq's, nor with
-    # another run's. Erlang refuses a cookie file others can read.
+    # another run's. Erlang refuses a cookie file others can read. The nodes
+    # of a cluster share one (made by start, before they boot).
+    if [ "$r" != "$RB" ]; then
+        [ -s "$r/home/.erlang.cookie" ] || install -m 400 "$RB/cookie" "$r/home/.erlang.cookie"
+    fi
     [ -s "$r/home/.erlang.cookie" ] || random_hex 16 | tr a-f A-F >"$r/home/.erlang.cookie"
     chmod 400 "$r/home/.erlang.cookie"
     echo '[].' >"$r/enabled_plugins"
@@ -211,11 +298,11 @@ start_rabbitmq() {
     cat >"$r/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
 loopback_users.guest = true
-load_definitions = $r/definitions.json
+load_definitions = $RB/definitions.json
 EOF
     need_free "$AMQP_PORT" amqp
     need_free "$DIST_PORT" "erlang distribution"
-    [ -s "$r/definitions.json" ] || die "no $r/definitions.json (written by start)"
+    [ -s "$RB/definitions.json" ] || die "no $RB/definitions.json (written by start)"
     t0=$(now_ms)
     start_epmd
     (
@@ -265,19 +352,64 @@ write_definitions() {
     mv "$r/definitions.json.tmp" "$r/definitions.json"
 }
 
+# on_nodes USE FN: for each of the three nodes at once, in a subshell, USE K
+# (use_rabbit, use_zk) then FN; waits for all; fails if one failed.
+on_nodes() {
+    local k jobs=() rc=0
+    for k in 1 2 3; do
+        ("$1" "$k"; "$2") &
+        jobs+=($!)
+    done
+    for k in "${jobs[@]}"; do wait "$k" || rc=1; done
+    return $rc
+}
+
+# The beam handles TERM as a clean shutdown; its helper erl_child_setup
+# exits with it. A cluster's nodes stop together (each by its PID).
+stop_rabbit_node() { kill_wait "$R/beam.pid" rabbit "rabbitmq $NODE"; }
 stop_rabbitmq() {
-    # The beam handles TERM as a clean shutdown; its helper erl_child_setup
-    # exits with it.
-    kill_wait "$DIR/rabbitmq/beam.pid" rabbit rabbitmq
+    if [ "${HA:-}" = 1 ]; then on_nodes use_rabbit stop_rabbit_node || true; else stop_rabbit_node; fi
 }
 
 # rabbitmqctl against our node: our epmd, our cookie (through HOME). Each
 # call costs about a second (it boots an Erlang VM).
 rmqctl() {
-    local r=$DIR/rabbitmq
+    local r=$R
     HOME="$r/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$r/rabbitmq-env.conf" \
         "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" "$@" </dev/null >>"$r/log/rabbitmqctl.log" 2>&1 ||
-        { tail_log "$r/log/rabbitmqctl.log"; die "rabbitmqctl $* failed"; }
+        { tail_log "$r/log/rabbitmqctl.log"; die "rabbitmqctl -n $NODE $* failed"; }
+}
+
+# join_node K: node K (booted on its own) joins node 1's cluster. join_cluster
+# resets the joining node first; its users come from the cluster afterwards.
+join_node() {
+    local t0 t first
+    use_rabbit 1
+    first=$NODE
+    use_rabbit "$1"
+    t0=$(now_ms)
+    # What stop_app, join_cluster and start_app do, in one rabbitmqctl call:
+    # each call boots an Erlang VM (a second or more), the node's work is
+    # quick.
+    rmqctl eval "ok = rabbit:stop(), ok = rabbit_mnesia:join_cluster('$first', disc), ok = rabbit:start()."
+    t=$(( t0 + RMQ_START_DEADLINE * 1000 ))
+    until probe amqp "$AMQP_PORT"; do
+        [ "$(now_ms)" -lt "$t" ] || { tail_log "$R/log/$NODE.log"; die "node $NODE did not accept AMQP after joining"; }
+        sleep 0.1
+    done
+    say "rabbitmq node $NODE joined $first in $(( $(now_ms) - t0 )) ms"
+}
+
+# first_alive_rabbit: use_rabbit on the first node still running (a cluster
+# with one node killed still answers through the others).
+first_alive_rabbit() {
+    local k
+    if [ "${HA:-}" != 1 ]; then use_rabbit; alive "$R/beam.pid" rabbit >/dev/null; return; fi
+    for k in 1 2 3; do
+        use_rabbit "$k"
+        alive "$R/beam.pid" rabbit >/dev/null && return 0
+    done
+    return 1
 }
 
 stop_epmd() { kill_wait "$DIR/rabbitmq/epmd.pid" epmd epmd; }
@@ -285,7 +417,7 @@ stop_epmd() { kill_wait "$DIR/rabbitmq/epmd.pid" epmd epmd; }
 # --------------------------------------------------------------- ZooKeeper
 
 start_zk() {
-    local z=$DIR/zk t0 t
+    local z=$Z t0 t k c ready=ruok
     mkdir -p "$z/data" "$z/log" "$z/conf"
     # maxClientCnxns counts connections per client address, and here every
     # client is 127.0.0.1: the orchestrator (two while it renews an expired
@@ -311,6 +443,17 @@ autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 maxClientCnxns=200
 EOF
+    if [ "${HA:-}" = 1 ]; then
+        # The ensemble: the same server lines everywhere, this one's id in myid.
+        for k in 1 2 3; do
+            c=ZK_QUORUM_PORT_$k
+            printf 'server.%s=127.0.0.1:%s:' "$k" "${!c}"
+            c=ZK_ELECTION_PORT_$k
+            printf '%s\n' "${!c}"
+        done >>"$z/conf/zoo.cfg"
+        echo "$ZK_ID" >"$z/data/myid"
+        ready=srvr
+    fi
     cat >"$z/conf/log4j.properties" <<EOF
 log4j.rootLogger=INFO, FILE
 log4j.appender.FILE=org.apache.log4j.RollingFileAppender
@@ -333,21 +476,31 @@ EOF
     ) </dev/null >"$z/log/stdout.log" 2>&1 &
     echo $! >"$z/zk.pid"
     t=$(( t0 + ZK_START_DEADLINE * 1000 ))
-    until probe ruok "$ZK_PORT" && owns "$ZK_PORT" "$(cat "$z/zk.pid")"; do
+    until probe "$ready" "$ZK_PORT" && owns "$ZK_PORT" "$(cat "$z/zk.pid")"; do
         if ! running "$(cat "$z/zk.pid")"; then
             tail_log "$z/log/stdout.log" "$z/log/zookeeper.log"
             die "zookeeper exited during start (logs in $z/log)"
         fi
         if [ "$(now_ms)" -ge "$t" ]; then
             tail_log "$z/log/stdout.log" "$z/log/zookeeper.log"
-            die "zookeeper did not answer ruok on port $ZK_PORT within ${ZK_START_DEADLINE}s"
+            die "zookeeper did not answer $ready on port $ZK_PORT within ${ZK_START_DEADLINE}s"
         fi
         sleep 0.05
     done
     say "zookeeper up in $(( $(now_ms) - t0 )) ms: 127.0.0.1:$ZK_PORT pid=$(cat "$z/zk.pid")"
 }
 
-stop_zk() { kill_wait "$DIR/zk/zk.pid" QuorumPeerMain zookeeper; }
+stop_zk_server() { kill_wait "$Z/zk.pid" QuorumPeerMain "zookeeper${ZK_ID:+ server $ZK_ID}"; }
+stop_zk() {
+    if [ "${HA:-}" = 1 ]; then on_nodes use_zk stop_zk_server || true; else stop_zk_server; fi
+}
+
+# start_zk_all: the single server, or the three of an ensemble in parallel
+# (a server waits for the others to form a quorum).
+start_zk_all() {
+    if [ "${HA:-}" != 1 ]; then use_zk; start_zk; return; fi
+    on_nodes use_zk start_zk
+}
 
 # ------------------------------------------------------------------- main
 
@@ -363,10 +516,29 @@ DIR=$(cd "$2" && pwd)
 
 case "$cmd" in
 start)
-    if alive "$DIR/rabbitmq/beam.pid" rabbit >/dev/null || alive "$DIR/zk/zk.pid" QuorumPeerMain >/dev/null; then
-        die "servers of $DIR are already running; stop them first"
-    fi
-    if [ ! -s "$DIR/ports" ]; then
+    if [ -s "$DIR/ports" ]; then
+        load_ports
+        if first_alive_rabbit || alive "$Z/zk.pid" QuorumPeerMain >/dev/null; then
+            die "servers of $DIR are already running; stop them first"
+        fi
+    elif [ "${HA:-}" = 1 ]; then
+        read -r -a p < <(free_ports 16)
+        tag=$(random_hex 4)
+        {
+            echo HA=1
+            echo "EPMD_PORT=${p[0]}"
+            for k in 1 2 3; do
+                echo "AMQP_PORT_$k=${p[k]}"
+                echo "DIST_PORT_$k=${p[k + 3]}"
+                echo "NODE_$k=rs-$tag-$k@localhost"
+                echo "ZK_PORT_$k=${p[k + 6]}"
+                echo "ZK_QUORUM_PORT_$k=${p[k + 9]}"
+                echo "ZK_ELECTION_PORT_$k=${p[k + 12]}"
+            done
+        } >"$DIR/ports"
+        mkdir -p "$DIR/rabbitmq"
+        (umask 077; random_hex 16 | tr a-f A-F >"$DIR/rabbitmq/cookie")
+    else
         read -r AMQP_PORT DIST_PORT EPMD_PORT ZK_PORT < <(free_ports 4)
         # The node name is part of the data directory's name, so it is
         # chosen once per DIR and kept for restarts.
@@ -379,11 +551,27 @@ start)
     zk_job=
     trap 'rc=$?; if [ $rc -ne 0 ]; then [ -z "$zk_job" ] || wait "$zk_job" || true; stop_zk; stop_rabbitmq; stop_epmd; fi' EXIT
     write_definitions
-    # The two servers boot in parallel: ZooKeeper in a subshell.
+    # The servers boot in parallel: ZooKeeper in a subshell.
     t_all=$(now_ms)
-    start_zk &
+    start_zk_all &
     zk_job=$!
-    start_rabbitmq
+    if [ "$HA" = 1 ]; then
+        # One epmd for the three, started before they race to start it.
+        start_epmd
+        on_nodes use_rabbit start_rabbitmq || die "a rabbitmq node failed to start"
+        say "rabbitmq nodes up in $(( $(now_ms) - t_all )) ms; clustering"
+        # One after the other: two nodes joining at once race on the cluster's
+        # schema (seen here: the second start_app failed in mnesia).
+        (join_node 2) || die "rabbitmq node 2 could not join the cluster"
+        (join_node 3) || die "rabbitmq node 3 could not join the cluster"
+        use_rabbit 1
+        running=$(HOME="$R/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$R/rabbitmq-env.conf" \
+            "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" eval 'length(rabbit_nodes:all_running()).' </dev/null 2>&1 || true)
+        [ "$running" = 3 ] || die "the cluster has $running running nodes, not 3"
+        say "rabbitmq cluster of 3 up in $(( $(now_ms) - t_all )) ms"
+    else
+        start_rabbitmq
+    fi
     wait "$zk_job" || die "zookeeper failed to start"
     write_env
     say "all up in $(( $(now_ms) - t_all )) ms; env in $DIR/env"
@@ -400,6 +588,7 @@ stop)
     ;;
 restart-rabbitmq)
     load_ports
+    [ "$HA" != 1 ] || die "restart-rabbitmq is for a single node (this is a cluster: $DIR)"
     stop_rabbitmq
     trap 'rc=$?; [ $rc -eq 0 ] || stop_rabbitmq' EXIT
     start_rabbitmq
@@ -407,6 +596,7 @@ restart-rabbitmq)
     ;;
 restart-zk)
     load_ports
+    [ "$HA" != 1 ] || die "restart-zk is for a single server (this is an ensemble: $DIR)"
     stop_zk
     trap 'rc=$?; [ $rc -eq 0 ] || stop_zk' EXIT
     start_zk
@@ -415,8 +605,17 @@ restart-zk)
 status)
     load_ports
     rc=0
-    if p=$(alive "$DIR/rabbitmq/beam.pid" rabbit); then echo "rabbitmq running pid=$p port=$AMQP_PORT"; else echo "rabbitmq stopped"; rc=1; fi
-    if p=$(alive "$DIR/zk/zk.pid" QuorumPeerMain); then echo "zookeeper running pid=$p port=$ZK_PORT"; else echo "zookeeper stopped"; rc=1; fi
+    if [ "$HA" = 1 ]; then
+        for k in 1 2 3; do
+            use_rabbit "$k"
+            use_zk "$k"
+            if p=$(alive "$R/beam.pid" rabbit); then echo "rabbitmq node $k running pid=$p port=$AMQP_PORT"; else echo "rabbitmq node $k stopped"; rc=1; fi
+            if p=$(alive "$Z/zk.pid" QuorumPeerMain); then echo "zookeeper server $k running pid=$p port=$ZK_PORT"; else echo "zookeeper server $k stopped"; rc=1; fi
+        done
+        exit $rc
+    fi
+    if p=$(alive "$R/beam.pid" rabbit); then echo "rabbitmq running pid=$p port=$AMQP_PORT"; else echo "rabbitmq stopped"; rc=1; fi
+    if p=$(alive "$Z/zk.pid" QuorumPeerMain); then echo "zookeeper running pid=$p port=$ZK_PORT"; else echo "zookeeper stopped"; rc=1; fi
     exit $rc
     ;;
 vhost)
@@ -424,7 +623,7 @@ vhost)
     name=$3
     # Names go into the URL's path unencoded: keep them plain.
     [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "vhost name '$name': use letters, digits, '.', '_', '-'"
-    alive "$DIR/rabbitmq/beam.pid" rabbit >/dev/null || die "rabbitmq of $DIR is not running"
+    first_alive_rabbit || die "rabbitmq of $DIR is not running"
     # One rabbitmqctl call (about a second): the vhost, its three users with fresh passwords,
     # and the admin user's permissions there, imported together (an existing vhost is fine).
     admin=$(cat "$DIR/rabbitmq/admin.auth")
@@ -434,14 +633,23 @@ vhost)
     trap 'rm -f "$defs"' EXIT
     env "${roles[@]}" ADMIN_AUTH="$admin" ADMIN_ONLY_PERMISSIONS=1 "$HERE/rabbitmq-roles.sh" "$name" >"$defs"
     rmqctl import_definitions "$defs"
-    echo "RABBITMQ_URL=amqp://$admin@127.0.0.1:$AMQP_PORT/$name"
+    if [ "$HA" = 1 ]; then
+        urls=
+        for k in 1 2 3; do
+            p=AMQP_PORT_$k
+            urls+="${urls:+,}amqp://$admin@127.0.0.1:${!p}/$name"
+        done
+        echo "RABBITMQ_URL=$urls"
+    else
+        echo "RABBITMQ_URL=amqp://$admin@127.0.0.1:$AMQP_PORT/$name"
+    fi
     printf '%s\n' "${roles[@]}"
     ;;
 rabbitmqctl)
     load_ports
     shift 2
-    alive "$DIR/rabbitmq/beam.pid" rabbit >/dev/null || die "rabbitmq of $DIR is not running"
-    HOME="$DIR/rabbitmq/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$DIR/rabbitmq/rabbitmq-env.conf" \
+    first_alive_rabbit || die "rabbitmq of $DIR is not running"
+    HOME="$R/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$R/rabbitmq-env.conf" \
         exec "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" "$@" </dev/null
     ;;
 *)

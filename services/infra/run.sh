@@ -3,7 +3,10 @@
 # run.sh — `make run`: the whole Rideshare stack on this host, in the foreground.
 #
 # Starts, in order, each once the one before answers:
-#   1. a private RabbitMQ and ZooKeeper (localinfra.sh);
+#   1. a private RabbitMQ and ZooKeeper (localinfra.sh); with HA=1 a 3-node RabbitMQ cluster and a
+#      3-server ZooKeeper ensemble instead, every service given all the nodes (RABBITMQ_URL and
+#      ZK_HOSTS lists) and MQ_REPLICAS=3 (quorum queues, a replicated log: docs/operations.md,
+#      "HA brokers (process mode)");
 #   2. the orchestrator, which starts its master and slave workers through the process runtime;
 #   3. the users and rides services (both reach the orchestrator at ORCH_URL; rides checks users
 #      through the gateway at GATEWAY_URL);
@@ -196,15 +199,31 @@ last_pid() { local e=${procs[-1]}; echo "${e#*:}"; }
 infra_started=1
 ORCHESTRATOR_AUTH=$ORCHESTRATOR_AUTH WORKER_AUTH=$WORKER_AUTH CONSOLE_AUTH=$CONSOLE_AUTH \
     "$root/services/infra/localinfra.sh" start "$infra"
-# Read, not exported: RABBITMQ_URL there is the node's admin, which no service gets.
+# Read, not exported: RABBITMQ_URL there is the node's admin, which no service gets. With HA=1
+# it also sets HA, MQ_REPLICAS and each node's port and PID.
 # shellcheck disable=SC1091
 . "$infra/env"
 
 # The orchestrator with its own identities and the workers' (assignments on the exec: in its
 # environment only, never on a command line).
+# amqp_urls USER:PASSWORD: the broker's URL for that identity — one per node of a cluster,
+# comma-separated.
+amqp_urls() {
+    local k p out=
+    if [ "${HA:-}" = 1 ]; then
+        for k in 1 2 3; do
+            p=RABBITMQ_PORT_$k
+            out+="${out:+,}amqp://$1@127.0.0.1:${!p}/"
+        done
+        echo "$out"
+    else
+        echo "amqp://$1@127.0.0.1:$RABBITMQ_PORT/"
+    fi
+}
+
 run_orchestrator() {
-    local amqp=127.0.0.1:$RABBITMQ_PORT/
-    RABBITMQ_URL=amqp://$ORCHESTRATOR_AUTH@$amqp WORKER_RABBITMQ_URL=amqp://$WORKER_AUTH@$amqp \
+    RABBITMQ_URL=$(amqp_urls "$ORCHESTRATOR_AUTH") WORKER_RABBITMQ_URL=$(amqp_urls "$WORKER_AUTH") \
+        MQ_REPLICAS=${MQ_REPLICAS:-1} \
         ZK_HOSTS=$ZK_HOSTS ZK_AUTH=$ORCHESTRATOR_AUTH WORKER_ZK_AUTH=$WORKER_AUTH ZK_READERS=$CONSOLE_ZK_ID \
         ZK_AUTH_PREVIOUS=$ORCHESTRATOR_AUTH_PREVIOUS exec "$bin/rideshare-orchestrator"
 }
@@ -227,8 +246,15 @@ listen=$GATEWAY_HOST:$GATEWAY_PORT
 start gateway nginx -p "$run_dir/gateway/" -c nginx.conf -e stderr -g 'daemon off;'
 wait_http gateway "$(last_pid)" "$GATEWAY_URL/api/v1/_count"
 
-say "RabbitMQ     amqp://127.0.0.1:$RABBITMQ_PORT/ (pid $RABBITMQ_PID)"
-say "ZooKeeper    $ZK_HOSTS (pid $ZK_PID)"
+if [ "${HA:-}" = 1 ]; then
+    for k in 1 2 3; do
+        p=RABBITMQ_PORT_$k q=RABBITMQ_PID_$k z=ZK_PORT_$k y=ZK_PID_$k
+        say "RabbitMQ $k   amqp://127.0.0.1:${!p}/ (pid ${!q})   ZooKeeper $k 127.0.0.1:${!z} (pid ${!y})"
+    done
+else
+    say "RabbitMQ     amqp://127.0.0.1:$RABBITMQ_PORT/ (pid $RABBITMQ_PID)"
+    say "ZooKeeper    $ZK_HOSTS (pid $ZK_PID)"
+fi
 for entry in "${procs[@]}"; do
     case ${entry%%:*} in
         orchestrator) url=$ORCH_URL ;;

@@ -7,6 +7,13 @@
  * from RABBITMQ_URL through rabbitmq-c's own parser, the one mq.c connects
  * with, so the host, port and vhost given out are exactly those used; the
  * parser's empty vhost of "amqp://host:port/" is the default "/", as there.
+ *
+ * RABBITMQ_URL may name the nodes of a cluster (common/mq/mq_nodes.h):
+ * "amqp" is then the first node, as before (a client that knows only that
+ * field still finds a node), and "amqp_nodes" lists every node's host and
+ * port; the vhost is the first URL's (the nodes of one cluster share their
+ * vhosts). Any URL of the list that does not parse makes the route answer
+ * 500, as a single bad one does.
  */
 #include "configapi.h"
 
@@ -18,12 +25,16 @@
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "mq_nodes.h"
 
 static struct {
     char zk_hosts[512], zk_root[256];
     int amqp_ok;
     char host[256], vhost[256];
     int port;
+    int nodes;                       /* how many URLs RABBITMQ_URL names */
+    char node_host[MQ_MAX_NODES][256];
+    int node_port[MQ_MAX_NODES];
 } conf;
 
 static void on_config(const struct http_request *req, struct http_response *res, void *ctx)
@@ -41,6 +52,13 @@ static void on_config(const struct http_request *req, struct http_response *res,
     cJSON_AddStringToObject(a, "host", conf.host);
     json_add_int(a, "port", conf.port);
     cJSON_AddStringToObject(a, "vhost", conf.vhost);
+    cJSON *nodes = cJSON_AddArrayToObject(o, "amqp_nodes");
+    for (int i = 0; i < conf.nodes; i++) {
+        cJSON *n = cJSON_CreateObject();
+        cJSON_AddStringToObject(n, "host", conf.node_host[i]);
+        json_add_int(n, "port", conf.node_port[i]);
+        cJSON_AddItemToArray(nodes, n);
+    }
     http_reply_json(res, 200, o);
     cJSON_Delete(o);
 }
@@ -50,16 +68,21 @@ void configapi_register(struct http_server *srv, const char *zk_hosts, const cha
 {
     snprintf(conf.zk_hosts, sizeof conf.zk_hosts, "%s", zk_hosts);
     snprintf(conf.zk_root, sizeof conf.zk_root, "%s", zk_root);
-    char *copy = strdup(amqp_url);
-    struct amqp_connection_info ci;
-    conf.amqp_ok = copy && amqp_parse_url(copy, &ci) == AMQP_STATUS_OK;
-    if (conf.amqp_ok) {
-        snprintf(conf.host, sizeof conf.host, "%s", ci.host);
-        snprintf(conf.vhost, sizeof conf.vhost, "%s", ci.vhost && *ci.vhost ? ci.vhost : "/");
-        conf.port = ci.port;
-    } else {
-        log_warn("RABBITMQ_URL does not parse; GET /api/v1/config will answer 500");
+    conf.nodes = mq_node_count(amqp_url);
+    conf.amqp_ok = conf.nodes > 0;
+    for (int i = 0; i < conf.nodes && conf.amqp_ok; i++) {
+        char url[1024];
+        struct amqp_connection_info ci;
+        conf.amqp_ok = mq_node_url(amqp_url, i, url, sizeof url) == 0 && amqp_parse_url(url, &ci) == AMQP_STATUS_OK;
+        if (!conf.amqp_ok) break;
+        snprintf(conf.node_host[i], sizeof conf.node_host[i], "%s", ci.host);
+        conf.node_port[i] = ci.port;
+        if (i == 0) {
+            snprintf(conf.host, sizeof conf.host, "%s", ci.host);
+            snprintf(conf.vhost, sizeof conf.vhost, "%s", ci.vhost && *ci.vhost ? ci.vhost : "/");
+            conf.port = ci.port;
+        }
     }
-    free(copy);
+    if (!conf.amqp_ok) log_warn("RABBITMQ_URL does not parse; GET /api/v1/config will answer 500");
     http_server_route(srv, "GET", "/api/v1/config", on_config, NULL);
 }

@@ -4,7 +4,11 @@
  * orchestrator's URL can find the rest — the console does (docs/console.md).
  *
  *   200 {"zk_hosts": "127.0.0.1:2181", "zk_root": "/rideshare",
- *        "amqp": {"host": "127.0.0.1", "port": 5672, "vhost": "/"}}
+ *        "amqp": {"host": "127.0.0.1", "port": 5672, "vhost": "/"},
+ *        "amqp_nodes": [{"host": "127.0.0.1", "port": 5672}]}
+ *
+ * With a RABBITMQ_URL that names several nodes (a cluster), "amqp" is the
+ * first and "amqp_nodes" every one, in the list's order.
  *
  * No secrets: the broker's user and password stay out; a client logs in
  * with its own. The addresses are the orchestrator's own settings

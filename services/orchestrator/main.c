@@ -45,7 +45,10 @@
 static const struct config_var vars[] = {
     { "ORCH_HOST", "127.0.0.1", "address to listen on" },
     { "ORCH_PORT", "8083", "port to listen on (0: any free port, printed at start)" },
-    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker, with the orchestrator's user" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker, with the orchestrator's user; the nodes "
+                                                           "of a cluster comma-separated (tried in turn, failing over)" },
+    { "MQ_REPLICAS", "1", "nodes the queues and streams are replicated on, orchestrator and workers: 1 classic "
+                          "queues, more quorum queues and replicated streams (a cluster)" },
     { "WORKER_RABBITMQ_URL", "", "the broker as its workers reach it, with their user (empty: RABBITMQ_URL)" },
     { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds, orchestrator and workers (0: none)" },
     { "BROKER_LOST_MS", "2500", "a worker cut off from the broker this long is replaced, as a crashed one (0: never)" },
@@ -99,7 +102,7 @@ static const struct config_var vars[] = {
  * one does). */
 static const char *const worker_settings[] = {
     "BATCH_MAX", "READ_WAIT_MS", "READ_THREADS", "LOG_RETENTION_BYTES", "LOG_SEGMENT_BYTES",
-    "CHECKPOINT_ENTRIES", "CHECKPOINT_S", "CHECKPOINT_TIMEOUT_MS", NULL,
+    "CHECKPOINT_ENTRIES", "CHECKPOINT_S", "CHECKPOINT_TIMEOUT_MS", "MQ_REPLICAS", NULL,
 };
 
 /* Adds "NAME=value" of each worker setting that is set to env[*k...]. */
@@ -179,10 +182,11 @@ int main(int argc, char **argv)
                  "reaches this port; set ADMIN_TOKEN or ADMIN_TOKEN_FILE (docs/security.md)");
 
     const char *data_dir = config_str(vars, "DATA_DIR");
-    char worker_bin[1024], state_dir[1100], e_url[600], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64],
+    char worker_bin[1024], state_dir[1100], e_url[2100], e_zk[600], e_root[300], e_sess[64], e_lvl[64], e_win[64],
         e_hb[64];
     int heartbeat_s = (int)config_long(vars, "AMQP_HEARTBEAT_S", 0, 60);
     mq_set_heartbeat(heartbeat_s);
+    mq_set_replicas((int)config_long(vars, "MQ_REPLICAS", 1, 9));
     snprintf(e_hb, sizeof e_hb, "AMQP_HEARTBEAT_S=%d", heartbeat_s);
     if (*config_str(vars, "WORKER_BIN")) snprintf(worker_bin, sizeof worker_bin, "%s", config_str(vars, "WORKER_BIN"));
     else worker_bin_default(worker_bin, sizeof worker_bin);

@@ -43,6 +43,16 @@
  * The publish connection declares writeQ and readQ when it connects: a
  * message published to a queue that does not exist yet would be dropped.
  *
+ * On a cluster (MQ_REPLICAS > 1: quorum queues) the publish channel is in
+ * confirm mode, and a publish nacked, or publishes left unconfirmed for
+ * PUB_STALL_MS, make the publisher reconnect and fail every waiting caller at once (their outcome
+ * is unknown, a 503, as when the reply connection breaks): a channel that
+ * looked a queue's leader up while that leader's node was dying sends its
+ * publishes to the dead node, where they are lost without an error, and the
+ * queue then holds back the channel's later publishes behind the lost ones
+ * (measured here: writes stalled for over 30 s after a node's kill). A new
+ * channel finds the new leader. One node: no confirms, as before.
+ *
  * Heartbeats (AMQP_HEARTBEAT_S, mq.h) need nothing more: the consumer waits
  * on its connection in slices of 100 ms and the publisher reads its own
  * every 20 ms, so each connection's owner calls into it often enough, and a
@@ -70,6 +80,7 @@
 #define PUB_SEND_TIMEOUT_MS 2000
 #define PUB_RETRY_MS 500
 #define STOP_GRACE_MS 200
+#define PUB_STALL_MS 1500       /* unconfirmed this long on a cluster: reconnect (see the top) */
 
 struct slot {
     unsigned gen;
@@ -198,7 +209,8 @@ static struct mq *pub_connect(struct rpc *r)
     struct mq *m = mq_connect(r->url, 1000);
     if (!m) return NULL;
     mq_set_send_timeout(m, PUB_SEND_TIMEOUT_MS);
-    if (mq_declare(m, PROTO_WRITE_QUEUE, MQ_SINGLE_ACTIVE) || mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC)) {
+    if (mq_declare(m, PROTO_WRITE_QUEUE, MQ_SINGLE_ACTIVE) || mq_declare(m, PROTO_READ_QUEUE, MQ_CLASSIC) ||
+        (mq_replicas() > 1 && mq_confirm_select(m))) {
         mq_close(m);
         return NULL;
     }
@@ -304,6 +316,17 @@ static void *publisher_main(void *arg)
         if (mq_ok(m) && (mq_blocked(m) || clock_ms() - read_at >= 20)) {
             if (mq_next(m, &msg, mq_blocked(m) ? 50 : 0) > 0) mq_message_free(&msg);
             read_at = clock_ms();
+            int64_t stalled = mq_confirm_stalled_ms(m);
+            if (mq_nacked(m) || (stalled > PUB_STALL_MS && !mq_blocked(m))) {
+                log_warn("rpc publishes %s; reconnecting and failing waiting requests stalled_ms=%lld",
+                         mq_nacked(m) ? "nacked" : "unconfirmed", (long long)stalled);
+                mq_close(m);
+                m = NULL;
+                pthread_mutex_lock(&r->lock);
+                fail_waiting(r);
+                pthread_mutex_unlock(&r->lock);
+                continue;
+            }
         }
         note_publisher(r, m);
         int up = mq_ok(m) && !mq_blocked(m);

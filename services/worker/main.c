@@ -35,7 +35,10 @@ static const struct config_var vars[] = {
     { "WORKER_ROLE", "slave", "master or slave" },
     { "WORKER_EPOCH", "1", "the epoch a master writes with (set by the orchestrator)" },
     { "DATA_DIR", "./data", "directory of the worker's SQLite file <id>.db" },
-    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker" },
+    { "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ broker; the nodes of a cluster comma-separated "
+                                                           "(tried in turn, failing over to the next)" },
+    { "MQ_REPLICAS", "1", "nodes the queues and streams are replicated on: 1 classic queues, more quorum queues "
+                          "and replicated streams (a cluster; the same in every process of the stack)" },
     { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds (0: none): a broker cut off is noticed within twice that" },
     { "ZK_HOSTS", "", "ZooKeeper hosts (host:port,...); empty: no membership znode" },
     { "ZK_ROOT", "/rideshare", "root of the service's znodes" },
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
      * blocked publish) is cut soon after SIGTERM (mq.h). */
     mq_set_process_stop(&W.stop);
     mq_set_heartbeat((int)config_long(vars, "AMQP_HEARTBEAT_S", 0, 60));
+    mq_set_replicas((int)config_long(vars, "MQ_REPLICAS", 1, 9));
 
     /* No file yet (a worker's id is never reused): the newest checkpoint,
      * then the log after it. */

@@ -404,7 +404,8 @@ def learns_where_the_rest_is_from_the_orchestrator():
         amqp_port = int(s.env["RABBITMQ_URL"].rsplit(":", 1)[1].split("/")[0])
         st, cfg = s.client.request("GET", "/api/v1/config")
         check(st == 200 and cfg == {"zk_hosts": s.env["ZK_HOSTS"], "zk_root": s.env["ZK_ROOT"],
-                                    "amqp": {"host": "127.0.0.1", "port": amqp_port, "vhost": vhost}},
+                                    "amqp": {"host": "127.0.0.1", "port": amqp_port, "vhost": vhost},
+                                    "amqp_nodes": [{"host": "127.0.0.1", "port": amqp_port}]},
               f"GET /api/v1/config: {st} {cfg}")
         check("guest" not in json.dumps(cfg), f"credentials in {cfg}")
 

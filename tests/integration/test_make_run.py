@@ -356,7 +356,9 @@ def console_with_only_the_orchestrator_url():
         cfg = json.loads(body)
         check(status == 200 and cfg == {"zk_hosts": infra["ZK_HOSTS"], "zk_root": "/rideshare",
                                          "amqp": {"host": "127.0.0.1", "port": int(infra["RABBITMQ_PORT"]),
-                                                  "vhost": "/"}}, f"GET /api/v1/config: {status} {cfg}")
+                                                  "vhost": "/"},
+                                         "amqp_nodes": [{"host": "127.0.0.1", "port": int(infra["RABBITMQ_PORT"])}]},
+              f"GET /api/v1/config: {status} {cfg}")
         check(b"guest" not in body, f"credentials in {body!r}")
 
         # One identity per role, only its owner may read it; none is in GET /api/v1/config or on

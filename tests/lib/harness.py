@@ -177,8 +177,9 @@ class Stack:
         vhost = make_vhost(self.name)
         self.admin_url = vhost["RABBITMQ_URL"]  # every permission in the vhost: a test's own hands
         self.auth = {r: vhost[f"{r.upper()}_AUTH"] for r in ("orchestrator", "worker", "console")}
-        where = self.admin_url.split("@", 1)[1]
-        self.urls = {r: f"amqp://{a}@{where}" for r, a in self.auth.items()}
+        # A cluster's vhost comes as a list of URLs, one per node (localinfra.sh with HA=1).
+        wheres = [u.split("@", 1)[1] for u in self.admin_url.split(",")]
+        self.urls = {r: ",".join(f"amqp://{a}@{w}" for w in wheres) for r, a in self.auth.items()}
         self.url = self.urls["orchestrator"]  # requests to the workers go as the orchestrator's
         self.env = dict(os.environ)
         self.env.update({
