@@ -63,6 +63,17 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
                       http_handler fn, void *ctx);
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
 
+/* A gate in front of every route: once a request is in (its token
+ * checked), fn(req, pattern, res, ctx) either answers it itself — sets res
+ * and returns 1 — or returns 0 to let it take its route (or its 404, 405,
+ * 413) as usual. pattern is the route's pattern, NULL when none matched.
+ * Runs on the connection's thread, for every request: it must be quick. For
+ * a server that answers only some routes for a while (an orchestrator that
+ * stands by). Call before http_server_start. */
+typedef int (*http_gate)(const struct http_request *req, const char *pattern, struct http_response *res,
+                         void *ctx);
+void http_server_gate(struct http_server *s, http_gate fn, void *ctx);
+
 /* From now on every request must carry "Authorization: Bearer <token>":
  * any other is answered 401 {"error": ...} with "WWW-Authenticate: Bearer"
  * as soon as its headers are in — before its body is read or any route

@@ -13,6 +13,8 @@
  *   - reads to readQ with min_seq = acked_seq at the moment the read
  *     arrived, which the answering slave must have applied first: a read
  *     never misses a write acknowledged before it began.
+ * A reply that arrives when this orchestrator may no longer act (leader.h)
+ * is neither acknowledged nor passed on: 503.
  * Every db/read request is counted for the autoscaler as it arrives, valid
  * or not (the rule counts requests: docs/api.md, "The scaling rule");
  * nothing else is.
@@ -29,6 +31,7 @@
 #include "dbop.h"
 #include "http_server.h"
 #include "json.h"
+#include "leader.h"
 #include "log.h"
 #include "protocol.h"
 #include "rpc.h"
@@ -125,6 +128,15 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
         nanosleep(&pause, NULL);
     }
     free(env);
+    if (rc == RPC_OK && !leader_may_act()) {
+        /* Deposed, or cut off from ZooKeeper, while the request was out
+         * (leader.h): another orchestrator may be acknowledging writes by
+         * now, so this one neither acknowledges nor answers a read. */
+        rpc_reply_free(&r);
+        http_reply_error(res, 503, "this orchestrator is no longer surely the active one; ask the other");
+        http_reply_header(res, "X-Orchestrator-Role", leader_role());
+        return;
+    }
     if (rc == RPC_UNAVAILABLE) {
         http_reply_error(res, 503, "message broker unavailable");
         return;
