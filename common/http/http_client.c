@@ -185,6 +185,7 @@ int http_call(const char *method, const char *url, const char *body,
         if (buf.overflow == 1) ret = fail(out, "response too large", NULL);
         else if (buf.overflow == 2) ret = fail(out, "out of memory", NULL);
         else ret = fail(out, curl_easy_strerror(rc), errbuf);
+        out->unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
     } else if (status == 0) {
         ret = fail(out, "no HTTP status in the response", NULL);
     }

@@ -133,8 +133,7 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
          * (leader.h): another orchestrator may be acknowledging writes by
          * now, so this one neither acknowledges nor answers a read. */
         rpc_reply_free(&r);
-        http_reply_error(res, 503, "this orchestrator is no longer surely the active one; ask the other");
-        http_reply_header(res, "X-Orchestrator-Role", leader_role());
+        http_reply_error(res, 503, "this orchestrator is no longer surely the active one; outcome unknown");
         return;
     }
     if (rc == RPC_UNAVAILABLE) {

@@ -9,7 +9,11 @@
  * ... answer with that status; "garbage" with a 200 that is not JSON;
  * "slow" after 1.5 s (longer than the client's timeout); "pages" with the
  * next text of `pages`, for dbc_read_pages. It also keeps the last body it
- * received, to check what the client sent.
+ * received, to check what the client sent, and counts the requests.
+ *
+ * A second fake plays a standby orchestrator (503 with a "role": nothing
+ * ran), and port 1 one that is down (connection refused), for the client's
+ * failover over a list of orchestrators.
  */
 #include "clock.h"
 #include "dbclient.h"
@@ -20,6 +24,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -27,6 +32,9 @@ static struct dbclient db;
 static char last_path[64];
 static char last_body[512];
 static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int fake_hits, standby_hits;   /* requests each fake received */
+static char real_base[64], standby_base[64];
 
 static const char *const *pages;   /* answers to "pages", in turn */
 static int npages_sent;
@@ -37,6 +45,7 @@ static void fake(const struct http_request *req, struct http_response *res, void
     pthread_mutex_lock(&last_lock);
     snprintf(last_path, sizeof last_path, "%s", req->path);
     snprintf(last_body, sizeof last_body, "%s", req->body);
+    fake_hits++;
     pthread_mutex_unlock(&last_lock);
     cJSON *op = json_parse(req->body, req->body_len);
     const char *table = json_get_str(op, "table");
@@ -61,12 +70,27 @@ static void fake(const struct http_request *req, struct http_response *res, void
     cJSON_Delete(op);
 }
 
-static enum dbc_kind write_to(const char *table, struct dbc_result *r)
+static void standby(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    pthread_mutex_lock(&last_lock);
+    standby_hits++;
+    pthread_mutex_unlock(&last_lock);
+    http_reply_raw(res, 503, strdup("{\"error\":\"not the active one\",\"role\":\"standby\"}"));
+}
+
+static enum dbc_kind write_to_client(const struct dbclient *c, const char *table, struct dbc_result *r)
 {
     cJSON *op = dbc_op_delete(table, cJSON_CreateObject());
-    enum dbc_kind k = dbc_write(&db, op, r);
+    enum dbc_kind k = dbc_write(c, op, r);
     cJSON_Delete(op);
     return k;
+}
+
+static enum dbc_kind write_to(const char *table, struct dbc_result *r)
+{
+    return write_to_client(&db, table, r);
 }
 
 TEST(init_trims_and_checks)
@@ -153,6 +177,98 @@ TEST(nobody_listening)
     CHECK_INT(dbc_clear(&dead, &r), DBC_UNAVAILABLE);
     CHECK(strstr(r.error, "unreachable") != NULL);
     dbc_result_free(&r);
+}
+
+TEST(list_of_urls)
+{
+    struct dbclient c;
+    CHECK_INT(dbc_init(&c, " http://a:1/ ,http://b:2//,http://c:3", 100), 0);
+    CHECK_INT(c.nurls, 3);
+    CHECK_STR(c.urls[0], "http://a:1");
+    CHECK_STR(c.urls[1], "http://b:2");
+    CHECK_STR(c.urls[2], "http://c:3");
+    CHECK_STR(c.base, "http://a:1,http://b:2,http://c:3");
+    CHECK_INT(dbc_init(&c, "http://a:1,", 100), -1);
+    CHECK_INT(dbc_init(&c, "http://a:1,,http://b:2", 100), -1);
+    CHECK_INT(dbc_init(&c, "a,b,c,d,e", 100), -1);   /* more than DBC_MAX_URLS */
+    CHECK_INT(dbc_init(&c, "a,b,c,d", 100), 0);
+}
+
+/* Writes through a client of urls: its kind, and how many requests each fake got. */
+static enum dbc_kind write_list(const char *urls, long timeout_ms, const char *table, int *real, int *stby,
+                                struct dbclient *c)
+{
+    if (dbc_init(c, urls, timeout_ms)) return (enum dbc_kind)-1;
+    pthread_mutex_lock(&last_lock);
+    int r0 = fake_hits, s0 = standby_hits;
+    pthread_mutex_unlock(&last_lock);
+    struct dbc_result r;
+    enum dbc_kind k = write_to_client(c, table, &r);
+    dbc_result_free(&r);
+    pthread_mutex_lock(&last_lock);
+    *real = fake_hits - r0;
+    *stby = standby_hits - s0;
+    pthread_mutex_unlock(&last_lock);
+    return k;
+}
+
+TEST(failover_past_standby_and_dead)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* a standby, one that is down, then the active one: the write lands once */
+    snprintf(urls, sizeof urls, "%s,http://127.0.0.1:1,%s", standby_base, real_base);
+    CHECK_INT(write_list(urls, 2000, "s200", &real, &stby, &c), DBC_OK);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 1);
+    CHECK_INT(atomic_load(&c.active), 2);
+    /* the next call goes to the one that answered, first */
+    struct dbc_result r;
+    CHECK_INT(write_to_client(&c, "s200", &r), DBC_OK);
+    dbc_result_free(&r);
+    CHECK_INT(standby_hits, stby);
+    /* an ordinary 503 (not a standby's) is the answer: nothing else is asked */
+    snprintf(urls, sizeof urls, "%s,%s", real_base, standby_base);
+    CHECK_INT(write_list(urls, 2000, "s503", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 0);
+}
+
+TEST(write_sent_is_never_sent_again)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* The first one took the write and did not answer in time: its outcome is
+     * unknown, so the next one is not asked (a second request id could apply
+     * it twice). */
+    snprintf(urls, sizeof urls, "%s,%s", real_base, standby_base);
+    int64_t t0 = clock_ms();
+    CHECK_INT(write_list(urls, 700, "slow", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK(clock_ms() - t0 < 1400);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 0);
+}
+
+TEST(no_active_one_is_bounded)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* only a standby and a dead one: bounded tries, within the timeout */
+    snprintf(urls, sizeof urls, "%s,http://127.0.0.1:1", standby_base);
+    int64_t t0 = clock_ms();
+    CHECK_INT(write_list(urls, 5000, "s200", &real, &stby, &c), DBC_UNAVAILABLE);
+    int64_t took = clock_ms() - t0;
+    CHECK_INT(stby, DBC_ROUNDS);
+    CHECK(took < 5000);
+    CHECK(took >= (DBC_ROUNDS - 1) * DBC_ROUND_PAUSE_MS);
+    /* and a short timeout cuts the rounds short */
+    t0 = clock_ms();
+    CHECK_INT(write_list(urls, 150, "s200", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK(clock_ms() - t0 < 600);
+    CHECK(stby <= 2);
 }
 
 TEST(service_answers_for_failures)
@@ -312,6 +428,12 @@ int main(void)
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d/", port);
     if (dbc_init(&db, base, 700) != 0) return 1;
+    snprintf(real_base, sizeof real_base, "http://127.0.0.1:%d", port);
+    struct http_server *stby = http_server_new(4096);
+    if (!stby || http_server_route(stby, "POST", "/api/v1/db/write", standby, NULL)) return 1;
+    int sport = http_server_start(stby, "127.0.0.1", 0);
+    if (sport <= 0) return 1;
+    snprintf(standby_base, sizeof standby_base, "http://127.0.0.1:%d", sport);
 
     RUN(init_trims_and_checks);
     RUN(success_and_accessors);
@@ -319,10 +441,15 @@ int main(void)
     RUN(refusals_and_failures);
     RUN(timeout_is_unavailable_and_bounded);
     RUN(nobody_listening);
+    RUN(list_of_urls);
+    RUN(failover_past_standby_and_dead);
+    RUN(write_sent_is_never_sent_again);
+    RUN(no_active_one_is_bounded);
     RUN(service_answers_for_failures);
     RUN(operation_builders);
     RUN(pages_are_read_in_place);
     RUN(answers_not_the_db_apis_are_503);
     http_server_free(srv);
+    http_server_free(stby);
     return test_done();
 }
