@@ -40,11 +40,11 @@ enum dbc_kind { DBC_OK = 0, DBC_CONFLICT, DBC_TOO_LARGE, DBC_REJECTED, DBC_UNAVA
  * may be asked twice). A write whose request went out is never sent again:
  * its outcome is unknown, and a second request id could apply it twice.
  * At most DBC_ROUNDS rounds of the list, all within the call's timeout,
- * with a short pause after each round that found no active one (a takeover
- * is under way). With one URL nothing is retried, as before. */
+ * with a pause after each round that found no active one (a takeover is
+ * under way: a call waits it out rather than fail, if its timeout allows). With one URL nothing is retried, as before. */
 #define DBC_MAX_URLS 4
-#define DBC_ROUNDS 3
-#define DBC_ROUND_PAUSE_MS 100
+#define DBC_ROUNDS 25          /* with the pause: a takeover of a few seconds is waited out */
+#define DBC_ROUND_PAUSE_MS 200
 
 struct dbclient {
     char base[1024];     /* the URLs as given, each without its trailing '/', joined by commas */
