@@ -23,10 +23,14 @@
 #include "log.h"
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct dbclient db;
 static char last_path[64];
@@ -251,6 +255,56 @@ TEST(write_sent_is_never_sent_again)
     CHECK_INT(stby, 0);
 }
 
+/* An orchestrator that dies holding a write: it answers one request on a
+ * keep-alive connection, reads the second and closes everything (listening
+ * socket too) without answering. libcurl then retries on a fresh connection
+ * and sees it refused — the request was sent all the same. */
+static void *dies_holding_a_write(void *arg)
+{
+    int ls = *(int *)arg, c = accept(ls, NULL, NULL);
+    char buf[4096];
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+                             "{\"changes\":1}";
+    for (int k = 0; c >= 0 && k < 2; k++) {
+        ssize_t n, got = 0;
+        while ((n = read(c, buf + got, sizeof buf - 1 - (size_t)got)) > 0) {
+            got += n;
+            buf[got] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end && strstr(end, "}")) break; /* the body is one small JSON object */
+        }
+        if (k == 0 && write(c, ok, sizeof ok - 1) < 0) break;
+    }
+    close(ls);
+    if (c >= 0) close(c);
+    return NULL;
+}
+
+TEST(write_on_a_dying_keepalive_is_not_resent)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0 &&
+          getsockname(ls, (struct sockaddr *)&a, &len) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, dies_holding_a_write, &ls) == 0);
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    snprintf(urls, sizeof urls, "http://127.0.0.1:%d,%s", ntohs(a.sin_port), real_base);
+    CHECK_INT(write_list(urls, 3000, "s200", &real, &stby, &c), DBC_OK); /* the first, answered */
+    CHECK_INT(real, 0);
+    struct dbc_result r;
+    pthread_mutex_lock(&last_lock);
+    int before = fake_hits;
+    pthread_mutex_unlock(&last_lock);
+    CHECK_INT(write_to_client(&c, "s200", &r), DBC_UNAVAILABLE); /* sent, never answered */
+    dbc_result_free(&r);
+    CHECK_INT(fake_hits, before); /* and not sent again elsewhere */
+    pthread_join(t, NULL);
+}
+
 TEST(no_active_one_is_bounded)
 {
     struct dbclient c;
@@ -445,6 +499,7 @@ int main(void)
     RUN(list_of_urls);
     RUN(failover_past_standby_and_dead);
     RUN(write_sent_is_never_sent_again);
+    RUN(write_on_a_dying_keepalive_is_not_resent);
     RUN(no_active_one_is_bounded);
     RUN(service_answers_for_failures);
     RUN(operation_builders);
