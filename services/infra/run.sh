@@ -282,11 +282,23 @@ say "up — Ctrl-C stops everything (make console: the admin console for this st
 
 pids=()
 for entry in "${procs[@]}"; do pids+=("${entry#*:}"); done
-exited= status=0
-wait -n -p exited "${pids[@]}" || status=$?
-for entry in "${procs[@]}"; do
-    if [ "${entry#*:}" = "$exited" ]; then
+# With two orchestrators, one that exits leaves the other one to go on (it takes over if it stood
+# by): only the second to go stops everything.
+orchs_left=$orchestrators
+while :; do
+    exited= status=0
+    wait -n -p exited "${pids[@]}" || status=$?
+    for entry in "${procs[@]}"; do
+        [ "${entry#*:}" = "$exited" ] || continue
+        if [[ ${entry%%:*} == orchestrator* ]] && ((--orchs_left > 0)); then
+            say "${entry%%:*} (pid $exited) exited with status $status; the other orchestrator goes on"
+            left=()
+            for p in "${pids[@]}"; do [ "$p" = "$exited" ] || left+=("$p"); done
+            pids=("${left[@]}")
+            continue 2
+        fi
         say "${entry%%:*} (pid $exited) exited with status $status; stopping everything"
-    fi
+    done
+    break
 done
 exit 1
