@@ -5,6 +5,7 @@
  * literals or "{name}" captures: "/api/v1/rides/{rideId}". A literal segment
  * beats a capture, so "/api/v1/rides/count" is never taken for a ride id.
  * Dispatch rules, in order:
+ *   - a gate, if one is set (http_server_gate), may answer first
  *   - no pattern matches the path          -> 404 {"error": "..."}
  *   - a pattern matches, not the method    -> 405 {"error": "..."} with Allow
  *   - the body is over the limit           -> 413 {"error": "..."} (body is not read further)

@@ -30,7 +30,6 @@ from apistack import ApiClient, Proc, free_ports  # noqa: E402
 from harness import BIN, Client, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
 from ops import PASSWORD, ride, user  # noqa: E402
 from replicas import applied_seq, db_digest, query  # noqa: E402
-from workers import all_ready  # noqa: E402
 
 suite = Suite("ha_orchestrator")
 SESSION_MS = 2000
