@@ -17,6 +17,10 @@ a writer sends it writes; B takes over; A is let go (SIGCONT). From then on A ac
 (every answer it gives is a 503, or it refuses the connection while it starts over), starts and kills
 no worker (its log says so: no "spawned worker" or "signalled worker" line after the SIGCONT), and
 comes back as a standby. B's workers are the same ones throughout, and writes through B go on.
+
+cut_off_briefly_pauses_then_resumes: A is cut off from ZooKeeper (a proxy that drops everything) for
+longer than its fence (2/3 of the session) but less than the session: it says "fenced" and answers
+503 meanwhile, then, its session alive, is the active one again — not deposed, B never took over.
 """
 import os
 import re
@@ -28,6 +32,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from apistack import ApiClient, Proc, free_ports  # noqa: E402
 from harness import BIN, Client, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from netproxy import Proxy  # noqa: E402
 from ops import PASSWORD, ride, user  # noqa: E402
 from replicas import applied_seq, db_digest, query  # noqa: E402
 
@@ -41,9 +46,10 @@ class Pair:
     orchestrator with the same environment on a port of its own, both with LEADER_LOCK=1; A starts
     first, so it is the active one."""
 
-    def __init__(self, name):
+    def __init__(self, name, env_hook=None, session_ms=SESSION_MS):
         self.port_a, self.port_b = free_ports(2)
-        self.a = Stack(name, LEADER_LOCK=1, ORCH_PORT=self.port_a, INITIAL_SLAVES=2, ZK_SESSION_MS=SESSION_MS)
+        self.a = Stack(name, env_hook=env_hook, LEADER_LOCK=1, ORCH_PORT=self.port_a, INITIAL_SLAVES=2,
+                       ZK_SESSION_MS=session_ms)
         self.b_log_path = os.path.join(self.a.dir, "orchestrator-b.log")
         env = dict(self.a.env, ORCH_PORT=str(self.port_b))
         self.b = Proc("orchestrator-b", [os.path.join(BIN, "rideshare-orchestrator")], env, self.b_log_path)
@@ -330,6 +336,48 @@ def deposed_orchestrator_does_not_act():
               f"standby", flush=True)
     finally:
         pair.stop()
+
+
+@suite.test
+def cut_off_briefly_pauses_then_resumes():
+    zk_host, zk_port = os.environ["ZK_HOSTS"].split(",")[0].rsplit(":", 1)
+    proxy = Proxy(zk_host, zk_port)
+    session_ms = 4000  # room between the fence (2.7 s) and the session's end
+    pair = None
+    try:
+        pair = Pair("hafence", env_hook=lambda env: env.update(ZK_HOSTS=proxy.address()), session_ms=session_ms)
+        check(pair.client_a.write(user("owner"))[0] == 200, "owner")
+        roles, stop = [], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                roles.append(pair.role(pair.client_a))
+                time.sleep(0.05)
+        t = threading.Thread(target=watch, daemon=True)
+        t.start()
+        proxy.cut(pair.a.proc.pid)
+        cut_at = time.monotonic()
+        wait_for(lambda: "fenced" in roles, session_ms / 1000, "A to say it is fenced")
+        fenced_after = time.monotonic() - cut_at
+        st, body = pair.client_a.write(ride(5))
+        check(st == 503 and body.get("role") == "fenced", f"a write to the fenced A: {st} {body}")
+        left = 0.75 * session_ms / 1000 - (time.monotonic() - cut_at)
+        check(left > 0, f"the fence came late: {fenced_after:.2f} s after the cut")
+        time.sleep(left)
+        proxy.heal()
+        wait_for(lambda: pair.role(pair.client_a) == "active", 10, "A to be the active one again")
+        stop.set()
+        t.join(5)
+        check(pair.role(pair.client_b) == "standby", f"B is {pair.role(pair.client_b)}")
+        check("deposed" not in pair.a.log_text(), "A was deposed")
+        check(pair.client_a.write(ride(6))[0] == 200, "a write through A after the cut healed")
+        print(f"# ha_orchestrator: A cut off from ZooKeeper: fenced after {fenced_after * 1000:.0f} ms "
+              f"(fence {session_ms * 2 // 3} ms), active again once healed", flush=True)
+    finally:
+        proxy.heal()
+        if pair:
+            pair.stop()
+        proxy.close()
 
 
 if __name__ == "__main__":
