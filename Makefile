@@ -123,6 +123,7 @@ USES_test_rides_areas    := rides rest
 USES_test_rides_req      := rides rest
 USES_test_rides_service  := rides rest
 USES_test_rides_timestamp := rides rest
+USES_test_readcache      := orchestrator
 USES_test_runtime        := orchestrator
 USES_test_runtime_docker := orchestrator
 USES_test_scaler         := orchestrator

@@ -183,7 +183,7 @@ def main():
     stack = DockerStack.fresh(PREFIX, SETTINGS)
     follower, target = None, None
     try:
-        ports = dict(zip(("GATEWAY_PORT", "USERS_PORT", "RIDES_PORT", "ORCH_PORT"), free_ports(4)))
+        ports = dict(zip(("GATEWAY_PORT", "USERS_PORT", "RIDES_PORT", "ORCH_PORT", "PROMETHEUS_PORT"), free_ports(5)))
         t0 = time.monotonic()
         stack.up(ports, workdir)
         say(f"# stack {stack.name} up in {time.monotonic() - t0:.0f}s, ports {ports}")

@@ -6,6 +6,9 @@
 # loopback, seeds a few rides, then runs wrk against db/read and db/write at
 # 1, 8 and 32 connections (BENCH_SECONDS each, default 10) and prints one
 # table row per run. Everything started is stopped by PID at the end.
+# The orchestrator's read cache is off (READ_CACHE_ENTRIES=0 unless set): wrk
+# repeats one read, which the cache would answer without a replica, and this
+# bench measures the replicas' path (bench/api.sh measures the cached one).
 
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +27,7 @@ set -a; . "$dir/infra/env"; set +a
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$dir/data"
 DATA_DIR="$dir/data" ORCH_PORT=$port INITIAL_SLAVES=${BENCH_SLAVES:-2} LOG_LEVEL=warn \
+    READ_CACHE_ENTRIES=${READ_CACHE_ENTRIES:-0} \
     "$root/build/bin/rideshare-orchestrator" 2>"$dir/orchestrator.log" &
 orch_pid=$!
 url=http://127.0.0.1:$port

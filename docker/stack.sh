@@ -2,7 +2,7 @@
 #
 # docker/stack.sh — the container stack of docker-compose.yml (behind make up/down/logs/ps).
 #
-#   stack.sh build   the base image if missing (docker/base-image.sh), then the four images
+#   stack.sh build   the base image if missing (docker/base-image.sh), then the five images
 #   stack.sh up      build, `compose up -d`, wait until the gateway answers, print the URLs
 #   stack.sh down    stop and remove everything of the stack: containers, workers (by label),
 #                    network, volume
@@ -44,12 +44,13 @@ build() {
     t0=$(now)
     docker/base-image.sh
     dir=$(mktemp -d "${TMPDIR:-/tmp}/rideshare-build.XXXXXX")
-    # The four builds run side by side (a cold build is mostly apt-get and dpkg); the legacy
+    # The five builds run side by side (a cold build is mostly apt-get and dpkg); the legacy
     # builder's deprecation notice and the steps go to a log each, shown on failure.
     build_one "$dir" rideshare-app -f docker/Dockerfile . & pids+=($!) tags+=(rideshare-app)
     build_one "$dir" rideshare-gateway -f docker/gateway/Dockerfile . & pids+=($!) tags+=(rideshare-gateway)
     build_one "$dir" rideshare-rabbitmq -f docker/rabbitmq/Dockerfile . & pids+=($!) tags+=(rideshare-rabbitmq)
     build_one "$dir" rideshare-zookeeper docker/zookeeper & pids+=($!) tags+=(rideshare-zookeeper)
+    build_one "$dir" rideshare-prometheus -f docker/prometheus/Dockerfile . & pids+=($!) tags+=(rideshare-prometheus)
     for i in "${!pids[@]}"; do
         if ! wait "${pids[$i]}"; then
             tail -n 40 "$dir/${tags[$i]}.log" >&2
@@ -170,7 +171,7 @@ down() {
     remove_workers
     local n
     for n in front back control data; do docker network rm "${stack}_$n" >/dev/null 2>&1 || true; done
-    docker volume rm "${stack}_rabbitmq" "${stack}_backups" >/dev/null 2>&1 || true
+    docker volume rm "${stack}_rabbitmq" "${stack}_backups" "${stack}_prometheus" >/dev/null 2>&1 || true
 }
 
 case ${1:-} in

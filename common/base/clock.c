@@ -1,6 +1,13 @@
 /* clock.c — see clock.h. */
 #include "clock.h"
 
+int64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t clock_ms(void)
 {
     struct timespec ts;

@@ -9,6 +9,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t clock_ms(void);
+/* Microseconds on CLOCK_MONOTONIC: for measuring, not for deadlines. */
+int64_t clock_us(void);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t clock_wall_ms(void);

@@ -34,6 +34,8 @@
  */
 #include "http_server.h"
 
+#include "clock.h"
+#include "http_metrics.h"
 #include "http_route.h"
 #include "json.h"
 #include "log.h"
@@ -75,12 +77,21 @@ struct request {
     char *decoded;               /* the decoded segments, NUL-separated */
     struct route_match m;        /* the path's segments and its route */
     int started;
+    int64_t started_us;          /* when the request line arrived (clock_us) */
     int too_large;
     int unauthorized;
     char *body;
     size_t len, cap;
     uint64_t discarded;
 };
+
+/* A response was queued: count it, then tell the observer. */
+static void answered(struct http_server *s, struct request *r, int status)
+{
+    const char *pattern = r->m.best ? r->m.best->pattern : NULL;
+    http_metrics_record(r->pub.method, pattern, status, r->started_us);
+    if (s->observer) s->observer(&r->pub, pattern, status, s->observer_ctx);
+}
 
 /* A handler's response whose body is a file (http_reply_file). */
 static enum MHD_Result respond_file(struct http_server *s, struct request *r, struct http_response *res)
@@ -96,12 +107,11 @@ static enum MHD_Result respond_file(struct http_server *s, struct request *r, st
     for (int i = 0; i < res->nheaders; i++) MHD_add_response_header(resp, res->headers[i][0], res->headers[i][1]);
     enum MHD_Result ret = MHD_queue_response(r->pub.conn, (unsigned int)res->status, resp);
     MHD_destroy_response(resp);
-    if (s->observer)
-        s->observer(&r->pub, r->m.best ? r->m.best->pattern : NULL, res->status, s->observer_ctx);
+    answered(s, r, res->status);
     return ret;
 }
 
-/* Queues the response (taking over body), then tells the observer. */
+/* Queues the response (taking over body), then counts it (answered). */
 static enum MHD_Result respond(struct http_server *s, struct request *r, int status,
                                char *body, const char *content_type, const char *allow,
                                const struct http_response *extra)
@@ -131,8 +141,7 @@ static enum MHD_Result respond(struct http_server *s, struct request *r, int sta
     enum MHD_Result ret = MHD_queue_response(r->pub.conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     if (ret != MHD_YES) log_warn("http: could not queue response status=%d", status);
-    if (s->observer)
-        s->observer(&r->pub, r->m.best ? r->m.best->pattern : NULL, status, s->observer_ctx);
+    answered(s, r, status);
     return ret;
 }
 
@@ -338,6 +347,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     route_split_path(&r->m, r->raw_path, r->decoded);
     r->pub.path = r->raw_path;
     r->pub.body = "";
+    r->started_us = clock_us();
     return r;
 }
 

@@ -74,6 +74,11 @@ void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
 typedef int (*http_gate)(const struct http_request *req, const char *pattern, struct http_response *res,
                          void *ctx);
 void http_server_gate(struct http_server *s, http_gate fn, void *ctx);
+/* Serves GET /metrics: the process's metrics (metrics.h) in Prometheus's
+ * text format, among them this server's requests by route, method and
+ * status and their latency (http_metrics.h). Behind the token like every
+ * route when one is required. 0 or -1, as http_server_route. */
+int http_server_serve_metrics(struct http_server *s);
 
 /* From now on every request must carry "Authorization: Bearer <token>":
  * any other is answered 401 {"error": ...} with "WWW-Authenticate: Bearer"

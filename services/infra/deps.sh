@@ -29,6 +29,7 @@ PACKAGES=(
     rabbitmq-server zookeeper
     clang libclang-rt-14-dev
     wrk nginx sqlite3 python3 python3-venv python3-yaml tmux curl
+    prometheus
     debootstrap
 )
 
@@ -85,6 +86,7 @@ for p in "${missing[@]}"; do
     case $p in
         rabbitmq-server) stop_service_of rabbitmq /etc/init.d/rabbitmq-server ;;
         zookeeper)       stop_service_of zookeeper /etc/init.d/zookeeper ;;
+        prometheus)      stop_service_of prometheus /etc/init.d/prometheus ;;
     esac
 done
 if [ $rc != 0 ]; then

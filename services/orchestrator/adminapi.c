@@ -39,8 +39,10 @@
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "protocol.h"
+#include "readcache.h"
 #include "scaler.h"
 #include "supervisor.h"
 #include "workers.h"
@@ -158,6 +160,39 @@ static void *stats_main(void *arg)
     return NULL;
 }
 
+/* GET /metrics: the queue depths, as the status shows them. A scrape asks
+ * for them like a status request does, so the stats thread keeps them fresh
+ * while something scrapes; the first scrape after a quiet spell has none. */
+static void collect_queues(struct metrics_out *o, void *ctx)
+{
+    struct adminapi *a = ctx;
+    int64_t now = clock_ms();
+    pthread_mutex_lock(&a->mu);
+    int first = a->asked_at == 0 || now - a->asked_at >= STATS_IDLE_MS;
+    a->asked_at = now;
+    if (first) pthread_cond_signal(&a->wake);
+    int known = a->depths_at && !first;
+    int ok[3];
+    uint32_t msgs[3], cons[3];
+    memcpy(ok, a->ok, sizeof ok);
+    memcpy(msgs, a->messages, sizeof msgs);
+    memcpy(cons, a->consumers, sizeof cons);
+    pthread_mutex_unlock(&a->mu);
+    if (!known) return;
+    char labels[64];
+    metrics_header(o, "rideshare_queue_messages", "ready messages in the queue (the stream's count for replog)",
+                   METRIC_GAUGE);
+    for (int i = 0; i < 3; i++) {
+        snprintf(labels, sizeof labels, "queue=\"%s\"", QUEUES[i]);
+        if (ok[i]) metrics_sample(o, "rideshare_queue_messages", labels, msgs[i]);
+    }
+    metrics_header(o, "rideshare_queue_consumers", "consumers of the queue", METRIC_GAUGE);
+    for (int i = 0; i < 3; i++) {
+        snprintf(labels, sizeof labels, "queue=\"%s\"", QUEUES[i]);
+        if (ok[i]) metrics_sample(o, "rideshare_queue_consumers", labels, cons[i]);
+    }
+}
+
 static const char *iso_time(int64_t ms, char *buf, size_t n)
 {
     time_t t = (time_t)(ms / 1000);
@@ -248,6 +283,14 @@ static void on_status(const struct http_request *req, struct http_response *res,
     json_add_int(sc, "scale_up_step", si.scale_up_step);
     cJSON_AddBoolToObject(sc, "capped", si.capped);
     cJSON_AddBoolToObject(sc, "stepped", si.stepped);
+
+    struct readcache_stats rc;
+    readcache_stats(a->cfg.cache, &rc);
+    cJSON *c = cJSON_AddObjectToObject(o, "read_cache");
+    json_add_int(c, "hits", (int64_t)rc.hits);
+    json_add_int(c, "misses", (int64_t)rc.misses);
+    json_add_int(c, "entries", (int64_t)rc.entries);
+    json_add_int(c, "bytes", (int64_t)rc.bytes);
     cJSON_AddStringToObject(sc, "set_by", si.set_by);
 
     struct supervisor_starts st;
@@ -345,12 +388,14 @@ struct adminapi *adminapi_register(struct http_server *srv, const struct adminap
     http_server_route(srv, "GET", "/api/v1/status", on_status, a);
     http_server_route(srv, "POST", "/api/v1/scale", on_scale, a);
     http_server_route(srv, "POST", "/api/v1/promote", on_promote, a);
+    metrics_collector_add(collect_queues, a);
     return a;
 }
 
 void adminapi_free(struct adminapi *a)
 {
     if (!a) return;
+    metrics_collector_remove(collect_queues, a);
     pthread_mutex_lock(&a->mu);
     a->stop = 1;
     pthread_cond_signal(&a->wake);

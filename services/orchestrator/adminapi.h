@@ -2,7 +2,8 @@
  * adminapi.h — the orchestrator's operator endpoints: the crash endpoints
  * POST /api/v1/crash/master and POST /api/v1/crash/slave (docs/api.md,
  * "The crash rules"), and the admin API GET /api/v1/status,
- * POST /api/v1/scale and POST /api/v1/promote (docs/api.md, "Admin API").
+ * POST /api/v1/scale and POST /api/v1/promote (docs/api.md, "Admin API");
+ * and the queue depths among the metrics of GET /metrics.
  */
 #ifndef RS_ADMINAPI_H
 #define RS_ADMINAPI_H
@@ -22,6 +23,7 @@ struct adminapi_config {
     int64_t window_ms;            /* the scaling window, shown in the status */
     int reads_per_slave;
     int max_slaves;               /* POST /api/v1/scale accepts 1..max_slaves (MAX_SLAVES) */
+    struct readcache *cache;      /* its counters in the status (NULL: none) */
 };
 
 struct adminapi;

@@ -12,7 +12,11 @@
  *     call()), and its seq raises acked_seq;
  *   - reads to readQ with min_seq = acked_seq at the moment the read
  *     arrived, which the answering slave must have applied first: a read
- *     never misses a write acknowledged before it began.
+ *     never misses a write acknowledged before it began. The answer is
+ *     kept in the read cache with the seq the slave had applied, and a
+ *     later read whose min_seq that seq still covers is answered from there
+ *     without a replica (readcache.h: the same promise, one hop instead of
+ *     three).
  * A reply that arrives when this orchestrator may no longer act (leader.h)
  * is neither acknowledged nor passed on: 503.
  * Every db/read request is counted for the autoscaler as it arrives, valid
@@ -21,6 +25,7 @@
  */
 #include "dbapi.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +38,9 @@
 #include "json.h"
 #include "leader.h"
 #include "log.h"
+#include "metrics.h"
 #include "protocol.h"
+#include "readcache.h"
 #include "rpc.h"
 #include "scaler.h"
 #include "workers.h"
@@ -46,6 +53,27 @@ struct dbapi {
     _Atomic uint64_t next_rid;
     char rid_prefix[24];
 };
+
+/* RPCs that got no answer, by queue and why, for GET /metrics. */
+static struct metric *rpc_timeouts, *rpc_unavailable;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void init_metrics(void)
+{
+    rpc_timeouts = metric_family("rideshare_rpc_timeouts_total",
+                                 "DB API requests no worker answered in time (a 503), by queue", METRIC_COUNTER);
+    rpc_unavailable = metric_family("rideshare_rpc_unavailable_total",
+                                    "DB API requests refused at once: broker down, blocked or too busy (a 503), "
+                                    "by queue", METRIC_COUNTER);
+}
+
+static void count_failure(const char *queue, int rc)
+{
+    pthread_once(&metrics_once, init_metrics);
+    char labels[64];
+    snprintf(labels, sizeof labels, "queue=\"%s\"", queue);
+    metric_add(metric_series(rc == RPC_TIMEOUT ? rpc_timeouts : rpc_unavailable, labels), 1);
+}
 
 static void raise_acked(struct dbapi *api, int64_t seq)
 {
@@ -94,9 +122,11 @@ static char *envelope(const char *op, size_t len, int64_t min_seq)
  * master's log entry came before its epoch marker (it applied it), or
  * applies it now if the entry came after (every replica ignores that one):
  * either way exactly once, and the client sees its write succeed across
- * the failover instead of a 503. */
+ * the failover instead of a 503. A read's 2xx answer that says which seq
+ * it was computed at is kept in the read cache under cache_key (NULL: not
+ * kept). */
 static void call_for(struct dbapi *api, const char *queue, char *env, int write, int timeout_ms,
-                     struct http_response *res)
+                     const char *cache_key, size_t klen, struct http_response *res)
 {
     char rid[48];
     snprintf(rid, sizeof rid, "%s-%llu", api->rid_prefix,
@@ -128,6 +158,7 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
         nanosleep(&pause, NULL);
     }
     free(env);
+    if (rc != RPC_OK) count_failure(queue, rc);
     if (rc == RPC_OK && !leader_may_act()) {
         /* Deposed, or cut off from ZooKeeper, while the request was out
          * (leader.h): another orchestrator may be acknowledging writes by
@@ -149,6 +180,8 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
     if (r.status < 200 || r.status > 599 || (write && r.status != 400 && !r.has_epoch)) {
         http_reply_error(res, 502, "malformed reply from a worker");
     } else if (!write) {
+        if (cache_key && r.has_seq && r.status >= 200 && r.status < 300)
+            readcache_put(api->cfg.cache, cache_key, klen, r.seq, (int)r.status, r.body, r.len);
         http_reply_raw(res, (int)r.status, r.body);
         r.body = NULL;
     } else {
@@ -168,12 +201,12 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
 
 static void call(struct dbapi *api, const char *queue, char *env, int write, struct http_response *res)
 {
-    call_for(api, queue, env, write, 0, res);
+    call_for(api, queue, env, write, 0, NULL, 0, res);
 }
 
 void dbapi_send_write(struct dbapi *api, char *envelope, int timeout_ms, struct http_response *res)
 {
-    call_for(api, PROTO_WRITE_QUEUE, envelope, 1, timeout_ms, res);
+    call_for(api, PROTO_WRITE_QUEUE, envelope, 1, timeout_ms, NULL, 0, res);
 }
 
 static void on_write(const struct http_request *req, struct http_response *res, void *ctx)
@@ -194,6 +227,15 @@ static void on_read(const struct http_request *req, struct http_response *res, v
 {
     struct dbapi *api = ctx;
     if (api->cfg.scaler) scaler_count(api->cfg.scaler, clock_ms());
+    int64_t min_seq = atomic_load(&api->acked_seq);
+    /* Only valid reads were ever kept, so a key found is a valid read. */
+    char *cached;
+    size_t clen;
+    int cstatus;
+    if (readcache_get(api->cfg.cache, req->body, req->body_len, min_seq, &cached, &clen, &cstatus)) {
+        http_reply_raw(res, cstatus, cached);
+        return;
+    }
     struct dbop op;
     cJSON *j = parse_op(req, res, &op);
     if (!j) return;
@@ -203,7 +245,7 @@ static void on_read(const struct http_request *req, struct http_response *res, v
         http_reply_error(res, 400, "db/read takes select or count; use db/write");
         return;
     }
-    call(api, PROTO_READ_QUEUE, envelope(req->body, req->body_len, atomic_load(&api->acked_seq)), 0, res);
+    call_for(api, PROTO_READ_QUEUE, envelope(req->body, req->body_len, min_seq), 0, 0, req->body, req->body_len, res);
 }
 
 static void on_clear(const struct http_request *req, struct http_response *res, void *ctx)

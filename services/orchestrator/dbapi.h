@@ -16,6 +16,7 @@ struct dbapi_config {
     int write_timeout_ms;
     int read_timeout_ms;
     struct scaler *scaler;   /* counts every db/read request (NULL: none) */
+    struct readcache *cache; /* answers kept for repeated reads (NULL: none) */
 };
 
 /* Registers the routes on srv. The returned context lives until dbapi_free. */

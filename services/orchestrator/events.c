@@ -1,6 +1,7 @@
 /*
  * events.c — see events.h. A fixed ring under one mutex: the newest entry
- * overwrites the oldest once EVENTS_MAX are held.
+ * overwrites the oldest once EVENTS_MAX are held. Each event is also
+ * counted by kind for GET /metrics (rideshare_events_total).
  */
 #include "events.h"
 
@@ -9,14 +10,30 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "metrics.h"
+
 static struct {
     pthread_mutex_t mu;
     struct event ring[EVENTS_MAX];
     uint64_t added;          /* total ever added: the next slot is added % EVENTS_MAX */
 } E = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
+static struct metric *counted;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_family(void)
+{
+    counted = metric_family("rideshare_events_total",
+                            "orchestrator events by kind (election: a master replaced; failover, scale, crash, ...)",
+                            METRIC_COUNTER);
+}
+
 void events_add(const char *kind, const char *fmt, ...)
 {
+    pthread_once(&once, init_family);
+    char labels[64];
+    snprintf(labels, sizeof labels, "kind=\"%s\"", kind);
+    metric_add(metric_series(counted, labels), 1);
     struct event ev;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

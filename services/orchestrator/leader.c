@@ -245,7 +245,7 @@ static int gate(const struct http_request *req, const char *pattern, struct http
 {
     (void)req;
     (void)ctx;
-    if (pattern && strcmp(pattern, ROLE_ROUTE) == 0) return 0;
+    if (pattern && (strcmp(pattern, ROLE_ROUTE) == 0 || strcmp(pattern, "/metrics") == 0)) return 0;
     if (leader_may_act() && atomic_load(&L.serving)) return 0;
     const char *role = leader_role();
     char msg[200];

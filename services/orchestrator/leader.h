@@ -64,7 +64,8 @@ void leader_serving(void);
 /* "active", "starting" (holds the lock, not serving yet), "standby" or
  * "fenced" (held the lock, cannot tell now whether it still does). */
 const char *leader_role(void);
-/* Adds GET /api/v1/role (always answered) and the gate: every other route
+/* Adds GET /api/v1/role (always answered, as is GET /metrics where the
+ * server has it) and the gate: every other route
  * answers 503 {"error", "role"} with X-Orchestrator-Role while this
  * orchestrator may not act or does not serve yet. */
 void leader_register(struct http_server *srv);

@@ -35,7 +35,9 @@
 #include "leader.h"
 #include "restorer.h"
 #include "log.h"
+#include "metricsview.h"
 #include "mq.h"
+#include "readcache.h"
 #include "rpc.h"
 #include "runtime.h"
 #include "scaler.h"
@@ -73,6 +75,10 @@ static const struct config_var vars[] = {
     { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master (a master never applies a write after it)" },
     { "REQUEST_WINDOW_S", "120", "how long workers remember request ids: at least the write timeout plus 10 s of clock skew" },
     { "READ_TIMEOUT_MS", "5000", "how long a read waits for a slave" },
+    { "READ_CACHE_ENTRIES", "1024", "db/read answers kept for repeated reads, each valid while no later write is "
+                                    "acknowledged (0: no cache)" },
+    { "READ_CACHE_MB", "16", "most memory the read cache holds, keys and answers (an answer over an eighth of it "
+                             "is not kept)" },
     { "INITIAL_SLAVES", "1", "slaves started with the master (at most MAX_SLAVES)" },
     { "READY_TIMEOUT_MS", "30000", "how long a new worker may take to register, and a new master to take writes" },
     { "SCALE_WINDOW_S", "120", "autoscaling window in seconds, from the first db/read" },
@@ -249,6 +255,7 @@ int main(int argc, char **argv)
         standby = http_server_new(4096);
         if (http_server_require_token(standby, admin_token)) abort();
         leader_register(standby);
+        if (http_server_serve_metrics(standby)) abort(); /* a standby is watched too */
         int port = http_server_start(standby, orch_host, orch_port);
         if (port < 0) return 1;
         orch_port = port; /* the real server takes the same port */
@@ -290,6 +297,8 @@ int main(int argc, char **argv)
     struct scaler *sc = scaler_new(config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
                                    (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000));
     struct supervisor *sup = NULL;
+    struct readcache *cache = readcache_new((size_t)config_long(vars, "READ_CACHE_ENTRIES", 0, 1000000),
+                                            (size_t)config_long(vars, "READ_CACHE_MB", 0, 65536) << 20);
 
     int rc = 1;
     struct http_server *srv = NULL;
@@ -347,6 +356,7 @@ int main(int argc, char **argv)
             .write_timeout_ms = write_timeout_ms,
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
             .scaler = sc,
+            .cache = cache,
         };
         api = dbapi_register(srv, &dcfg, rpc, ws);
         struct adminapi_config acfg = {
@@ -354,8 +364,11 @@ int main(int argc, char **argv)
             .window_ms = config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
             .reads_per_slave = (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000),
             .max_slaves = max_slaves,
+            .cache = cache,
         };
         admin = adminapi_register(srv, &acfg);
+        if (http_server_serve_metrics(srv)) abort();
+        metricsview_start(&(struct metricsview_config){ .ws = ws, .sup = sup, .cache = cache, .rpc = rpc });
         configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);
         if (backups) {
@@ -387,6 +400,7 @@ int main(int argc, char **argv)
     }
     http_server_free(standby);
     http_server_free(srv);
+    metricsview_stop();
     adminapi_free(admin);
     backupapi_free(bapi);
     backups_stop(backups); /* its scheduler's calls end with the RPC's shutdown */
@@ -394,6 +408,7 @@ int main(int argc, char **argv)
     workers_stop_all(ws, 700);
     rpc_stop(rpc);
     dbapi_free(api);
+    readcache_free(cache);
     runtime_destroy(rt);
     zksession_close(zs);  /* no supervisor watch or listener call fires after it */
     leader_stop();        /* after the workers stopped: a standby then starts afresh */

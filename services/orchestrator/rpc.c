@@ -91,6 +91,7 @@ struct rpc {
     _Atomic int64_t stop_seen;     /* when *sigstop was first seen set */
     pthread_t consumer, publisher;
     _Atomic int64_t consumer_up, publisher_up; /* clock_ms() since the connection is up; 0: down */
+    _Atomic int blocked;           /* the broker said connection.blocked (a resource alarm) */
 
     pthread_mutex_t lock;          /* guards everything below */
     struct slot slots[RPC_SLOTS];
@@ -276,6 +277,7 @@ static void batch_done(struct rpc *r, const struct outgoing *batch, const int *f
  * cuts every worker's work short, and killing them would not help). */
 static void note_publisher(struct rpc *r, struct mq *m)
 {
+    atomic_store(&r->blocked, mq_ok(m) && mq_blocked(m));
     if (!mq_ok(m) || mq_blocked(m)) atomic_store(&r->publisher_up, 0);
     else if (!atomic_load(&r->publisher_up)) atomic_store(&r->publisher_up, clock_ms());
 }
@@ -385,6 +387,7 @@ int64_t rpc_broker_up_since(struct rpc *r)
     return c && p ? (c > p ? c : p) : 0;
 }
 
+int rpc_broker_blocked(struct rpc *r) { return atomic_load(&r->blocked); }
 
 void rpc_reply_free(struct rpc_reply *reply)
 {

@@ -50,5 +50,8 @@ void rpc_reply_free(struct rpc_reply *reply);
  * The supervisor replaces a worker cut off from the broker only while this
  * orchestrator reaches it (supervisor.c). */
 int64_t rpc_broker_up_since(struct rpc *r);
+/* Whether the broker has said it blocks this orchestrator's publishes (a
+ * memory or disk alarm), as of the publisher's last look (every 20 ms). */
+int rpc_broker_blocked(struct rpc *r);
 
 #endif

@@ -78,6 +78,10 @@ void supervisor_get_starts(struct supervisor *s, struct supervisor_starts *out);
 struct worker_info;
 int supervisor_workers(struct supervisor *s, struct worker_info *out, int max);
 
+/* The newest checkpoint as last read from ZooKeeper (every few seconds):
+ * 1 with its wall-clock time and seq, 0 when none has been seen. */
+int supervisor_checkpoint(struct supervisor *s, int64_t *at_ms, int64_t *seq);
+
 /* Planned switchover to slave id (POST /api/v1/promote), done by the loop:
  * the master steps down at a batch boundary and goes on as a slave, then
  * the slave is named master with a new epoch. Waits up to timeout_ms for the

@@ -86,6 +86,9 @@ struct supervisor {
     struct young young[WORKERS_MAX];
     int nyoung;
     int64_t refreshed_at, refreshed_ok_at;
+    /* The newest checkpoint, read with the view at most every CKPT_READ_MS
+     * (ckpt_at_ms and ckpt_seq under snap_mu; 0: none seen). */
+    int64_t ckpt_read_at, ckpt_at_ms, ckpt_seq;
     int64_t failover_since;  /* 0: not failing over */
     struct zview v[WORKERS_MAX];
     int nv;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint_znode.h"
 #include "clock.h"
 #include "json.h"
 #include "log.h"
@@ -24,6 +25,8 @@
 #include "zksession.h"
 
 #include "supervisor_internal.h"
+
+#define CKPT_READ_MS 5000   /* a checkpoint is taken every minutes, not seconds */
 
 /* ZooKeeper's library thread: a child of ZK_ROOT/workers came or went. */
 static void on_children(const char *path, void *ctx)
@@ -56,6 +59,9 @@ static void read_znode(struct supervisor *s, struct zk *zk, struct zview *v)
     if (j) {
         json_get_int(j, "epoch", &v->zn.epoch);
         json_get_int(j, "seq", &v->zn.seq);
+        json_get_int(j, "reads", &v->zn.reads);
+        json_get_int(j, "applied", &v->zn.applied);
+        json_get_int(j, "apply_us", &v->zn.apply_us);
         int64_t down = 0;
         json_get_int(j, "broker_down_ms", &down);
         if (down <= 0) {
@@ -114,10 +120,29 @@ void sup_refresh_view(struct supervisor *s, const struct worker_info *w, int n, 
         s->v[i] = s->v[--s->nv];
     }
     s->refreshed_ok_at = now;
+    struct checkpoint_znode cz;
+    int version, ckpt = 0;
+    if (now - s->ckpt_read_at >= CKPT_READ_MS) {
+        s->ckpt_read_at = now;
+        ckpt = checkpoint_read(zk, s->cfg.zk_root, &cz, &version) == 0 && cz.present;
+    }
     pthread_mutex_lock(&s->snap_mu);
     s->nsnap = 0;
     for (int i = 0; i < s->nv; i++) s->snap[s->nsnap++] = s->v[i];
+    if (ckpt) {
+        s->ckpt_at_ms = cz.current.at_ms;
+        s->ckpt_seq = cz.current.seq;
+    }
     pthread_mutex_unlock(&s->snap_mu);
+}
+
+int supervisor_checkpoint(struct supervisor *s, int64_t *at_ms, int64_t *seq)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    *at_ms = s->ckpt_at_ms;
+    *seq = s->ckpt_seq;
+    pthread_mutex_unlock(&s->snap_mu);
+    return *at_ms > 0;
 }
 
 int supervisor_workers(struct supervisor *s, struct worker_info *out, int max)

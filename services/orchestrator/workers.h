@@ -43,6 +43,7 @@ struct worker_znode {
     char state[16];              /* "" before it registered */
     int ready, master_role;      /* state "ready"; role "master" */
     int64_t epoch, seq;
+    int64_t reads, applied, apply_us; /* the worker's counters: reads served, entries applied, their µs */
 };
 
 /* One worker as the orchestrator knows it: the one description of a worker

@@ -28,7 +28,8 @@ struct api_counter {
 
 int api_count_counts(const char *pattern)
 {
-    return pattern && strcmp(pattern, COUNT_PATH) != 0 && strcmp(pattern, CLEAR_PATH) != 0;
+    return pattern && strncmp(pattern, "/api/", 5) == 0 && strcmp(pattern, COUNT_PATH) != 0 &&
+           strcmp(pattern, CLEAR_PATH) != 0;
 }
 
 static void observe(const struct http_request *req, const char *pattern, int status, void *ctx)

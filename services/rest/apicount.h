@@ -7,7 +7,8 @@
  * whose path matched one of the service's routes — success, 4xx, 405 and 413
  * alike — except requests to /api/v1/_count and /api/v1/db/clear (any
  * method, 405s included: the spec does not count them). A path that matches
- * no route (404) is not an API call and is not counted. N starts at 0 and is
+ * no route (404) is not an API call and is not counted, and neither is a
+ * route outside /api/ (GET /metrics: a scraper is not a client). N starts at 0 and is
  * atomic, so concurrent requests are each counted once.
  *
  * The observer runs before the response reaches the client, so a client

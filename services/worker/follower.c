@@ -144,6 +144,7 @@ static int apply_batch(struct worker *w, struct feed *f, int64_t until_nonce)
         n = 1;
         goto applied;
     }
+    int64_t began = clock_us();
     if (store_begin(w->store)) { mq_message_free(&msg); return -2; }
     do {
         if (n > 0 && replica_restore_needed(&pos, msg.body, msg.len, &restore)) {
@@ -166,6 +167,7 @@ static int apply_batch(struct worker *w, struct feed *f, int64_t until_nonce)
         return rc;
     }
     if (store_commit(w->store, &pos)) return -2;
+    worker_count_applied(w, n, began);
 applied:
     worker_advance(w, &pos);
     if (at_master_seq(w)) worker_caught_up(w);

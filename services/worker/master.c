@@ -262,6 +262,7 @@ static int serve_run(struct worker *w, struct mq *in, struct mq *log, struct inc
 {
     struct store_pos pos = store_position(w->store);
     int published = 0, rc = 0;
+    int64_t began = clock_us();
     if (store_begin(w->store)) rc = -1;
     for (int i = from; i < to && rc == 0; i++) {
         int r = handle(w, log, inc, &pos, &batch[i]);
@@ -278,6 +279,7 @@ static int serve_run(struct worker *w, struct mq *in, struct mq *log, struct inc
         return rc;
     }
     worker_advance(w, &pos);
+    worker_count_applied(w, to - from, began);
     reply_all(w, in, batch, from, to);
     /* A failed ack is harmless: the requests come back and are answered from the store. */
     mq_ack(in, batch[to - 1].msg.delivery_tag, 1);

@@ -107,9 +107,10 @@ static int describe(struct worker *w, char *buf, size_t n)
     pthread_mutex_lock(&w->lock);
     int len = snprintf(buf, n,
                        "{\"id\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"seq\":%lld,\"epoch\":%lld,"
-                       "\"reads\":%lld,\"broker_down_ms\":%lld}",
+                       "\"reads\":%lld,\"applied\":%lld,\"apply_us\":%lld,\"broker_down_ms\":%lld}",
                        w->id, w->role ? w->role : "", (int)getpid(), w->state ? w->state : "",
                        (long long)w->applied_seq, (long long)w->epoch, (long long)atomic_load(&w->reads_served),
+                       (long long)atomic_load(&w->applied_entries), (long long)atomic_load(&w->apply_us),
                        (long long)down);
     pthread_mutex_unlock(&w->lock);
     return len;

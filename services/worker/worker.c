@@ -41,6 +41,12 @@ void worker_advance(struct worker *w, const struct store_pos *pos)
     pthread_mutex_unlock(&w->lock);
 }
 
+void worker_count_applied(struct worker *w, int n, int64_t began_us)
+{
+    atomic_fetch_add(&w->applied_entries, n);
+    atomic_fetch_add(&w->apply_us, clock_us() - began_us);
+}
+
 void worker_set_state(struct worker *w, const char *role, const char *state)
 {
     pthread_mutex_lock(&w->lock);

@@ -75,6 +75,10 @@ struct worker {
      * log as of a moment ago even if writes never pause. 0: unknown. */
     _Atomic int64_t master_seq;
     _Atomic int64_t reads_served;  /* reads answered as a slave, shown in the znode */
+    /* Entries (writes or log entries) this worker applied, and the time
+     * their transactions took from begin to commit, in µs: shown in the
+     * znode, whence the orchestrator's metrics give the mean apply time. */
+    _Atomic int64_t applied_entries, apply_us;
     _Atomic int64_t log_bytes;     /* log_bytes of the last commit (replica.h) */
     /* log_bytes of the newest checkpoint, read by the membership thread for
      * the master's retention budget; -1 unknown, 0 none yet. */
@@ -98,6 +102,8 @@ enum { WORKER_LINK_MASTER, WORKER_LINK_FOLLOWER, WORKER_LINK_READER, WORKER_LINK
 
 /* Publishes a newly committed position to readers and the znode. */
 void worker_advance(struct worker *w, const struct store_pos *pos);
+/* n entries were applied in one transaction that began at began_us (clock_us). */
+void worker_count_applied(struct worker *w, int n, int64_t began_us);
 void worker_set_state(struct worker *w, const char *role, const char *state);
 /* Marks the replica as having reached the log's end once (readers start then). */
 void worker_caught_up(struct worker *w);

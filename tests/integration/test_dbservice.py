@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
@@ -21,6 +22,7 @@ from harness import BIN, HELPERS, Stack, Suite, check, wait_for  # noqa: E402
 from load import mixed_writes  # noqa: E402
 from ops import PASSWORD, user  # noqa: E402
 from replicas import db_digest  # noqa: E402
+from workers import status  # noqa: E402
 
 suite = Suite("dbservice")
 
@@ -130,6 +132,59 @@ def concurrent_clients_get_correct_answers():
             errors = [e for f in [pool.submit(client, k) for k in range(32)] for e in f.result(timeout=300)]
         check(not errors, f"{len(errors)} wrong answers, first: {errors[:3]}")
         check(count(c, "users") == 32 * (2000 // 32 // 2), "all users stored once")
+    finally:
+        s.stop()
+
+
+@suite.test
+def repeated_reads_come_from_the_cache_and_never_miss_a_write():
+    """The same read asked again is answered from the orchestrator's cache, and a cached answer is never
+    given to a read that began after a write it lacks was acknowledged: 8 writers add users while 8
+    readers ask the one same count; each count must be at least the writes acknowledged before it was
+    asked."""
+    s = Stack("readcache", INITIAL_SLAVES=2)
+    try:
+        c = s.client
+        check(c.clear()[0] == 200, "clear")
+        first = count(c, "users")
+        for _ in range(50):
+            check(count(c, "users") == first, "a repeated read changed with no write")
+        cache = status(s)["read_cache"]
+        check(cache["hits"] >= 49 and cache["entries"] >= 1, f"repeated reads not cached: {cache}")
+
+        acked = [0]
+        lock = threading.Lock()
+        stop = time.monotonic() + 8
+
+        def writer(k):
+            i = 0
+            while time.monotonic() < stop:
+                st, body = c.write(user(f"rc{k}-{i}"))
+                if st != 200:
+                    return [f"write rc{k}-{i}: {st} {body}"]
+                with lock:
+                    acked[0] += 1
+                i += 1
+            return []
+
+        def reader(_):
+            errors, n = [], 0
+            while time.monotonic() < stop:
+                with lock:
+                    before = acked[0]
+                got = count(c, "users")
+                n += 1
+                if got < before:
+                    errors.append(f"count {got} < {before} writes acknowledged before the read")
+            return errors if n else ["no read"]
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            futs = [pool.submit(writer, k) for k in range(8)] + [pool.submit(reader, k) for k in range(8)]
+            errors = [e for f in futs for e in f.result(timeout=120)]
+        check(not errors, f"{len(errors)} errors, first: {errors[:3]}")
+        check(count(c, "users") == acked[0], f"final count is not the {acked[0]} acknowledged writes")
+        after = status(s)["read_cache"]
+        print(f"# {acked[0]} writes; read cache {after}", flush=True)
     finally:
         s.stop()
 

@@ -28,6 +28,8 @@ Checked, in this order:
     log in to RabbitMQ and the console's user cannot publish to the log (though it reads the
     queues' depths), and the workers' ZooKeeper identity cannot write the master znode
     (tests/helpers/brokerprobe, mounted into a rideshare-app container);
+  - Prometheus scrapes users, rides and the orchestrator (every worker's series through it), with
+    the alert rules loaded;
   - `stack.sh down` leaves no container, network or volume of the run.
 The stack's broker identities are made in a directory of the run's (BROKER_SECRETS_DIR), not in
 the checkout's secrets/.
@@ -45,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from apistack import ApiClient, free_ports  # noqa: E402
@@ -411,6 +414,30 @@ def leftovers():
 
 
 @suite.test
+def prometheus_scrapes_the_stack():
+    """Prometheus (the stack's own, on its published port) finds users, rides and the orchestrator up,
+    has every worker's series through the orchestrator, and loaded the alert rules."""
+    base = f"http://127.0.0.1:{PORTS['PROMETHEUS_PORT']}"
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=5) as r:
+            return json.load(r)["data"]
+
+    def up():
+        try:
+            t = get("/api/v1/targets")["activeTargets"]
+            series = get("/api/v1/query?query=rideshare_worker_applied_seq")["result"]
+        except OSError:
+            return False
+        health = {x["labels"]["job"]: x["health"] for x in t}
+        return health == {"users": "up", "rides": "up", "orchestrator": "up"} and len(series) >= 2 and health
+    health = wait_for(up, 90, "every Prometheus target up, with the workers' series")
+    rules = {r["name"] for g in get("/api/v1/rules")["groups"] for r in g["rules"]}
+    check("RideshareNoMaster" in rules and len(rules) == 7, f"rules: {rules}")
+    print(f"# prometheus targets {health}", flush=True)
+
+
+@suite.test
 def down_leaves_nothing():
     stack_sh("down", 180)
     left = leftovers()
@@ -469,8 +496,9 @@ def main():
             sys.exit(1)
         print("skip: no Docker engine (REQUIRE_DOCKER=1 makes this a failure)", flush=True)
         sys.exit(77)
-    ports = free_ports(4)
-    PORTS.update(GATEWAY_PORT=ports[0], USERS_PORT=ports[1], RIDES_PORT=ports[2], ORCH_PORT=ports[3])
+    ports = free_ports(5)
+    PORTS.update(GATEWAY_PORT=ports[0], USERS_PORT=ports[1], RIDES_PORT=ports[2], ORCH_PORT=ports[3],
+                 PROMETHEUS_PORT=ports[4])
     ENV.update(os.environ)
     ENV.update({k: str(v) for k, v in PORTS.items()})
     # The conformance suite runs first, inside the first window, which it cannot outlast (the

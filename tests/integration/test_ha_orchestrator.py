@@ -228,6 +228,8 @@ def takeover_under_load():
             check(st == 503 and isinstance(got, dict) and got.get("role") == "standby",
                   f"standby {method} {path}: {st} {got}")
         check(pair.role(pair.client_a) == "active", "A is not the active one")
+        st, _ = pair.client_b.request("GET", "/metrics")
+        check(st == 200, f"the standby's /metrics: {st}")
         auth = {"Authorization": f"Bearer {pair.token}"} if pair.token else {}
         r = ApiClient(pair.port_b).get("/api/v1/worker/list", headers=auth)
         check(r.header("X-Orchestrator-Role") == "standby", f"no role header: {r.headers}")

@@ -23,7 +23,8 @@ import time
 from harness import ROOT, pid_alive
 
 IMAGES = {"orchestrator": "rideshare-app", "users": "rideshare-app", "rides": "rideshare-app",
-          "gateway": "rideshare-gateway", "rabbitmq": "rideshare-rabbitmq", "zookeeper": "rideshare-zookeeper"}
+          "gateway": "rideshare-gateway", "rabbitmq": "rideshare-rabbitmq", "zookeeper": "rideshare-zookeeper",
+          "prometheus": "rideshare-prometheus"}
 
 
 def sh(argv, timeout=120, env=None, check=True):

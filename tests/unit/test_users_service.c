@@ -303,10 +303,41 @@ TEST(count_arithmetic)
     CHECK_INT(call("GET", "/api/v1/db/clear", NULL, NULL), 405);
     CHECK_INT(call("POST", "/api/v1/_count", NULL, NULL), 405);
     CHECK_INT(call("POST", "/api/v1/db/clear", NULL, NULL), 200);
+    CHECK_INT(call("GET", "/metrics", NULL, NULL), 200);   /* a scraper is not a client */
     CHECK_INT(count_now(), n1 + n2 + n3 + 1);
     CHECK_INT(count_now(), n1 + n2 + n3 + 1);   /* reading does not count */
     CHECK_INT(call("DELETE", "/api/v1/_count", NULL, NULL), 200);
     CHECK_INT(count_now(), 0);
+}
+
+/* The value of the sample line that starts with prefix in the exposition text, or -1. */
+static double sample(const char *text, const char *prefix)
+{
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, prefix, strlen(prefix)) == 0 && p[strlen(prefix)] == ' ') return atof(p + strlen(prefix) + 1);
+    return -1;
+}
+
+TEST(metrics_count_requests_by_route_not_by_path)
+{
+    char *m = NULL;
+    CHECK_INT(call("GET", "/metrics", NULL, &m), 200);
+    const char *key = "rideshare_http_requests_total{route=\"/api/v1/users/{username}\",method=\"DELETE\",status=\"400\"}";
+    double before = sample(m, key);
+    free(m);
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/users/nobody%d", i);
+        CHECK_INT(call("DELETE", path, NULL, NULL), 400);
+    }
+    CHECK_INT(call("BREW", "/api/v1/users", NULL, NULL), 405);
+    CHECK_INT(call("GET", "/metrics", NULL, &m), 200);
+    CHECK(sample(m, key) == (before < 0 ? 0 : before) + 3);   /* one series for every name */
+    CHECK(sample(m, "rideshare_http_requests_total{route=\"/api/v1/users\",method=\"other\",status=\"405\"}") >= 1);
+    CHECK(strstr(m, "# TYPE rideshare_http_request_duration_seconds histogram\n") != NULL);
+    CHECK(sample(m, "rideshare_http_request_duration_seconds_count{route=\"/api/v1/users/{username}\"}") >= 3);
+    CHECK(strstr(m, "nobody") == NULL);
+    free(m);
 }
 
 struct burst { int n; };
@@ -348,12 +379,13 @@ int main(void)
 
     struct http_server *srv = http_server_new(1 << 20);
     struct api_counter *counter = srv ? api_count_register(srv) : NULL;
-    if (!counter || users_api_register(srv, &db) != 0) return 1;
+    if (!counter || users_api_register(srv, &db) != 0 || http_server_serve_metrics(srv) != 0) return 1;
     int port = http_server_start(srv, "127.0.0.1", 0);
     if (port <= 0) return 1;
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
 
     RUN(count_starts_at_zero);
+    RUN(metrics_count_requests_by_route_not_by_path);
     RUN(add_list_remove);
     RUN(lookup_by_name);
     RUN(paged_and_whole_lists_agree);
