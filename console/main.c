@@ -48,7 +48,8 @@
 #include "zk_acl.h"
 
 static const struct config_var vars[] = {
-    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is" },
+    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is. "
+                                           "Several, separated by commas: the active one is used" },
     { "ADMIN_TOKEN", "", "the orchestrator's admin token (empty: none)" },
     { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts (unset: asked of the orchestrator)" },
@@ -268,9 +269,6 @@ int main(int argc, char **argv)
     int color = !(no_color && *no_color);
     int timeout_ms = (int)config_long(vars, "CONSOLE_TIMEOUT_MS", 100, 60000);
     char orch_url[600], amqp_shown[400];
-    snprintf(orch_url, sizeof orch_url, "%s", config_str(vars, "ORCH_URL"));
-    size_t ol = strlen(orch_url);
-    while (ol && orch_url[ol - 1] == '/') orch_url[--ol] = 0;
     http_client_global_init();
     char token[256];
     static char auth[300];
@@ -282,6 +280,10 @@ int main(int argc, char **argv)
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     static const char *orch_headers[2];
     orch_headers[0] = token[0] ? auth : NULL;
+    if (discover_active(config_str(vars, "ORCH_URL"), orch_headers, timeout_ms, orch_url, sizeof orch_url)) {
+        fprintf(stderr, "rideshare-console: ORCH_URL is empty or too long\n");
+        return 2;
+    }
     static struct addresses ad;
     if (learn_addresses(orch_url, orch_headers, timeout_ms, batch, &ad) != 0) return 1;
     model_redact_url(ad.amqp_url, amqp_shown, sizeof amqp_shown);
