@@ -116,6 +116,7 @@ USES_test_backup         := worker
 USES_test_console_discover := console
 USES_test_console_keys   := console
 USES_test_console_model  := console
+USES_test_console_series := console
 USES_test_dbclient       := rest
 USES_test_events         := orchestrator
 USES_test_replica        := worker
@@ -137,6 +138,7 @@ USES_test_users_valid    := users rest
 LIBS_test_console_discover := $(NCURSES_LIBS)
 LIBS_test_console_keys   := $(NCURSES_LIBS)
 LIBS_test_console_model  := $(NCURSES_LIBS)
+LIBS_test_console_series := $(NCURSES_LIBS)
 
 .SECONDEXPANSION:
 $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
