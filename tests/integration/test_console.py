@@ -9,7 +9,7 @@ the workers from ZooKeeper; with --sample the series of reads/s, writes/s and th
 hold a sample per period, zero while idle and above zero under a load, and --once draws them as
 sparklines (block characters in a UTF-8 locale, ASCII otherwise); when MAX_SLAVES holds the slave target below the
 spec's rule, both say so ("target 2 (rule 40, capped at 2)"). Interactively, in tmux (send-keys, capture-pane):
-`?` shows the help; `s` asks, `n` cancels, `y` crashes the highest-PID slave,
+the rates panel draws its sparklines; `?` shows the help; `s` asks, `n` cancels, `y` crashes the highest-PID slave,
 and the crash event and a replacement worker appear; a resize redraws for
 the new size; a RabbitMQ restart shows the unreachable status line while the
 console keeps running, and the line clears when the broker is back; `q`,
