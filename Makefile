@@ -7,7 +7,8 @@
 #   make test-unit  the fast part alone
 #   make run        RabbitMQ, ZooKeeper, orchestrator and workers on this host
 #   make bench      the benchmarks of bench/ (not part of make test; bench/scale.py seeds a
-#                   million users: about ten minutes)
+#                   million users: about ten minutes), then their SVG charts in docs/charts
+#                   (bench/charts.sh, gnuplot)
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
 #   make nemesis    ten minutes of partitions, pauses and kills on the container stack under
 #                   load, judged from the history: docs/reliability.md (bench/nemesis.py)
@@ -116,6 +117,7 @@ USES_test_backup         := worker
 USES_test_console_discover := console
 USES_test_console_keys   := console
 USES_test_console_model  := console
+USES_test_console_series := console
 USES_test_dbclient       := rest
 USES_test_events         := orchestrator
 USES_test_replica        := worker
@@ -137,6 +139,7 @@ USES_test_users_valid    := users rest
 LIBS_test_console_discover := $(NCURSES_LIBS)
 LIBS_test_console_keys   := $(NCURSES_LIBS)
 LIBS_test_console_model  := $(NCURSES_LIBS)
+LIBS_test_console_series := $(NCURSES_LIBS)
 
 .SECONDEXPANSION:
 $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
@@ -174,8 +177,10 @@ test-unit: deps
 run: deps all
 	@services/infra/run.sh
 
+# The charts need gnuplot, which only the benchmarks use: deps.sh bench installs it.
 bench: deps all
-	@bench/run.sh && bench/api.sh && bench/failover.py && bench/scale.py
+	@services/infra/deps.sh bench
+	@bench/run.sh && bench/api.sh && bench/failover.py && bench/scale.py && bench/charts.sh
 
 soak: deps all
 	@bench/soak.py

@@ -17,6 +17,12 @@ measures, with 8 clients writing unique rides without pause:
 
 BENCH_PARTS (default crash,sigkill,newslave) picks the parts to run.
 
+For the chart (bench/charts.sh), each crash part also writes a timeline of its
+typical round (the one with the median recovery time) to BENCH_DATA (default
+docs/charts), failover-crash.dat and failover-sigkill.dat: the writes
+acknowledged in each 100 ms from 2 s before the crash to 6 s after, counted
+by when their answer came.
+
 Every wait has a deadline; the request count is bounded by the entry count
 and the crash rounds. Prints one table. The temporary directory is removed
 after a successful run and kept (logs, data) after a failed one.
@@ -38,6 +44,8 @@ ENTRIES = int(os.environ.get("BENCH_LOG_ENTRIES", "100000"))
 SESSION_MS = int(os.environ.get("BENCH_ZK_SESSION_MS", "2000"))
 PARTS = os.environ.get("BENCH_PARTS", "crash,sigkill,newslave").split(",")
 PASSWORD = "3d725109c7e7c0bfb9d709836735b56d943d263f"
+DATA = os.environ.get("BENCH_DATA", os.path.join(ROOT, "docs", "charts"))
+BIN_S, BEFORE_S, AFTER_S = 0.1, 2.0, 6.0
 
 
 class Stop(Exception):
@@ -72,15 +80,20 @@ def all_ready(s, n):
         and sum(w["role"] == "master" for w in ws) == 1
 
 
-def crash_rounds(s, kill, load):
+def crash_rounds(s, kill, load, crashes):
+    """The recovery time of each round; the crash times (monotonic) go to crashes."""
     times = []
     for k in range(CRASHES):
         wait_for(lambda: all_ready(s, 3), 60, f"all workers ready before crash {k + 1}")
-        base = len(load.acked)
-        wait_for(lambda: len(load.acked) >= base + 50, 30, "writes to flow before the crash")
+        base, ready = len(load.acked), time.monotonic()
+        # Writes flowing, and for the timeline's span before the crash: its chart then shows
+        # the steady rate the crash breaks.
+        wait_for(lambda: len(load.acked) >= base + 50 and time.monotonic() - ready >= BEFORE_S, 30,
+                 "writes to flow before the crash")
         _, pid, epoch = master_of(s)
         t0 = time.monotonic()
         kill(s, pid)
+        crashes.append(t0)
         times.append(wait_for(lambda: load.first_ack_sent_after(t0), 15, f"writes to resume after crash {k + 1}"))
         wait_for(lambda: master_of(s)[2] > epoch, 15, "a new epoch")
     wait_for(lambda: all_ready(s, 3), 60, "all workers ready after the last crash")
@@ -104,13 +117,40 @@ def failover(name, kill, base):
         for name in ("bench", "owner"):  # tests/lib/load.py's writers write rides of "owner"
             s.client.write({"op": "insert", "table": "users", "values": {"username": name, "password": PASSWORD}})
         load = WriteLoad(s.client, 8, base)
+        crashes = []
         try:
-            times = crash_rounds(s, kill, load)
+            times = crash_rounds(s, kill, load, crashes)
         finally:
             load.finish()
-        return times, len(load.refused)
+        return times, len(load.refused), timeline(load, crashes, times)
     finally:
         s.stop()
+
+
+def timeline(load, crashes, times):
+    """(seconds from the crash, writes acknowledged in that bin) for the round whose recovery
+    time is the median, and that round's number and recovery time."""
+    k = sorted(range(len(times)), key=lambda i: times[i])[(len(times) - 1) // 2]
+    t0, nbins = crashes[k], int(round((BEFORE_S + AFTER_S) / BIN_S))
+    counts = [0] * nbins
+    with load.lock:
+        answered = [a for _, a in load.acked.values()]
+    for a in answered:
+        i = int((a - t0 + BEFORE_S) // BIN_S)
+        if 0 <= i < nbins:
+            counts[i] += 1
+    return [(round(-BEFORE_S + i * BIN_S, 3), c) for i, c in enumerate(counts)], k + 1, times[k]
+
+
+def write_timeline(part, label, tl):
+    rows, k, took = tl
+    os.makedirs(DATA, exist_ok=True)
+    with open(os.path.join(DATA, f"failover-{part}.dat"), "w") as f:
+        f.write(f"# bench/failover.py {time.strftime('%Y-%m-%d', time.gmtime())}: {label}, round {k} "
+                f"(median), writes resumed after {took:.3f} s; 8 writers, ZK session {SESSION_MS} ms\n")
+        f.write(f"# seconds_from_crash (bin start) writes_acknowledged_per_{int(BIN_S * 1000)}ms\n")
+        for t, c in rows:
+            f.write(f"{t:.1f} {c}\n")
 
 
 def new_slave(base):
@@ -192,8 +232,9 @@ def main():
         for part, label, fn, tgt in (("crash", "crash/master -> first ack write", crash_api, 2.0),
                                      ("sigkill", "SIGKILL master -> first ack write", crash_sigkill, target_kill)):
             if part in PARTS:
-                t, refused = failover("bench-" + part, fn, 0)
+                t, refused, tl = failover("bench-" + part, fn, 0)
                 rows.append((label, len(t), statistics.median(t), max(t), tgt))
+                write_timeline(part, label, tl)
                 notes.append(f"writes refused during the {part} rounds: {refused}")
         if "newslave" in PARTS:
             fill, seq, seen, ready, caught, nref = new_slave(1_000_000_000)

@@ -5,7 +5,9 @@
 # Starts a private RabbitMQ + ZooKeeper and an orchestrator with 2 slaves on
 # loopback, seeds a few rides, then runs wrk against db/read and db/write at
 # 1, 8 and 32 connections (BENCH_SECONDS each, default 10) and prints one
-# table row per run. Everything started is stopped by PID at the end.
+# table row per run. The rows also go to BENCH_DATA (default docs/charts),
+# db-read.dat and db-write.dat, one line per connection count, for
+# bench/charts.sh. Everything started is stopped by PID at the end.
 # The orchestrator's read cache is off (READ_CACHE_ENTRIES=0 unless set): wrk
 # repeats one read, which the cache would answer without a replica, and this
 # bench measures the replicas' path (bench/api.sh measures the cached one).
@@ -13,6 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${BENCH_SECONDS:-10}
+data=${BENCH_DATA:-$root/docs/charts}
 dir=$(mktemp -d /tmp/rideshare-bench.XXXXXX)
 orch_pid=
 
@@ -44,7 +47,11 @@ for i in $(seq 1 50); do
 done
 
 printf '%-9s %5s %10s %9s %9s %8s\n' endpoint conns req/s p50_ms p99_ms errors
+mkdir -p "$data"
 for what in read write; do
+    dat=$data/db-$what.dat
+    printf '# bench/run.sh %s: db/%s, %ss per run, load average %s at the start\n# conns req/s p50_ms p99_ms errors\n' \
+        "$(date -u +%F)" "$what" "$secs" "$(cut -d' ' -f1 /proc/loadavg)" >"$dat"
     for c in 1 8 32; do
         threads=$(( c < 2 ? 1 : 2 ))
         out=$(wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s "$root/bench/db$what.lua" "$url" | grep '^RESULT')
@@ -53,5 +60,6 @@ for what in read write; do
         p99=$(sed 's/.*p99_ms=\([^ ]*\).*/\1/' <<<"$out")
         err=$(sed 's/.*errors=\([^ ]*\).*/\1/' <<<"$out")
         printf 'db/%-6s %5d %10s %9s %9s %8s\n' "$what" "$c" "$rps" "$p50" "$p99" "$err"
+        printf '%d %s %s %s %s\n' "$c" "$rps" "$p50" "$p99" "$err" >>"$dat"
     done
 done

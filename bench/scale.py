@@ -26,6 +26,9 @@ Each size's joins use rides of their own, BENCH_RIDES / the number of sizes of t
 per size: the database's size and whether a slave made a checkpoint during the runs (it copies the
 whole database, so its cost grows with it).
 
+The table's rates also go to BENCH_DATA (default docs/charts)/scale.dat, one line per size, for
+bench/charts.sh.
+
 Environment: BENCH_USERS (sizes, ascending, space-separated), BENCH_RIDES, BENCH_SECONDS,
 BENCH_CONNS, BENCH_SLAVES. Prints where the stack's logs are.
 """
@@ -50,6 +53,7 @@ SECS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNS = int(os.environ.get("BENCH_CONNS", "32"))
 SLAVES = os.environ.get("BENCH_SLAVES", "2")
 PREFIX = "u"
+DATA = os.environ.get("BENCH_DATA", os.path.join(ROOT, "docs", "charts"))
 
 
 def say(*a):
@@ -79,7 +83,10 @@ class Stack:
         gw, users, rides, orch = free_ports(4)
         env = dict(os.environ, GATEWAY_PORT=str(gw), USERS_PORT=str(users), RIDES_PORT=str(rides),
                    ORCH_PORT=str(orch), RUN_DIR=os.path.join(workdir, "run"), INITIAL_SLAVES=SLAVES,
-                   MAX_SLAVES=SLAVES, SCALE_WINDOW_S="86400", LOG_LEVEL="warn")
+                   MAX_SLAVES=SLAVES, SCALE_WINDOW_S="86400", LOG_LEVEL="warn",
+                   # No admin token: build/bench/seed and the reads here call the orchestrator's
+                   # db routes bare (a private stack on loopback).
+                   ADMIN_TOKEN="")
         self.log = open(os.path.join(workdir, "run.log"), "w")
         self.proc = subprocess.Popen([os.path.join(ROOT, "services", "infra", "run.sh")], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -212,6 +219,16 @@ def body_costs(stack, rid):
     return rows
 
 
+def write_data(table):
+    os.makedirs(DATA, exist_ok=True)
+    with open(os.path.join(DATA, "scale.dat"), "w") as f:
+        f.write(f"# bench/scale.py {time.strftime('%Y-%m-%d', time.gmtime())}: {NRIDES} rides, {CONNS} connections, "
+                f"{SECS} s per run, through the gateway; BENCH_USERS={' '.join(map(str, SIZES))}\n")
+        f.write("# users create_rps create_p99_ms join_rps join_p99_ms list_rps list_p99_ms users_list_s\n")
+        for size, c, j, li, us, _ in table:
+            f.write(f"{size} {c[0]:.0f} {c[2]:.2f} {j[0]:.0f} {j[2]:.2f} {li[0]:.0f} {li[2]:.2f} {us:.3f}\n")
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="rideshare-scale.")
     stack = Stack(workdir)
@@ -257,6 +274,7 @@ def run(stack):
     say(f"# bodies: load average {load()}")
     costs = body_costs(stack, lo)
 
+    write_data(table)
     say("")
     say(f"Scale: {NRIDES:,} rides seeded, {CONNS} connections, {SECS} s per run, through the gateway")
     say("| users | POST rides /s (p99 ms) | POST rides/{id} join /s (p99 ms) | GET rides?src&dst /s (p99 ms) "

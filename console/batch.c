@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "format.h"
 #include "json.h"
+#include "series.h"
 
 static void print_events_text(FILE *f, const struct snapshot *s)
 {
@@ -45,6 +46,14 @@ void batch_text(FILE *f, const struct snapshot *s, const struct batch_info *info
     char lines[FMT_ORCH_LINES][FMT_LINE];
     int no = s->be[B_ORCH].up && s->be[B_ORCH].updated_ms ? fmt_orch(lines, FMT_ORCH_LINES, &s->orch, w, nw) : 0;
     for (int i = 0; i < no; i++) fprintf(f, "%s\n", lines[i]);
+
+    char title[80];
+    series_title(&s->series, title, sizeof title);
+    fprintf(f, "\n== %s\n", title);
+    for (int k = 0; k < SER_N; k++) {
+        series_line(&s->series, (enum series_kind)k, 100, info->utf8, line, sizeof line);
+        fprintf(f, "%s\n", line);
+    }
 
     fprintf(f, "\n== queues%s\n", s->be[B_MQ].up ? "" : " [unreachable]");
     fmt_queue_header(line, sizeof line);
@@ -130,15 +139,23 @@ void batch_json(FILE *f, const struct snapshot *s, const struct batch_info *info
         json_add_int(st, "next_start_in_ms", s->orch.start_next_in_ms);
         if (s->orch.start_last[0]) cJSON_AddStringToObject(st, "last_failure", s->orch.start_last);
         else cJSON_AddNullToObject(st, "last_failure");
-        if (s->orch.has_rates) {
-            cJSON_AddNumberToObject(x, "writes_per_s", s->orch.write_rate);
-            cJSON_AddNumberToObject(x, "reads_per_s", s->orch.read_rate);
-        } else {
-            cJSON_AddNullToObject(x, "writes_per_s");
-            cJSON_AddNullToObject(x, "reads_per_s");
-        }
+        if (s->orch.has_write_rate) cJSON_AddNumberToObject(x, "writes_per_s", s->orch.write_rate);
+        else cJSON_AddNullToObject(x, "writes_per_s");
+        if (s->orch.has_read_rate) cJSON_AddNumberToObject(x, "reads_per_s", s->orch.read_rate);
+        else cJSON_AddNullToObject(x, "reads_per_s");
     } else {
         cJSON_AddNullToObject(o, "orchestrator");
+    }
+
+    cJSON *se = cJSON_AddObjectToObject(o, "series");
+    cJSON_AddNumberToObject(se, "interval_s", (double)s->series.interval_ms / 1000.0);
+    json_add_int(se, "samples", s->series.n);
+    for (int k = 0; k < SER_N; k++) {
+        double v[SERIES_MAX];
+        int nv = series_values(&s->series, (enum series_kind)k, v, SERIES_MAX);
+        cJSON *a = cJSON_AddArrayToObject(se, SERIES_KEYS[k]);
+        for (int i = 0; i < nv; i++)
+            cJSON_AddItemToArray(a, v[i] >= 0 ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
     }
 
     cJSON *q = cJSON_AddArrayToObject(o, "queues");

@@ -1,7 +1,8 @@
 /*
  * batch.h — --once and --json: one snapshot of every panel, printed, for
  * scripts and tests. The same data the screen shows, in the same order:
- * status, workers, orchestrator, queues, ZooKeeper tree, events.
+ * status, workers, orchestrator, rates (the series' sparklines), queues,
+ * ZooKeeper tree, events.
  */
 #ifndef RS_CONSOLE_BATCH_H
 #define RS_CONSOLE_BATCH_H
@@ -12,6 +13,7 @@
 
 struct batch_info {
     const char *zk_hosts, *zk_root, *amqp_url, *orch_url;
+    int utf8;               /* the text's sparklines in block characters */
 };
 
 /* Plain text. */

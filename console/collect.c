@@ -12,7 +12,9 @@
  * broker close the channel, so after any failed declare the connection is
  * replaced; if the new one cannot be opened the broker is down, otherwise
  * only that queue is missing. The orchestrator's writes and reads per second
- * come from two successive statuses (model_orch_rates). Queue rates are the change of a queue's message
+ * come from two successive statuses (model_orch_rates); each poll adds a
+ * sample of them and of the worst slave lag to the snapshot's series (a
+ * failed poll adds a gap). Queue rates are the change of a queue's message
  * count per second between two successful reads: for writeQ and readQ the
  * growth (or drain) of the backlog, for the replog stream its append rate.
  */
@@ -103,16 +105,24 @@ static void *orch_main(void *arg)
             err = why;
         }
         http_result_free(&r);
+        double sample[SER_N] = { -1, -1, -1 }; /* a failed poll: a gap */
         if (!err) {
             prev_at = model_orch_rates(&orch, &prev, prev_at, clock_ms());
-            pthread_mutex_lock(&c->mu);
+            series_sample(&orch, workers, nw, sample);
+        } else {
+            prev_at = 0; /* the next rate spans no outage */
+        }
+        pthread_mutex_lock(&c->mu);
+        if (!err) {
             c->snap.orch = orch;
             c->snap.nworkers = nw;
             memcpy(c->snap.workers, workers, (size_t)nw * sizeof workers[0]);
             c->snap.norch_events = ne;
             memcpy(c->snap.orch_events, events, (size_t)ne * sizeof events[0]);
-            pthread_mutex_unlock(&c->mu);
         }
+        series_push(&c->snap.series, sample);
+        c->snap.series.interval_ms = c->cfg.period_ms;
+        pthread_mutex_unlock(&c->mu);
         collect_backend(c, B_ORCH, err);
         pthread_mutex_lock(&c->mu);
         int stop = collect_wait(c, &seen, retry_ms(c, err != NULL));

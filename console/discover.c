@@ -79,6 +79,48 @@ int discover_fetch(const char *orch_url, const char *const *headers, int timeout
     return rc;
 }
 
+/* Whether the orchestrator at url says it is the active one. */
+static int is_active(const char *url, const char *const *headers, int timeout_ms)
+{
+    char u[700];
+    snprintf(u, sizeof u, "%s/api/v1/role", url);
+    struct http_result r;
+    int active = 0;
+    if (http_call("GET", u, NULL, headers, timeout_ms, &r) == 0 && r.status == 200) {
+        cJSON *j = json_parse(r.body, r.body_len);
+        const char *role = json_get_str(j, "role");
+        active = role && strcmp(role, "active") == 0;
+        cJSON_Delete(j);
+    }
+    http_result_free(&r);
+    return active;
+}
+
+int discover_active(const char *list, const char *const *headers, int timeout_ms, char *out, size_t n)
+{
+    char urls[8][600];
+    int count = 0;
+    for (const char *p = list; p && count < 8;) {
+        size_t len = strcspn(p, ","), skip = len;
+        while (len && (*p == ' ' || *p == '\t')) p++, len--, skip--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '/')) len--;
+        if (len >= sizeof urls[0] || len >= n) return -1;
+        if (len) snprintf(urls[count++], sizeof urls[0], "%.*s", (int)len, p);
+        p += skip;
+        if (!*p) break;
+        p++;
+    }
+    if (!count) return -1;
+    int pick = 0;
+    for (int i = 0; count > 1 && i < count; i++)
+        if (is_active(urls[i], headers, timeout_ms)) {
+            pick = i;
+            break;
+        }
+    snprintf(out, n, "%s", urls[pick]);
+    return 0;
+}
+
 /* Appends s percent-encoded (all but RFC 3986's unreserved characters). */
 static size_t encode(char *out, size_t n, size_t k, const char *s)
 {

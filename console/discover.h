@@ -21,6 +21,14 @@ struct discovered {
     char amqp_vhost[128];
 };
 
+/* ORCH_URL may list orchestrators, separated by commas (an active one and
+ * its standbys): the one whose GET /api/v1/role says "active" goes into out
+ * (n bytes), trailing slashes dropped; the first of the list when none says
+ * so (it may still be starting). The console then stays with it (after a
+ * takeover, start it again). 0, or -1 when the list is empty or an entry too
+ * long. */
+int discover_active(const char *list, const char *const *headers, int timeout_ms, char *out, size_t n);
+
 /* Parses the route's answer into d: 0, or -1 with why (a field missing, of
  * the wrong type, too long, or with control characters). */
 int discover_parse(const char *body, size_t len, struct discovered *d, char *why, size_t why_n);

@@ -92,10 +92,8 @@ int fmt_orch(char out[][FMT_LINE], int max, const struct c_orch *o, const struct
     char lines[FMT_ORCH_LINES][FMT_LINE];
     snprintf(lines[0], FMT_LINE, "epoch %lld   master %s", (long long)o->epoch, o->master[0] ? o->master : "(none)");
     char wr[32] = "", rr[32] = "";
-    if (o->has_rates) {
-        snprintf(wr, sizeof wr, " (%.1f/s)", o->write_rate);
-        snprintf(rr, sizeof rr, "%.1f/s, ", o->read_rate);
-    }
+    if (o->has_write_rate) snprintf(wr, sizeof wr, " (%.1f/s)", o->write_rate);
+    if (o->has_read_rate) snprintf(rr, sizeof rr, "%.1f/s, ", o->read_rate);
     snprintf(lines[1], FMT_LINE, "master seq %s%s   slaves %d, target %d", mseq, wr, model_slave_count(w, nw),
              o->target_slaves);
     snprintf(lines[2], FMT_LINE, "reads in window %lld (%s%d per slave)", (long long)o->reads_in_window, rr,

@@ -9,7 +9,9 @@
  * it never waits on the network, so a slow or dead backend freezes nothing.
  *
  * Modes: interactive (the default; needs a terminal), --once (a plain-text
- * snapshot of every panel) and --json (the same as JSON). Batch modes exit 0
+ * snapshot of every panel) and --json (the same as JSON); --sample SECS lets
+ * a batch mode watch that long first, so that the rates' series (series.h)
+ * hold SECS worth of samples. Batch modes exit 0
  * when every backend answered, 1 otherwise, 2 on a usage error.
  *
  * The terminal is restored on every way out: q, SIGINT/SIGTERM/SIGHUP (a
@@ -28,6 +30,7 @@
  * unreachable anyway (exit 1).
  */
 #include <fcntl.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@
 
 #include "actions.h"
 #include "batch.h"
+#include "clock.h"
 #include "collect.h"
 #include "config.h"
 #include "discover.h"
@@ -48,7 +52,8 @@
 #include "zk_acl.h"
 
 static const struct config_var vars[] = {
-    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is" },
+    { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator's base URL (admin API); it says where the rest is. "
+                                           "Several, separated by commas: the active one is used" },
     { "ADMIN_TOKEN", "", "the orchestrator's admin token (empty: none)" },
     { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ZK_HOSTS", "127.0.0.1:2181", "ZooKeeper hosts (unset: asked of the orchestrator)" },
@@ -72,6 +77,7 @@ static const char SUMMARY[] =
     "Options:\n"
     "  --once          print a plain-text snapshot of every panel and exit\n"
     "  --json          print the same snapshot as JSON and exit\n"
+    "  --sample SECS   batch modes: watch SECS first, so the rates' series have samples\n"
     "  --read-only     show everything, allow no action\n"
     "  -d SECONDS      refresh period (default 1; 0.1 to 3600)\n"
     "  --help          this text\n"
@@ -117,6 +123,7 @@ static void install_signals(void)
 struct options {
     int once, json, read_only;
     double delay_s;
+    double sample_s;        /* batch modes: how long to collect before printing */
 };
 
 static void usage_error(const char *msg, const char *arg)
@@ -137,6 +144,12 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->once = 1;
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(a, "--sample") == 0) {
+            if (i + 1 >= argc) usage_error("missing seconds after", a);
+            char *end;
+            o->sample_s = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(o->sample_s >= 0 && o->sample_s <= 3600))
+                usage_error("--sample takes seconds within 0..3600, not", argv[i]);
         } else if (strcmp(a, "--read-only") == 0) {
             o->read_only = 1;
         } else if (strcmp(a, "-d") == 0 || strcmp(a, "--delay") == 0) {
@@ -200,6 +213,12 @@ static int learn_addresses(const char *orch_url, const char *const *headers, int
 static int run_batch(struct collector *c, const struct options *o, const struct batch_info *info, int timeout_ms)
 {
     collector_wait_first(c, 2 * timeout_ms + 1000);
+    /* --sample: the collectors go on polling meanwhile, a sample a period. */
+    int64_t until = clock_ms() + (int64_t)(o->sample_s * 1000);
+    while (!stop_flag && clock_ms() < until) {
+        struct timespec t = { 0, 50 * 1000000L };
+        nanosleep(&t, NULL);
+    }
     static struct snapshot s;
     collector_snapshot(c, &s);
     if (o->json) batch_json(stdout, &s, info);
@@ -268,9 +287,6 @@ int main(int argc, char **argv)
     int color = !(no_color && *no_color);
     int timeout_ms = (int)config_long(vars, "CONSOLE_TIMEOUT_MS", 100, 60000);
     char orch_url[600], amqp_shown[400];
-    snprintf(orch_url, sizeof orch_url, "%s", config_str(vars, "ORCH_URL"));
-    size_t ol = strlen(orch_url);
-    while (ol && orch_url[ol - 1] == '/') orch_url[--ol] = 0;
     http_client_global_init();
     char token[256];
     static char auth[300];
@@ -282,6 +298,10 @@ int main(int argc, char **argv)
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     static const char *orch_headers[2];
     orch_headers[0] = token[0] ? auth : NULL;
+    if (discover_active(config_str(vars, "ORCH_URL"), orch_headers, timeout_ms, orch_url, sizeof orch_url)) {
+        fprintf(stderr, "rideshare-console: ORCH_URL is empty or too long\n");
+        return 2;
+    }
     static struct addresses ad;
     if (learn_addresses(orch_url, orch_headers, timeout_ms, batch, &ad) != 0) return 1;
     model_redact_url(ad.amqp_url, amqp_shown, sizeof amqp_shown);
@@ -298,8 +318,11 @@ int main(int argc, char **argv)
         .period_ms = (int64_t)(o.delay_s * 1000),
         .timeout_ms = timeout_ms,
     };
+    /* UTF-8 line drawing and sparklines where the locale has it; batch modes
+     * take only the character set (numbers keep their '.'). */
+    setlocale(batch ? LC_CTYPE : LC_ALL, "");
+    int utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     if (!batch) {
-        setlocale(LC_ALL, ""); /* UTF-8 line drawing where the locale has it */
         if (view_open(color) != 0) {
             fprintf(stderr, "rideshare-console: cannot start the screen (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
             return 2;
@@ -314,11 +337,11 @@ int main(int argc, char **argv)
     }
     int rc;
     if (batch) {
-        struct batch_info bi = { cc.zk_hosts, cc.zk_root, cc.amqp_url, orch_url };
+        struct batch_info bi = { cc.zk_hosts, cc.zk_root, cc.amqp_url, orch_url, utf8 };
         rc = run_batch(c, &o, &bi, timeout_ms);
     } else {
         struct actions *a = o.read_only ? NULL : actions_start(c, orch_url, orch_headers, timeout_ms);
-        struct view_info vi = { cc.zk_hosts, cc.zk_root, amqp_shown, orch_url, o.delay_s };
+        struct view_info vi = { cc.zk_hosts, cc.zk_root, amqp_shown, orch_url, o.delay_s, utf8 };
         rc = run_screen(c, a, &o, &vi, cc.zk_root);
         actions_stop(a);
     }

@@ -81,6 +81,10 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
     orch->stepped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "stepped"));
     copy(orch->set_by, sizeof orch->set_by, json_get_str(sc, "set_by"));
     parse_starts(cJSON_GetObjectItemCaseSensitive(o, "worker_starts"), orch);
+    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(o, "read_cache");
+    int64_t hits, misses;
+    orch->reads_total = json_get_int(rc, "hits", &hits) == 0 && json_get_int(rc, "misses", &misses) == 0
+                        ? hits + misses : -1;
 
     int k = 0;
     const cJSON *w;
@@ -115,14 +119,32 @@ int model_parse_status(const char *body, size_t len, struct c_orch *orch, struct
     return 0;
 }
 
+/* The db/reads taken since prev, at least; -1 when unknown. */
+static int64_t reads_between(const struct c_orch *o, const struct c_orch *prev)
+{
+    int64_t n = -1;
+    if (prev->reads_total >= 0 && o->reads_total >= prev->reads_total) n = o->reads_total - prev->reads_total;
+    /* A window closed: the count went down, or the time to the decision went up. */
+    int closed = o->reads_in_window < prev->reads_in_window ||
+                 (prev->seconds_to_decision >= 0 && o->seconds_to_decision > prev->seconds_to_decision);
+    int64_t w = closed ? o->reads_in_window : o->reads_in_window - prev->reads_in_window;
+    return w > n ? w : n;
+}
+
 int64_t model_orch_rates(struct c_orch *o, struct c_orch *prev, int64_t prev_at_ms, int64_t now_ms)
 {
-    if (prev_at_ms && now_ms > prev_at_ms && prev->master_seq >= 0 && o->master_seq >= prev->master_seq &&
-        o->reads_in_window >= prev->reads_in_window) {
+    o->has_write_rate = o->has_read_rate = 0;
+    if (prev_at_ms && now_ms > prev_at_ms) {
         double dt = (double)(now_ms - prev_at_ms) / 1000.0;
-        o->write_rate = (double)(o->master_seq - prev->master_seq) / dt;
-        o->read_rate = (double)(o->reads_in_window - prev->reads_in_window) / dt;
-        o->has_rates = 1;
+        if (prev->master_seq >= 0 && o->master_seq >= prev->master_seq) {
+            o->write_rate = (double)(o->master_seq - prev->master_seq) / dt;
+            o->has_write_rate = 1;
+        }
+        int64_t reads = reads_between(o, prev);
+        if (reads >= 0) {
+            o->read_rate = (double)reads / dt;
+            o->has_read_rate = 1;
+        }
     }
     *prev = *o;
     return now_ms;

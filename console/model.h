@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "series.h"
+
 #define CW_MAX 32           /* workers shown */
 #define MODEL_ZNODES_MAX     64   /* znodes shown */
 #define MODEL_ZNODE_PATH     160
@@ -78,8 +80,12 @@ struct c_orch {
     int start_failures;
     int64_t start_backoff_ms, start_next_in_ms;
     char start_last[MODEL_EVENT_TEXT]; /* "<id>: <why> (status N)"; "" none */
-    double write_rate, read_rate; /* per second between two statuses (collect.c) */
-    int has_rates;
+    /* Every db/read the orchestrator took, cached or not: its read cache's
+     * hits + misses, counted from its start; -1: not reported. Stays 0 with
+     * the cache off (READ_CACHE_ENTRIES=0). */
+    int64_t reads_total;
+    double write_rate, read_rate; /* per second between two statuses (model_orch_rates) */
+    int has_write_rate, has_read_rate;
 };
 
 struct c_event {
@@ -98,6 +104,7 @@ struct snapshot {
     int zk_truncated;       /* more znodes than MODEL_ZNODES_MAX */
     struct c_queue queues[MODEL_QUEUES];
     struct c_orch orch;
+    struct series series;   /* one sample per poll of the orchestrator (series.h) */
     int norch_events;       /* newest first */
     struct c_event orch_events[MODEL_EVENTS_MAX];
     int nlocal;             /* oldest first, a ring trimmed from the front */
@@ -122,8 +129,14 @@ int model_workers(const struct snapshot *s, const char *zk_root, struct c_worker
 
 /* Sets o's writes and reads per second from the previous status (taken at
  * prev_at_ms; 0: none yet) and copies o into *prev; returns now_ms, the new
- * prev_at_ms. No rate when a counter went down: the master's seq under a
- * new master, reads_in_window when a scaling window closed. */
+ * prev_at_ms.
+ * Writes: the growth of the master's seq (one log entry per write); none
+ * when it went down (a new master behind the old one's last figure).
+ * Reads: the larger of two lower bounds of the db/reads taken in between,
+ * the growth of reads_total (exact while the read cache is on) and that of
+ * reads_in_window (every read too, but the count restarts when a scaling
+ * window closes: then only the reads since the close are known). None when
+ * neither can be told (an orchestrator restarted). */
 int64_t model_orch_rates(struct c_orch *o, struct c_orch *prev, int64_t prev_at_ms, int64_t now_ms);
 
 /* The index of the slave POST /api/v1/crash/slave would kill (the highest

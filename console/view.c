@@ -7,9 +7,11 @@
  *   wide (>= 140 columns):
  *     workers              | ZooKeeper tree (every column
  *     orchestrator | queues | beyond the left 94)
+ *     rates (sparklines)   |
  *     events (the rest of the height)
  *   narrower: workers, then orchestrator|queues side by side (stacked below
- *   90 columns), then the ZooKeeper tree and the events sharing what is left
+ *   90 columns), then the rates when at least 6 rows would be left, then the
+ *   ZooKeeper tree and the events sharing what is left
  *   last row     footer: the y/n question, the filter being typed, the last
  *                action's outcome, or the key hints
  * Every text is cut at its box's edge (mvaddnstr with a width), so no
@@ -29,6 +31,7 @@
 
 #include "clock.h"
 #include "format.h"
+#include "series.h"
 
 enum look { L_TITLE = 1, L_BAD, L_GOOD, L_MASTER, L_WARN, L_HEADER, L_N };
 
@@ -160,6 +163,19 @@ static void draw_queues(int y, int x, int h, int w, const struct snapshot *s)
     }
 }
 
+/* The sparklines: one line per series, cut to the box by series_line
+ * itself (its UTF-8 blocks are three bytes to a column). */
+static void draw_rates(int y, int x, int h, int w, const struct snapshot *s, const struct view_info *info)
+{
+    char title[80], line[FMT_LINE];
+    series_title(&s->series, title, sizeof title);
+    frame(y, x, h, w, title);
+    for (int k = 0; k < SER_N && k < h - 2; k++) {
+        series_line(&s->series, (enum series_kind)k, w - 4, info->utf8, line, sizeof line);
+        put(y + 1 + k, x + 2, (int)strlen(line), A_NORMAL, line);
+    }
+}
+
 static void draw_zk(int y, int x, int h, int w, const struct snapshot *s, const struct view_info *info)
 {
     char title[200], line[FMT_LINE];
@@ -251,14 +267,16 @@ void view_draw(const struct snapshot *s, const struct c_worker *wk, int nw, cons
 
     int top = 2, body = H - 3;
     int wh = (nw < 1 ? 1 : nw > 12 ? 12 : nw) + 3;
-    int oh = FMT_ORCH_LINES + 2, qw = 42;
+    int oh = FMT_ORCH_LINES + 2, qw = 42, rh = SER_N + 2;
     if (W >= 140) {
         int lw = 94, zw = W - lw; /* the workers' columns and orchestrator|queues fit in 94 */
+        if (body - wh - oh - rh < 3) rh = 0; /* too short: the events first */
         draw_workers(top, 0, wh, lw, s, wk, nw, u);
         draw_orch(top + wh, 0, oh, lw - qw, s, wk, nw);
         draw_queues(top + wh, lw - qw, oh, qw, s);
-        draw_zk(top, lw, wh + oh, zw, s, info);
-        int used = wh + oh;
+        if (rh) draw_rates(top + wh + oh, 0, rh, lw, s, info);
+        draw_zk(top, lw, wh + oh + rh, zw, s, info);
+        int used = wh + oh + rh;
         if (body - used >= 3) draw_events(top + used, 0, body - used, W, s, u);
     } else {
         draw_workers(top, 0, wh, W, s, wk, nw, u);
@@ -271,6 +289,10 @@ void view_draw(const struct snapshot *s, const struct c_worker *wk, int nw, cons
             draw_orch(y, 0, oh, W, s, wk, nw);
             draw_queues(y + oh, 0, oh, W, s);
             y += 2 * oh;
+        }
+        if (top + body - y - rh >= 6) {
+            draw_rates(y, 0, rh, W, s, info);
+            y += rh;
         }
         int rest = top + body - y;
         int zh = s->nznodes + 2;

@@ -14,6 +14,7 @@
 struct view_info {
     const char *zk_hosts, *zk_root, *amqp_url, *orch_url; /* amqp_url without credentials */
     double delay_s;
+    int utf8;               /* the terminal speaks UTF-8: sparklines in blocks */
 };
 
 /* Starts curses on the terminal; color 0 forces monochrome. -1 if there is

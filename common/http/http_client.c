@@ -185,6 +185,13 @@ int http_call(const char *method, const char *url, const char *body,
         if (buf.overflow == 1) ret = fail(out, "response too large", NULL);
         else if (buf.overflow == 2) ret = fail(out, "out of memory", NULL);
         else ret = fail(out, curl_easy_strerror(rc), errbuf);
+        /* Refused is not enough: a request sent on a reused keep-alive
+         * connection that then dies unanswered is retried by libcurl on a
+         * fresh one, whose refusal is what we see — yet the server got the
+         * request. REQUEST_SIZE counts what this call sent, retries included. */
+        long sent = 0;
+        curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+        out->unsent = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && sent == 0;
     } else if (status == 0) {
         ret = fail(out, "no HTTP status in the response", NULL);
     }

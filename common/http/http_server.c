@@ -65,6 +65,8 @@ struct http_server {
     void *observer_ctx;
     char *token;                 /* http_server_require_token; NULL: none */
     size_t token_len;
+    http_gate gate;              /* http_server_gate; NULL: none */
+    void *gate_ctx;
     struct MHD_Daemon *daemon;
 };
 
@@ -198,30 +200,42 @@ static int reject(struct http_server *s, struct request *r, enum MHD_Result *ret
     return 1;
 }
 
+/* A response set by a handler or the gate: checked, then queued. */
+static enum MHD_Result respond_set(struct http_server *s, struct request *r, struct http_response *res,
+                                   const char *who)
+{
+    if (res->status < 200 || res->status > 599) {
+        /* A handler that forgot to answer is a bug; say so rather than
+         * sending MHD something it would refuse. */
+        log_error("http: handler set no valid status pattern=%s status=%d", who, res->status);
+        free(res->body);
+        if (res->has_file) close(res->file_fd);
+        return respond_error(s, r, 500, "handler produced no response", NULL);
+    }
+    if (res->has_file) return respond_file(s, r, res);
+    return respond(s, r, res->status, res->body, res->content_type, NULL, res);
+}
+
 /* Step 3: the whole request is in. */
 static enum MHD_Result finish(struct http_server *s, struct request *r)
 {
     enum MHD_Result ret;
+    r->pub.body = r->body ? r->body : "";
+    r->pub.body_len = r->len;
+    if (s->gate) {
+        struct http_response res = { 0 };
+        if (s->gate(&r->pub, r->m.best ? r->m.best->pattern : NULL, &res, s->gate_ctx))
+            return respond_set(s, r, &res, "(gate)");
+    }
     if (reject(s, r, &ret)) return ret;
 
     const struct route *rt = r->m.route;
-    r->pub.body = r->body ? r->body : "";
-    r->pub.body_len = r->len;
     for (int i = 0; i < rt->nseg; i++)
         if (!rt->seg[i]) r->pub.captures[r->pub.ncaptures++] = r->m.seg[i];
 
     struct http_response res = { 0 };
     rt->fn(&r->pub, &res, rt->ctx);
-    if (res.status < 200 || res.status > 599) {
-        /* A handler that forgot to answer is a bug; say so rather than
-         * sending MHD something it would refuse. */
-        log_error("http: handler set no valid status pattern=%s status=%d", rt->pattern, res.status);
-        free(res.body);
-        if (res.has_file) close(res.file_fd);
-        return respond_error(s, r, 500, "handler produced no response", NULL);
-    }
-    if (res.has_file) return respond_file(s, r, &res);
-    return respond(s, r, res.status, res.body, res.content_type, NULL, &res);
+    return respond_set(s, r, &res, rt->pattern);
 }
 
 /* Step 2: takes n body bytes. Returns 0 to drop the connection. */
@@ -371,6 +385,12 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
 {
     if (!s || !method || !pattern || !fn || s->daemon) return -1;
     return route_add(&s->table, method, pattern, fn, ctx);
+}
+
+void http_server_gate(struct http_server *s, http_gate fn, void *ctx)
+{
+    s->gate = fn;
+    s->gate_ctx = ctx;
 }
 
 int http_server_require_token(struct http_server *s, const char *token)

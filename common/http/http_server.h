@@ -5,6 +5,7 @@
  * literals or "{name}" captures: "/api/v1/rides/{rideId}". A literal segment
  * beats a capture, so "/api/v1/rides/count" is never taken for a ride id.
  * Dispatch rules, in order:
+ *   - a gate, if one is set (http_server_gate), may answer first
  *   - no pattern matches the path          -> 404 {"error": "..."}
  *   - a pattern matches, not the method    -> 405 {"error": "..."} with Allow
  *   - the body is over the limit           -> 413 {"error": "..."} (body is not read further)
@@ -63,6 +64,16 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
                       http_handler fn, void *ctx);
 void http_server_observe(struct http_server *s, http_observer fn, void *ctx);
 
+/* A gate in front of every route: once a request is in (its token
+ * checked), fn(req, pattern, res, ctx) either answers it itself — sets res
+ * and returns 1 — or returns 0 to let it take its route (or its 404, 405,
+ * 413) as usual. pattern is the route's pattern, NULL when none matched.
+ * Runs on the connection's thread, for every request: it must be quick. For
+ * a server that answers only some routes for a while (an orchestrator that
+ * stands by). Call before http_server_start. */
+typedef int (*http_gate)(const struct http_request *req, const char *pattern, struct http_response *res,
+                         void *ctx);
+void http_server_gate(struct http_server *s, http_gate fn, void *ctx);
 /* Serves GET /metrics: the process's metrics (metrics.h) in Prometheus's
  * text format, among them this server's requests by route, method and
  * status and their latency (http_metrics.h). Behind the token like every

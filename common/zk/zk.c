@@ -433,6 +433,18 @@ int zk_set_versioned(struct zk *z, const char *path, const char *data, size_t le
     return rc == ZNODEEXISTS ? 1 : zfail("create", path, rc);
 }
 
+int zk_create_sequential(struct zk *z, const char *prefix, const char *data, size_t len, char *out, size_t n)
+{
+    struct ACL_vector *acl = (struct ACL_vector *)zk_acl_for(prefix);
+    int flags = ZOO_EPHEMERAL | ZOO_SEQUENCE;
+    int rc = zoo_create(z->zh, prefix, data, data ? (int)len : -1, acl, flags, out, (int)n);
+    if (rc == ZNONODE) {
+        if (ensure_parents(z, prefix) != 0) return -1;
+        rc = zoo_create(z->zh, prefix, data, data ? (int)len : -1, acl, flags, out, (int)n);
+    }
+    return rc == ZOK ? 0 : zfail("create sequential", prefix, rc);
+}
+
 int zk_try_ephemeral(struct zk *z, const char *path, const char *data, size_t len)
 {
     int rc = create(z, path, data, len, ZOO_EPHEMERAL);

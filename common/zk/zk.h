@@ -42,6 +42,12 @@ int zk_ensure_path(struct zk *z, const char *path);
  * session of ours if it exists. 0 or -1. */
 int zk_create_ephemeral(struct zk *z, const char *path, const char *data, size_t len);
 
+/* Creates an ephemeral sequential node named prefix + a ten-digit counter
+ * that ZooKeeper chooses (a place in a queue: a lock's candidates), with
+ * data; its full path goes into out (n bytes). Missing parents are made. 0
+ * or -1. */
+int zk_create_sequential(struct zk *z, const char *prefix, const char *data, size_t len, char *out, size_t n);
+
 /* Sets data, creating the node (persistent) if it does not exist. 0 or -1. */
 int zk_put(struct zk *z, const char *path, const char *data, size_t len);
 

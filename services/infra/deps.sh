@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 #
 # deps.sh — make sure the Debian packages needed to build and test are
-# installed (`make deps`; `make test` runs it first).
+# installed (`make deps`; `make test` runs it first). `deps.sh bench` (what
+# `make bench` runs) also wants what only the benchmarks use: gnuplot, which
+# draws their charts; the tests never need it.
 #
 # One dpkg-query call lists the installed state of every package we need;
 # when nothing is missing the script exits 0 without a word, so it costs
@@ -32,6 +34,8 @@ PACKAGES=(
     prometheus
     debootstrap
 )
+BENCH_PACKAGES=(gnuplot-nox)
+[ "${1:-}" = bench ] && PACKAGES+=("${BENCH_PACKAGES[@]}")
 
 # Installed means status "ii" (install ok installed); "rc", "iU" etc. are not.
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null |

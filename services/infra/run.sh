@@ -42,9 +42,16 @@
 # gateway none, nor the infrastructure's admin URL. RUN_INFO names the console's file for make
 # console.
 #
+# Two orchestrators. ORCHESTRATORS=2 (the default under HA=1) starts a second one on ORCH2_PORT,
+# both with LEADER_LOCK=1: the first holds the leader lock, the second stands by and takes over if
+# the first dies (docs/operations.md, "The orchestrator pair"). users, rides and the console get both
+# URLs in ORCH_URL. At the stop, both get TERM at once: the standby just exits, the active one stops
+# the workers.
+#
 # Environment (defaults in brackets):
 #   GATEWAY_HOST/GATEWAY_PORT [127.0.0.1/8080]   USERS_HOST/USERS_PORT [127.0.0.1/8081]
 #   RIDES_HOST/RIDES_PORT     [127.0.0.1/8082]   ORCH_HOST/ORCH_PORT   [127.0.0.1/8083]
+#   ORCHESTRATORS [1; 2 with HA=1]               ORCH2_PORT [ORCH_PORT + 1]
 #   RUN_DIR     every process's data and logs [a new temporary directory]
 #   RUN_INFO    where this run is described while it is up [build/run.env]
 #   START_WAIT  seconds each part may take to answer [60]     STOP_WAIT [5]
@@ -67,6 +74,14 @@ export USERS_HOST=${USERS_HOST:-127.0.0.1} USERS_PORT=${USERS_PORT:-8081}
 export RIDES_HOST=${RIDES_HOST:-127.0.0.1} RIDES_PORT=${RIDES_PORT:-8082}
 export ORCH_HOST=${ORCH_HOST:-127.0.0.1} ORCH_PORT=${ORCH_PORT:-8083}
 export ORCH_URL=http://$ORCH_HOST:$ORCH_PORT GATEWAY_URL=http://$GATEWAY_HOST:$GATEWAY_PORT
+orchestrators=${ORCHESTRATORS:-$([ "${HA:-0}" = 1 ] && echo 2 || echo 1)}
+case $orchestrators in
+    1) ;;
+    2) orch2_port=${ORCH2_PORT:-$((ORCH_PORT + 1))}
+       orch2_url=http://$ORCH_HOST:$orch2_port
+       export LEADER_LOCK=1 ORCH_URL=$ORCH_URL,$orch2_url ;;
+    *) echo "run: ORCHESTRATORS must be 1 or 2" >&2; exit 1 ;;
+esac
 export AREAS_CSV=${AREAS_CSV:-$root/services/rides/AreaNameEnum.csv}
 if [ "${ADMIN_TOKEN+set}" = set ]; then
     export ADMIN_TOKEN
@@ -138,7 +153,16 @@ cleanup() {
     for entry in ${procs[@]+"${procs[@]}"}; do
         [ "${entry%%:*}" = gateway ] && gw_children=$(cat "/proc/${entry#*:}/task/${entry#*:}/children" 2>/dev/null)
     done
+    local orchs_told=0
     for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
+        if [[ ${procs[i]%%:*} == orchestrator* && $orchs_told = 0 ]]; then
+            # All orchestrators at once: a standby told later could take over from the active one
+            # and start workers afresh.
+            orchs_told=1
+            for entry in "${procs[@]}"; do
+                [[ ${entry%%:*} != orchestrator* ]] || kill -TERM "${entry#*:}" 2>/dev/null
+            done
+        fi
         stop_pid "${procs[i]%%:*}" "${procs[i]#*:}"
     done
     for i in $gw_children; do kill -KILL "$i" 2>/dev/null; done
@@ -170,7 +194,8 @@ command -v nginx >/dev/null || die "nginx is not installed (make deps)"
 # Fail before starting anything if a port is taken (ZooKeeper's admin server, an earlier run...).
 port_busy() { { :; } 2>/dev/null 9<>"/dev/tcp/$1/$2"; }
 for hp in "$GATEWAY_HOST:$GATEWAY_PORT:gateway" "$USERS_HOST:$USERS_PORT:users" \
-          "$RIDES_HOST:$RIDES_PORT:rides" "$ORCH_HOST:$ORCH_PORT:orchestrator"; do
+          "$RIDES_HOST:$RIDES_PORT:rides" "$ORCH_HOST:$ORCH_PORT:orchestrator" \
+          ${orch2_port:+"$ORCH_HOST:$orch2_port:orchestrator2"}; do
     IFS=: read -r h p what <<<"$hp"
     if port_busy "$h" "$p"; then die "$what port $h:$p is already in use"; fi
 done
@@ -204,8 +229,6 @@ ORCHESTRATOR_AUTH=$ORCHESTRATOR_AUTH WORKER_AUTH=$WORKER_AUTH CONSOLE_AUTH=$CONS
 # shellcheck disable=SC1091
 . "$infra/env"
 
-# The orchestrator with its own identities and the workers' (assignments on the exec: in its
-# environment only, never on a command line).
 # amqp_urls USER:PASSWORD: the broker's URL for that identity — one per node of a cluster,
 # comma-separated.
 amqp_urls() {
@@ -221,9 +244,11 @@ amqp_urls() {
     fi
 }
 
+# The orchestrator with its own identities and the workers' (assignments on the exec: in its
+# environment only, never on a command line); $1: its port, if not ORCH_PORT (the second one).
 run_orchestrator() {
-    RABBITMQ_URL=$(amqp_urls "$ORCHESTRATOR_AUTH") WORKER_RABBITMQ_URL=$(amqp_urls "$WORKER_AUTH") \
-        MQ_REPLICAS=${MQ_REPLICAS:-1} \
+    ORCH_PORT=${1:-$ORCH_PORT} RABBITMQ_URL=$(amqp_urls "$ORCHESTRATOR_AUTH") \
+        WORKER_RABBITMQ_URL=$(amqp_urls "$WORKER_AUTH") MQ_REPLICAS=${MQ_REPLICAS:-1} \
         ZK_HOSTS=$ZK_HOSTS ZK_AUTH=$ORCHESTRATOR_AUTH WORKER_ZK_AUTH=$WORKER_AUTH ZK_READERS=$CONSOLE_ZK_ID \
         ZK_AUTH_PREVIOUS=$ORCHESTRATOR_AUTH_PREVIOUS exec "$bin/rideshare-orchestrator"
 }
@@ -231,7 +256,11 @@ run_orchestrator() {
 export DATA_DIR=${DATA_DIR:-$run_dir/data}
 mkdir -p "$DATA_DIR"
 start orchestrator run_orchestrator
-wait_http orchestrator "$(last_pid)" "$ORCH_URL/api/v1/worker/list"
+wait_http orchestrator "$(last_pid)" "http://$ORCH_HOST:$ORCH_PORT/api/v1/worker/list"
+if [ -n "${orch2_port:-}" ]; then # the standby: it answers its role at once
+    start orchestrator2 run_orchestrator "$orch2_port"
+    wait_http orchestrator2 "$(last_pid)" "$orch2_url/api/v1/role"
+fi
 
 # _count is not counted (docs/api.md, "Counting requests"), so it is a probe that leaves the
 # counters at 0.
@@ -257,7 +286,8 @@ else
 fi
 for entry in "${procs[@]}"; do
     case ${entry%%:*} in
-        orchestrator) url=$ORCH_URL ;;
+        orchestrator) url=http://$ORCH_HOST:$ORCH_PORT ;;
+        orchestrator2) url=$orch2_url ;;
         users) url=http://$USERS_HOST:$USERS_PORT ;;
         rides) url=http://$RIDES_HOST:$RIDES_PORT ;;
         gateway) url=$GATEWAY_URL ;;
@@ -278,11 +308,23 @@ say "up — Ctrl-C stops everything (make console: the admin console for this st
 
 pids=()
 for entry in "${procs[@]}"; do pids+=("${entry#*:}"); done
-exited= status=0
-wait -n -p exited "${pids[@]}" || status=$?
-for entry in "${procs[@]}"; do
-    if [ "${entry#*:}" = "$exited" ]; then
+# With two orchestrators, one that exits leaves the other one to go on (it takes over if it stood
+# by): only the second to go stops everything.
+orchs_left=$orchestrators
+while :; do
+    exited= status=0
+    wait -n -p exited "${pids[@]}" || status=$?
+    for entry in "${procs[@]}"; do
+        [ "${entry#*:}" = "$exited" ] || continue
+        if [[ ${entry%%:*} == orchestrator* ]] && ((--orchs_left > 0)); then
+            say "${entry%%:*} (pid $exited) exited with status $status; the other orchestrator goes on"
+            left=()
+            for p in "${pids[@]}"; do [ "$p" = "$exited" ] || left+=("$p"); done
+            pids=("${left[@]}")
+            continue 2
+        fi
         say "${entry%%:*} (pid $exited) exited with status $status; stopping everything"
-    fi
+    done
+    break
 done
 exit 1

@@ -17,6 +17,8 @@
  *     later read whose min_seq that seq still covers is answered from there
  *     without a replica (readcache.h: the same promise, one hop instead of
  *     three).
+ * A reply that arrives when this orchestrator may no longer act (leader.h)
+ * is neither acknowledged nor passed on: 503.
  * Every db/read request is counted for the autoscaler as it arrives, valid
  * or not (the rule counts requests: docs/api.md, "The scaling rule");
  * nothing else is.
@@ -34,6 +36,7 @@
 #include "dbop.h"
 #include "http_server.h"
 #include "json.h"
+#include "leader.h"
 #include "log.h"
 #include "metrics.h"
 #include "protocol.h"
@@ -156,6 +159,14 @@ static void call_for(struct dbapi *api, const char *queue, char *env, int write,
     }
     free(env);
     if (rc != RPC_OK) count_failure(queue, rc);
+    if (rc == RPC_OK && !leader_may_act()) {
+        /* Deposed, or cut off from ZooKeeper, while the request was out
+         * (leader.h): another orchestrator may be acknowledging writes by
+         * now, so this one neither acknowledges nor answers a read. */
+        rpc_reply_free(&r);
+        http_reply_error(res, 503, "this orchestrator is no longer surely the active one; outcome unknown");
+        return;
+    }
     if (rc == RPC_UNAVAILABLE) {
         http_reply_error(res, 503, "message broker unavailable");
         return;

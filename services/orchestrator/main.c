@@ -9,6 +9,14 @@
  * (startup.c, dbapi_barrier), start the supervisor (failover, replacement,
  * scaling: supervisor.c), then listen. SIGTERM/SIGINT: stop listening, stop
  * the supervisor, stop the workers, exit — within a second.
+ *
+ * With LEADER_LOCK=1 (leader.h) all of that waits until this orchestrator
+ * holds the leader lock. Meanwhile it stands by: it listens already, with a
+ * server that answers GET /api/v1/role and 503 to everything else, and
+ * touches neither the runtime nor the workers. Once it holds the lock it
+ * takes over exactly as a restarted orchestrator does — adopts the running
+ * workers, sends the barrier write — and only then replaces the standby's
+ * server with the real one on the same port.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +32,7 @@
 #include "configapi.h"
 #include "dbapi.h"
 #include "http_server.h"
+#include "leader.h"
 #include "restorer.h"
 #include "log.h"
 #include "metricsview.h"
@@ -61,6 +70,9 @@ static const struct config_var vars[] = {
                         "every znode (the console's)" },
     { "ZK_AUTH_PREVIOUS", "", "a former ZK_AUTH, to take over the znodes made under it (rotation)" },
     { "ZK_SESSION_MS", "4000", "ZooKeeper session timeout in ms (orchestrator and workers)" },
+    { "LEADER_LOCK", "0", "1: several orchestrators may run on one ZK_ROOT; the one holding the leader lock in "
+                          "ZooKeeper acts, the others stand by (503 but GET /api/v1/role); an active one cut off "
+                          "from ZooKeeper for 2/3 of its session stops acting" },
     { "DATA_DIR", "./data", "where workers keep their SQLite files (process runtime)" },
     { "WORKER_BIN", "", "worker binary (default: rideshare-worker next to this binary)" },
     { "WRITE_TIMEOUT_MS", "10000", "how long a write waits for the master (a master never applies a write after it)" },
@@ -236,6 +248,33 @@ int main(int argc, char **argv)
      * that are leaving or dead but not yet reported. */
     int max_slaves = (int)config_long(vars, "MAX_SLAVES", 1, 48);
     int initial_slaves = (int)config_long(vars, "INITIAL_SLAVES", 1, max_slaves);
+    /* The leader lock: stand by until this orchestrator holds it. */
+    const char *orch_host = config_str(vars, "ORCH_HOST");
+    int orch_port = (int)config_long(vars, "ORCH_PORT", 0, 65535);
+    int leader_lock = (int)config_long(vars, "LEADER_LOCK", 0, 1);
+    struct http_server *standby = NULL;
+    char self_url[300];
+    snprintf(self_url, sizeof self_url, "http://%s:%d", orch_host, orch_port);
+    if (leader_lock) {
+        standby = http_server_new(4096);
+        if (http_server_require_token(standby, admin_token)) abort();
+        leader_register(standby);
+        if (http_server_serve_metrics(standby)) abort(); /* a standby is watched too */
+        int port = http_server_start(standby, orch_host, orch_port);
+        if (port < 0) return 1;
+        orch_port = port; /* the real server takes the same port */
+        snprintf(self_url, sizeof self_url, "http://%s:%d", orch_host, orch_port);
+        log_info("orchestrator standing by url=%s/ pid=%d", self_url, (int)getpid());
+    }
+    struct leader_config lcfg = {
+        .enabled = leader_lock, .zk_hosts = config_str(vars, "ZK_HOSTS"), .zk_root = config_str(vars, "ZK_ROOT"),
+        .session_ms = session_ms, .connect_ms = ZK_CONNECT_MS, .url = self_url, .argv = argv,
+    };
+    if (leader_start(&lcfg) || (leader_lock && !leader_wait_active(stop))) {
+        http_server_free(standby);
+        leader_stop();
+        return *stop ? 0 : 1;
+    }
     struct zksession *zs = zksession_open(config_str(vars, "ZK_HOSTS"), session_ms, ZK_CONNECT_MS);
     if (!zs) return 1;
     wcfg.zk = zs;
@@ -316,6 +355,7 @@ int main(int argc, char **argv)
     if (started >= 0 && (sup = supervisor_start(ws, sc, &scfg)) != NULL) {
         srv = http_server_new((size_t)config_long(vars, "MAX_BODY", 1024, 64L << 20));
         if (http_server_require_token(srv, admin_token)) abort();
+        leader_register(srv);
         struct dbapi_config dcfg = {
             .write_timeout_ms = write_timeout_ms,
             .read_timeout_ms = (int)config_long(vars, "READ_TIMEOUT_MS", 100, 600000),
@@ -347,18 +387,22 @@ int main(int argc, char **argv)
         /* acked_seq starts at the log's end, whether the workers were
          * adopted or started over an existing log: a read then never misses
          * a write an earlier orchestrator acknowledged. */
-        if (dbapi_barrier(api, ready_ms, stop))
+        if (dbapi_barrier(api, ready_ms, stop)) {
             log_error("no barrier write acknowledged at start-up; not serving");
-        else
-            port = http_server_start(srv, config_str(vars, "ORCH_HOST"),
-                                     (int)config_long(vars, "ORCH_PORT", 0, 65535));
+        } else {
+            http_server_free(standby); /* frees the port for the real server */
+            standby = NULL;
+            leader_serving();
+            port = http_server_start(srv, orch_host, orch_port);
+        }
         if (port > 0) {
-            log_info("orchestrator listening url=http://%s:%d/ pid=%d", config_str(vars, "ORCH_HOST"),
-                     port, (int)getpid());
+            log_info("orchestrator listening url=http://%s:%d/ pid=%d role=%s", orch_host, port, (int)getpid(),
+                     leader_role());
             rc = 0;
             service_wait_stop();
         }
     }
+    http_server_free(standby);
     http_server_free(srv);
     metricsview_stop();
     adminapi_free(admin);
@@ -371,6 +415,7 @@ int main(int argc, char **argv)
     readcache_free(cache);
     runtime_destroy(rt);
     zksession_close(zs);  /* no supervisor watch or listener call fires after it */
+    leader_stop();        /* after the workers stopped: a standby then starts afresh */
     workers_free(ws);
     supervisor_free(sup);
     scaler_free(sc);

@@ -66,6 +66,7 @@
 
 #include "clock.h"
 #include "events.h"
+#include "leader.h"
 #include "log.h"
 #include "rpc.h"
 #include "scaler.h"
@@ -231,6 +232,12 @@ static void *supervisor_main(void *arg)
     while (!atomic_load(&s->stop)) {
         seen = workers_wait(s->ws, seen, wait_ms);
         if (atomic_load(&s->stop)) break;
+        if (!leader_may_act()) {
+            /* Not surely the active orchestrator (leader.h): act on nothing;
+             * either the lock is confirmed again or the process starts over. */
+            wait_ms = REFRESH_MS;
+            continue;
+        }
         int64_t now = clock_ms();
         if (zksession_renew(s->cfg.zk) == 1) s->watch_armed = 0; /* watches died with the old session */
         scale(s, now);

@@ -24,6 +24,12 @@
  * the kill is under way is only noted, and one that comes after finds it
  * gone: either way the notice changes nothing. Dead entries stay in the
  * table (start-up looks at their exit status) until the space is needed.
+ *
+ * The fence (leader.h): every call that changes the workers — a spawn, a
+ * kill, a retirement, a new epoch — is made only while leader_may_act says
+ * this orchestrator is the active one, checked right before the call, so
+ * an orchestrator that was frozen and wakes up deposed changes nothing
+ * whatever its threads were doing when it stopped.
  */
 #include "workers.h"
 
@@ -39,12 +45,21 @@
 #include "epoch.h"
 #include "events.h"
 #include "json.h"
+#include "leader.h"
 #include "log.h"
 #include "runtime.h"
 #include "zk_acl.h"
 #include "zksession.h"
 
 #include "workers_internal.h"
+
+/* 1 (logged) when this orchestrator may not act now: the caller does nothing. */
+static int fenced(const char *what, const char *id)
+{
+    if (leader_may_act()) return 0;
+    log_warn("not the active orchestrator (%s): not acting action=%s id=%s", leader_role(), what, id);
+    return 1;
+}
 
 void wt_changed_locked(struct workers *ws)
 {
@@ -181,6 +196,7 @@ static int spawn(struct workers *ws, const char *id, int master)
      * is reported by the runtime's monitor, maybe before runtime_spawn has
      * even returned here, and its notice must find it. PID 0 means
      * "spawning": no list shows it, no crash picks it. */
+    if (fenced("spawn", id)) return -1;
     pthread_mutex_lock(&ws->lock);
     struct worker_slot *e = ws->stopping ? NULL : wt_new_entry(ws);
     if (e) {
@@ -221,6 +237,7 @@ static int spawn(struct workers *ws, const char *id, int master)
  * no reply of the old one is acknowledged, then published naming the master. */
 int wt_bump_epoch(struct workers *ws, const char *master_id)
 {
+    if (fenced("epoch", master_id)) return -1;
     int64_t floor = workers_epoch(ws); /* above an earlier bump whose write failed, too */
     struct zk *zk = zksession_handle(ws->cfg.zk);
     int64_t epoch = epoch_next(zk, ws->cfg.zk_root, floor);
@@ -337,7 +354,7 @@ int workers_kill_picked(struct workers *ws, workers_pick_fn pick, void *ctx, int
     if (!id[0]) return -1;
     /* Unlocked: the runtime may take seconds (the Docker Engine), and its
      * exit notice must be able to come meanwhile. */
-    int killed = runtime_kill(ws->rt, id, SIGKILL) == 0;
+    int killed = !fenced("kill", id) && runtime_kill(ws->rt, id, SIGKILL) == 0;
     pthread_mutex_lock(&ws->lock);
     /* Ids are never reused, and a marked entry is alive, so never recycled. */
     struct worker_slot *e = wt_find(ws, id);
@@ -362,7 +379,7 @@ int workers_retire(struct workers *ws, const char *id)
 {
     pthread_mutex_lock(&ws->lock);
     struct worker_slot *e = wt_find(ws, id);
-    int ok = e && e->alive && !e->info.master;
+    int ok = e && e->alive && !e->info.master && !fenced("retire", id);
     if (ok) {
         e->info.retiring = 1;
         e->info.retired_at = clock_ms();
@@ -419,7 +436,8 @@ static void signal_all(struct workers *ws, int sig)
         if (ws->w[i].alive) memcpy(ids[n++], ws->w[i].info.id, RUNTIME_ID_MAX);
     pthread_mutex_unlock(&ws->lock);
     /* Outside the lock: the runtime may report an exit (taking it) meanwhile. */
-    for (int i = 0; i < n; i++) runtime_kill(ws->rt, ids[i], sig);
+    for (int i = 0; i < n; i++)
+        if (!fenced("stop", ids[i])) runtime_kill(ws->rt, ids[i], sig);
 }
 
 void workers_stop_all(struct workers *ws, int grace_ms)
@@ -428,6 +446,12 @@ void workers_stop_all(struct workers *ws, int grace_ms)
     ws->stopping = 1;
     wt_changed_locked(ws);
     pthread_mutex_unlock(&ws->lock);
+    if (!leader_may_act()) {
+        /* Not (or no longer surely) the active one: the workers are the
+         * active orchestrator's, which adopts them. */
+        log_warn("not the active orchestrator (%s): leaving the workers running", leader_role());
+        return;
+    }
     signal_all(ws, SIGTERM);
     if (wait_all_gone(ws, grace_ms)) {
         log_warn("workers did not stop in time; killing");

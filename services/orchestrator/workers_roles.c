@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "epoch.h"
 #include "events.h"
+#include "leader.h"
 #include "log.h"
 #include "runtime.h"
 #include "zksession.h"
@@ -105,6 +106,7 @@ int workers_adopt(struct workers *ws, const char *master_id)
 
 int workers_stepdown(struct workers *ws, const char *master_id, const char *next_id)
 {
+    if (!leader_may_act()) return -1; /* not the active orchestrator (leader.h) */
     return epoch_stepdown(zksession_handle(ws->cfg.zk), ws->cfg.zk_root, master_id, workers_epoch(ws), next_id);
 }
 

@@ -9,6 +9,10 @@
  * now, so the caller answers 503 rather than guess. The orchestrator's own
  * error message is kept for the log and for the 503/413 body: it is short
  * and quotes no more than 64 printable bytes of client text (docs/db-api.md).
+ *
+ * With several orchestrators (an active one and standbys) each call goes
+ * through call_active, which says when trying another one is safe
+ * (dbclient.h).
  */
 #include "dbclient.h"
 
@@ -16,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "log.h"
@@ -24,11 +30,22 @@
 int dbc_init(struct dbclient *c, const char *base, long timeout_ms)
 {
     memset(c, 0, sizeof *c);
-    size_t n = base ? strlen(base) : 0;
-    while (n > 0 && base[n - 1] == '/') n--;
-    if (n == 0 || n >= sizeof c->base) return -1;
-    memcpy(c->base, base, n);
-    c->base[n] = '\0';
+    if (!base) return -1;
+    size_t used = 0;
+    for (const char *p = base;;) {
+        size_t n = strcspn(p, ",");
+        const char *s = p;
+        while (n > 0 && (*s == ' ' || *s == '\t')) s++, n--;
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '/')) n--;
+        if (n == 0 || n >= sizeof c->urls[0] || c->nurls == DBC_MAX_URLS ||
+            used + n + 2 > sizeof c->base)
+            return -1;
+        memcpy(c->urls[c->nurls++], s, n);
+        used += (size_t)snprintf(c->base + used, sizeof c->base - used, "%s%.*s", used ? "," : "", (int)n, s);
+        p += strcspn(p, ",");
+        if (!*p) break;
+        p++;
+    }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     return 0;
 }
@@ -56,17 +73,57 @@ static void copy_error(struct dbc_result *out, const char *body, const char *fal
     cJSON_Delete(j);
 }
 
+/* Whether a 503's body is a standby's (leader.h in the orchestrator): it
+ * names the orchestrator's "role", and nothing of the request ran. */
+static int from_standby(const struct http_result *hr)
+{
+    if (hr->status != 503 || !hr->body) return 0;
+    cJSON *j = json_parse(hr->body, hr->body_len);
+    int standby = json_get_str(j, "role") != NULL;
+    cJSON_Delete(j);
+    return standby;
+}
+
+/* One call, to the active orchestrator or the next ones (dbclient.h): 0 with
+ * an answer in *hr, -1 without one. */
+static int call_active(const struct dbclient *c, const char *what, const char *body, struct http_result *hr)
+{
+    /* The index is the one thing a call changes in the client, shared by
+     * every thread: atomic, behind the const the callers hold. */
+    _Atomic int *active = (_Atomic int *)&c->active;
+    const char *headers[] = { c->auth, NULL };
+    int idempotent = strcmp(what, "read") == 0;
+    int first = atomic_load(active), i = first, rc;
+    int64_t deadline = clock_ms() + c->timeout_ms;
+    for (int tries = 1;; tries++) {
+        char url[600];
+        snprintf(url, sizeof url, "%s/api/v1/db/%s", c->urls[i], what);
+        int64_t left = deadline - clock_ms();
+        rc = http_call("POST", url, body, c->auth[0] ? headers : NULL, left < 1 ? 1 : (long)left, hr);
+        int elsewhere = rc == 0 ? from_standby(hr) : hr->unsent || idempotent;
+        if (!elsewhere || c->nurls == 1 || tries >= DBC_ROUNDS * c->nurls) break;
+        i = (i + 1) % c->nurls;
+        int64_t pause = i == first ? DBC_ROUND_PAUSE_MS : 0;
+        if (clock_ms() + pause >= deadline) break;
+        http_result_free(hr);
+        if (pause) {
+            struct timespec t = { 0, pause * 1000000L };
+            nanosleep(&t, NULL);
+        }
+    }
+    if (rc == 0 && !from_standby(hr) && atomic_exchange(active, i) != i)
+        log_info("orchestrator answering url=%s (of %d)", c->urls[i], c->nurls);
+    return rc;
+}
+
 /* raw: a 200's body is kept as text (out->text) rather than parsed. */
 static enum dbc_kind post(const struct dbclient *c, const char *what, const char *body, int raw,
                           struct dbc_result *out)
 {
-    char url[600];
     struct http_result hr;
 
     memset(out, 0, sizeof *out);
-    snprintf(url, sizeof url, "%s/api/v1/db/%s", c->base, what);
-    const char *headers[] = { c->auth, NULL };
-    if (http_call("POST", url, body, c->auth[0] ? headers : NULL, c->timeout_ms, &hr) != 0) {
+    if (call_active(c, what, body, &hr) != 0) {
         out->kind = DBC_UNAVAILABLE;
         snprintf(out->error, sizeof out->error, "database unreachable (%s)", hr.error);
         return out->kind;

@@ -31,9 +31,27 @@ struct http_response;
 
 enum dbc_kind { DBC_OK = 0, DBC_CONFLICT, DBC_TOO_LARGE, DBC_REJECTED, DBC_UNAVAILABLE };
 
+/* Orchestrators. ORCH_URL may list several, separated by commas (an active
+ * one and its standbys, docs/operations.md, "The orchestrator pair"). A
+ * call goes to the one that last answered as the active one; it moves on to
+ * the next one when the call cannot have reached it — no connection could be
+ * made, or it answered 503 as a standby (its body names a "role": it ran
+ * nothing) — and, for a read, after any failure without an answer (a read
+ * may be asked twice). A write whose request went out is never sent again:
+ * its outcome is unknown, and a second request id could apply it twice.
+ * At most DBC_ROUNDS rounds of the list, all within the call's timeout,
+ * with a pause after each round that found no active one (a takeover is
+ * under way: a call waits it out rather than fail, if its timeout allows). With one URL nothing is retried, as before. */
+#define DBC_MAX_URLS 4
+#define DBC_ROUNDS 25          /* with the pause: a takeover of a few seconds is waited out */
+#define DBC_ROUND_PAUSE_MS 200
+
 struct dbclient {
-    char base[512];      /* the orchestrator's base URL, without a trailing '/' */
-    long timeout_ms;     /* per call */
+    char base[1024];     /* the URLs as given, each without its trailing '/', joined by commas */
+    char urls[DBC_MAX_URLS][512];
+    int nurls;
+    _Atomic int active;  /* index into urls of the last one that answered as the active one */
+    long timeout_ms;     /* per call, all tries included */
     char auth[300];      /* "Authorization: Bearer <admin token>", or "" */
 };
 
@@ -46,8 +64,9 @@ struct dbc_result {
     char error[256];     /* otherwise: why, for the log and the error body */
 };
 
-/* Sets base (trailing slashes dropped) and timeout; -1 if base is empty or
- * too long for the buffer. */
+/* Sets the URLs from base (one, or several separated by commas; spaces
+ * around each and trailing slashes dropped) and the timeout; -1 if one is
+ * empty or too long, or there are more than DBC_MAX_URLS. */
 int dbc_init(struct dbclient *c, const char *base, long timeout_ms);
 /* Every call then carries the admin token (the orchestrator's ADMIN_TOKEN);
  * "" for none. -1 if it is too long or holds a control character. */

@@ -5,9 +5,11 @@ runtime, the run's RabbitMQ and ZooKeeper).
 What must hold: --json and --once show the workers the orchestrator runs
 (count, roles, PIDs equal to worker/list), the znodes and the queues, and
 exit 0; with the orchestrator unreachable they say so, exit 1, and still list
-the workers from ZooKeeper; when MAX_SLAVES holds the slave target below the
+the workers from ZooKeeper; with --sample the series of reads/s, writes/s and the worst slave lag
+hold a sample per period, zero while idle and above zero under a load, and --once draws them as
+sparklines (block characters in a UTF-8 locale, ASCII otherwise); when MAX_SLAVES holds the slave target below the
 spec's rule, both say so ("target 2 (rule 40, capped at 2)"). Interactively, in tmux (send-keys, capture-pane):
-`?` shows the help; `s` asks, `n` cancels, `y` crashes the highest-PID slave,
+the rates panel draws its sparklines; `?` shows the help; `s` asks, `n` cancels, `y` crashes the highest-PID slave,
 and the crash event and a replacement worker appear; a resize redraws for
 the new size; a RabbitMQ restart shows the unreachable status line while the
 console keeps running, and the line clears when the broker is back; `q`,
@@ -31,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from harness import BIN, LOCALINFRA, TMP, Stack, Suite, check, pid_alive, wait_for  # noqa: E402
+from ops import ride, user  # noqa: E402
 from workers import all_ready, worker_list  # noqa: E402
 
 suite = Suite("console")
@@ -44,8 +47,8 @@ def console_env(s, orch_url=None):
     return env
 
 
-def batch(s, *args, orch_url=None):
-    env = dict(os.environ)
+def batch(s, *args, orch_url=None, env=None):
+    env = dict(env or os.environ)
     env.update(console_env(s, orch_url))
     p = subprocess.run([CONSOLE, *args], env=env, capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout, p.stderr
@@ -214,6 +217,82 @@ def batch_matches_worker_list():
         s.stop()
 
 
+def series_of(out):
+    """The --json's series: {name: [values]} and the interval."""
+    se = json.loads(out)["series"]
+    check(set(se) == {"interval_s", "samples", "reads_per_s", "writes_per_s", "max_lag"}, f"series keys {sorted(se)}")
+    check(all(len(se[k]) == se["samples"] for k in ("reads_per_s", "writes_per_s", "max_lag")), f"series {se}")
+    return se
+
+
+def peak(values):
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+@suite.test
+def batch_series_move_with_the_load():
+    """--sample: the console watches a while first; its series hold a sample per period, flat at
+    zero while nothing happens, above zero while clients write and read; --once draws them."""
+    s = Stack("console-series", INITIAL_SLAVES=1)
+    try:
+        wait_for(lambda: all_ready(s, 2), 30, "master and slave ready")
+        check(s.client.write(user("series-owner"))[0] == 200, "write the owner")
+        # The master's seq in the status comes from its znode, a moment behind its writes: idle
+        # means that figure has stopped moving (and no slave lags).
+        seen = []
+
+        def settled():
+            st = s.client.request("GET", "/api/v1/status")[1]
+            seen.append(st["master_seq"])
+            return len(seen) >= 4 and len(set(seen[-4:])) == 1 and seen[-1] and \
+                all(w["lag"] == 0 for w in st["workers"]) or time.sleep(0.3)
+        wait_for(settled, 20, "the master's seq to settle")
+        rc, out, err = batch(s, "--json", "--sample", "2", "-d", "0.25")
+        check(rc == 0, f"--json --sample exit {rc}: {err[-500:]}")
+        idle = series_of(out)
+        check(idle["interval_s"] == 0.25 and 6 <= idle["samples"] <= 12, f"idle series {idle}")
+        check(peak(idle["writes_per_s"]) == 0 and peak(idle["reads_per_s"]) == 0, f"idle series {idle}")
+        check(peak(idle["max_lag"]) is not None, f"no slave lag sampled: {idle}")
+
+        stop, counts = threading.Event(), {"w": 0, "r": 0}
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                if s.client.write(ride(7_000_000 + i, by="series-owner"))[0] == 200:
+                    counts["w"] += 1
+                if s.client.read({"op": "count", "table": "rides", "where": {"source": 1 + i % 198}})[0] == 200:
+                    counts["r"] += 1
+        th = threading.Thread(target=load)
+        th.start()
+        try:
+            wait_for(lambda: counts["w"] >= 20 and counts["r"] >= 20, 30, "the load to flow")
+            rc, out, err = batch(s, "--json", "--sample", "2", "-d", "0.25")
+        finally:
+            stop.set()
+            th.join(30)
+        check(rc == 0, f"--json --sample under load, exit {rc}: {err[-500:]}")
+        busy = series_of(out)
+        check(peak(busy["writes_per_s"]) > 0 and peak(busy["reads_per_s"]) > 0, f"series under load {busy}")
+        check(busy["samples"] >= 6 and busy["writes_per_s"][0] is None, f"the first sample has no rate: {busy}")
+
+        # --once draws the series: blocks in a UTF-8 locale, ASCII otherwise.
+        env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        rc, out, _ = batch(s, "--once", "--sample", "1", "-d", "0.25", env=env)
+        check(rc == 0 and "== rates, last" in out and re.search(r"^reads/s +[▁▂▃▄▅▆▇█ ]+ now ", out, re.M),
+              f"--once rates (UTF-8):\n{out}")
+        env = dict(os.environ, LANG="C", LC_ALL="C")
+        rc, out, _ = batch(s, "--once", "--sample", "1", "-d", "0.25", env=env)
+        check(rc == 0 and re.search(r"^writes/s +[_.:=+*#-]+ now ", out, re.M) and "▁" not in out,
+              f"--once rates (ASCII):\n{out}")
+        rc, _, err = batch(s, "--json", "--sample", "x")
+        check(rc == 2 and "--sample" in err, f"bad --sample: {rc} {err}")
+    finally:
+        s.stop()
+
+
 @suite.test
 def batch_shows_the_cap():
     # One slave per read, at most 2: forty reads make the rule ask for 40 and the cap hold 2.
@@ -251,6 +330,8 @@ def interactive_in_tmux():
         for panel in ("workers (2)", "orchestrator", "queues", f"ZooKeeper {s.env['ZK_ROOT']}", "events ("):
             check(panel in sc, f"panel {panel!r} missing:\n{sc}")
         check("\x1b[46m" in t.title_attrs(), f"no colour in the title: {t.title_attrs()!r}")
+        t.wait(lambda sc: re.search(r"reads/s +[▁▂▃▄▅▆▇█ ]+ now ", sc) and "rates, last" in sc, 10,
+               "the rates panel's sparklines")
 
         # Help.
         t.keys("?")

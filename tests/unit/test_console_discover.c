@@ -1,11 +1,54 @@
 /* test_console_discover.c — the console's reading of GET /api/v1/config:
  * the answer checked field by field, and the broker URL built from it with
- * the console's own credentials (encoded; the default vhost as "/"). */
+ * the console's own credentials (encoded; the default vhost as "/"); and the
+ * choice of the active orchestrator from a list (two fakes answering
+ * GET /api/v1/role, one standing by, one active). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "discover.h"
+#include "http_client.h"
+#include "http_server.h"
 #include "test.h"
+
+static void role(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    (void)req;
+    char body[64];
+    snprintf(body, sizeof body, "{\"role\":\"%s\"}", (const char *)ctx);
+    http_reply_raw(res, 200, strdup(body));
+}
+
+static int fake(const char *r, struct http_server **srv)
+{
+    *srv = http_server_new(1024);
+    if (!*srv || http_server_route(*srv, "GET", "/api/v1/role", role, (void *)r)) return -1;
+    return http_server_start(*srv, "127.0.0.1", 0);
+}
+
+TEST(picks_the_active_orchestrator)
+{
+    struct http_server *a, *b;
+    int pa = fake("standby", &a), pb = fake("active", &b);
+    CHECK(pa > 0 && pb > 0);
+    char list[300], out[600];
+    snprintf(list, sizeof list, "http://127.0.0.1:1, http://127.0.0.1:%d/ ,http://127.0.0.1:%d//", pa, pb);
+    CHECK_INT(discover_active(list, NULL, 1000, out, sizeof out), 0);
+    snprintf(list, sizeof list, "http://127.0.0.1:%d", pb);
+    CHECK_STR(out, list);
+    /* none active: the first */
+    snprintf(list, sizeof list, "http://127.0.0.1:1/,http://127.0.0.1:%d", pa);
+    CHECK_INT(discover_active(list, NULL, 1000, out, sizeof out), 0);
+    CHECK_STR(out, "http://127.0.0.1:1");
+    /* one: as it is, trimmed */
+    CHECK_INT(discover_active("http://h:9//", NULL, 1000, out, sizeof out), 0);
+    CHECK_STR(out, "http://h:9");
+    CHECK_INT(discover_active("", NULL, 1000, out, sizeof out), -1);
+    CHECK_INT(discover_active(" , ", NULL, 1000, out, sizeof out), -1);
+    http_server_free(a);
+    http_server_free(b);
+}
 
 static int parse(const char *body, struct discovered *d, char *why, size_t n)
 {
@@ -76,5 +119,7 @@ int main(void)
     RUN(parses_the_config);
     RUN(rejects_a_bad_config);
     RUN(builds_the_broker_url);
+    http_client_global_init();
+    RUN(picks_the_active_orchestrator);
     return test_done();
 }

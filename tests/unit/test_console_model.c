@@ -182,21 +182,25 @@ TEST(orchestrator_rates)
     struct c_orch prev = { 0 }, o = { 0 };
     o.master_seq = 10;
     o.reads_in_window = 4;
+    o.reads_total = -1;
     int64_t at = model_orch_rates(&o, &prev, 0, 5000);
     CHECK_INT(at, 5000);
-    CHECK(!o.has_rates); /* one sample: no rate */
+    CHECK(!o.has_write_rate && !o.has_read_rate); /* one sample: no rate */
     o = prev;
     o.master_seq = 30;
     o.reads_in_window = 9;
     at = model_orch_rates(&o, &prev, at, 7000);
-    CHECK(o.has_rates);
+    CHECK(o.has_write_rate && o.has_read_rate);
     CHECK(o.write_rate > 9.99 && o.write_rate < 10.01);
     CHECK(o.read_rate > 2.49 && o.read_rate < 2.51);
-    struct c_orch next = { 0 };
-    next.master_seq = 31;
-    next.reads_in_window = 0; /* the window closed */
+    /* The window closed: only the reads since the close (3) are known; a
+     * new master behind the old figure: no write rate. */
+    struct c_orch next = prev;
+    next.master_seq = 29;
+    next.reads_in_window = 3;
     model_orch_rates(&next, &prev, at, 8000);
-    CHECK(!next.has_rates);
+    CHECK(!next.has_write_rate && next.has_read_rate);
+    CHECK(next.read_rate > 2.99 && next.read_rate < 3.01);
     char lines[FMT_ORCH_LINES][FMT_LINE];
     struct c_worker w[1] = { { "s", "slave", 1, "ready", 0, 0, -1 } };
     CHECK_INT(fmt_orch(lines, FMT_ORCH_LINES, &o, w, 1), FMT_ORCH_LINES);
@@ -204,6 +208,46 @@ TEST(orchestrator_rates)
     CHECK(strstr(lines[1], "slaves 1, target 0") != NULL);
     CHECK(strstr(lines[2], "2.5/s") != NULL);
     CHECK(strstr(lines[3], "- (no read yet)") == NULL); /* seconds_to_decision 0: a number */
+}
+
+/* Reads from the read cache's counters (every db/read, hits too), the
+ * window's count when that says more, and a window's close told by the time
+ * to the decision going up even when the count did not go down. */
+TEST(read_rates_from_the_cache_counters_and_the_window)
+{
+    static const char S1[] = "{\"master_seq\":5,\"workers\":[],\"scaling\":{\"reads_in_window\":10,"
+                             "\"seconds_to_decision\":3.0},\"read_cache\":{\"hits\":100,\"misses\":50},\"events\":[]}";
+    static const char S2[] = "{\"master_seq\":5,\"workers\":[],\"scaling\":{\"reads_in_window\":20,"
+                             "\"seconds_to_decision\":119.0},\"read_cache\":{\"hits\":140,\"misses\":60},\"events\":[]}";
+    static const char S3[] = "{\"master_seq\":5,\"workers\":[],\"scaling\":{\"reads_in_window\":26,"
+                             "\"seconds_to_decision\":118.0},\"events\":[]}";
+    struct c_orch prev, o;
+    struct c_worker w[CW_MAX];
+    struct c_event e[MODEL_EVENTS_MAX];
+    int nw, ne;
+    char why[160];
+    memset(&prev, 0, sizeof prev);
+    CHECK_INT(model_parse_status(S1, strlen(S1), &o, w, &nw, e, &ne, why, sizeof why), 0);
+    CHECK_INT(o.reads_total, 150);
+    int64_t at = model_orch_rates(&o, &prev, 0, 1000);
+    CHECK_INT(model_parse_status(S2, strlen(S2), &o, w, &nw, e, &ne, why, sizeof why), 0);
+    at = model_orch_rates(&o, &prev, at, 2000);
+    CHECK(o.has_read_rate && o.read_rate > 49.99 && o.read_rate < 50.01); /* 200 - 150, not 20 - 10 */
+    CHECK(o.has_write_rate && o.write_rate == 0);
+    /* No cache counters (an older orchestrator): the window's growth. */
+    CHECK_INT(model_parse_status(S3, strlen(S3), &o, w, &nw, e, &ne, why, sizeof why), 0);
+    CHECK_INT(o.reads_total, -1);
+    model_orch_rates(&o, &prev, at, 4000);
+    CHECK(o.has_read_rate && o.read_rate > 2.99 && o.read_rate < 3.01);
+    /* Window closed between the polls while the count grew: the new count alone. */
+    struct c_orch a = { 0 }, b = { 0 };
+    a.reads_total = b.reads_total = -1;
+    a.reads_in_window = 5;
+    a.seconds_to_decision = 0.5;
+    b.reads_in_window = 8;
+    b.seconds_to_decision = 119.5;
+    model_orch_rates(&b, &a, 1000, 2000);
+    CHECK(b.has_read_rate && b.read_rate > 7.99 && b.read_rate < 8.01);
 }
 
 /* The status of a flood held at the cap, with a worker that cannot start. */
@@ -334,6 +378,7 @@ int main(void)
     RUN(local_events_are_a_ring);
     RUN(status_line_names_what_is_down);
     RUN(orchestrator_rates);
+    RUN(read_rates_from_the_cache_counters_and_the_window);
     RUN(scaling_limits_and_failed_starts);
     RUN(rows_and_helpers);
     return test_done();

@@ -9,7 +9,11 @@
  * ... answer with that status; "garbage" with a 200 that is not JSON;
  * "slow" after 1.5 s (longer than the client's timeout); "pages" with the
  * next text of `pages`, for dbc_read_pages. It also keeps the last body it
- * received, to check what the client sent.
+ * received, to check what the client sent, and counts the requests.
+ *
+ * A second fake plays a standby orchestrator (503 with a "role": nothing
+ * ran), and port 1 one that is down (connection refused), for the client's
+ * failover over a list of orchestrators.
  */
 #include "clock.h"
 #include "dbclient.h"
@@ -19,14 +23,22 @@
 #include "log.h"
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct dbclient db;
 static char last_path[64];
 static char last_body[512];
 static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int fake_hits, standby_hits;   /* requests each fake received */
+static char real_base[64], standby_base[64];
 
 static const char *const *pages;   /* answers to "pages", in turn */
 static int npages_sent;
@@ -37,6 +49,7 @@ static void fake(const struct http_request *req, struct http_response *res, void
     pthread_mutex_lock(&last_lock);
     snprintf(last_path, sizeof last_path, "%s", req->path);
     snprintf(last_body, sizeof last_body, "%s", req->body);
+    fake_hits++;
     pthread_mutex_unlock(&last_lock);
     cJSON *op = json_parse(req->body, req->body_len);
     const char *table = json_get_str(op, "table");
@@ -61,12 +74,27 @@ static void fake(const struct http_request *req, struct http_response *res, void
     cJSON_Delete(op);
 }
 
-static enum dbc_kind write_to(const char *table, struct dbc_result *r)
+static void standby(const struct http_request *req, struct http_response *res, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    pthread_mutex_lock(&last_lock);
+    standby_hits++;
+    pthread_mutex_unlock(&last_lock);
+    http_reply_raw(res, 503, strdup("{\"error\":\"not the active one\",\"role\":\"standby\"}"));
+}
+
+static enum dbc_kind write_to_client(const struct dbclient *c, const char *table, struct dbc_result *r)
 {
     cJSON *op = dbc_op_delete(table, cJSON_CreateObject());
-    enum dbc_kind k = dbc_write(&db, op, r);
+    enum dbc_kind k = dbc_write(c, op, r);
     cJSON_Delete(op);
     return k;
+}
+
+static enum dbc_kind write_to(const char *table, struct dbc_result *r)
+{
+    return write_to_client(&db, table, r);
 }
 
 TEST(init_trims_and_checks)
@@ -153,6 +181,149 @@ TEST(nobody_listening)
     CHECK_INT(dbc_clear(&dead, &r), DBC_UNAVAILABLE);
     CHECK(strstr(r.error, "unreachable") != NULL);
     dbc_result_free(&r);
+}
+
+TEST(list_of_urls)
+{
+    struct dbclient c;
+    CHECK_INT(dbc_init(&c, " http://a:1/ ,http://b:2//,http://c:3", 100), 0);
+    CHECK_INT(c.nurls, 3);
+    CHECK_STR(c.urls[0], "http://a:1");
+    CHECK_STR(c.urls[1], "http://b:2");
+    CHECK_STR(c.urls[2], "http://c:3");
+    CHECK_STR(c.base, "http://a:1,http://b:2,http://c:3");
+    CHECK_INT(dbc_init(&c, "http://a:1,", 100), -1);
+    CHECK_INT(dbc_init(&c, "http://a:1,,http://b:2", 100), -1);
+    CHECK_INT(dbc_init(&c, "a,b,c,d,e", 100), -1);   /* more than DBC_MAX_URLS */
+    CHECK_INT(dbc_init(&c, "a,b,c,d", 100), 0);
+}
+
+/* Writes through a client of urls: its kind, and how many requests each fake got. */
+static enum dbc_kind write_list(const char *urls, long timeout_ms, const char *table, int *real, int *stby,
+                                struct dbclient *c)
+{
+    if (dbc_init(c, urls, timeout_ms)) return (enum dbc_kind)-1;
+    pthread_mutex_lock(&last_lock);
+    int r0 = fake_hits, s0 = standby_hits;
+    pthread_mutex_unlock(&last_lock);
+    struct dbc_result r;
+    enum dbc_kind k = write_to_client(c, table, &r);
+    dbc_result_free(&r);
+    pthread_mutex_lock(&last_lock);
+    *real = fake_hits - r0;
+    *stby = standby_hits - s0;
+    pthread_mutex_unlock(&last_lock);
+    return k;
+}
+
+TEST(failover_past_standby_and_dead)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* a standby, one that is down, then the active one: the write lands once */
+    snprintf(urls, sizeof urls, "%s,http://127.0.0.1:1,%s", standby_base, real_base);
+    CHECK_INT(write_list(urls, 2000, "s200", &real, &stby, &c), DBC_OK);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 1);
+    CHECK_INT(atomic_load(&c.active), 2);
+    /* the next call goes to the one that answered, first */
+    struct dbc_result r;
+    CHECK_INT(write_to_client(&c, "s200", &r), DBC_OK);
+    dbc_result_free(&r);
+    CHECK_INT(standby_hits, stby);
+    /* an ordinary 503 (not a standby's) is the answer: nothing else is asked */
+    snprintf(urls, sizeof urls, "%s,%s", real_base, standby_base);
+    CHECK_INT(write_list(urls, 2000, "s503", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 0);
+}
+
+TEST(write_sent_is_never_sent_again)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* The first one took the write and did not answer in time: its outcome is
+     * unknown, so the next one is not asked (a second request id could apply
+     * it twice). */
+    snprintf(urls, sizeof urls, "%s,%s", real_base, standby_base);
+    int64_t t0 = clock_ms();
+    CHECK_INT(write_list(urls, 700, "slow", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK(clock_ms() - t0 < 1400);
+    CHECK_INT(real, 1);
+    CHECK_INT(stby, 0);
+}
+
+/* An orchestrator that dies holding a write: it answers one request on a
+ * keep-alive connection, reads the second and closes everything (listening
+ * socket too) without answering. libcurl then retries on a fresh connection
+ * and sees it refused — the request was sent all the same. */
+static void *dies_holding_a_write(void *arg)
+{
+    int ls = *(int *)arg, c = accept(ls, NULL, NULL);
+    char buf[4096];
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+                             "{\"changes\":1}";
+    for (int k = 0; c >= 0 && k < 2; k++) {
+        ssize_t n, got = 0;
+        while ((n = read(c, buf + got, sizeof buf - 1 - (size_t)got)) > 0) {
+            got += n;
+            buf[got] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end && strstr(end, "}")) break; /* the body is one small JSON object */
+        }
+        if (k == 0 && write(c, ok, sizeof ok - 1) < 0) break;
+    }
+    close(ls);
+    if (c >= 0) close(c);
+    return NULL;
+}
+
+TEST(write_on_a_dying_keepalive_is_not_resent)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0 &&
+          getsockname(ls, (struct sockaddr *)&a, &len) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, dies_holding_a_write, &ls) == 0);
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    snprintf(urls, sizeof urls, "http://127.0.0.1:%d,%s", ntohs(a.sin_port), real_base);
+    CHECK_INT(write_list(urls, 3000, "s200", &real, &stby, &c), DBC_OK); /* the first, answered */
+    CHECK_INT(real, 0);
+    struct dbc_result r;
+    pthread_mutex_lock(&last_lock);
+    int before = fake_hits;
+    pthread_mutex_unlock(&last_lock);
+    CHECK_INT(write_to_client(&c, "s200", &r), DBC_UNAVAILABLE); /* sent, never answered */
+    dbc_result_free(&r);
+    CHECK_INT(fake_hits, before); /* and not sent again elsewhere */
+    pthread_join(t, NULL);
+}
+
+TEST(no_active_one_is_bounded)
+{
+    struct dbclient c;
+    char urls[300];
+    int real, stby;
+    /* only a standby and a dead one: a round, a pause, another round... until
+     * the timeout; never more than DBC_ROUNDS rounds */
+    snprintf(urls, sizeof urls, "%s,http://127.0.0.1:1", standby_base);
+    int64_t t0 = clock_ms();
+    CHECK_INT(write_list(urls, 1000, "s200", &real, &stby, &c), DBC_UNAVAILABLE);
+    int64_t took = clock_ms() - t0;
+    CHECK(took < 1500);
+    CHECK(stby >= 1000 / DBC_ROUND_PAUSE_MS - 1 && stby <= 1000 / DBC_ROUND_PAUSE_MS + 1);
+    CHECK(stby <= DBC_ROUNDS);
+    /* a short timeout cuts the rounds short */
+    t0 = clock_ms();
+    CHECK_INT(write_list(urls, 150, "s200", &real, &stby, &c), DBC_UNAVAILABLE);
+    CHECK(clock_ms() - t0 < 600);
+    CHECK_INT(stby, 1);
 }
 
 TEST(service_answers_for_failures)
@@ -312,6 +483,12 @@ int main(void)
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d/", port);
     if (dbc_init(&db, base, 700) != 0) return 1;
+    snprintf(real_base, sizeof real_base, "http://127.0.0.1:%d", port);
+    struct http_server *stby = http_server_new(4096);
+    if (!stby || http_server_route(stby, "POST", "/api/v1/db/write", standby, NULL)) return 1;
+    int sport = http_server_start(stby, "127.0.0.1", 0);
+    if (sport <= 0) return 1;
+    snprintf(standby_base, sizeof standby_base, "http://127.0.0.1:%d", sport);
 
     RUN(init_trims_and_checks);
     RUN(success_and_accessors);
@@ -319,10 +496,16 @@ int main(void)
     RUN(refusals_and_failures);
     RUN(timeout_is_unavailable_and_bounded);
     RUN(nobody_listening);
+    RUN(list_of_urls);
+    RUN(failover_past_standby_and_dead);
+    RUN(write_sent_is_never_sent_again);
+    RUN(write_on_a_dying_keepalive_is_not_resent);
+    RUN(no_active_one_is_bounded);
     RUN(service_answers_for_failures);
     RUN(operation_builders);
     RUN(pages_are_read_in_place);
     RUN(answers_not_the_db_apis_are_503);
     http_server_free(srv);
+    http_server_free(stby);
     return test_done();
 }
