@@ -16,6 +16,15 @@
  * the handle's pending list and is freed by zk_close, after
  * zookeeper_close() has stopped the library's threads.
  *
+ * Host names: the library resolves its host list again at every turn of
+ * its I/O loop by default — with Docker's DNS (30-130 ms a name on a busy
+ * host, more for the name of a server whose container is gone) that kept its
+ * thread so busy that sessions expired while two of three servers were up.
+ * zk_open tells it to resolve only when it (re)connects
+ * (zoo_set_servers_resolution_delay -1): a server whose name no longer
+ * resolves is then left out of the next round, one that comes back is found
+ * at the next reconnect.
+ *
  * The library's own log lines are routed through our logger (one line, our
  * format, level WARN and up, rate-limited) instead of going to stderr in its
  * format.
@@ -204,6 +213,7 @@ struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeou
         zk_close(z);
         return NULL;
     }
+    zoo_set_servers_resolution_delay(z->zh, -1);
     struct timespec deadline = clock_deadline(connect_timeout_ms);
     if (add_auths(z, clock_ms() + connect_timeout_ms)) {
         zk_close(z);
