@@ -27,7 +27,8 @@ stack settles (a ready master, every worker at its seq), each worker's file is c
 /proc/<pid>/root, and the checker (tests/lib/checker.py) judges the history, the replicas and the
 logs: every acknowledged write present exactly once on every replica, no read missing a write
 acknowledged before it began, replicas identical. At the end `docker/stack.sh down` must leave no
-container, network or volume of the run.
+container, network or volume of the run. After a failure the run's directory (every worker's and
+orchestrator's log lines in all.log, the replicas' copies) is kept under TEST_TMP and named.
 """
 import os
 import re
@@ -184,7 +185,7 @@ def copy_replica(stack, workdir, w):
 
 def run(stack, ports, workdir):
     t0 = time.monotonic()
-    stack.up(ports, workdir, timeout=400)
+    stack.up(ports, workdir, timeout=300)  # within tests/run.sh's 600 s for the whole program
     say(f"# HA stack {stack.name} up in {time.monotonic() - t0:.0f}s (3 RabbitMQ nodes, 3 ZooKeeper servers, "
         f"2 orchestrators)")
     follower = LogFollower(stack, os.path.join(workdir, "logs"))
@@ -227,7 +228,10 @@ def run(stack, ports, workdir):
             st, body = pair.admin("GET", "/api/v1/status", None)
             ws = [w for w in (body or {}).get("workers", []) if not w.get("retiring")] if st == 200 else []
         reps = runner.read_replicas(ws, lambda w: copy_replica(stack, workdir, w))
-        verdicts, stats = checker.check(history, reps, follower.lines())
+        lines = follower.lines()
+        with open(os.path.join(workdir, "all.log"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        verdicts, stats = checker.check(history, reps, lines)
         say(f"# {stats['ops']} operations: {stats['acked']} writes acknowledged, {stats['failed']} failed, "
             f"{stats['unknown']} unknown ({stats['unknown_present']} applied), {stats['reads_ok']} reads answered; "
             f"replicas {', '.join(stats['replicas'])}")
@@ -264,7 +268,10 @@ def main():
         stack.down()
         left = stack.leftovers()
         verdict(not left, f"docker/stack.sh down leaves nothing of the run ({left})")
-        shutil.rmtree(workdir, ignore_errors=True)
+        if failed:
+            say(f"# kept for a look: {workdir} (all.log: every worker's and orchestrator's lines; replicas/)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(1 if failed else 0)
 
 
