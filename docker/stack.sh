@@ -124,6 +124,7 @@ Gateway       $gw
 Users         http://127.0.0.1:${USERS_PORT:-8081}
 Rides         http://127.0.0.1:${RIDES_PORT:-8082}
 Orchestrator  http://127.0.0.1:${ORCH_PORT:-8083}   (worker list: /api/v1/worker/list)
+Prometheus    http://127.0.0.1:${PROMETHEUS_PORT:-9090}   (targets: /targets, alerts: /alerts)
 Logs: make logs    Status: make ps    Stop: make down
 EOT
     if [ -n "$token_file" ]; then
