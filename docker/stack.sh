@@ -155,6 +155,7 @@ Gateway       $gw
 Users         http://127.0.0.1:${USERS_PORT:-8081}
 Rides         http://127.0.0.1:${RIDES_PORT:-8082}
 Orchestrator  http://127.0.0.1:${ORCH_PORT:-8083}   (worker list: /api/v1/worker/list)
+Prometheus    http://127.0.0.1:${PROMETHEUS_PORT:-9090}   (targets: /targets, alerts: /alerts)
 EOT
     if [ "$ha" = 1 ]; then
         echo "Orchestrator  http://127.0.0.1:${ORCH2_PORT:-8084}   (the pair: GET /api/v1/role says which is active)"
