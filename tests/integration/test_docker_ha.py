@@ -28,7 +28,8 @@ stack settles (a ready master, every worker at its seq), each worker's file is c
 logs: every acknowledged write present exactly once on every replica, no read missing a write
 acknowledged before it began, replicas identical. At the end `docker/stack.sh down` must leave no
 container, network or volume of the run. After a failure the run's directory (every worker's and
-orchestrator's log lines in all.log, the replicas' copies) is kept under TEST_TMP and named.
+orchestrator's log lines in all.log, the replicas' copies) is kept under TEST_TMP and named (also
+after a success with KEEP_RUN_DIR=1).
 """
 import os
 import re
@@ -268,7 +269,7 @@ def main():
         stack.down()
         left = stack.leftovers()
         verdict(not left, f"docker/stack.sh down leaves nothing of the run ({left})")
-        if failed:
+        if failed or os.environ.get("KEEP_RUN_DIR") == "1":
             say(f"# kept for a look: {workdir} (all.log: every worker's and orchestrator's lines; replicas/)")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
