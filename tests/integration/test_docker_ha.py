@@ -264,7 +264,14 @@ def main():
         run(stack, ports, workdir)
     except Exception as e:
         failed += 1
-        say(f"not ok {SUITE}: the run ({type(e).__name__}: {e})".replace("\n", " ")[:600])
+        say(f"not ok {SUITE}: the run ({type(e).__name__}: {str(e)[-1500:]})".replace("\n", " "))
+        for svc in ("rabbitmq", "rabbitmq-2", "rabbitmq-3", "zookeeper", "zookeeper-2", "zookeeper-3"):
+            c = stack.service_container(svc)
+            if c:  # which part did not come up, and its last words
+                say(f"# {svc}: {stack.inspect(c, '{{.State.Status}} {{.State.Health.Status}}')}")
+                r = subprocess.run(["docker", "logs", "--tail", "5", c], capture_output=True, text=True, timeout=60)
+                for line in (r.stdout + r.stderr).splitlines()[-5:]:
+                    say(f"#   {line[:200]}")
     finally:
         stack.down()
         left = stack.leftovers()
