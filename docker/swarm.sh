@@ -23,7 +23,10 @@
 #   SWARM_CONSTRAINTS the workers' placement constraints, comma-separated (the orchestrator's)
 #   INFRA_CONSTRAINT  where RabbitMQ, ZooKeeper, the orchestrator, the gateway and Prometheus
 #                     run (default node.role==manager)
+#   APP_IMAGE         the image of the C services and the workers (default rideshare-app)
 #   INITIAL_SLAVES    slaves started with the master (default 1)
+#   ENDPOINT_MODE     vip (default) or dnsrr: services reached through virtual IPs (IPVS in each
+#                     node's kernel) or by DNS round robin (docker/swarm-stack.yml)
 #   UP_TIMEOUT        seconds `up` waits for the gateway (default 240)
 set -euo pipefail
 
@@ -31,7 +34,7 @@ cd "$(dirname "$0")/.."
 stack=${RIDESHARE_STACK:-rideshare}
 [[ $stack =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]] || { echo "swarm.sh: bad RIDESHARE_STACK '$stack'" >&2; exit 2; }
 export RIDESHARE_STACK=$stack
-IMAGES=(rideshare-app rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus)
+IMAGES=("${APP_IMAGE:-rideshare-app}" rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus)
 
 say() { printf 'swarm: %s\n' "$*" >&2; }
 now() { date +%s; }
@@ -83,6 +86,7 @@ up() {
     secrets
     [ "${SWARM_BUILD:-1}" = 0 ] || docker/stack.sh build
     images
+    export WORKER_IMAGE=${WORKER_IMAGE:-${APP_IMAGE:-rideshare-app}}
     docker stack deploy --prune=false -c docker/swarm-stack.yml "$stack" >&2
     gw=http://127.0.0.1:${GATEWAY_PORT:-8080}
     deadline=$(( $(now) + ${UP_TIMEOUT:-240} ))

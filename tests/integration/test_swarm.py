@@ -48,7 +48,8 @@ from ops import PASSWORD, ride, user  # noqa: E402
 PREFIX = "rsw"
 RUN = f"{PREFIX}{os.getpid()}"
 ADDRS = ["198.18.0.11", "198.18.0.12"]  # one per namespace of this run's, nowhere else
-IMAGES = ["rideshare-app", "rideshare-gateway", "rideshare-rabbitmq", "rideshare-zookeeper",
+APP_IMAGE = os.environ.get("APP_IMAGE", "rideshare-app")  # the C services' and the workers' (swarm.sh's too)
+IMAGES = [APP_IMAGE, "rideshare-gateway", "rideshare-rabbitmq", "rideshare-zookeeper",
           "rideshare-prometheus"]
 suite = Suite("swarm")
 ENV = {}
@@ -213,6 +214,11 @@ def host_address():
     return None
 
 
+def endpoint_mode():
+    """vip where this kernel has IPVS (Swarm's virtual IPs), else dnsrr."""
+    return "vip" if os.path.exists("/proc/net/ip_vs") else "dnsrr"
+
+
 def preflight():
     if os.geteuid() != 0:
         skip("needs root (network namespaces, a second dockerd)")
@@ -274,7 +280,7 @@ def setup(host_addr):
     errors = []
 
     def load(n):
-        save = subprocess.Popen(["docker", "save", "rideshare-app"], stdout=subprocess.PIPE)
+        save = subprocess.Popen(["docker", "save", APP_IMAGE], stdout=subprocess.PIPE)
         r = subprocess.run(["docker", "-H", f"unix://{n.sock}", "load"], stdin=save.stdout, capture_output=True,
                            timeout=600)
         save.stdout.close()
@@ -351,8 +357,9 @@ def worker_list_is_the_tasks_pids():
         tasks = sh("docker", "service", "ps", "-q", "--filter", "desired-state=running",
                    *sh("docker", "service", "ls", "-q", "--filter", f"label=rideshare.stack={RUN}",
                        "--filter", "label=rideshare.role=worker").split()).split()
-        pids = sorted(int(p) for p in sh("docker", "inspect", "--format", "{{.Status.ContainerStatus.PID}}",
-                                         *tasks).split()) if tasks else []
+        status = json.loads(sh("docker", "inspect", "--format", "{{json .Status}}", *tasks).replace("}\n{", "},{")
+                            .join("[]")) if tasks else []
+        pids = sorted(st.get("ContainerStatus", {}).get("PID", 0) for st in status)
         return pids if pids == worker_list() and len(pids) == 3 else None
     slow_wait(agree, 30, "worker/list equal to the running tasks' container PIDs")
 
@@ -458,7 +465,7 @@ def main():
     PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1])
     ENV.update(os.environ)
     ENV.update({k: str(v) for k, v in PORTS.items()})
-    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="300",
+    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="300",
                ADMIN_TOKEN="", BROKER_SECRETS_DIR=f"/tmp/{RUN}/secrets")
     ENV.pop("ADMIN_TOKEN_FILE", None)
     ENV.pop("DOCKER_HOST", None)

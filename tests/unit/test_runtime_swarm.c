@@ -88,6 +88,7 @@ TEST(service_body)
     CHECK_STR(jstr(m, "Type"), "tmpfs");
     CHECK_STR(jstr(m, "Target"), "/data");
     CHECK(jnum(cJSON_GetObjectItem(m, "TmpfsOptions"), "SizeBytes") == DOCKER_DEFAULT_DATA_MB * 1048576.0);
+    CHECK_INT((int)jnum(cJSON_GetObjectItem(m, "TmpfsOptions"), "Mode"), 0777); /* no sticky bit: dropped */
     CHECK_STR(jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Mounts"), 1), "Target"), "/tmp");
     const cJSON *lim = cJSON_GetObjectItem(cJSON_GetObjectItem(tt, "Resources"), "Limits");
     CHECK(jnum(lim, "MemoryBytes") == 100 * 1048576.0);

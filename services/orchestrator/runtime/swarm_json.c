@@ -6,8 +6,10 @@
  * by field where Swarm has one: ContainerSpec.User, ReadOnly, CapabilityDrop
  * (API 1.41), tmpfs mounts for /data and /tmp, Resources.Limits with
  * MemoryBytes, NanoCPUs and Pids (API 1.41). A Swarm tmpfs mount takes a
- * size and a mode but no owner before API 1.46, so /data is mode 1777 (the
- * container's only user is the worker's). The labels go on the service (so
+ * size and a mode but no owner before API 1.46, and of the mode only the
+ * permission bits (a sticky bit makes the engine drop the mode altogether,
+ * leaving 0755 root's), so /data and /tmp are mode 0777: the container's
+ * only user is the worker's. The labels go on the service (so
  * that GET /services finds it by label) and on its container (so that
  * `docker ps` on any node shows what a container is).
  *
@@ -67,8 +69,8 @@ static int add_container(cJSON *tt, const struct swarm_settings *s, const struct
     return ok && cJSON_AddTrueToObject(c, "ReadOnly") &&
            cJSON_AddItemToObject(c, "CapabilityDrop", cJSON_CreateStringArray(drop, 1)) &&
            cJSON_AddNumberToObject(c, "StopGracePeriod", SWARM_STOP_GRACE_S * 1e9) && mounts &&
-           add_tmpfs(mounts, "/data", (double)data * 1024 * 1024, 01777) &&
-           add_tmpfs(mounts, "/tmp", 64.0 * 1024 * 1024, 01777);
+           add_tmpfs(mounts, "/data", (double)data * 1024 * 1024, 0777) &&
+           add_tmpfs(mounts, "/tmp", 64.0 * 1024 * 1024, 0777);
 }
 
 static int add_resources(cJSON *tt, const struct docker_limits *l)
