@@ -63,7 +63,7 @@ static double jnum(const cJSON *o, const char *k)
 TEST(service_body)
 {
     struct swarm_settings s = settings(" node.labels.db==yes , node.role!=manager,");
-    struct runtime_spec spec = { .id = "w3", .env = { "WORKER_ID=w3", "A=b", NULL } };
+    struct runtime_spec spec = { .id = "w3", .env = { "WORKER_ID=w3", "DATA_DIR=/data", "A=b", NULL } };
     char *b = swarm_service_body(&s, &spec, "nodeB");
     CHECK(b != NULL);
     cJSON *o = cJSON_Parse(b);
@@ -81,12 +81,15 @@ TEST(service_body)
     CHECK_STR(jstr(c, "Image"), "rideshare-app");
     CHECK_STR(jstr(c, "User"), DOCKER_WORKER_USER);
     CHECK_STR(jstr(cJSON_GetObjectItem(c, "Labels"), "rideshare.worker-id"), "w3");
-    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(c, "Env")), 2);
+    const cJSON *env = cJSON_GetObjectItem(c, "Env");
+    CHECK_INT(cJSON_GetArraySize(env), 3);
+    CHECK_STR(cJSON_GetArrayItem(env, 1)->valuestring, "A=b");
+    CHECK_STR(cJSON_GetArrayItem(env, 2)->valuestring, "DATA_DIR=" SWARM_DATA_DIR); /* where its tmpfs is */
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(c, "ReadOnly")));
     CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "CapabilityDrop"), 0)->valuestring, "ALL");
     const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Mounts"), 0);
     CHECK_STR(jstr(m, "Type"), "tmpfs");
-    CHECK_STR(jstr(m, "Target"), "/data");
+    CHECK_STR(jstr(m, "Target"), SWARM_DATA_DIR);
     CHECK(jnum(cJSON_GetObjectItem(m, "TmpfsOptions"), "SizeBytes") == DOCKER_DEFAULT_DATA_MB * 1048576.0);
     CHECK_INT((int)jnum(cJSON_GetObjectItem(m, "TmpfsOptions"), "Mode"), 0777); /* no sticky bit: dropped */
     CHECK_STR(jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Mounts"), 1), "Target"), "/tmp");

@@ -6,10 +6,13 @@
  * by field where Swarm has one: ContainerSpec.User, ReadOnly, CapabilityDrop
  * (API 1.41), tmpfs mounts for /data and /tmp, Resources.Limits with
  * MemoryBytes, NanoCPUs and Pids (API 1.41). A Swarm tmpfs mount takes a
- * size and a mode but no owner before API 1.46, and of the mode only the
- * permission bits (a sticky bit makes the engine drop the mode altogether,
- * leaving 0755 root's), so /data and /tmp are mode 0777: the container's
- * only user is the worker's. The labels go on the service (so
+ * size and a mode but no owner before API 1.46; of the mode only the
+ * permission bits (a sticky bit makes the engine drop the mode), and over a
+ * directory of the image the directory's own owner and mode win (the
+ * image's /data is 0755, and the tmpfs is root's). So the database's tmpfs
+ * is a directory the image does not have, SWARM_DATA_DIR, mode 0777 (the
+ * container's only user is the worker's), and the worker's DATA_DIR is
+ * made to name it; /tmp keeps the image's 1777. The labels go on the service (so
  * that GET /services finds it by label) and on its container (so that
  * `docker ps` on any node shows what a container is).
  *
@@ -61,15 +64,18 @@ static int add_container(cJSON *tt, const struct swarm_settings *s, const struct
     cJSON *env = ok ? cJSON_AddArrayToObject(c, "Env") : NULL;
     ok = ok && env;
     for (int i = 0; ok && i < RUNTIME_MAX_ENV && spec->env[i]; i++) {
+        if (strncmp(spec->env[i], "DATA_DIR=", 9) == 0) continue; /* its tmpfs is elsewhere here */
         cJSON *v = cJSON_CreateString(spec->env[i]);
         ok = v && cJSON_AddItemToArray(env, v);
     }
+    cJSON *dd = ok ? cJSON_CreateString("DATA_DIR=" SWARM_DATA_DIR) : NULL;
+    ok = dd && cJSON_AddItemToArray(env, dd);
     const char *drop[] = { "ALL" };
     cJSON *mounts = ok ? cJSON_AddArrayToObject(c, "Mounts") : NULL;
     return ok && cJSON_AddTrueToObject(c, "ReadOnly") &&
            cJSON_AddItemToObject(c, "CapabilityDrop", cJSON_CreateStringArray(drop, 1)) &&
            cJSON_AddNumberToObject(c, "StopGracePeriod", SWARM_STOP_GRACE_S * 1e9) && mounts &&
-           add_tmpfs(mounts, "/data", (double)data * 1024 * 1024, 0777) &&
+           add_tmpfs(mounts, SWARM_DATA_DIR, (double)data * 1024 * 1024, 0777) &&
            add_tmpfs(mounts, "/tmp", 64.0 * 1024 * 1024, 0777);
 }
 

@@ -15,6 +15,7 @@
 #define SWARM_SID_MAX 72       /* a service, task, node or container id */
 #define SWARM_STOP_GRACE_S 5   /* SIGTERM, then SIGKILL after this long */
 #define SWARM_MAX_NODES 256    /* nodes looked at when placing a worker */
+#define SWARM_DATA_DIR "/srv/rideshare" /* a worker's database tmpfs, its DATA_DIR (swarm_json.c) */
 
 /* The body of POST /services/create for a worker (malloc'd, or NULL): one
  * replica, restart policy none, the labels of a docker worker on the service
