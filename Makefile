@@ -129,6 +129,7 @@ USES_test_rides_timestamp := rides rest
 USES_test_readcache      := orchestrator
 USES_test_runtime        := orchestrator
 USES_test_runtime_docker := orchestrator
+USES_test_runtime_swarm  := orchestrator
 USES_test_scaler         := orchestrator
 USES_test_sqlgen         := worker
 USES_test_store          := worker
@@ -146,7 +147,8 @@ LIBS_test_console_series := $(NCURSES_LIBS)
 $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES): %: %.o $$(foreach l,$$(USES_$$(notdir $$*)) $(FLOOR),$$(LIB_$$(l)))
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LIBS_$(notdir $*)) -o $@
 
-.PHONY: all asan deps test test-unit run bench soak nemesis clean fuzz up down logs ps console backup restore
+.PHONY: all asan deps test test-unit run bench soak nemesis clean fuzz up down logs ps console backup restore \
+        swarm-up swarm-down swarm-ps
 .DEFAULT_GOAL := all
 all: $(BINS) $(UNITS) $(ITESTS) $(HELPERS) $(BENCHES)
 
@@ -200,6 +202,18 @@ logs:
 
 ps:
 	@docker/stack.sh ps
+
+# The stack on Docker Swarm (docker/swarm-stack.yml; docs/operations.md, "Running on a swarm"):
+# this engine must be a manager (SWARM_INIT=1 makes a one-node swarm); SWARM_NODES lists the
+# other nodes' engines, which get the images by docker save | docker load.
+swarm-up: deps
+	@docker/swarm.sh up
+
+swarm-down:
+	@docker/swarm.sh down
+
+swarm-ps:
+	@docker/swarm.sh ps
 
 # The admin console; CONSOLE_ARGS go to it (e.g. CONSOLE_ARGS=--read-only, or --once for a
 # snapshot). A make run of this checkout keeps its orchestrator's URL in RUN_INFO while it is up

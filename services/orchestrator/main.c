@@ -96,15 +96,18 @@ static const struct config_var vars[] = {
     { "LOG_LEVEL", "info", "debug, info, warn or error" },
     { "ADMIN_TOKEN", "", "every route needs Authorization: Bearer <it> (empty: every route open, with a warning)" },
     { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
-    { "RUNTIME", "process", "where workers run: process (on this host) or docker (containers)" },
-    { "DOCKER_SOCKET", "/var/run/docker.sock", "Docker Engine API socket (docker runtime)" },
-    { "WORKER_IMAGE", "rideshare-app", "image of the worker containers (docker runtime)" },
-    { "DOCKER_NETWORK", "rideshare_net", "network of the worker containers (docker runtime)" },
-    { "DOCKER_STACK", "rideshare", "stack name: labels and names of the worker containers (docker runtime)" },
-    { "WORKER_MEMORY_MB", "3072", "a worker container's memory limit, its database's tmpfs included (docker runtime)" },
-    { "WORKER_MILLICPUS", "1000", "a worker container's CPU limit in thousandths of a CPU (docker runtime)" },
-    { "WORKER_PIDS", "256", "a worker container's limit on processes and threads (docker runtime)" },
-    { "WORKER_DATA_MB", "2048", "the size of a worker container's /data tmpfs, where its database lives (docker runtime)" },
+    { "RUNTIME", "process", "where workers run: process (on this host), docker (containers) or swarm (a Swarm "
+                            "service each, through a manager's socket)" },
+    { "DOCKER_SOCKET", "/var/run/docker.sock", "Docker Engine API socket (docker and swarm runtimes)" },
+    { "WORKER_IMAGE", "rideshare-app", "image of the worker containers (docker and swarm runtimes)" },
+    { "DOCKER_NETWORK", "rideshare_net", "network of the worker containers (docker and swarm runtimes)" },
+    { "DOCKER_STACK", "rideshare", "stack name: labels and names of the worker containers (docker and swarm runtimes)" },
+    { "SWARM_CONSTRAINTS", "", "placement constraints of worker services, comma-separated, e.g. "
+                               "node.labels.db==yes (swarm runtime; empty: the node with the fewest workers)" },
+    { "WORKER_MEMORY_MB", "3072", "a worker container's memory limit, its database's tmpfs included (docker and swarm runtimes)" },
+    { "WORKER_MILLICPUS", "1000", "a worker container's CPU limit in thousandths of a CPU (docker and swarm runtimes)" },
+    { "WORKER_PIDS", "256", "a worker container's limit on processes and threads (docker and swarm runtimes)" },
+    { "WORKER_DATA_MB", "2048", "the size of a worker container's /data tmpfs, where its database lives (docker and swarm runtimes)" },
     { 0 },
 };
 
@@ -280,21 +283,28 @@ int main(int argc, char **argv)
     wcfg.zk = zs;
     struct workers *ws = workers_new(&wcfg);
     struct runtime *rt = NULL;
+    struct docker_limits lim = {
+        .memory_mb = config_long(vars, "WORKER_MEMORY_MB", 64, 1 << 20),
+        .cpus_milli = config_long(vars, "WORKER_MILLICPUS", 10, 1 << 20),
+        .pids = config_long(vars, "WORKER_PIDS", 32, 1 << 20),
+        .data_mb = config_long(vars, "WORKER_DATA_MB", 16, 1 << 20),
+    };
     if (strcmp(config_str(vars, "RUNTIME"), "docker") == 0) {
-        struct docker_limits lim = {
-            .memory_mb = config_long(vars, "WORKER_MEMORY_MB", 64, 1 << 20),
-            .cpus_milli = config_long(vars, "WORKER_MILLICPUS", 10, 1 << 20),
-            .pids = config_long(vars, "WORKER_PIDS", 32, 1 << 20),
-            .data_mb = config_long(vars, "WORKER_DATA_MB", 16, 1 << 20),
-        };
         rt = runtime_docker_new(config_str(vars, "DOCKER_SOCKET"), config_str(vars, "WORKER_IMAGE"),
                                 config_str(vars, "DOCKER_NETWORK"), config_str(vars, "DOCKER_STACK"), &lim,
                                 workers_on_exit, ws);
-    }
-    else if (strcmp(config_str(vars, "RUNTIME"), "process") == 0)
+    } else if (strcmp(config_str(vars, "RUNTIME"), "swarm") == 0) {
+        struct swarm_settings sw = {
+            .socket = config_str(vars, "DOCKER_SOCKET"), .image = config_str(vars, "WORKER_IMAGE"),
+            .network = config_str(vars, "DOCKER_NETWORK"), .stack = config_str(vars, "DOCKER_STACK"),
+            .constraints = config_str(vars, "SWARM_CONSTRAINTS"), .limits = lim,
+        };
+        rt = runtime_swarm_new(&sw, workers_on_exit, ws);
+    } else if (strcmp(config_str(vars, "RUNTIME"), "process") == 0) {
         rt = runtime_process_new(worker_bin, state_dir, workers_on_exit, ws);
-    else
-        log_error("invalid setting name=RUNTIME value=%s (process or docker)", config_str(vars, "RUNTIME"));
+    } else {
+        log_error("invalid setting name=RUNTIME value=%s (process, docker or swarm)", config_str(vars, "RUNTIME"));
+    }
     if (!rt) return 1;
     workers_attach(ws, rt);
     struct rpc *rpc = rpc_start(config_str(vars, "RABBITMQ_URL"));

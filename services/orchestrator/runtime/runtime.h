@@ -3,7 +3,8 @@
  *
  * The orchestrator manages workers only through this interface, so the
  * lifecycle, failover and scaling logic is the same whether a worker is a
- * local process (runtime_process.c) or a Docker container (runtime_docker.c).
+ * local process (runtime_process.c), a Docker container (runtime_docker.c)
+ * or a Swarm service (runtime_swarm.c).
  * A worker has a stable id chosen by the caller ("w7"), and a PID:
  * the OS PID of the process, or the container's State.Pid — the PID of the
  * spec.
@@ -82,6 +83,24 @@ struct docker_limits {
 struct runtime *runtime_docker_new(const char *socket, const char *image, const char *network,
                                    const char *stack, const struct docker_limits *limits,
                                    runtime_exit_fn on_exit, void *ctx);
+
+/* The swarm runtime: each worker is a Swarm service "<stack>-worker-<id>" of
+ * one replica with restart policy none (the orchestrator decides what
+ * replaces it), labelled as docker workers are (service and container), on
+ * the overlay network `network`, created through the Engine API of a
+ * manager on the Unix socket `socket`. Confinement: what docker_limits says
+ * where Swarm (API 1.41) can express it (runtime_swarm.c lists what it
+ * cannot). Placement: the constraints (comma-separated, e.g.
+ * "node.labels.db==yes,node.role==worker"), else the ready node that runs
+ * the fewest of this stack's workers. The PID is the task's container PID,
+ * which is a PID on the node that runs it. NULL (reason logged) when the
+ * engine does not answer, is older than API 1.41 or is not a swarm manager. */
+struct swarm_settings {
+    const char *socket, *image, *network, *stack;
+    const char *constraints; /* SWARM_CONSTRAINTS; NULL or "" for none */
+    struct docker_limits limits;
+};
+struct runtime *runtime_swarm_new(const struct swarm_settings *s, runtime_exit_fn on_exit, void *ctx);
 
 static inline int runtime_spawn(struct runtime *rt, const struct runtime_spec *s, struct runtime_worker *out)
 { return rt->ops->spawn(rt, s, out); }

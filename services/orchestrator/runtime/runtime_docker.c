@@ -318,22 +318,11 @@ static void remove_leftovers(struct docker_runtime *d)
     free(e);
 }
 
-/* Names that go into URLs and container names unescaped. */
-static int valid_ref(const char *s)
-{
-    if (!s || !*s || strlen(s) > 200) return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.'))
-            return 0;
-    return 1;
-}
-
 struct runtime *runtime_docker_new(const char *socket, const char *image, const char *network,
                                    const char *stack, const struct docker_limits *limits,
                                    runtime_exit_fn on_exit, void *ctx)
 {
-    if (!socket || !*socket || !image || !*image || !valid_ref(network) || !valid_ref(stack)) {
+    if (!socket || !*socket || !image || !*image || !rt_valid_name(network) || !rt_valid_name(stack)) {
         log_error("docker runtime: bad settings (socket, image, network [A-Za-z0-9_.-], stack)");
         return NULL;
     }

@@ -30,6 +30,16 @@ int rt_valid_id(const char *id)
     return 1;
 }
 
+int rt_valid_name(const char *s)
+{
+    if (!s || !*s || strlen(s) > 200) return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return 0;
+    return 1;
+}
+
 int rt_check_spec(const struct runtime_spec *spec)
 {
     if (!spec || !rt_valid_id(spec->id)) {

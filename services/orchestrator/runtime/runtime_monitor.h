@@ -22,6 +22,10 @@
  * container names unescaped. */
 int rt_valid_id(const char *id);
 
+/* A network or stack name: [A-Za-z0-9_.-]{1,200}; it goes into URLs and
+ * container or service names unescaped. */
+int rt_valid_name(const char *s);
+
 /* The spawn precondition of both runtimes: a valid id and env entries of the
  * form NAME=value. 0, or -1 with the reason logged. */
 int rt_check_spec(const struct runtime_spec *spec);
