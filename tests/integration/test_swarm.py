@@ -395,7 +395,14 @@ def a_node_stopped_under_write_load():
     st, body = db.write(user("owner"))
     check(st in (200, 409), f"owner: {st} {body}")
     before = workers_by_node()
-    victim = next((n for n in NODES if before.get(n.node_id)), None)
+    r = orch.get("/api/v1/status")
+    check(r.status == 200, f"status: {r}")
+    master = f"{RUN}-worker-{json.loads(r.data)['master']}."
+    # The node of the master when it is one of the extra two (a failover), else one with a slave.
+    runs = [n for n in NODES if before.get(n.node_id)]
+    victim = next((n for n in runs if any(t.startswith(master) for t in before[n.node_id])), None)
+    lost = "the master" if victim else "a slave"
+    victim = victim or (runs[0] if runs else None)
     check(victim is not None, f"no worker on the extra nodes: {before}")
     load = WriteLoad(db, threads=4)
     try:
@@ -405,7 +412,7 @@ def a_node_stopped_under_write_load():
         check(not pid_alive(victim.proc.pid), f"dockerd of {victim.ns} still running")
         t_down = time.monotonic()  # its containers are stopped: what it ran is gone
         print(f"# stopped dockerd of {victim.ns} ({victim.node_id[:12]}) in {t_down - t_stop:.1f}s; it ran "
-              f"{before[victim.node_id]}", flush=True)
+              f"{before[victim.node_id]}, {lost}", flush=True)
         alive = [nid for nid in before if nid != victim.node_id]
 
         def replaced():
