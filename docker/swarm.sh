@@ -20,6 +20,8 @@
 #   SWARM_NODES       the other nodes' engines, as `docker -H` takes them, space-separated
 #                     (ssh://user@host or tcp://host:2376 with TLS): there is no registry, so
 #                     every image must be loaded on every node that may run it
+#   SWARM_IMAGES      the images copied to SWARM_NODES (default all five; nodes that never run
+#                     the infrastructure need only APP_IMAGE)
 #   SWARM_CONSTRAINTS the workers' placement constraints, comma-separated (the orchestrator's)
 #   INFRA_CONSTRAINT  where RabbitMQ, ZooKeeper, the orchestrator, the gateway and Prometheus
 #                     run (default node.role==manager)
@@ -34,7 +36,8 @@ cd "$(dirname "$0")/.."
 stack=${RIDESHARE_STACK:-rideshare}
 [[ $stack =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]] || { echo "swarm.sh: bad RIDESHARE_STACK '$stack'" >&2; exit 2; }
 export RIDESHARE_STACK=$stack
-IMAGES=("${APP_IMAGE:-rideshare-app}" rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus)
+# shellcheck disable=SC2206 # a list of images
+IMAGES=(${SWARM_IMAGES:-${APP_IMAGE:-rideshare-app} rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus})
 
 say() { printf 'swarm: %s\n' "$*" >&2; }
 now() { date +%s; }

@@ -9,7 +9,7 @@ cgroup hierarchies, where dockerd cannot start). Each namespace has one address 
 (198.18.0.0/15, the benchmarking range) and reaches the host's address over the veth (a
 route on each side, no address added to the host); the host's engine makes a new swarm
 advertising its own address and the two join it as workers. The worker image reaches them by
-`docker save | docker -H ... load`: there is no registry.
+`docker save | docker -H ... load` (swarm.sh up with SWARM_NODES): there is no registry.
 
 Checked, in this order: the three nodes are ready; the stack comes up (swarm.sh up) and the
 gateway answers; the orchestrator's master and two slaves are Swarm services, one on each
@@ -36,14 +36,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from apistack import ApiClient, free_ports, ride_ts  # noqa: E402
 from harness import ROOT, Client, Suite, check, pid_alive, wait_for  # noqa: E402
 from load import WriteLoad  # noqa: E402
-from ops import PASSWORD, ride, user  # noqa: E402
+from ops import PASSWORD, user  # noqa: E402
 
 PREFIX = "rsw"
 RUN = f"{PREFIX}{os.getpid()}"
@@ -275,25 +274,9 @@ def setup(host_addr):
         n.docker("swarm", "join", "--token", token, "--advertise-addr", n.addr, f"{host_addr}:2377", timeout=120)
         n.node_id = json.loads(n.docker("info", "--format", "{{json .Swarm}}"))["NodeID"]
     print(f"# swarm of 3 made in {time.monotonic() - t0:.1f}s", flush=True)
-    # The worker image (users and rides use it too) on both nodes, side by side.
-    t0 = time.monotonic()
-    errors = []
-
-    def load(n):
-        save = subprocess.Popen(["docker", "save", APP_IMAGE], stdout=subprocess.PIPE)
-        r = subprocess.run(["docker", "-H", f"unix://{n.sock}", "load"], stdin=save.stdout, capture_output=True,
-                           timeout=600)
-        save.stdout.close()
-        if save.wait(60) != 0 or r.returncode != 0:
-            errors.append(f"{n.ns}: {r.stderr.decode()[-300:]}")
-
-    threads = [threading.Thread(target=load, args=(n,)) for n in NODES]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    check(not errors, f"docker save | docker load: {errors}")
-    print(f"# worker image loaded on the two nodes in {time.monotonic() - t0:.1f}s", flush=True)
+    # The two nodes run workers, users and rides, never the infrastructure: the one image they
+    # need, copied by swarm.sh up as on a real swarm (docker save | docker -H <node> load).
+    ENV.update(SWARM_NODES=" ".join(f"unix://{n.sock}" for n in NODES), SWARM_IMAGES=APP_IMAGE)
 
 
 def swarm_sh(cmd, timeout):
