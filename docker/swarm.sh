@@ -60,15 +60,17 @@ need_manager() {
 # Every node needs the images: Swarm would pull them, and there is no registry to pull from.
 # Saved once to a file, loaded on each node in turn.
 images() {
-    local node file
+    local node file rc=0
     [ -n "${SWARM_NODES:-}" ] || return 0
     file=$(mktemp "${TMPDIR:-/tmp}/rideshare-images.XXXXXX")
-    trap 'rm -f "$file"' RETURN
-    docker save -o "$file" "${IMAGES[@]}"
+    docker save -o "$file" "${IMAGES[@]}" || rc=1
     for node in $SWARM_NODES; do
-        say "loading the images on $node"
-        docker -H "$node" load -i "$file" >/dev/null
+        [ "$rc" = 0 ] || break
+        say "loading ${IMAGES[*]} on $node"
+        docker -H "$node" load -i "$file" >/dev/null || rc=1
     done
+    rm -f "$file"
+    return "$rc"
 }
 
 # The admin token and the brokers' identities, as docker/stack.sh makes and reads them.
