@@ -14,7 +14,8 @@ advertising its own address and the two join it as workers. The worker image rea
 Checked, in this order: the three nodes are ready; the stack comes up (swarm.sh up) and the
 gateway answers; the orchestrator's master and two slaves are Swarm services, one on each
 node (`docker node ps` per node); worker/list equals the tasks' container PIDs; API calls
-through the gateway; then one worker node's dockerd is stopped while writes go on: its workers
+through the gateway; the orchestrator's container SIGKILLed, Swarm starts it again and it
+adopts the same workers; then one worker node's dockerd is stopped while writes go on: its workers
 are replaced on the other nodes, writes resume, and every acknowledged write is read back
 exactly once; at the end, everything the run made is gone.
 
@@ -364,6 +365,19 @@ def api_through_the_gateway():
     check(r.status == 200, f"GET /api/v1/_count: {r}")
 
 
+@suite.test
+def a_killed_orchestrator_adopts_its_workers():
+    """SIGKILL to the orchestrator's container: Swarm starts it again, and the new one adopts the
+    running worker services (by label) instead of starting others."""
+    before = slow_wait(lambda: (lambda w: w if w and len(w) == 3 else None)(worker_list()), 30, "three workers")
+    cid = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={RUN}_orchestrator").split()
+    check(len(cid) == 1, f"orchestrator containers: {cid}")
+    sh("docker", "kill", "-s", "KILL", cid[0])
+    slow_wait(lambda: worker_list() == before and sh("docker", "ps", "-q", "--filter",
+                                                      f"label=com.docker.swarm.service.name={RUN}_orchestrator")
+              .split() not in ([], cid), 120, f"a new orchestrator listing the same workers {before}")
+
+
 def read_ride_ts():
     db = Client(PORTS["ORCH_PORT"])
     st, body = db.read({"op": "select", "table": "rides", "columns": ["ts"], "where": {"created_by": "owner"},
@@ -449,8 +463,13 @@ def teardown():
     remove_run(RUN, ours=True)
 
 
+def on_term(signum, frame):
+    raise SystemExit(1)  # the teardown in main's finally runs (tests/run.sh's timeout sends SIGTERM)
+
+
 def main():
     global gw, orch
+    signal.signal(signal.SIGTERM, on_term)
     preflight()
     host_addr = host_address()
     if not host_addr:
@@ -459,7 +478,7 @@ def main():
     PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1])
     ENV.update(os.environ)
     ENV.update({k: str(v) for k, v in PORTS.items()})
-    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="300",
+    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="240",
                ADMIN_TOKEN="", BROKER_SECRETS_DIR=f"/tmp/{RUN}/secrets")
     ENV.pop("ADMIN_TOKEN_FILE", None)
     ENV.pop("DOCKER_HOST", None)
@@ -467,7 +486,7 @@ def main():
         try:
             setup(host_addr)
             t0 = time.monotonic()
-            out = swarm_sh("up", 400)
+            out = swarm_sh("up", 300)
             print(f"# stack {RUN} up in {time.monotonic() - t0:.1f}s\n# " + out.replace("\n", "\n# "), flush=True)
         except AssertionError as e:
             print(f"not ok swarm: setup ({str(e)[-600:]})", flush=True)
