@@ -12,8 +12,9 @@
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
 #   make nemesis    ten minutes of partitions, pauses and kills on the container stack under
 #                   load, judged from the history: docs/reliability.md (bench/nemesis.py)
-#   make up         the whole stack in containers (docker-compose.yml), gateway on :8080
-#   make down       stop it and remove everything of it, workers included
+#   make up         the whole stack in containers (docker-compose.yml), gateway on :8080;
+#                   HA=1: with docker-compose.ha.yml (3 RabbitMQ nodes, 3 ZooKeeper, 2 orchestrators)
+#   make down       stop it and remove everything of it (either topology), workers included
 #   make logs       follow its logs;  make ps  its containers
 #   make console    the admin console (rideshare-console): against the make run of this checkout
 #                   while one is up, else against the make up stack (CONSOLE_STACK=run|up chooses)

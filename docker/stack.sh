@@ -4,8 +4,10 @@
 #
 #   stack.sh build   the base image if missing (docker/base-image.sh), then the five images
 #   stack.sh up      build, `compose up -d`, wait until the gateway answers, print the URLs
-#   stack.sh down    stop and remove everything of the stack: containers, workers (by label),
-#                    network, volume
+#                    (HA=1: with docker-compose.ha.yml, three RabbitMQ nodes, three ZooKeeper
+#                    servers and two orchestrators: docs/operations.md, "HA in containers")
+#   stack.sh down    stop and remove everything of the stack, of either topology: containers,
+#                    workers (by label), networks, volumes
 #   stack.sh logs    follow the logs of the compose services
 #   stack.sh ps      the compose services and the worker containers
 #   stack.sh console [ARGS]  rideshare-console in a container on the stack's network (no host
@@ -17,6 +19,10 @@
 #   RIDESHARE_STACK  the stack's name, also the compose project name (default rideshare;
 #                    [a-z0-9][a-z0-9-]*): lets tests run a stack beside a developer's
 #   GATEWAY_PORT USERS_PORT RIDES_PORT ORCH_PORT   host ports on 127.0.0.1 (8080..8083)
+#   ORCH2_PORT       the second orchestrator's host port with HA=1 (8084)
+#   HA               1 at `up`: the HA overlay. The other commands see by themselves whether the
+#                    stack runs it (a container of its rabbitmq-2); `up` refuses to switch a
+#                    running stack from one topology to the other (make down first)
 #   UP_TIMEOUT       seconds `up` waits for the gateway after `compose up` (default 180)
 #   COMPOSE          the compose command (default: `docker compose` if present, else docker-compose)
 #   BROKER_SECRETS_DIR  where the brokers' identities are (default secrets/; broker-secrets.sh)
@@ -34,7 +40,22 @@ if [ -z "${COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE=docker-compose; fi
 fi
 # shellcheck disable=SC2206 # a command and its words
-compose=($COMPOSE -p "$stack" -f docker-compose.yml)
+compose_base=($COMPOSE -p "$stack" -f docker-compose.yml)
+compose_ha=("${compose_base[@]}" -f docker-compose.ha.yml)
+
+# Whether the stack runs the HA overlay: a container of its second RabbitMQ node exists.
+running_ha() {
+    [ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$stack" \
+        --filter label=com.docker.compose.service=rabbitmq-2 2>/dev/null)" ]
+}
+running_single() {
+    [ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$stack" \
+        --filter label=com.docker.compose.service=rabbitmq 2>/dev/null)" ] && ! running_ha
+}
+if [ "${1:-}" = up ]; then
+    if [ "${HA:-}" = 1 ]; then ha=1; else ha=0; fi
+elif running_ha; then ha=1; else ha=0; fi
+if [ "$ha" = 1 ]; then compose=("${compose_ha[@]}"); else compose=("${compose_base[@]}"); fi
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 now() { date +%s; }
@@ -97,12 +118,22 @@ admin_token() {
 broker_secrets() {
     # shellcheck disable=SC1090
     . <(services/infra/broker-secrets.sh env)
-    export ORCHESTRATOR_AUTH WORKER_AUTH CONSOLE_AUTH CONSOLE_ZK_ID ORCHESTRATOR_AUTH_PREVIOUS
+    export ORCHESTRATOR_AUTH WORKER_AUTH CONSOLE_AUTH CONSOLE_ZK_ID ORCHESTRATOR_AUTH_PREVIOUS RABBITMQ_COOKIE
 }
 
 up() {
     local t0 deadline gw token_file
     t0=$(now)
+    # A cluster's node 1 would wait for nodes that are gone, a single node would be joined by
+    # nodes it never knew: switching topologies starts from nothing.
+    if [ "$ha" = 1 ] && running_single; then
+        say "the stack $stack runs the single-node topology: make down first, then HA=1 make up"
+        exit 1
+    fi
+    if [ "$ha" = 0 ] && running_ha; then
+        say "the stack $stack runs the HA topology: make down first (or HA=1 make up)"
+        exit 1
+    fi
     admin_token
     broker_secrets
     build
@@ -124,8 +155,13 @@ Gateway       $gw
 Users         http://127.0.0.1:${USERS_PORT:-8081}
 Rides         http://127.0.0.1:${RIDES_PORT:-8082}
 Orchestrator  http://127.0.0.1:${ORCH_PORT:-8083}   (worker list: /api/v1/worker/list)
-Logs: make logs    Status: make ps    Stop: make down
+Prometheus    http://127.0.0.1:${PROMETHEUS_PORT:-9090}   (targets: /targets, alerts: /alerts)
 EOT
+    if [ "$ha" = 1 ]; then
+        echo "Orchestrator  http://127.0.0.1:${ORCH2_PORT:-8084}   (the pair: GET /api/v1/role says which is active)"
+        echo "Brokers       RabbitMQ rabbitmq, rabbitmq-2, rabbitmq-3 (clustered); ZooKeeper zookeeper, zookeeper-2, zookeeper-3"
+    fi
+    echo "Logs: make logs    Status: make ps    Stop: make down"
     if [ -n "$token_file" ]; then
         echo "Admin token   $token_file   (the orchestrator's routes need Authorization: Bearer <it>)"
     fi
@@ -146,12 +182,18 @@ console() {
     admin_token >/dev/null
     broker_secrets
     # The console's identity only; -e NAME takes the value from here, off the command line.
-    RABBITMQ_URL=amqp://$CONSOLE_AUTH@rabbitmq:5672/ ZK_AUTH=$CONSOLE_AUTH \
+    local mq=amqp://$CONSOLE_AUTH@rabbitmq:5672/ zk=zookeeper:2181 orch=http://orchestrator:80
+    if [ "$ha" = 1 ]; then
+        mq+=,amqp://$CONSOLE_AUTH@rabbitmq-2:5672/,amqp://$CONSOLE_AUTH@rabbitmq-3:5672/
+        zk+=,zookeeper-2:2181,zookeeper-3:2181
+        orch+=,http://orchestrator-2:80
+    fi
+    RABBITMQ_URL=$mq ZK_AUTH=$CONSOLE_AUTH \
     exec docker run --rm "${tty[@]}" --network "${stack}_control" \
         --label rideshare.project=rideshare --label "rideshare.stack=$stack" --label rideshare.role=console \
         -e TERM="${TERM:-xterm}" -e NO_COLOR="${NO_COLOR:-}" -e LANG=C.UTF-8 \
-        -e ZK_HOSTS=zookeeper:2181 -e ZK_ROOT=/rideshare \
-        -e RABBITMQ_URL -e ZK_AUTH -e ORCH_URL=http://orchestrator:80 -e ADMIN_TOKEN \
+        -e ZK_HOSTS="$zk" -e ZK_ROOT=/rideshare \
+        -e RABBITMQ_URL -e ZK_AUTH -e ORCH_URL="$orch" -e ADMIN_TOKEN \
         "${CONSOLE_IMAGE:-rideshare-app}" rideshare-console "$@"
 }
 
@@ -163,15 +205,18 @@ remove_consoles() {
 }
 
 down() {
-    # The orchestrator first: stopped, it stops its workers and starts no more.
-    "${compose[@]}" stop -t 5 orchestrator >/dev/null 2>&1 || true
+    # Both files whatever runs: every service and volume of either topology goes. The
+    # orchestrators first, together: a stopped one stops its workers and starts no more (a
+    # standby that took over meanwhile may start some: they go by label below).
+    "${compose_ha[@]}" stop -t 5 orchestrator orchestrator-2 >/dev/null 2>&1 || true
     remove_consoles
     remove_workers
-    "${compose[@]}" down -v --remove-orphans -t 5
+    "${compose_ha[@]}" down -v --remove-orphans -t 5
     remove_workers
     local n
     for n in front back control data; do docker network rm "${stack}_$n" >/dev/null 2>&1 || true; done
-    docker volume rm "${stack}_rabbitmq" "${stack}_backups" "${stack}_prometheus" >/dev/null 2>&1 || true
+    docker volume rm "${stack}_rabbitmq" "${stack}_rabbitmq-2" "${stack}_rabbitmq-3" "${stack}_backups" \
+        "${stack}_prometheus" >/dev/null 2>&1 || true
 }
 
 case ${1:-} in

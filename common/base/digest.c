@@ -138,3 +138,11 @@ int hex_encode(const uint8_t *in, size_t n, char *out, size_t cap)
     out[2 * n] = '\0';
     return (int)(2 * n);
 }
+
+int digest_equal(const char *secret, size_t secret_len, const char *sent, size_t sent_len)
+{
+    volatile unsigned char diff = sent_len != secret_len;
+    for (size_t i = 0; i < secret_len; i++)
+        diff |= (unsigned char)(secret[i] ^ (i < sent_len ? sent[i] : 0));
+    return diff == 0;
+}

@@ -29,6 +29,11 @@ void hmac_sha1(const void *key, size_t key_len, const void *msg, size_t msg_len,
  * 4 * ((n + 2) / 3) + 1 bytes; the length written, or -1 if cap is short. */
 int base64_encode(const uint8_t *in, size_t n, char *out, size_t cap);
 
+/* Whether sent (sent_len bytes) equals secret (secret_len bytes), in time
+ * that depends on secret_len only: every byte is compared, none stops the
+ * loop, so a client cannot learn a token byte by byte from the timing. */
+int digest_equal(const char *secret, size_t secret_len, const char *sent, size_t sent_len);
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes); -1 if cap is short. */
 int hex_encode(const uint8_t *in, size_t n, char *out, size_t cap);
 

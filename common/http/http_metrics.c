@@ -6,8 +6,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
+#include "digest.h"
 #include "http_server.h"
 #include "metrics.h"
 
@@ -43,10 +45,29 @@ void http_metrics_record(const char *method, const char *pattern, int status, in
     metric_observe(metric_series(duration, labels), (double)(clock_us() - started_us) / 1e6);
 }
 
+/* The token a scrape must carry (http_server_serve_metrics); one per process. */
+static char scrape_token[256];
+static size_t scrape_token_len;
+
+static int scrape_allowed(const struct http_request *req)
+{
+    if (!scrape_token_len) return 1;
+    static const char scheme[] = "Bearer ";
+    const char *h = http_header(req, "Authorization");
+    if (!h || strncasecmp(h, scheme, sizeof scheme - 1) != 0) return 0;
+    h += sizeof scheme - 1;
+    while (*h == ' ') h++;
+    return digest_equal(scrape_token, scrape_token_len, h, strlen(h));
+}
+
 static void on_metrics(const struct http_request *req, struct http_response *res, void *ctx)
 {
-    (void)req;
     (void)ctx;
+    if (!scrape_allowed(req)) {
+        http_reply_error(res, 401, "GET /metrics needs Authorization: Bearer <admin token>");
+        http_reply_header(res, "WWW-Authenticate", "Bearer");
+        return;
+    }
     pthread_once(&once, init_families);
     size_t len;
     res->status = 200;
@@ -54,7 +75,11 @@ static void on_metrics(const struct http_request *req, struct http_response *res
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-int http_server_serve_metrics(struct http_server *s)
+int http_server_serve_metrics(struct http_server *s, const char *token)
 {
+    size_t n = token ? strlen(token) : 0;
+    if (n >= sizeof scrape_token) return -1;
+    memcpy(scrape_token, token ? token : "", n + 1);
+    scrape_token_len = n;
     return http_server_route(s, "GET", "/metrics", on_metrics, NULL);
 }

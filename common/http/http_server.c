@@ -35,6 +35,7 @@
 #include "http_server.h"
 
 #include "clock.h"
+#include "digest.h"
 #include "http_metrics.h"
 #include "http_route.h"
 #include "json.h"
@@ -151,16 +152,6 @@ static enum MHD_Result respond_error(struct http_server *s, struct request *r, i
     return respond(s, r, status, json_error_text(msg), NULL, allow, NULL);
 }
 
-/* Whether sent (its len bytes) is the token, in time that depends on the
- * token's length only: every byte is compared, none stops the loop. */
-static int token_matches(const struct http_server *s, const char *sent, size_t len)
-{
-    volatile unsigned char diff = len != s->token_len;
-    for (size_t i = 0; i < s->token_len; i++)
-        diff |= (unsigned char)(s->token[i] ^ (i < len ? sent[i] : 0));
-    return diff == 0;
-}
-
 /* Step 1, with a token required: 1 when the request may go on. */
 static int authorized(const struct http_server *s, const struct request *r)
 {
@@ -169,7 +160,7 @@ static int authorized(const struct http_server *s, const struct request *r)
     if (!h || strncasecmp(h, scheme, sizeof scheme - 1) != 0) return 0;
     h += sizeof scheme - 1;
     while (*h == ' ') h++;
-    return token_matches(s, h, strlen(h));
+    return digest_equal(s->token, s->token_len, h, strlen(h));
 }
 
 static enum MHD_Result respond_unauthorized(struct http_server *s, struct request *r)

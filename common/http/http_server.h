@@ -76,9 +76,12 @@ typedef int (*http_gate)(const struct http_request *req, const char *pattern, st
 void http_server_gate(struct http_server *s, http_gate fn, void *ctx);
 /* Serves GET /metrics: the process's metrics (metrics.h) in Prometheus's
  * text format, among them this server's requests by route, method and
- * status and their latency (http_metrics.h). Behind the token like every
- * route when one is required. 0 or -1, as http_server_route. */
-int http_server_serve_metrics(struct http_server *s);
+ * status and their latency (http_metrics.h). With token (not NULL or ""),
+ * a scrape must carry "Authorization: Bearer <token>" (else 401), so a
+ * service whose other routes are public keeps its metrics to the
+ * monitoring side; behind http_server_require_token every route needs it
+ * anyway. One per process (the token is the process's). 0 or -1. */
+int http_server_serve_metrics(struct http_server *s, const char *token);
 
 /* From now on every request must carry "Authorization: Bearer <token>":
  * any other is answered 401 {"error": ...} with "WWW-Authenticate: Bearer"

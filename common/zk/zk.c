@@ -16,14 +16,29 @@
  * the handle's pending list and is freed by zk_close, after
  * zookeeper_close() has stopped the library's threads.
  *
+ * Host names: the library resolves its host list again at every turn of
+ * its I/O loop by default — with Docker's DNS (30-130 ms a name on a busy
+ * host, more for the name of a server whose container is gone) that kept its
+ * thread so busy that sessions expired while two of three servers were up.
+ * zk_open tells it to resolve only when it (re)connects
+ * (zoo_set_servers_resolution_delay -1): a server whose name no longer
+ * resolves is then left out of the next round, one that comes back is found
+ * at the next reconnect.
+ *
  * The library's own log lines are routed through our logger (one line, our
  * format, level WARN and up, rate-limited) instead of going to stderr in its
  * format.
  *
  * Access control (zk_acl.h): zk_open adds the process's identities to the
- * session before it is even connected (the library sends them first, and
- * again after every reconnect), and every node is created with the ACL of
- * its path. A create that ZooKeeper refuses for want of the right on the
+ * session before it is even connected (the library keeps them and sends them
+ * first on every connect and reconnect), and every node is created with the
+ * ACL of its path. The library refuses an identity (ZINVALIDSTATE) and
+ * forgets it while it is between two connection attempts — its state is 0
+ * from a refused connect until it tries the next host, as when a server of
+ * the ensemble is down — and the session would then run as nobody, its first
+ * read of a protected node refused as "not authenticated". So add_auths
+ * retries a refusal until it is taken; zk_open waits for the connection only
+ * after that. A create that ZooKeeper refuses for want of the right on the
  * parent is no failure where the node already exists (zk_ensure_path,
  * ensure_parents): ZooKeeper checks that right before it looks whether the
  * node is there, and a worker ensures paths the orchestrator made.
@@ -41,6 +56,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zookeeper/zookeeper.h>
 
 struct watch {
@@ -151,6 +167,31 @@ static void watch_drop(struct zk *z, struct watch *w)
     free(w);
 }
 
+/* Adds every identity of the process to the session (see the top): a
+ * refusal between connection attempts is retried every 2 ms until the
+ * deadline. 0, or -1 logged. */
+static int add_auths(struct zk *z, int64_t deadline_ms)
+{
+    const char *auths[3];
+    for (int i = 0, n = zk_access_auths(auths, 3); i < n; i++) {
+        int rc, tries = 0;
+        while ((rc = zoo_add_auth(z->zh, "digest", auths[i], (int)strlen(auths[i]), NULL, NULL)) == ZINVALIDSTATE) {
+            pthread_mutex_lock(&z->mu);
+            int expired = z->expired;
+            pthread_mutex_unlock(&z->mu);
+            if (expired || clock_ms() >= deadline_ms) break;
+            tries++;
+            nanosleep(&(struct timespec){ 0, 2 * 1000000L }, NULL);
+        }
+        if (rc != ZOK) {
+            log_warn("zk add auth failed err=\"%s\" tries=%d", zerror(rc), tries + 1);
+            return -1;
+        }
+        if (tries) log_info("zk identity added between connection attempts tries=%d", tries + 1);
+    }
+    return 0;
+}
+
 struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeout_ms,
                    zk_state_fn on_state, void *ctx)
 {
@@ -172,10 +213,12 @@ struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeou
         zk_close(z);
         return NULL;
     }
-    const char *auths[3];
-    for (int i = 0, n = zk_access_auths(auths, 3); i < n; i++)
-        zoo_add_auth(z->zh, "digest", auths[i], (int)strlen(auths[i]), NULL, NULL);
+    zoo_set_servers_resolution_delay(z->zh, -1);
     struct timespec deadline = clock_deadline(connect_timeout_ms);
+    if (add_auths(z, clock_ms() + connect_timeout_ms)) {
+        zk_close(z);
+        return NULL;
+    }
     pthread_mutex_lock(&z->mu);
     int rc = 0;
     while (!z->connected && !z->expired && rc != ETIMEDOUT)

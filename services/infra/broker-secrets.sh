@@ -9,6 +9,8 @@
 #                              CONSOLE_ZK_ID   the console's ZooKeeper digest id (ZK_READERS)
 #                              ORCHESTRATOR_AUTH_PREVIOUS   the orchestrator's former identity,
 #                                              empty unless rotate kept one (ZK_AUTH_PREVIOUS)
+#                              RABBITMQ_COOKIE  the Erlang cookie the nodes of a RabbitMQ cluster
+#                                              share (HA=1 make up; docker/rabbitmq/entrypoint.sh)
 #                              making any missing file first
 #   broker-secrets.sh rotate   new passwords for all three; the orchestrator's former identity is
 #                              kept as broker_orchestrator.previous, so that the orchestrator can
@@ -17,7 +19,10 @@
 #
 # Files, in BROKER_SECRETS_DIR (default secrets/ in the checkout, git-ignored; the directory
 # 0700, the files 0600, like the admin token's): broker_orchestrator, broker_worker,
-# broker_console, each one line "<role>:<64 hex digits>" (32 random bytes from /dev/urandom).
+# broker_console, each one line "<role>:<64 hex digits>" (32 random bytes from /dev/urandom);
+# broker_erlang_cookie, one line of 40 capital letters (Erlang's own cookies are such; drawn with
+# Python's secrets module, about 188 bits). rotate leaves the cookie alone: a new one takes every node of the
+# cluster restarted at once (make down, make up), and it is no user's password.
 # Nothing here goes on a command line: the callers read the env output from a pipe.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +41,14 @@ make_missing() {
         mv "$tmp" "$f"
         echo "broker-secrets: made a new $role identity in $f" >&2
     done
+    f=$dir/broker_erlang_cookie
+    if [ ! -s "$f" ]; then
+        tmp=$(umask 077; mktemp "$dir/.broker_erlang_cookie.XXXXXX")
+        python3 -c 'import secrets, string
+print("".join(secrets.choice(string.ascii_uppercase) for _ in range(40)))' >"$tmp"
+        mv "$tmp" "$f"
+        echo "broker-secrets: made a new Erlang cookie in $f" >&2
+    fi
 }
 
 # The ZooKeeper digest id of user:password read on stdin: user:base64(sha1(user:password)).
@@ -55,6 +68,7 @@ env)
     prev=''
     [ -s "$dir/broker_orchestrator.previous" ] && prev=$(head -n1 "$dir/broker_orchestrator.previous")
     echo "ORCHESTRATOR_AUTH_PREVIOUS=$prev"
+    echo "RABBITMQ_COOKIE=$(head -n1 "$dir/broker_erlang_cookie")"
     ;;
 rotate)
     if [ -s "$dir/broker_orchestrator" ]; then

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
         standby = http_server_new(4096);
         if (http_server_require_token(standby, admin_token)) abort();
         leader_register(standby);
-        if (http_server_serve_metrics(standby)) abort(); /* a standby is watched too */
+        if (http_server_serve_metrics(standby, NULL)) abort(); /* a standby is watched too */
         int port = http_server_start(standby, orch_host, orch_port);
         if (port < 0) return 1;
         orch_port = port; /* the real server takes the same port */
@@ -381,7 +381,7 @@ int main(int argc, char **argv)
             .cache = cache,
         };
         admin = adminapi_register(srv, &acfg);
-        if (http_server_serve_metrics(srv)) abort();
+        if (http_server_serve_metrics(srv, NULL)) abort(); /* the server's token covers it */
         metricsview_start(&(struct metricsview_config){ .ws = ws, .sup = sup, .cache = cache, .rpc = rpc });
         configapi_register(srv, config_str(vars, "ZK_HOSTS"), wcfg.zk_root, config_str(vars, "RABBITMQ_URL"));
         backups = backups_start(&bcfg);

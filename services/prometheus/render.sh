@@ -10,8 +10,8 @@
 #     OUTDIR      created if need be; receives prometheus.yml and alerts.yml
 #
 #   Environment:
-#     ADMIN_TOKEN_FILE     the orchestrator's admin token, as Prometheus will read it
-#                          (credentials_file; empty: no token is sent)
+#     ADMIN_TOKEN_FILE     the admin token, as Prometheus will read it (credentials_file; empty: no
+#                          token is sent): every service's /metrics needs it when the stack has one
 #     PROMETHEUS_INTERVAL  scrape and rule evaluation interval (default 5s)
 #     PROMETHEUS_CHECK     1 (default): run `promtool check config` on the result when promtool
 #                          is installed; 0: don't
@@ -43,7 +43,7 @@ orch_list=$(sed 's/[^,]*/"&"/g; s/,/, /g' <<<"$orchs")
 mkdir -p "$out"
 tmp=$(mktemp "$out/.prometheus.yml.XXXXXX")
 sed -e "s|@@INTERVAL@@|$interval|g" -e "s|@@RULES@@|alerts.yml|" -e "s|@@USERS@@|$users|" \
-    -e "s|@@RIDES@@|$rides|" -e "s|@@ORCH@@|$orch_list|" -e "s|@@AUTH@@|$auth|" \
+    -e "s|@@RIDES@@|$rides|" -e "s|@@ORCH@@|$orch_list|" -e "s|@@AUTH@@|$auth|g" \
     "$here/prometheus.yml.template" >"$tmp"
 cp "$here/alerts.yml" "$out/alerts.yml"
 chmod 644 "$tmp"

@@ -19,7 +19,7 @@ int service_serve(const struct service_http *svc)
     long shutdown_ms = config_long(svc->vars, "SHUTDOWN_MS", 0, 60000);
     struct http_server *srv = http_server_new((size_t)config_long(svc->vars, "MAX_BODY", 1024, 64L << 20));
     struct api_counter *counter = srv ? api_count_register(srv) : NULL;
-    if (!counter || svc->routes(srv, svc->ctx) != 0 || http_server_serve_metrics(srv) != 0) {
+    if (!counter || svc->routes(srv, svc->ctx) != 0 || http_server_serve_metrics(srv, svc->metrics_token) != 0) {
         log_error("cannot set up the routes");
         return 1;
     }

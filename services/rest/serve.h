@@ -18,10 +18,11 @@ struct service_http {
     int (*routes)(struct http_server *srv, void *ctx); /* registers its routes: 0 or -1 */
     void *ctx;
     const char *details;               /* for the "listening" line, e.g. "orch=URL" */
+    const char *metrics_token;         /* GET /metrics needs it (the admin token); NULL or "": open */
 };
 
 /* The rest of such a service's life: an HTTP server (MAX_BODY) with the
- * _count counter (apicount.h) and the service's routes listens on host:port,
+ * _count counter (apicount.h), the service's routes and GET /metrics listens on host:port,
  * logs "<name> listening url=http://HOST:PORT/ <details> pid=N", and on
  * SIGTERM/SIGINT stops, letting requests in flight run for at most
  * SHUTDOWN_MS (service_finish). Returns main's exit status: 0, or 1 when the

@@ -28,7 +28,8 @@ static struct config_var vars[] = {
     { "RIDES_HOST", "127.0.0.1", "address to listen on" },
     { "RIDES_PORT", "8082", "port to listen on (0: any free port, logged at start)" },
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator (DB API) base URL" },
-    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call (empty: none)" },
+    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call and required of "
+                          "GET /metrics (empty: none)" },
     { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ORCH_TIMEOUT_MS", "12000", "longest wait for one DB API call (then 503)" },
     { "GATEWAY_URL", "http://127.0.0.1:8080", "the gateway; users are checked with GET {GATEWAY_URL}/api/v1/users" },
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
     snprintf(details, sizeof details, "orch=%s users=%s origin=%s", ctx.db.base, ctx.users.url, origin);
     struct service_http svc = {
         .name = "rides", .vars = vars, .host_var = "RIDES_HOST", .port_var = "RIDES_PORT",
-        .routes = routes, .ctx = &ctx, .details = details,
+        .routes = routes, .ctx = &ctx, .details = details, .metrics_token = token,
     };
     return service_serve(&svc);
 }

@@ -22,7 +22,8 @@ static const struct config_var vars[] = {
     { "USERS_HOST", "127.0.0.1", "address to listen on" },
     { "USERS_PORT", "8081", "port to listen on (0: any free port, logged at start)" },
     { "ORCH_URL", "http://127.0.0.1:8083", "the orchestrator (DB API) base URL" },
-    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call (empty: none)" },
+    { "ADMIN_TOKEN", "", "the orchestrator's admin token, sent with every DB API call and required of "
+                          "GET /metrics (empty: none)" },
     { "ADMIN_TOKEN_FILE", "", "a file whose first line is the admin token (instead of ADMIN_TOKEN)" },
     { "ORCH_TIMEOUT_MS", "12000", "longest wait for one DB API call (then 503)" },
     { "MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
     snprintf(details, sizeof details, "orch=%s", db.base);
     struct service_http svc = {
         .name = "users", .vars = vars, .host_var = "USERS_HOST", .port_var = "USERS_PORT",
-        .routes = routes, .ctx = &db, .details = details,
+        .routes = routes, .ctx = &db, .details = details, .metrics_token = token,
     };
     return service_serve(&svc);
 }

@@ -12,7 +12,10 @@ throughout, half through the gateway and half through the DB API. Then:
      node of its list, so it is the node most connections are lost with), and measure how long
      until a write sent after the kill is acknowledged (must be within 10 s);
   2. once writes flow again, kill -9 the ZooKeeper server that leads the ensemble (every session
-     then moves, and the ensemble elects a new leader), and measure the same.
+     then moves, and the ensemble elects a new leader), and measure the same;
+  3. with that server still down, scale to four slaves: every new worker must register and become
+     ready (a session whose first try hit the dead server once lost its identity, and the worker
+     exited on its first read, "not authenticated": common/zk/zk.c, add_auths).
 At the end the load stops, the stack settles, and the checker (tests/lib/checker.py) judges the
 history and every replica's file: every acknowledged write present exactly once on every replica,
 no read missed a write acknowledged before it started, replicas identical (and the rest of its
@@ -132,6 +135,32 @@ def kill_and_judge(history, which, what, pid):
     return 0
 
 
+def scale_with_a_server_down(stack, slaves):
+    """POST /api/v1/scale to slaves; every worker must be ready within 90 s, none may have failed
+    to start, and no log line may say "not authenticated". 0 or 1 (the verdict is printed)."""
+    log_before = len(stack.db.log_text())
+    st, body = stack.db.client.request("POST", "/api/v1/scale", {"slaves": slaves})
+    ws, end = [], time.monotonic() + 90
+    while st == 200 and time.monotonic() < end:
+        s, b = stack.db.client.request("GET", "/api/v1/status")
+        ws = [w for w in (b or {}).get("workers", []) if not w.get("retiring")] if s == 200 else []
+        if len(ws) == slaves + 1 and all(w.get("state") == "ready" for w in ws):
+            break
+        time.sleep(0.2)
+    s, b = stack.db.client.request("GET", "/api/v1/status")
+    starts = (b or {}).get("worker_starts") or {} if s == 200 else {}
+    text = stack.db.log_text()[log_before:]
+    refused = text.count("not authenticated")
+    say(f"# {text.count('identity added between connection attempts')} sessions of the new workers had "
+        f"their identity refused once between connection attempts (and added again)")
+    ok = (st == 200 and len(ws) == slaves + 1 and all(w.get("state") == "ready" for w in ws)
+          and not starts.get("failures") and not refused)
+    say(f"{'ok' if ok else 'not ok'} {SUITE}: {slaves - 2} new workers register with a ZooKeeper server down "
+        f"(scale {st}, {len(ws)} workers {[w.get('state') for w in ws]}, start failures "
+        f"{starts.get('failures')}, {refused} 'not authenticated')")
+    return 0 if ok else 1
+
+
 class Target:
     """What runner.settle needs of the stack: its admin API."""
 
@@ -180,6 +209,11 @@ def main():
                                  int(infra[f"ZK_PID_{z}"]))
         wait_flowing(history, time.time(), 30)
         load.stop()
+
+        # 3. New workers while that ZooKeeper server is still down: each must register (a session
+        #    that first tried the dead server once came up without its identity, and the worker
+        #    exited on its first read, "not authenticated").
+        failed += scale_with_a_server_down(stack, 4)
 
         # The verdicts, on what is left: two RabbitMQ nodes, two ZooKeeper servers.
         ws = runner.settle(Target(stack), 90)

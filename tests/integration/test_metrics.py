@@ -76,7 +76,9 @@ def every_service_exposes_its_requests_and_state():
             check(s.gw.get(f"/api/v1/rides/{10**9 + i}").status in (204, 400, 404), "unknown ride")
         before = s.count("rides")
 
-        rides = scrape(s.rides)
+        r = s.rides.get("/metrics")
+        check(r.status == 401 and r.header("www-authenticate") == "Bearer", f"rides /metrics without the token: {r}")
+        rides = scrape(s.rides, token)
         check(value(rides, "rideshare_http_requests_total", route="/api/v1/rides", method="POST", status="201") == 3,
               f"rides POST counted: {[k for k in rides if 'requests_total' in k[0]]}")
         unknown = sum(v for (n, l), v in rides.items()
@@ -85,7 +87,7 @@ def every_service_exposes_its_requests_and_state():
         check(not any("1000000000" in l for _, l in rides), "a ride id leaked into a label")
         check(value(rides, "rideshare_http_request_duration_seconds_count", route="/api/v1/rides") >= 3,
               "latency histogram of POST /api/v1/rides")
-        users = scrape(s.users)
+        users = scrape(s.users, token)
         check(value(users, "rideshare_http_requests_total", route="/api/v1/users", method="PUT", status="201") == 1,
               "users PUT counted")
         check(s.count("rides") == before, "a scrape moved the rides _count")

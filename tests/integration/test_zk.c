@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "zk.h"
+#include "zk_acl.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -269,7 +270,8 @@ TEST(data_watch_fires_on_set)
     events_destroy(&e);
 }
 
-TEST(open_dead_port_fails_in_time)
+/* A loopback port nobody listens on: a connect to it is refused at once. */
+static int dead_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -277,13 +279,53 @@ TEST(open_dead_port_fails_in_time)
     bind(fd, (struct sockaddr *)&a, sizeof a);
     getsockname(fd, (struct sockaddr *)&a, &len);
     close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST(open_dead_port_fails_in_time)
+{
     char h[64];
-    snprintf(h, sizeof h, "127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(h, sizeof h, "127.0.0.1:%d", dead_port());
     int64_t t0 = clock_ms();
     struct zk *z = zk_open(h, 2000, 1000, NULL, NULL);
     int64_t took = clock_ms() - t0;
     CHECK(z == NULL);
     CHECK(took >= 900 && took < 2500);
+}
+
+/* A session whose first server refuses the connection (an ensemble with one
+ * server down) still authenticates: the library drops an identity added
+ * between two connection attempts, and the session then reads as nobody
+ * ("not authenticated" on a node with an ACL). The library's host order is
+ * made fixed so that the refusing host is always tried first. */
+TEST(identity_kept_when_first_server_refuses)
+{
+    char aroot[96], path[128], h[512], buf[16];
+    snprintf(aroot, sizeof aroot, "%s-acl", root);
+    snprintf(path, sizeof path, "%s/secret", aroot);
+    CHECK_INT(zk_access_init(&(struct zk_access){ .role = ZK_ROLE_ORCHESTRATOR, .root = aroot,
+                                                  .auth = "orchestrator:test-password",
+                                                  .worker_id = "worker:aWQ=" }), 0);
+    struct zk *z = zk_open(hosts, 4000, 5000, NULL, NULL);
+    CHECK(z);
+    CHECK_INT(zk_put(z, path, "hello", 5), 0);
+    snprintf(h, sizeof h, "127.0.0.1:%d,%s", dead_port(), hosts);
+    zoo_deterministic_conn_order(1);
+    int opened = 0, read = 0;
+    for (int i = 0; i < 50; i++) {
+        struct zk *y = zk_open(h, 4000, 5000, NULL, NULL);
+        if (!y) continue;
+        opened++;
+        if (zk_get(y, path, buf, sizeof buf, NULL, NULL) == 5) read++;
+        zk_close(y);
+    }
+    zoo_deterministic_conn_order(0);
+    CHECK_INT(opened, 50);
+    CHECK_INT(read, 50);
+    zk_delete(z, path);
+    zk_delete(z, aroot);
+    zk_close(z);
+    CHECK_INT(zk_access_init(&(struct zk_access){ .role = ZK_ROLE_ORCHESTRATOR }), 0);
 }
 
 static void cleanup(void)
@@ -326,6 +368,7 @@ int main(int argc, char **argv)
     RUN(child_watch_fires_on_create);
     RUN(data_watch_fires_on_set);
     RUN(open_dead_port_fails_in_time);
+    RUN(identity_kept_when_first_server_refuses);
     cleanup();
     return test_done();
 }

@@ -7,6 +7,9 @@ left alone. Its images are pinned: the four images docker/stack.sh builds are ta
 orchestrator creates (WORKER_IMAGE), at those tags — a long run is not switched to another
 build's images by a `docker build` elsewhere on the engine while it runs.
 
+With ha=True the stack is that of `HA=1 make up`: docker-compose.ha.yml over docker-compose.yml
+(three RabbitMQ nodes, three ZooKeeper servers, two orchestrators), its extra services pinned too.
+
 down() runs docker/stack.sh down (which removes the workers by label, the compose services, the
 network and the volumes) and removes the tags. remove_stale(prefix) does the same for stacks of
 earlier runs whose process is gone (a run killed before its teardown). Between the two, a
@@ -25,6 +28,10 @@ from harness import ROOT, pid_alive
 IMAGES = {"orchestrator": "rideshare-app", "users": "rideshare-app", "rides": "rideshare-app",
           "gateway": "rideshare-gateway", "rabbitmq": "rideshare-rabbitmq", "zookeeper": "rideshare-zookeeper",
           "prometheus": "rideshare-prometheus"}
+IMAGES_HA = dict(IMAGES, **{"orchestrator-2": "rideshare-app", "rabbitmq-2": "rideshare-rabbitmq",
+                            "rabbitmq-3": "rideshare-rabbitmq", "zookeeper-2": "rideshare-zookeeper",
+                            "zookeeper-3": "rideshare-zookeeper"})
+ORCHESTRATORS = ("orchestrator", "orchestrator-2")
 
 
 def sh(argv, timeout=120, env=None, check=True):
@@ -55,9 +62,11 @@ def remove_stale(prefix, log=print):
 
 
 class DockerStack:
-    def __init__(self, name, settings):
-        """settings: extra environment for compose (SCALE_WINDOW_S, MAX_SLAVES, ...)."""
-        self.name, self.ports = name, {}
+    def __init__(self, name, settings, ha=False):
+        """settings: extra environment for compose (SCALE_WINDOW_S, MAX_SLAVES, ...); ha: the
+        HA overlay."""
+        self.name, self.ports, self.ha = name, {}, ha
+        self.images = IMAGES_HA if ha else IMAGES
         self.env = dict(os.environ)
         self.env.update({k: str(v) for k, v in settings.items()})
         self.env["RIDESHARE_STACK"] = name
@@ -68,11 +77,13 @@ class DockerStack:
         self.override = None
 
     @classmethod
-    def fresh(cls, prefix, settings):
-        return cls(f"{prefix}{os.getpid()}x{random.randint(100, 999)}", settings)
+    def fresh(cls, prefix, settings, ha=False):
+        return cls(f"{prefix}{os.getpid()}x{random.randint(100, 999)}", settings, ha)
 
     def compose(self, *args, timeout=300):
         files = ["-f", os.path.join(ROOT, "docker-compose.yml")]
+        if self.ha:
+            files += ["-f", os.path.join(ROOT, "docker-compose.ha.yml")]
         if self.override:
             files += ["-f", self.override]
         return sh(compose_cmd() + ["-p", self.name] + files + list(args), timeout=timeout, env=self.env)
@@ -93,7 +104,7 @@ class DockerStack:
         self.override = os.path.join(workdir, f"{self.name}.override.yml")
         with open(self.override, "w") as f:
             f.write('version: "2.4"\nservices:\n')
-            for svc, image in IMAGES.items():
+            for svc, image in self.images.items():
                 f.write(f"  {svc}:\n    image: {image}:{self.name}\n")
         self.env["WORKER_IMAGE"] = f"rideshare-app:{self.name}"
         self.compose("up", "-d", "--no-build", timeout=timeout)
@@ -197,15 +208,16 @@ class LogFollower:
             f.close()
 
     def lines(self):
-        """Every worker's lines and the orchestrator's."""
+        """Every worker's lines and the orchestrators'."""
         out = []
         for name in sorted(os.listdir(self.dir)):
             if name.endswith(".log"):
                 with open(os.path.join(self.dir, name), errors="replace") as f:
                     out += f.read().splitlines()
-        orch = self.stack.service_container("orchestrator")
-        if orch:
-            r = subprocess.run(["docker", "logs", orch], capture_output=True, text=True, timeout=120,
-                               errors="replace")
-            out += (r.stdout + r.stderr).splitlines()
+        for svc in ORCHESTRATORS:
+            orch = self.stack.service_container(svc)
+            if orch:
+                r = subprocess.run(["docker", "logs", orch], capture_output=True, text=True, timeout=120,
+                                   errors="replace")
+                out += (r.stdout + r.stderr).splitlines()
         return out

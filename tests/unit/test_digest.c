@@ -87,9 +87,20 @@ TEST(zookeeper_digest)
     CHECK_STR(b64, "/ZMxz6+WU5YjGMSxhQMjaPLlRQk=");
 }
 
+TEST(equal_compares_whole_secrets)
+{
+    CHECK(digest_equal("token", 5, "token", 5));
+    CHECK(!digest_equal("token", 5, "tokex", 5));
+    CHECK(!digest_equal("token", 5, "toke", 4));      /* a prefix is not the secret */
+    CHECK(!digest_equal("token", 5, "token2", 6));    /* nor is a longer one */
+    CHECK(!digest_equal("token", 5, "", 0));
+    CHECK(digest_equal("", 0, "", 0));
+}
+
 int main(void)
 {
     RUN(sha1_published_vectors);
+    RUN(equal_compares_whole_secrets);
     RUN(sha1_padding_edges);
     RUN(hmac_sha1_rfc2202);
     RUN(base64_rfc4648);

@@ -41,6 +41,11 @@ TEST(create_body)
     cJSON *hc = cJSON_GetObjectItem(o, "HostConfig");
     CHECK_STR(cJSON_GetObjectItem(hc, "NetworkMode")->valuestring, "rs_net");
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(hc, "AutoRemove")));
+    /* A dead broker's name fails in 1 s, not 10 (docker_json.c). */
+    cJSON *dns = cJSON_GetObjectItem(hc, "DnsOptions");
+    CHECK_INT(cJSON_GetArraySize(dns), 2);
+    CHECK_STR(cJSON_GetArrayItem(dns, 0)->valuestring, "timeout:1");
+    CHECK_STR(cJSON_GetArrayItem(dns, 1)->valuestring, "attempts:1");
     /* Confined: the limits given, defaults for the rest, nothing writable but its tmpfs. */
     CHECK_STR(cJSON_GetObjectItem(o, "User")->valuestring, DOCKER_WORKER_USER);
     CHECK(cJSON_GetObjectItem(hc, "Memory")->valuedouble == 100.0 * 1024 * 1024);

@@ -379,7 +379,7 @@ int main(void)
 
     struct http_server *srv = http_server_new(1 << 20);
     struct api_counter *counter = srv ? api_count_register(srv) : NULL;
-    if (!counter || users_api_register(srv, &db) != 0 || http_server_serve_metrics(srv) != 0) return 1;
+    if (!counter || users_api_register(srv, &db) != 0 || http_server_serve_metrics(srv, NULL) != 0) return 1;
     int port = http_server_start(srv, "127.0.0.1", 0);
     if (port <= 0) return 1;
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
