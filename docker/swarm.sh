@@ -12,6 +12,10 @@
 #   swarm.sh images  `docker save | docker -H <node> load` of the images to each of SWARM_NODES
 #   swarm.sh ps      the stack's services and tasks, and the worker services with their nodes
 #
+# HA=1 at `up` adds docker/swarm-stack.ha.yml: three RabbitMQ nodes, three ZooKeeper servers and
+# two orchestrators, member k of the cluster and of the ensemble on the node labelled
+# rideshare.infra<k>=true (labelled here, managers first, when no node is yet).
+#
 # The engine this talks to (DOCKER_HOST, default the local socket) must be a swarm manager;
 # SWARM_INIT=1 makes a one-node swarm here when it is in none (`docker swarm init`).
 #
@@ -20,6 +24,8 @@
 #   SWARM_NODES       the other nodes' engines, as `docker -H` takes them, space-separated
 #                     (ssh://user@host or tcp://host:2376 with TLS): there is no registry, so
 #                     every image must be loaded on every node that may run it
+#   SWARM_IMAGES      the images copied to SWARM_NODES (default all five; nodes that never run
+#                     the infrastructure need only APP_IMAGE)
 #   SWARM_CONSTRAINTS the workers' placement constraints, comma-separated (the orchestrator's)
 #   INFRA_CONSTRAINT  where RabbitMQ, ZooKeeper, the orchestrator, the gateway and Prometheus
 #                     run (default node.role==manager)
@@ -34,7 +40,8 @@ cd "$(dirname "$0")/.."
 stack=${RIDESHARE_STACK:-rideshare}
 [[ $stack =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]] || { echo "swarm.sh: bad RIDESHARE_STACK '$stack'" >&2; exit 2; }
 export RIDESHARE_STACK=$stack
-IMAGES=("${APP_IMAGE:-rideshare-app}" rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus)
+# shellcheck disable=SC2206 # a list of images
+IMAGES=(${SWARM_IMAGES:-${APP_IMAGE:-rideshare-app} rideshare-gateway rideshare-rabbitmq rideshare-zookeeper rideshare-prometheus})
 
 say() { printf 'swarm: %s\n' "$*" >&2; }
 now() { date +%s; }
@@ -57,15 +64,17 @@ need_manager() {
 # Every node needs the images: Swarm would pull them, and there is no registry to pull from.
 # Saved once to a file, loaded on each node in turn.
 images() {
-    local node file
+    local node file rc=0
     [ -n "${SWARM_NODES:-}" ] || return 0
     file=$(mktemp "${TMPDIR:-/tmp}/rideshare-images.XXXXXX")
-    trap 'rm -f "$file"' RETURN
-    docker save -o "$file" "${IMAGES[@]}"
+    docker save -o "$file" "${IMAGES[@]}" || rc=1
     for node in $SWARM_NODES; do
-        say "loading the images on $node"
-        docker -H "$node" load -i "$file" >/dev/null
+        [ "$rc" = 0 ] || break
+        say "loading ${IMAGES[*]} on $node"
+        docker -H "$node" load -i "$file" >/dev/null || rc=1
     done
+    rm -f "$file"
+    return "$rc"
 }
 
 # The admin token and the brokers' identities, as docker/stack.sh makes and reads them.
@@ -76,18 +85,41 @@ secrets() {
     export ADMIN_TOKEN
     # shellcheck disable=SC1090
     . <(services/infra/broker-secrets.sh env)
-    export ORCHESTRATOR_AUTH WORKER_AUTH CONSOLE_AUTH CONSOLE_ZK_ID ORCHESTRATOR_AUTH_PREVIOUS
+    export ORCHESTRATOR_AUTH WORKER_AUTH CONSOLE_AUTH CONSOLE_ZK_ID ORCHESTRATOR_AUTH_PREVIOUS RABBITMQ_COOKIE
+}
+
+# HA: the nodes of the brokers' and servers' members, rideshare.infra1..3, unless some node has
+# them already: the ready managers first, then the ready workers, round and round.
+label_nodes() {
+    local ids nodes=() k n
+    ids=$(docker node ls -q)
+    # shellcheck disable=SC2086 # a list of ids
+    if docker node inspect $ids --format '{{index .Spec.Labels "rideshare.infra1"}}' | grep -q true; then
+        return 0
+    fi
+    mapfile -t nodes < <(docker node ls --filter role=manager --format '{{.ID}} {{.Status}}' | awk '$2 == "Ready" {print $1}'
+                         docker node ls --filter role=worker --format '{{.ID}} {{.Status}}' | awk '$2 == "Ready" {print $1}')
+    n=${#nodes[@]}
+    for k in 1 2 3; do
+        docker node update --label-add "rideshare.infra$k=true" "${nodes[$(( (k - 1) % n ))]}" >/dev/null
+    done
+    say "members 1..3 of the cluster and the ensemble on nodes ${nodes[*]:0:3}"
 }
 
 up() {
-    local t0 deadline gw
+    local t0 deadline gw files
     t0=$(now)
     need_manager
     secrets
     [ "${SWARM_BUILD:-1}" = 0 ] || docker/stack.sh build
     images
     export WORKER_IMAGE=${WORKER_IMAGE:-${APP_IMAGE:-rideshare-app}}
-    docker stack deploy --prune=false -c docker/swarm-stack.yml "$stack" >&2
+    files=(-c docker/swarm-stack.yml)
+    if [ "${HA:-0}" = 1 ]; then
+        label_nodes
+        files+=(-c docker/swarm-stack.ha.yml)
+    fi
+    docker stack deploy --prune=false "${files[@]}" "$stack" >&2
     gw=http://127.0.0.1:${GATEWAY_PORT:-8080}
     deadline=$(( $(now) + ${UP_TIMEOUT:-240} ))
     until curl -fsS -o /dev/null --max-time 2 "$gw/api/v1/_count" 2>/dev/null; do
@@ -135,7 +167,8 @@ down() {
         if [ "$(now)" -ge "$deadline" ]; then say "containers of $stack still there after 60 s"; break; fi
         sleep 1
     done
-    docker volume rm "${stack}_rabbitmq" "${stack}_prometheus" >/dev/null 2>&1 || true
+    docker volume rm "${stack}_rabbitmq" "${stack}_rabbitmq-2" "${stack}_rabbitmq-3" "${stack}_prometheus" \
+        >/dev/null 2>&1 || true
 }
 
 case ${1:-} in
