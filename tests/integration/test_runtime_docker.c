@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "log.h"
 #include "runtime.h"
+#include "exit_notices.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,52 +38,10 @@
 
 static char sock[256], stack[64], net[96];
 
-struct seen { char id[RUNTIME_ID_MAX]; int pid, status; };
-static struct seen seen[64];
-static int nseen;
-static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_exit_cb(const char *id, int pid, int status, void *ctx)
-{
-    (void)ctx;
-    pthread_mutex_lock(&seen_mu);
-    if (nseen < 64) {
-        snprintf(seen[nseen].id, sizeof seen[nseen].id, "%s", id);
-        seen[nseen].pid = pid;
-        seen[nseen].status = status;
-        nseen++;
-    }
-    pthread_mutex_unlock(&seen_mu);
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
-}
-
-/* Waits up to ms for a notice about id; a copy into *out. 0 or -1. */
-static int wait_seen(const char *id, int ms, struct seen *out)
-{
-    for (int64_t end = clock_ms() + ms; clock_ms() < end; sleep_ms(20)) {
-        pthread_mutex_lock(&seen_mu);
-        int found = -1;
-        for (int i = 0; i < nseen; i++)
-            if (strcmp(seen[i].id, id) == 0) found = i;
-        if (found >= 0 && out) *out = seen[found];
-        pthread_mutex_unlock(&seen_mu);
-        if (found >= 0) return 0;
-    }
-    return -1;
-}
-
-static int count_seen(const char *id)
-{
-    pthread_mutex_lock(&seen_mu);
-    int c = 0;
-    for (int i = 0; i < nseen; i++) c += strcmp(seen[i].id, id) == 0;
-    pthread_mutex_unlock(&seen_mu);
-    return c;
 }
 
 /* Runs a shell command, its first line of output into out. Exit status. */
