@@ -5,7 +5,7 @@
 #
 #   swarm.sh up      build the images (docker/stack.sh build; SWARM_BUILD=0 skips it), copy them to
 #                    the other nodes (SWARM_NODES), `docker stack deploy -c docker/swarm-stack.yml`,
-#                    wait until the gateway answers, print the URLs
+#                    wait until reads go through the gateway, print the URLs
 #   swarm.sh down    stop the orchestrator (it removes its workers' services on SIGTERM), remove
 #                    what is left of the workers (by label), `docker stack rm`, wait until the
 #                    stack's networks are gone
@@ -33,7 +33,9 @@
 #   INITIAL_SLAVES    slaves started with the master (default 1)
 #   ENDPOINT_MODE     vip (default) or dnsrr: services reached through virtual IPs (IPVS in each
 #                     node's kernel) or by DNS round robin (docker/swarm-stack.yml)
-#   UP_TIMEOUT        seconds `up` waits for the gateway (default 240)
+#   SWARM_STACK_FILES compose files laid over the stack's at `up`, space-separated (e.g. ports or
+#                     placements of a site's own; the multi-node test publishes users and rides so)
+#   UP_TIMEOUT        seconds `up` waits for reads through the gateway (default 240)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -106,6 +108,13 @@ label_nodes() {
     say "members 1..3 of the cluster and the ensemble on nodes ${nodes[*]:0:3}"
 }
 
+# Whether a read goes through gateway, users, rides, the orchestrator and a slave (2xx: 200 or
+# 204, an empty list).
+serving() {
+    curl -fsS -o /dev/null --max-time 5 "$1/api/v1/users" 2>/dev/null &&
+        curl -fsS -o /dev/null --max-time 5 "$1/api/v1/rides?source=1&destination=2" 2>/dev/null
+}
+
 up() {
     local t0 deadline gw files
     t0=$(now)
@@ -119,12 +128,18 @@ up() {
         label_nodes
         files+=(-c docker/swarm-stack.ha.yml)
     fi
+    for f in ${SWARM_STACK_FILES:-}; do
+        files+=(-c "$f")
+    done
     docker stack deploy --prune=false "${files[@]}" "$stack" >&2
     gw=http://127.0.0.1:${GATEWAY_PORT:-8080}
     deadline=$(( $(now) + ${UP_TIMEOUT:-240} ))
-    until curl -fsS -o /dev/null --max-time 2 "$gw/api/v1/_count" 2>/dev/null; do
+    # Up means serving: a read through the gateway, users and rides to the orchestrator and a
+    # slave. The gateway alone answering (_count) is not enough: on the other nodes a service's
+    # name can stay unresolvable until the overlay's gossip brings its tasks there.
+    until serving "$gw"; do
         if [ "$(now)" -ge "$deadline" ]; then
-            say "the gateway did not answer at $gw within ${UP_TIMEOUT:-240} s"
+            say "the stack did not serve reads at $gw within ${UP_TIMEOUT:-240} s"
             docker stack ps --no-trunc "$stack" >&2 || true
             exit 1
         fi

@@ -31,6 +31,7 @@ container, network or volume of the run. After a failure the run's directory (ev
 orchestrator's log lines in all.log, the replicas' copies) is kept under TEST_TMP and named (also
 after a success with KEEP_RUN_DIR=1).
 """
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 
@@ -137,6 +139,24 @@ def kill_and_judge(history, which, container, after=None, bound=RESUME_S):
     return gap
 
 
+def prometheus_orchestrators(port, timeout=60):
+    """The health of Prometheus's orchestrator targets, once it has scraped both (or at timeout)."""
+    def health():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as r:
+                targets = json.load(r)["data"]["activeTargets"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return sorted(t["health"] for t in targets if t["labels"].get("job") == "orchestrator")
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = health()
+        if last == ["up", "up"]:
+            break
+        time.sleep(1)
+    return last
+
+
 def zk_leader(stack):
     """The container of the ZooKeeper server that leads the ensemble, or None."""
     for svc in ("zookeeper", "zookeeper-2", "zookeeper-3"):
@@ -201,6 +221,8 @@ def run(stack, ports, workdir):
         pair = Pair(ports)
         active = pair.active()
         verdict(active is not None, f"one orchestrator of the pair is active ({active})")
+        health = prometheus_orchestrators(ports["PROMETHEUS_PORT"])
+        verdict(health == ["up", "up"], f"Prometheus scrapes both orchestrators ({health})")
         running = sh(["docker", "exec", stack.service_container("rabbitmq"), "rabbitmqctl", "-q", "eval",
                       "length(rabbit_nodes:all_running())."], timeout=60).strip()
         verdict(running == "3", f"the RabbitMQ cluster runs three nodes ({running})")

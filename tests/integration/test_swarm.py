@@ -12,9 +12,10 @@ advertising its own address and the two join it as workers. The worker image rea
 `docker save | docker -H ... load` (swarm.sh up with SWARM_NODES): there is no registry.
 
 Checked, in this order: the three nodes are ready; the stack comes up (swarm.sh up) and the
-gateway answers; the orchestrator's master and two slaves are Swarm services, one on each
-node (`docker node ps` per node); worker/list equals the tasks' container PIDs; API calls
-through the gateway; the orchestrator's container SIGKILLed, Swarm starts it again and it
+stack serves reads; the orchestrator's master and two slaves are Swarm services, one on each
+node (`docker node ps` per node); worker/list equals the tasks' container PIDs; the API
+conformance suite (test_api.py, as test_docker.py runs it, users and rides published on this
+host for its direct calls); API calls through the gateway; the orchestrator's container SIGKILLed, Swarm starts it again and it
 adopts the same workers; then one worker node's dockerd is stopped while writes go on: its workers
 are replaced on the other nodes, writes resume, and every acknowledged write is read back
 exactly once; at the end, everything the run made is gone.
@@ -54,6 +55,18 @@ IMAGES = [APP_IMAGE, "rideshare-gateway", "rideshare-rabbitmq", "rideshare-zooke
 suite = Suite("swarm")
 ENV = {}
 PORTS = {}
+API_SUITE_TIMEOUT_S = 600
+# Laid over the stack (swarm.sh's SWARM_STACK_FILES): users and rides published on the manager,
+# this host, as compose publishes them, for the conformance suite's direct calls.
+DIRECT_PORTS = """version: "3.8"
+services:
+  users:
+    ports: [{target: 80, published: %(USERS_PORT)d, protocol: tcp, mode: host}]
+    deploy: {placement: {constraints: ["node.role==manager"]}}
+  rides:
+    ports: [{target: 80, published: %(RIDES_PORT)d, protocol: tcp, mode: host}]
+    deploy: {placement: {constraints: ["node.role==manager"]}}
+"""
 
 
 def sh(*argv, timeout=120, check_rc=True, env=None):
@@ -349,6 +362,25 @@ def worker_list_is_the_tasks_pids():
 
 
 @suite.test
+def conformance_suite_through_the_gateway():
+    """test_api.py against the swarm stack (as test_docker.py runs it against compose's), its lines
+    under "swarm-api". users and rides are published on this host for its _count and db/clear
+    calls (DIRECT_PORTS); their counters are zeroed first: up's readiness reads were counted."""
+    for svc in ("USERS_PORT", "RIDES_PORT"):
+        r = ApiClient(PORTS[svc]).delete("/api/v1/_count")
+        check(r.status == 200, f"DELETE _count on {svc}: {r}")
+    target = ",".join(f"{k}={PORTS[p]}" for k, p in (("gw", "GATEWAY_PORT"), ("users", "USERS_PORT"),
+                                                      ("rides", "RIDES_PORT"), ("orch", "ORCH_PORT")))
+    env = dict(os.environ, API_TARGET=target, API_SUITE="swarm-api")
+    try:
+        r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_api.py")],
+                           env=env, stdin=subprocess.DEVNULL, timeout=API_SUITE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"not done in {API_SUITE_TIMEOUT_S}s")
+    check(r.returncode == 0, "the conformance suite failed (its \"not ok swarm-api\" lines above)")
+
+
+@suite.test
 def api_through_the_gateway():
     name = f"swarm{os.getpid()}"
     r = gw.put("/api/v1/users", {"username": name, "password": PASSWORD})
@@ -474,8 +506,8 @@ def main():
     host_addr = host_address()
     if not host_addr:
         skip("this host has no IPv4 address to advertise")
-    ports = free_ports(2)
-    PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1])
+    ports = free_ports(4)
+    PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1], USERS_PORT=ports[2], RIDES_PORT=ports[3])
     ENV.update(os.environ)
     ENV.update({k: str(v) for k, v in PORTS.items()})
     ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="240",
@@ -485,6 +517,9 @@ def main():
     try:
         try:
             setup(host_addr)
+            with open(f"/tmp/{RUN}/direct-ports.yml", "w") as f:
+                f.write(DIRECT_PORTS % PORTS)
+            ENV.update(SWARM_STACK_FILES=f"/tmp/{RUN}/direct-ports.yml")
             t0 = time.monotonic()
             out = swarm_sh("up", 300)
             print(f"# stack {RUN} up in {time.monotonic() - t0:.1f}s\n# " + out.replace("\n", "\n# "), flush=True)
