@@ -109,10 +109,11 @@ label_nodes() {
 }
 
 # Whether a read goes through gateway, users, rides, the orchestrator and a slave (2xx: 200 or
-# 204, an empty list).
+# 204, an empty list). Each probe waits out the services' own deadline (ORCH_TIMEOUT_MS, 12 s):
+# one given up sooner would still be answered, and counted in _count, after `up` returned.
 serving() {
-    curl -fsS -o /dev/null --max-time 5 "$1/api/v1/users" 2>/dev/null &&
-        curl -fsS -o /dev/null --max-time 5 "$1/api/v1/rides?source=1&destination=2" 2>/dev/null
+    curl -fsS -o /dev/null --max-time 20 "$1/api/v1/users" 2>/dev/null &&
+        curl -fsS -o /dev/null --max-time 20 "$1/api/v1/rides?source=1&destination=2" 2>/dev/null
 }
 
 up() {

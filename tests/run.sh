@@ -19,7 +19,8 @@
 # test.h for C, harness.py's Suite for Python); the runner counts those
 # lines. A program that exits non-zero without a "not ok" line (a crash, a
 # sanitizer report) adds one failure of its own; one killed by the
-# per-program timeout (TEST_TIMEOUT, default 600 s) adds one failure; exit
+# per-program timeout (TEST_TIMEOUT, default 600 s; more for a program whose
+# source has a line "# test-timeout: SECONDS") adds one failure; exit
 # status 77 means "skipped" (e.g. a needed service is absent). The last line
 # is always "N passed, N failed" (", N skipped" only if something was), and
 # the exit status is 1 if anything failed.
@@ -92,13 +93,16 @@ trap 'echo "terminated; logs in $TMP" >&2; exit 143' TERM
 
 # run_prog NAME CMD... — runs one test program and counts its lines.
 run_prog() {
-    local name=$1 out rc ok notok
+    local name=$1 out rc ok notok limit
     shift
     NPROG=$((NPROG + 1))
     out=$TMP/prog.$NPROG.out
     : >"$out"
     say "== $name"
-    timeout -k 10 "$TIMEOUT" "$@" >"$out" 2>&1 </dev/null &
+    # A program may ask for more time than TIMEOUT in a line "# test-timeout: SECONDS".
+    limit=$(grep -m1 -ao '^# test-timeout: [0-9]*' "$name" 2>/dev/null | awk '{print $3}')
+    [ -n "$limit" ] && [ "$limit" -gt "$TIMEOUT" ] || limit=$TIMEOUT
+    timeout -k 10 "$limit" "$@" >"$out" 2>&1 </dev/null &
     CHILD=$!
     tail -n +1 -s 0.2 --pid="$CHILD" -f "$out" &
     TAILER=$!
@@ -113,7 +117,7 @@ run_prog() {
     PASSED=$((PASSED + ok))
     FAILED=$((FAILED + notok))
     if [ "$rc" = 124 ]; then
-        failed "$name: timed out after ${TIMEOUT}s"
+        failed "$name: timed out after ${limit}s"
     elif [ "$rc" = 77 ]; then
         skipped "$name: skipped (exit 77)"
     elif [ "$rc" != 0 ] && [ "$notok" = 0 ]; then

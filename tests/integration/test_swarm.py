@@ -1,40 +1,32 @@
+#!/usr/bin/env python3
+# test-timeout: 900
 """test_swarm.py — the stack on a three-node Docker Swarm (docker/swarm.sh, docker/swarm-stack.yml,
-the orchestrator's swarm runtime), on one machine.
+the orchestrator's swarm runtime), on one machine: this host's engine and two more dockerds in
+network namespaces of the run's (tests/lib/swarmnodes.py: how, and what is cleaned up).
 
-The nodes: this host's engine (the manager) and two more dockerds, each in a network namespace
-of this run's with a veth pair to the host: `nsenter --net=<ns> dockerd` with an empty config
-file (/etc/docker/daemon.json may set a data root), a data root, exec root, pid file and socket
-of its own under /tmp/<run> (`ip netns exec` is not used: it mounts a fresh /sys without the
-cgroup hierarchies, where dockerd cannot start). Each namespace has one address of its own
-(198.18.0.0/15, the benchmarking range) and reaches the host's address over the veth (a
-route on each side, no address added to the host); the host's engine makes a new swarm
-advertising its own address and the two join it as workers. The worker image reaches them by
-`docker save | docker -H ... load` (swarm.sh up with SWARM_NODES): there is no registry.
+With SWARM_HA=1 (the default) the stack is that of `HA=1 make swarm-up` (docker/swarm-stack.ha.yml):
+member k of the RabbitMQ cluster and of the ZooKeeper ensemble on node k, two orchestrators on the
+manager behind the leader lock; SWARM_HA=0 deploys the single-node topology instead.
 
-Checked, in this order: the three nodes are ready; the stack comes up (swarm.sh up) and the
-stack serves reads; the orchestrator's master and two slaves are Swarm services, one on each
+Checked, in this order: the three nodes are ready; the stack comes up (swarm.sh up: reads go
+through the gateway); the orchestrator's master and two slaves are Swarm services, one on each
 node (`docker node ps` per node); worker/list equals the tasks' container PIDs; the API
-conformance suite (test_api.py, as test_docker.py runs it, users and rides published on this
-host for its direct calls); API calls through the gateway; the orchestrator's container SIGKILLed, Swarm starts it again and it
-adopts the same workers; then one worker node's dockerd is stopped while writes go on: its workers
-are replaced on the other nodes, writes resume, and every acknowledged write is read back
-exactly once; at the end, everything the run made is gone.
+conformance suite (test_api.py, as test_docker.py runs it; users and rides published on this
+host for its direct calls); API calls through the gateway; the (active) orchestrator's container
+SIGKILLed: the standby, or Swarm's restart of it, adopts the same workers; with HA, under write
+load, SIGKILL of RabbitMQ node 1 and then of the ZooKeeper leader, writes acknowledged again within
+a bound each time; then one worker node's dockerd is stopped while writes go on (with HA it takes a
+broker and a ZooKeeper server with it): its workers are replaced on the other nodes, writes resume,
+and every acknowledged write is read back exactly once; at the end, everything the run made is gone.
 
-Everything is named after the run (rsw<pid>): the stack, the namespaces rsw<pid>n1/n2, the
-veths rsw<pid>h1/h2, /tmp/rsw<pid>. It is all removed at the end, also after a failure, and
-what an earlier run whose process is gone left behind is removed first — its swarm too, but
-only when this host's swarm is the one that run made (its node id is in /tmp/rsw<pid>/swarm).
-A host already in a swarm of anyone else's is not touched: the suite is skipped (exit 77), as
-it is without root, a Docker engine, dockerd, nsenter or ip, the images (docker/stack.sh
-build), or when a second dockerd cannot start here. REQUIRE_DOCKER=1 does not make these
-failures: a second engine is more than the container stack asks of a machine.
+Skipped (exit 77) where the machine cannot make the swarm (swarmnodes.preflight: no root, engine,
+dockerd, nsenter or ip, no images — docker/stack.sh build —, a second dockerd that cannot start,
+or a host already in a swarm of anyone else's). REQUIRE_DOCKER=1 does not make these failures: a
+second engine is more than the container stack asks of a machine.
 """
 import collections
-import glob
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,20 +34,21 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from apistack import ApiClient, free_ports, ride_ts  # noqa: E402
-from harness import ROOT, Client, Suite, check, pid_alive, wait_for  # noqa: E402
+from harness import TMP, Client, Suite, check, pid_alive, wait_for  # noqa: E402
 from load import WriteLoad  # noqa: E402
 from ops import PASSWORD, user  # noqa: E402
+from swarmnodes import (ENV, NODES, RUN, endpoint_mode, host_address, preflight, remove_run, setup, sh,  # noqa: E402
+                        skip, slow_wait, swarm_sh, workers_by_node)
 
-PREFIX = "rsw"
-RUN = f"{PREFIX}{os.getpid()}"
-ADDRS = ["198.18.0.11", "198.18.0.12"]  # one per namespace of this run's, nowhere else
+HA = os.environ.get("SWARM_HA", "1") == "1"
 APP_IMAGE = os.environ.get("APP_IMAGE", "rideshare-app")  # the C services' and the workers' (swarm.sh's too)
-IMAGES = [APP_IMAGE, "rideshare-gateway", "rideshare-rabbitmq", "rideshare-zookeeper",
-          "rideshare-prometheus"]
+IMAGES = [APP_IMAGE, "rideshare-gateway", "rideshare-rabbitmq", "rideshare-zookeeper", "rideshare-prometheus"]
+# What the two extra nodes run: workers, users and rides; with HA a broker and a ZooKeeper server too.
+NODE_IMAGES = [APP_IMAGE] + (["rideshare-rabbitmq", "rideshare-zookeeper"] if HA else [])
 suite = Suite("swarm")
-ENV = {}
 PORTS = {}
-API_SUITE_TIMEOUT_S = 600
+API_SUITE_TIMEOUT_S = 300
+RESUME_S = 12.0  # writes acknowledged again within this after a broker's or a ZooKeeper server's kill
 # Laid over the stack (swarm.sh's SWARM_STACK_FILES): users and rides published on the manager,
 # this host, as compose publishes them, for the conformance suite's direct calls.
 DIRECT_PORTS = """version: "3.8"
@@ -67,270 +60,57 @@ services:
     ports: [{target: 80, published: %(RIDES_PORT)d, protocol: tcp, mode: host}]
     deploy: {placement: {constraints: ["node.role==manager"]}}
 """
+gw = None
 
 
-def sh(*argv, timeout=120, check_rc=True, env=None):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    if check_rc and r.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: status {r.returncode}: {r.stderr.strip()[-800:]}")
-    return r.stdout
-
-
-def skip(why):
-    print(f"skip: {why}", flush=True)
-    sys.exit(77)
-
-
-class Node:
-    """One extra dockerd in a network namespace of run's."""
-
-    def __init__(self, run, k):
-        self.k, self.ns, self.host_if, self.ns_if = k, f"{run}n{k}", f"{run}h{k}", f"{run}c{k}"
-        self.addr = ADDRS[k - 1]
-        self.dir = f"/tmp/{run}/n{k}"
-        self.sock = f"{self.dir}/d.sock"
-        self.pidfile = f"{self.dir}/d.pid"
-        self.proc, self.node_id = None, ""
-
-    def docker(self, *args, timeout=120, check_rc=True):
-        return sh("docker", "-H", f"unix://{self.sock}", *args, timeout=timeout, check_rc=check_rc)
-
-    def daemon_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
-
-    def make_net(self, host_addr):
-        ip = ["ip", "-n", self.ns]
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
-        sh("ip", "link", "set", self.ns_if, "netns", self.ns)
-        sh(*ip, "link", "set", "lo", "up")
-        sh(*ip, "addr", "add", f"{self.addr}/32", "dev", self.ns_if)
-        sh(*ip, "link", "set", self.ns_if, "up")
-        # Everything off the namespace goes out on the veth; the host answers ARP for its own address.
-        sh(*ip, "route", "add", "default", "dev", self.ns_if)
-        sh("ip", "link", "set", self.host_if, "up")
-        sh("ip", "route", "add", f"{self.addr}/32", "dev", self.host_if, "src", host_addr)
-
-    def start(self):
-        os.makedirs(self.dir, exist_ok=True)
-        cfg = f"{self.dir}/daemon.json"
-        with open(cfg, "w") as f:
-            f.write("{}\n")
-        log = open(f"{self.dir}/dockerd.log", "w")
-        env = dict(os.environ, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE="1")
-        self.proc = subprocess.Popen(
-            ["nsenter", f"--net=/var/run/netns/{self.ns}", "dockerd", "--config-file", cfg,
-             "--data-root", f"{self.dir}/data", "--exec-root", f"{self.dir}/x", "--pidfile", self.pidfile,
-             "-H", f"unix://{self.sock}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        log.close()
-
-    def ready(self):
-        if self.proc.poll() is not None:
-            return "exited"
-        r = subprocess.run(["docker", "-H", f"unix://{self.sock}", "version"], capture_output=True, timeout=30)
-        return r.returncode == 0
-
-    def log_tail(self, n=15):
-        try:
-            with open(f"{self.dir}/dockerd.log") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout=30):
-        """SIGTERM to dockerd (it stops its containers and its containerd), then waits."""
-        pid = (self.proc.pid if self.proc and self.proc.poll() is None else 0) or self.daemon_pid()
-        if pid and pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while pid_alive(pid) and time.monotonic() < deadline:
-                if self.proc and self.proc.pid == pid:
-                    self.proc.poll()
-                time.sleep(0.2)
-        if self.proc:
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def ns_pids(ns):
-    r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
-    return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
-
-
-def remove_run(run, ours):
-    """Removes what the run named run made; ours: it is this process's run (else a dead one's)."""
-    base = f"/tmp/{run}"
-    host_swarm = ""
-    try:
-        with open(f"{base}/swarm") as f:
-            host_swarm = f.read().strip()
-    except OSError:
-        pass
-    info = json.loads(sh("docker", "info", "--format", "{{json .Swarm}}", check_rc=False) or "{}")
-    owned = host_swarm and info.get("NodeID") == host_swarm and info.get("LocalNodeState") == "active"
-    if owned:
-        env = dict(ENV if ours else os.environ, RIDESHARE_STACK=run)
-        subprocess.run([os.path.join(ROOT, "docker", "swarm.sh"), "down"], env=env, capture_output=True,
-                       timeout=180)
-    for k in (1, 2):
-        n = Node(run, k)
-        if os.path.exists(n.sock):
-            n.docker("swarm", "leave", "--force", timeout=30, check_rc=False)
-        n.stop()
-        # Whatever still runs in the namespace (a containerd or shim left by a killed dockerd) is ours.
-        for pid in ns_pids(n.ns):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    if owned:
-        sh("docker", "swarm", "leave", "--force", timeout=60, check_rc=False)
-    # Mounts under the run's directory (layers, container namespaces), deepest first.
-    mounts = [m for m in sh("findmnt", "-rn", "-o", "TARGET", check_rc=False).split() if m.startswith(base + "/")]
-    for m in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
-    for k in (1, 2):
-        n = Node(run, k)
-        subprocess.run(["ip", "link", "del", n.host_if], capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", n.ns], capture_output=True, timeout=30)
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def remove_stale():
-    runs = {os.path.basename(d) for d in glob.glob(f"/tmp/{PREFIX}[0-9]*")}
-    runs |= {m.group(1) for m in (re.match(rf"({PREFIX}\d+)n\d$", ln.split()[0])
-                                  for ln in sh("ip", "netns", "list", check_rc=False).splitlines() if ln.split())
-             if m}
-    for run in sorted(runs):
-        m = re.fullmatch(rf"{PREFIX}(\d+)", run)
-        if m and run != RUN and not pid_alive(int(m.group(1))):
-            print(f"# removing what {run} left", flush=True)
-            remove_run(run, ours=False)
-
-
-def host_address():
-    out = sh("ip", "-4", "route", "get", "192.0.2.200", check_rc=False)
-    m = re.search(r"\bsrc (\d+\.\d+\.\d+\.\d+)", out)
-    if m:
-        return m.group(1)
-    for line in sh("ip", "-4", "-o", "addr", "show", "scope", "global", check_rc=False).splitlines():
-        m = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", line)
-        if m:
-            return m.group(1)
-    return None
-
-
-def endpoint_mode():
-    """vip where this kernel has IPVS (Swarm's virtual IPs), else dnsrr."""
-    return "vip" if os.path.exists("/proc/net/ip_vs") else "dnsrr"
-
-
-def preflight():
-    if os.geteuid() != 0:
-        skip("needs root (network namespaces, a second dockerd)")
-    for tool in ("docker", "dockerd", "nsenter", "ip", "findmnt", "containerd"):
-        if not shutil.which(tool):
-            skip(f"{tool} not found")
-    try:
-        if subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode != 0:
-            skip("no Docker engine")
-    except (OSError, subprocess.TimeoutExpired):
-        skip("no Docker engine")
-    missing = [i for i in IMAGES if subprocess.run(["docker", "image", "inspect", i], capture_output=True,
-                                                   timeout=60).returncode != 0]
-    if missing:
-        skip(f"images not built: {' '.join(missing)} (docker/stack.sh build)")
-    remove_stale()
-    state = json.loads(sh("docker", "info", "--format", "{{json .Swarm}}")).get("LocalNodeState")
-    if state != "inactive":
-        skip(f"this engine is in a swarm already (state {state}): not ours to change")
-
-
-NODES = []
-SWARM = {"made": False}
-
-
-def setup(host_addr):
-    """The two nodes, the swarm, the images; raises on what is a failure, skips on what this
-    machine cannot do."""
-    os.makedirs(f"/tmp/{RUN}", exist_ok=True)
-    for k in (1, 2):
-        n = Node(RUN, k)
-        NODES.append(n)
-        try:
-            n.make_net(host_addr)
-        except AssertionError as e:
-            skip(f"cannot make a network namespace with a veth pair: {e}")
-        n.start()
-    for n in NODES:
-        try:
-            st = slow_wait(lambda: n.ready(), 90, f"dockerd in {n.ns}", every=0.5)
-        except AssertionError:
-            st = "timeout"
-        if st is not True:
-            print(f"# dockerd in {n.ns}: {st}\n# " + n.log_tail().replace("\n", "\n# "), flush=True)
-            skip(f"a second dockerd does not start in a network namespace here ({st})")
-    t0 = time.monotonic()
-    sh("docker", "swarm", "init", "--advertise-addr", host_addr, "--listen-addr", f"{host_addr}:2377")
-    SWARM["made"] = True
-    node_id = json.loads(sh("docker", "info", "--format", "{{json .Swarm}}"))["NodeID"]
-    with open(f"/tmp/{RUN}/swarm", "w") as f:
-        f.write(node_id + "\n")
-    token = sh("docker", "swarm", "join-token", "-q", "worker").strip()
-    for n in NODES:
-        n.docker("swarm", "join", "--token", token, "--advertise-addr", n.addr, f"{host_addr}:2377", timeout=120)
-        n.node_id = json.loads(n.docker("info", "--format", "{{json .Swarm}}"))["NodeID"]
-    print(f"# swarm of 3 made in {time.monotonic() - t0:.1f}s", flush=True)
-    # The two nodes run workers, users and rides, never the infrastructure: the one image they
-    # need, copied by swarm.sh up as on a real swarm (docker save | docker -H <node> load).
-    ENV.update(SWARM_NODES=" ".join(f"unix://{n.sock}" for n in NODES), SWARM_IMAGES=APP_IMAGE)
-
-
-def swarm_sh(cmd, timeout):
-    return sh(os.path.join(ROOT, "docker", "swarm.sh"), cmd, timeout=timeout, env=ENV)
-
-
-def node_ids():
-    return sh("docker", "node", "ls", "-q").split()
-
-
-def workers_by_node(nodes=None):
-    """{node id: [worker task names]} of the running worker tasks, from `docker node ps`."""
-    out = {}
-    for nid in nodes or node_ids():
-        r = subprocess.run(["docker", "node", "ps", nid, "--filter", "desired-state=running",
-                            "--format", "{{.Name}} {{.CurrentState}}"], capture_output=True, text=True, timeout=60)
-        rows = [ln.split(None, 1) for ln in r.stdout.splitlines()]
-        names = [row[0] for row in rows
-                 if len(row) == 2 and row[0].startswith(f"{RUN}-worker-") and row[1].startswith("Running")]
-        out[nid] = names
+def orch_ports():
+    """{service name: host port} of the orchestrator(s)."""
+    out = {"orchestrator": PORTS["ORCH_PORT"]}
+    if HA:
+        out["orchestrator-2"] = PORTS["ORCH2_PORT"]
     return out
 
 
+def active_orchestrator():
+    """(service, port) of the orchestrator that answers for the stack (the active one of the
+    pair), or (None, None) while none does."""
+    for svc, port in orch_ports().items():
+        if not HA:
+            return svc, port
+        try:
+            r = ApiClient(port).get("/api/v1/role")
+        except OSError:
+            continue
+        if r.status == 200 and r.is_json and r.json.get("role") == "active":
+            return svc, port
+    return None, None
+
+
+def orch():
+    port = active_orchestrator()[1]
+    return ApiClient(port) if port else None
+
+
 def worker_list():
-    """The orchestrator's worker/list, or None while it does not answer."""
+    """The orchestrator's worker/list, or None while none answers."""
+    o = orch()
     try:
-        r = orch.get("/api/v1/worker/list")
+        r = o.get("/api/v1/worker/list") if o else None
     except OSError:
         return None
-    return json.loads(r.data) if r.status == 200 else None
+    return json.loads(r.data) if r is not None and r.status == 200 else None
 
 
-def slow_wait(cond, timeout, what, every=1.0):
-    """wait_for for conditions that ask Docker: a look every so often, not every 20 ms."""
-    def paced():
-        v = cond()
-        if not v:
-            time.sleep(every)
-        return v
-    return wait_for(paced, timeout, what)
+def containers(service):
+    """[(node's docker argv prefix, container id)] of the running containers of the stack's
+    service (a worker's: "-worker-<id>"), on every node."""
+    name = f"{RUN}{service}" if service.startswith("-") else f"{RUN}_{service}"
+    out = []
+    for prefix in [["docker"]] + [["docker", "-H", f"unix://{n.sock}"] for n in NODES if n.proc.poll() is None]:
+        ids = sh(*prefix, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={name}",
+                 check_rc=False).split()
+        out += [(prefix, c) for c in ids]
+    return out
 
 
 @suite.test
@@ -370,8 +150,10 @@ def conformance_suite_through_the_gateway():
         r = ApiClient(PORTS[svc]).delete("/api/v1/_count")
         check(r.status == 200, f"DELETE _count on {svc}: {r}")
     target = ",".join(f"{k}={PORTS[p]}" for k, p in (("gw", "GATEWAY_PORT"), ("users", "USERS_PORT"),
-                                                      ("rides", "RIDES_PORT"), ("orch", "ORCH_PORT")))
-    env = dict(os.environ, API_TARGET=target, API_SUITE="swarm-api")
+                                                      ("rides", "RIDES_PORT")))
+    port = active_orchestrator()[1]
+    check(port is not None, "an active orchestrator")
+    env = dict(os.environ, API_TARGET=f"{target},orch={port}", API_SUITE="swarm-api")
     try:
         r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_api.py")],
                            env=env, stdin=subprocess.DEVNULL, timeout=API_SUITE_TIMEOUT_S)
@@ -399,32 +181,131 @@ def api_through_the_gateway():
 
 @suite.test
 def a_killed_orchestrator_adopts_its_workers():
-    """SIGKILL to the orchestrator's container: Swarm starts it again, and the new one adopts the
-    running worker services (by label) instead of starting others."""
+    """SIGKILL to the (active) orchestrator's container: the standby takes over, or Swarm starts
+    the killed one again; either adopts the running worker services (by label) instead of starting
+    others."""
     before = slow_wait(lambda: (lambda w: w if w and len(w) == 3 else None)(worker_list()), 30, "three workers")
-    cid = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={RUN}_orchestrator").split()
-    check(len(cid) == 1, f"orchestrator containers: {cid}")
-    sh("docker", "kill", "-s", "KILL", cid[0])
-    slow_wait(lambda: worker_list() == before and sh("docker", "ps", "-q", "--filter",
-                                                      f"label=com.docker.swarm.service.name={RUN}_orchestrator")
-              .split() not in ([], cid), 120, f"a new orchestrator listing the same workers {before}")
+    svc, _ = active_orchestrator()
+    cids = containers(svc)
+    check(len(cids) == 1, f"{svc} containers: {cids}")
+    prefix, cid = cids[0]
+    t0 = time.monotonic()
+    sh(*prefix, "kill", "-s", "KILL", cid)
+    slow_wait(lambda: worker_list() == before and [c for _, c in containers(svc)] not in ([], [cid]), 120,
+              f"an orchestrator listing the same workers {before}, and {svc} running again")
+    print(f"# {svc} killed: {active_orchestrator()[0]} active with the same workers "
+          f"{time.monotonic() - t0:.1f}s later", flush=True)
+
+
+def zk_mode(prefix, cid):
+    """The ZooKeeper server's mode (leader, follower...; "" when it does not answer)."""
+    r = subprocess.run([*prefix, "exec", cid, "bash", "-c",
+                        "exec 3<>/dev/tcp/127.0.0.1/2181 && echo srvr >&3 && timeout 2 cat <&3"],
+                       capture_output=True, text=True, timeout=30)
+    return next((ln.split(":", 1)[1].strip() for ln in r.stdout.splitlines() if ln.startswith("Mode:")), "")
+
+
+def zk_leader():
+    """(service, docker argv prefix, container) of the ZooKeeper server leading the ensemble, or None."""
+    for svc in ("zookeeper", "zookeeper-2", "zookeeper-3"):
+        for prefix, cid in containers(svc):
+            if zk_mode(prefix, cid) == "leader":
+                return svc, prefix, cid
+    return None
+
+
+def infra_whole():
+    """HA: whether the RabbitMQ cluster runs its three nodes and the three ZooKeeper servers
+    serve (a killed member that Swarm started again has rejoined): a fault is injected only into
+    a whole system, else it would be a second one."""
+    if not HA:
+        return True
+    broker = next((c for svc in ("rabbitmq", "rabbitmq-2", "rabbitmq-3") for c in containers(svc)), None)
+    if broker is None:
+        return False
+    r = subprocess.run([*broker[0], "exec", broker[1], "rabbitmqctl", "-q", "eval",
+                        "length(rabbit_nodes:all_running())."], capture_output=True, text=True, timeout=60)
+    if r.stdout.strip() != "3":
+        return False
+    modes = [zk_mode(*c) for svc in ("zookeeper", "zookeeper-2", "zookeeper-3") for c in containers(svc)[:1]]
+    return sorted(modes) == ["follower", "follower", "leader"]
+
+
+def kill_under_load(load, what, target):
+    """SIGKILLs target's container while load runs; the time to the first acknowledgement of a
+    write sent after the kill and the longest stretch without one (within 15 s) are printed, and
+    that stretch must stay within RESUME_S."""
+    prefix, cid = target
+    slow_wait(infra_whole, 180, f"three RabbitMQ nodes and three ZooKeeper servers, before the kill of {what}")
+    n = len(load.acked)
+    wait_for(lambda: len(load.acked) >= n + 20, 60, f"writes flowing before the kill of {what}")
+    t_kill = time.monotonic()
+    sh(*prefix, "kill", "-s", "KILL", cid)
+    resumed = wait_for(lambda: load.first_ack_sent_after(t_kill), 60, f"a write acknowledged after the kill of {what}")
+    end = time.monotonic() + max(0.0, 15.0 - (time.monotonic() - t_kill))
+    while time.monotonic() < end:
+        time.sleep(0.5)
+    with load.lock:
+        acks = sorted(a for _, a in load.acked.values() if a >= t_kill)
+    gap = max((b - a for a, b in zip([t_kill] + acks, acks)), default=15.0)
+    print(f"# {what} killed: a write sent after it acknowledged {resumed:.1f}s later; longest stretch without "
+          f"an acknowledgement {gap:.1f}s", flush=True)
+    check(gap <= RESUME_S, f"{gap:.1f}s without an acknowledged write after the kill of {what}")
+
+
+@suite.test
+def a_broker_a_zookeeper_server_and_the_master_killed_under_write_load():
+    """HA only: RabbitMQ node 1 (every client's first, on the manager; Swarm restarts it), then the
+    ZooKeeper leader, then the master's container, wherever each runs (with the orchestrator's
+    kill above, test_docker_ha.py's sequence); nothing acknowledged is lost (checked with the
+    node's stop, which reads back this load's writes too)."""
+    if not HA:
+        print("# single-node topology (SWARM_HA=0): nothing to kill here", flush=True)
+        return
+    db = Client(active_orchestrator()[1])
+    st, body = db.write(user("owner"))
+    check(st in (200, 409), f"owner: {st} {body}")
+    load = WriteLoad(db, threads=4, base=1_000_000_000)  # rides of its own: the node's stop reads both
+    try:
+        cids = containers("rabbitmq")
+        check(len(cids) == 1, f"rabbitmq containers: {cids}")
+        kill_under_load(load, "RabbitMQ node 1", cids[0])
+        slow_wait(infra_whole, 180, "three RabbitMQ nodes and three ZooKeeper servers again")
+        leader = slow_wait(zk_leader, 60, "a ZooKeeper leader")
+        kill_under_load(load, f"the ZooKeeper leader ({leader[0]})", leader[1:])
+        r = orch().get("/api/v1/status")
+        check(r.status == 200 and r.json.get("master"), f"status: {r}")
+        cids = containers(f"-worker-{r.json['master']}")
+        check(len(cids) == 1, f"the master's containers: {cids}")
+        kill_under_load(load, "the master", cids[0])
+    finally:
+        load.finish()
+    ACKED.update(load.acked)
+
+
+ACKED = {}  # the writes acknowledged by the HA kills' load, read back after the node's stop
 
 
 def read_ride_ts():
-    db = Client(PORTS["ORCH_PORT"])
+    """{ts: copies} of owner's rides, or None while no replica answers (503: the slaves that
+    replaced the lost ones may still be catching up)."""
+    db = Client(active_orchestrator()[1])
     st, body = db.read({"op": "select", "table": "rides", "columns": ["ts"], "where": {"created_by": "owner"},
                         "limit": 100000})
+    if st == 503:
+        return None
     check(st == 200, f"db/read of the rides: {st} {body}")
     return collections.Counter(row["ts"] for row in body["rows"])
 
 
 @suite.test
 def a_node_stopped_under_write_load():
-    db = Client(PORTS["ORCH_PORT"])
+    db = Client(active_orchestrator()[1])
     st, body = db.write(user("owner"))
     check(st in (200, 409), f"owner: {st} {body}")
+    slow_wait(infra_whole, 180, "three RabbitMQ nodes and three ZooKeeper servers, before the stop")
     before = workers_by_node()
-    r = orch.get("/api/v1/status")
+    r = orch().get("/api/v1/status")
     check(r.status == 200, f"status: {r}")
     master = f"{RUN}-worker-{json.loads(r.data)['master']}."
     # The node of the master when it is one of the extra two (a failover), else one with a slave.
@@ -461,11 +342,12 @@ def a_node_stopped_under_write_load():
         load.finish()
     down = sh("docker", "node", "inspect", "--format", "{{.Status.State}}", victim.node_id).strip()
     print(f"# {victim.ns} is {down} for the swarm", flush=True)
-    counts = slow_wait(lambda: (lambda c: c if all(c.get(ts) for ts in load.acked) else None)(read_ride_ts()), 30,
+    ACKED.update(load.acked)
+    counts = slow_wait(lambda: (lambda c: c if c and all(c.get(ts) for ts in ACKED) else None)(read_ride_ts()), 60,
                       "every acknowledged write read back")
     twice = {ts: c for ts, c in counts.items() if c != 1}
     check(not twice, f"rides written more than once: {list(twice.items())[:10]}")
-    print(f"# {len(load.acked)} acknowledged writes, all read back once ({len(load.refused)} refused)",
+    print(f"# {len(ACKED)} acknowledged writes, all read back once ({len(load.refused)} refused)",
           flush=True)
 
 
@@ -488,10 +370,26 @@ def everything_removed():
 DONE = {"teardown": False}
 
 
+def keep_logs():
+    """After a failure: the last lines of every service of the stack, workers included, into
+    TEST_TMP/swarm-logs (the stack itself is removed)."""
+    out = os.path.join(TMP, "swarm-logs")
+    os.makedirs(out, exist_ok=True)
+    names = sh("docker", "service", "ls", "--format", "{{.Name}}", check_rc=False).split()
+    for name in (n for n in names if n.startswith(RUN)):
+        r = subprocess.run(["docker", "service", "logs", "--raw", "--timestamps", "--tail", "2000", name],
+                           capture_output=True, text=True, timeout=120)
+        with open(os.path.join(out, f"{name}.log"), "w") as f:
+            f.write(r.stdout + r.stderr)
+    print(f"# the services' logs: {out}", flush=True)
+
+
 def teardown():
     if DONE["teardown"]:
         return
     DONE["teardown"] = True
+    if suite.failed:
+        keep_logs()
     remove_run(RUN, ours=True)
 
 
@@ -500,33 +398,35 @@ def on_term(signum, frame):
 
 
 def main():
-    global gw, orch
+    global gw
     signal.signal(signal.SIGTERM, on_term)
-    preflight()
+    preflight(IMAGES)
     host_addr = host_address()
     if not host_addr:
         skip("this host has no IPv4 address to advertise")
-    ports = free_ports(4)
-    PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1], USERS_PORT=ports[2], RIDES_PORT=ports[3])
+    ports = free_ports(5)
+    PORTS.update(GATEWAY_PORT=ports[0], ORCH_PORT=ports[1], USERS_PORT=ports[2], RIDES_PORT=ports[3],
+                 ORCH2_PORT=ports[4])
     ENV.update(os.environ)
     ENV.update({k: str(v) for k, v in PORTS.items()})
-    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2", SCALE_WINDOW_S="900", UP_TIMEOUT="240",
+    ENV.update(RIDESHARE_STACK=RUN, SWARM_BUILD="0", ENDPOINT_MODE=endpoint_mode(), INITIAL_SLAVES="2",
+               SCALE_WINDOW_S="900", UP_TIMEOUT="300", HA="1" if HA else "0",
                ADMIN_TOKEN="", BROKER_SECRETS_DIR=f"/tmp/{RUN}/secrets")
     ENV.pop("ADMIN_TOKEN_FILE", None)
     ENV.pop("DOCKER_HOST", None)
     try:
         try:
-            setup(host_addr)
+            setup(host_addr, NODE_IMAGES)
             with open(f"/tmp/{RUN}/direct-ports.yml", "w") as f:
                 f.write(DIRECT_PORTS % PORTS)
             ENV.update(SWARM_STACK_FILES=f"/tmp/{RUN}/direct-ports.yml")
             t0 = time.monotonic()
-            out = swarm_sh("up", 300)
+            out = swarm_sh("up", 360)
             print(f"# stack {RUN} up in {time.monotonic() - t0:.1f}s\n# " + out.replace("\n", "\n# "), flush=True)
         except AssertionError as e:
             print(f"not ok swarm: setup ({str(e)[-600:]})", flush=True)
             sys.exit(1)
-        gw, orch = ApiClient(PORTS["GATEWAY_PORT"]), ApiClient(PORTS["ORCH_PORT"])
+        gw = ApiClient(PORTS["GATEWAY_PORT"])
         suite.run()
     finally:
         teardown()
