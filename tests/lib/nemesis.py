@@ -15,11 +15,20 @@ target supports, injects it, waits a random time, heals it, and records both end
   partition-master-mq   the master cut off from RabbitMQ only (it keeps ZooKeeper)
   partition-orch-zk     the orchestrator cut off from ZooKeeper
   partition-slave-mq    a slave cut off from RabbitMQ (the log)
+  kill-broker           (HA targets) SIGKILL of one RabbitMQ node of the cluster, chosen at random,
+                        started again when the fault's time is up
+  kill-zk               (HA targets) the same for one ZooKeeper server of the ensemble
+
+With the HA pair of orchestrators the target acts on the active one (kill, pause, partition)
+and asks the active one (admin, workers); a killed one is started again on heal (a standby then).
 
 A target is the stack under test, seen through a small interface (nemesis_process.py,
 nemesis_docker.py): workers() (the orchestrator's status: id, pid, role, state), kill(who),
 pause(who) / resume(who), partition(who, peer) -> heal function or None (None: that target has
-no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup().
+no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup(); an HA target also
+can_kill_infra() -> True, kill_node(peer, rng) -> the node killed, start_node(node) -> note, and
+wait_ready() -> note: after each heal the nemesis waits for it (every node back and healthy, an
+active orchestrator), so that the next fault is again a single one.
 `who` is ("worker", worker dict) or ("orchestrator", None).
 
 A fault's recorded start is the moment its injection has taken effect (the kill sent, the pause
@@ -35,9 +44,11 @@ import threading
 import time
 
 KINDS = ["kill-worker", "kill-orchestrator", "crash-master", "promote", "pause-master", "pause-orchestrator",
-         "partition-master-zk", "partition-master-mq", "partition-orch-zk", "partition-slave-mq"]
+         "partition-master-zk", "partition-master-mq", "partition-orch-zk", "partition-slave-mq",
+         "kill-broker", "kill-zk"]
 PARTITIONS = {"partition-master-zk": ("master", "zk"), "partition-master-mq": ("master", "mq"),
               "partition-orch-zk": ("orchestrator", "zk"), "partition-slave-mq": ("slave", "mq")}
+INFRA_KILLS = {"kill-broker": "mq", "kill-zk": "zk"}
 
 
 class Skip(Exception):
@@ -81,6 +92,7 @@ class Nemesis:
                 except Skip as e:
                     self.skipped[kind] = self.skipped.get(kind, 0) + 1
                     self.log(f"# nemesis: {kind} skipped: {e}")
+                    self.heal_all()  # what was registered before the skip (nothing took effect)
                 except Exception as e:  # a fault that could not be injected is reported, not fatal
                     self.skipped[kind] = self.skipped.get(kind, 0) + 1
                     self.log(f"# nemesis: {kind} failed to inject: {type(e).__name__}: {e}")
@@ -100,6 +112,12 @@ class Nemesis:
         if heal is not None:
             note = self._heal(heal) or ""
         self.h.fault_end(rec, note)
+        ready = getattr(self.t, "wait_ready", None)
+        if ready is not None and not self.stop_ev.is_set():
+            t0 = time.monotonic()
+            what = ready()
+            if what:
+                self.log(f"# nemesis: {kind} over ({note}); {what} {time.monotonic() - t0:.1f}s later")
 
     def _register(self, heal):
         with self.lock:
@@ -179,6 +197,11 @@ class Nemesis:
                 raise Skip("no partition backend for this target")
             holder.append(undo)
             return self.h.fault_start(kind, _name(who), f"from {peer}"), heal
+        if kind in INFRA_KILLS:
+            holder = []
+            heal = self._register(lambda: t.start_node(holder[0]) if holder else None)
+            holder.append(t.kill_node(INFRA_KILLS[kind], self.rng))
+            return self.h.fault_start(kind, holder[0], "SIGKILL"), heal
         raise ValueError(f"unknown fault kind {kind}")
 
 
@@ -207,5 +230,8 @@ def _name(who):
 
 
 def supported(target, kinds):
-    """The kinds target can inject (partitions only with a partition backend)."""
-    return [k for k in kinds if k not in PARTITIONS or target.can_partition()]
+    """The kinds target can inject (partitions only with a partition backend, kills of RabbitMQ
+    and ZooKeeper nodes only where there are several)."""
+    infra = getattr(target, "can_kill_infra", lambda: False)()
+    return [k for k in kinds
+            if (k not in PARTITIONS or target.can_partition()) and (k not in INFRA_KILLS or infra)]
