@@ -122,6 +122,7 @@ USES_test_console_keys   := console
 USES_test_console_model  := console
 USES_test_console_series := console
 USES_test_dbclient       := rest
+USES_test_dbclient_silent := rest
 USES_test_events         := orchestrator
 USES_test_replica        := worker
 USES_test_rides_areas    := rides rest

@@ -64,6 +64,10 @@ PREFIX = "nemha" if HA else "nemesis"
 SECONDS = float(os.environ.get("NEMESIS_SECONDS", "600"))
 OUT = os.environ.get("NEMESIS_OUT", os.path.join(ROOT, "docs", "reliability-ha.md" if HA else "reliability.md"))
 SESSION_S = 4.0  # the orchestrator's default ZK_SESSION_MS, which compose does not set
+# The clients' timeout: with HA shorter, so that a client whose request is stuck on a frozen or
+# cut-off active orchestrator (its outcome unknown) sends its next one while the fault lasts —
+# to the orchestrator that took over — as a population of clients would keep arriving.
+CLIENT_TIMEOUT_S = 5.0 if HA else 20.0
 SETTINGS = {"MAX_SLAVES": 3, "SCALE_WINDOW_S": 60, "READS_PER_SLAVE": 2000, "LOG_LEVEL": "info"}
 
 
@@ -124,7 +128,8 @@ the top of `bench/nemesis.py`, `tests/lib/nemesis.py` and `tests/lib/checker.py`
 Run: {at}, commit {at_commit},
 seed {seed}, {res.duration:.0f} s, {'HA ' if HA else ''}container stack `{stack}` on Docker
 {subprocess.run(['docker', 'version', '-f', '{{.Server.Version}}'], capture_output=True, text=True).stdout.strip()},
-settings {', '.join(f'{k}={v}' for k, v in SETTINGS.items())}, ZooKeeper session {SESSION_S:.0f} s.
+settings {', '.join(f'{k}={v}' for k, v in SETTINGS.items())}, ZooKeeper session {SESSION_S:.0f} s,
+clients' timeout {CLIENT_TIMEOUT_S:.0f} s.
 Command:
 
 ```sh
@@ -230,7 +235,7 @@ def main():
         kinds = supported(target, kinds)
         history = History()
         load = Workload(history, ports["GATEWAY_PORT"], target.orch_port, f"n{seed % 100000}", seed=seed,
-                        think_s=0.005)
+                        think_s=0.005, timeout=CLIENT_TIMEOUT_S)
         if pair:  # the DB API half follows the active orchestrator, as users and rides do
             pair.on_change(lambda port: setattr(load, "orch", port))
         load.create_owner()

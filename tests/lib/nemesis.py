@@ -29,7 +29,8 @@ no partition backend), restart_orchestrator(), admin(method, path, body), sessio
 can_kill_infra() -> True, kill_node(peer, rng) -> the node killed, start_node(node) -> note, and
 wait_ready() -> note: after each heal the nemesis waits for it (every node back and healthy, an
 active orchestrator), so that the next fault is again a single one.
-`who` is ("worker", worker dict) or ("orchestrator", None).
+`who` is ("worker", worker dict) or ("orchestrator", None) — with a pair, ("orchestrator", the
+active one's service name), from the target's active_orchestrator().
 
 A fault's recorded start is the moment its injection has taken effect (the kill sent, the pause
 or the firewall rules in place); a promote's is when it was asked for. Everything a fault changes
@@ -155,6 +156,16 @@ class Nemesis:
             raise Skip(f"no {role} worker")
         return self.rng.choice(pool)
 
+    def _orchestrator(self):
+        """("orchestrator", None), or with a pair ("orchestrator", the active one's name)."""
+        active = getattr(self.t, "active_orchestrator", None)
+        if active is None:
+            return ("orchestrator", None)
+        name = active()
+        if name is None:
+            raise Skip("no orchestrator is active")
+        return ("orchestrator", name)
+
     def _inject(self, kind):
         t = self.t
         if kind == "kill-worker":
@@ -162,9 +173,10 @@ class Nemesis:
             t.kill(("worker", w))
             return self.h.fault_start(kind, f"{w['role']} {w['id']}", f"pid {w['pid']}"), None
         if kind == "kill-orchestrator":
+            who = self._orchestrator()
             heal = self._register(lambda: t.restart_orchestrator())
-            t.kill(("orchestrator", None))
-            return self.h.fault_start(kind, "orchestrator", ""), heal
+            t.kill(who)
+            return self.h.fault_start(kind, _name(who), ""), heal
         if kind == "crash-master":
             st, body = t.admin("POST", "/api/v1/crash/master", None)
             if st is None:
@@ -181,13 +193,13 @@ class Nemesis:
             rec["detail"] = f"answer {st} {body}"
             return rec, None
         if kind in ("pause-master", "pause-orchestrator"):
-            who = ("worker", self._pick("master")) if kind == "pause-master" else ("orchestrator", None)
+            who = ("worker", self._pick("master")) if kind == "pause-master" else self._orchestrator()
             heal = self._register(lambda: t.resume(who))
             t.pause(who)
             return self.h.fault_start(kind, _name(who), ""), heal
         if kind in PARTITIONS:
             role, peer = PARTITIONS[kind]
-            who = ("orchestrator", None) if role == "orchestrator" else ("worker", self._pick(role))
+            who = self._orchestrator() if role == "orchestrator" else ("worker", self._pick(role))
             holder = []
             # Registered before the cut: a heal that runs before the cut is made undoes nothing.
             heal = self._register(lambda: holder[0]() if holder else None)
@@ -226,7 +238,9 @@ class OrchestratorView:
 
 def _name(who):
     kind, w = who
-    return "orchestrator" if kind == "orchestrator" else f"{w['role']} {w['id']}"
+    if kind == "orchestrator":
+        return w or "orchestrator"
+    return f"{w['role']} {w['id']}"
 
 
 def supported(target, kinds):

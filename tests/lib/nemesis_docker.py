@@ -36,7 +36,7 @@ import subprocess
 import time
 
 from history import OK, Call
-from nemesis import OrchestratorView, Skip
+from nemesis import OrchestratorView
 
 PEERS = {"zk": ("zookeeper",), "mq": ("rabbitmq",)}
 PEERS_HA = {"zk": ("zookeeper", "zookeeper-2", "zookeeper-3"), "mq": ("rabbitmq", "rabbitmq-2", "rabbitmq-3")}
@@ -59,6 +59,10 @@ class DockerTarget(OrchestratorView):
     def can_kill_infra(self):
         return self.pair is not None
 
+    def active_orchestrator(self):
+        """The active orchestrator's service name, None if none is; "orchestrator" without a pair."""
+        return self.pair.active() if self.pair is not None else "orchestrator"
+
     @property
     def orch_port(self):
         return self.pair.port if self.pair else self.stack.ports["ORCH_PORT"]
@@ -68,12 +72,7 @@ class DockerTarget(OrchestratorView):
     def _container(self, who):
         kind, w = who
         if kind == "orchestrator":
-            if self.pair is None:
-                return self.stack.service_container("orchestrator")
-            svc = self.pair.active()
-            if svc is None:
-                raise Skip("no orchestrator is active")
-            return self.stack.service_container(svc)
+            return self.stack.service_container(w or "orchestrator")
         return self.stack.worker_container(w["id"])
 
     def _pid(self, who):
