@@ -68,6 +68,10 @@ SESSION_S = 4.0  # the orchestrator's default ZK_SESSION_MS, which compose does 
 # cut-off active orchestrator (its outcome unknown) sends its next one while the fault lasts —
 # to the orchestrator that took over — as a population of clients would keep arriving.
 CLIENT_TIMEOUT_S = 5.0 if HA else 20.0
+# Gaps between faults and their lengths, drawn at random. With HA a little shorter: after a kill of
+# a RabbitMQ node the nemesis waits for it to be back in the cluster (up to a minute), and a run
+# is still to see 30 faults or more in ten minutes.
+GAP_S, DURATION_S = ((1.5, 5.0), (4.0, 12.0)) if HA else ((2.0, 8.0), (4.0, 15.0))
 SETTINGS = {"MAX_SLAVES": 3, "SCALE_WINDOW_S": 60, "READS_PER_SLAVE": 2000, "LOG_LEVEL": "info"}
 
 
@@ -266,7 +270,7 @@ def main():
             return lines
 
         res = runner.run(history, load, target, SECONDS, kinds, seed, path_of=path_of, logs=logs,
-                         log=say, gap_s=(2.0, 8.0), duration_s=(4.0, 15.0), settle_s=180)
+                         log=say, gap_s=GAP_S, duration_s=DURATION_S, settle_s=180)
         history.dump(os.path.join(workdir, "history.jsonl"))
         with open(os.path.join(workdir, "run.json"), "w") as f:
             json.dump({"seed": seed, "stack": stack.name, "kinds": kinds, "commit": at_commit, "ha": HA,

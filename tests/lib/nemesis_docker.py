@@ -41,6 +41,7 @@ from nemesis import OrchestratorView
 PEERS = {"zk": ("zookeeper",), "mq": ("rabbitmq",)}
 PEERS_HA = {"zk": ("zookeeper", "zookeeper-2", "zookeeper-3"), "mq": ("rabbitmq", "rabbitmq-2", "rabbitmq-3")}
 ORCHESTRATORS = ("orchestrator", "orchestrator-2")
+REJOIN_S = 90.0  # a node started again and not healthy after this is restarted once more
 
 
 class DockerTarget(OrchestratorView):
@@ -51,6 +52,8 @@ class DockerTarget(OrchestratorView):
         self.rules = []  # (pid, rule args) added and not yet deleted
         self.stopped = []  # (who, pid) stopped and not yet continued
         self.killed = []  # containers stopped by docker kill and not yet started
+        self.started = {}  # node (service) -> when it was started again, until it is healthy
+        self.restarted = []  # (service, note): nodes that did not come back by docker start alone
         self.restarts = 0
 
     def can_partition(self):
@@ -159,6 +162,7 @@ class DockerTarget(OrchestratorView):
 
     def start_node(self, svc):
         c = self.stack.service_container(svc)
+        self.started[svc] = time.monotonic()
         return self._start(c)
 
     def _start(self, container):
@@ -179,6 +183,17 @@ class DockerTarget(OrchestratorView):
                                               "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}")
                       for svc in services}
             waiting = [svc for svc, st in states.items() if st.split() not in (["running", "healthy"], ["running"])]
+            for svc in [s for s in self.started if s not in waiting]:
+                del self.started[svc]
+            for svc in [s for s in waiting if time.monotonic() - self.started.get(s, time.monotonic()) > REJOIN_S]:
+                # Seen with a RabbitMQ node started again: its join helper could not reach its own
+                # node and it stayed unhealthy; a second start is what an operator would try.
+                del self.started[svc]
+                r = subprocess.run(["docker", "restart", "-t", "5", self.stack.service_container(svc)],
+                                   capture_output=True, text=True, timeout=120)
+                note = f"{svc} not healthy {REJOIN_S:.0f}s after its start: docker restart (status {r.returncode})"
+                self.restarted.append(note)
+                self.log(f"# nemesis: {note}")
             roles = self.pair.roles()
             if not waiting and "active" in roles.values() and None not in roles.values():
                 return "all nodes healthy, orchestrators " + ", ".join(f"{s} {r}" for s, r in sorted(roles.items()))
@@ -223,9 +238,11 @@ class DockerTarget(OrchestratorView):
             self._delete(pid, rule)
         for c in self.stack.paused():
             subprocess.run(["docker", "unpause", c], capture_output=True, timeout=60)
-        for c in list(self.killed):
+        started = list(self.killed)
+        for c in started:
             self._start(c)
         if self.pair is not None:
-            self.log(f"# cleanup: {self.wait_ready(120)}")
+            if started:  # what it started back up, given a while to be healthy again
+                self.log(f"# cleanup: {self.wait_ready(60)}")
         else:
             self.restart_orchestrator(timeout=30)
