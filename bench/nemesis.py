@@ -29,7 +29,8 @@ work directory's infra-logs/, for a post-mortem), and runs the checker (tests/li
 availability per kind of fault go to NEMESIS_OUT and to stdout (a section "## Notes" at the end
 of an earlier NEMESIS_OUT, written by hand, is kept); the history (JSON lines) and the logs stay in a temporary directory, named at the
 end (with run.json and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety
-property failed.
+property failed; 3 (no report) if the engine lost the HA stack's networks meanwhile (another
+test's swarm mode on the same engine did that: DNS inside the stack then fails).
 
 Cleanup: every fault is healed when its time is up, and whatever is still in effect at the end —
 also after an exception or Ctrl-C/SIGTERM — is healed in finally blocks; the stack is then
@@ -272,6 +273,9 @@ def main():
         res = runner.run(history, load, target, SECONDS, kinds, seed, path_of=path_of, logs=logs,
                          log=say, gap_s=GAP_S, duration_s=DURATION_S, settle_s=180)
         history.dump(os.path.join(workdir, "history.jsonl"))
+        if target.broken:
+            say(f"# the run is void, no report written: {target.broken}; history and logs in {workdir}")
+            return 3
         with open(os.path.join(workdir, "run.json"), "w") as f:
             json.dump({"seed": seed, "stack": stack.name, "kinds": kinds, "commit": at_commit, "ha": HA,
                        "duration": res.duration, "settled": res.settled, "skipped": res.skipped}, f)

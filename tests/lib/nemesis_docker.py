@@ -54,6 +54,7 @@ class DockerTarget(OrchestratorView):
         self.killed = []  # containers stopped by docker kill and not yet started
         self.started = {}  # node (service) -> when it was started again, until it is healthy
         self.restarted = []  # (service, note): nodes that did not come back by docker start alone
+        self.broken = None  # why the run cannot be judged for availability (the engine lost the stack's networks)
         self.restarts = 0
 
     def can_partition(self):
@@ -194,6 +195,13 @@ class DockerTarget(OrchestratorView):
                 note = f"{svc} not healthy {REJOIN_S:.0f}s after its start: docker restart (status {r.returncode})"
                 self.restarted.append(note)
                 self.log(f"# nemesis: {note}")
+            detached = [svc for svc in services if states[svc].startswith("running") and
+                        self.stack.inspect(self.stack.service_container(svc), "{{len .NetworkSettings.Networks}}") == "0"]
+            if detached and not self.broken:
+                # Seen when another test put this engine into swarm mode and out again meanwhile: running
+                # containers lose their networks in the engine's books, and with them its DNS names.
+                self.broken = f"the engine lists no network for {', '.join(detached)}"
+                self.log(f"# nemesis: BROKEN RUN: {self.broken}")
             roles = self.pair.roles()
             if not waiting and "active" in roles.values() and None not in roles.values():
                 return "all nodes healthy, orchestrators " + ", ".join(f"{s} {r}" for s, r in sorted(roles.items()))
