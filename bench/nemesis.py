@@ -7,36 +7,37 @@ judged from the history, written into docs/reliability.md (docs/reliability-ha.m
   NEMESIS_SECONDS=600 NEMESIS_SEED=N NEMESIS_OUT=docs/reliability.md NEMESIS_KINDS=a,b,...
   bench/nemesis.py rejudge WORKDIR      the checker and the report again over a kept run
 
-Brings up a private container stack (tests/lib/dockerstack.py: its own compose project name,
-free host ports, images pinned to a tag of its own; MAX_SLAVES=3 and a 60 s scaling window, so the
+Brings up a private container stack (tests/lib/dockerstack.py: its own compose project name, free
+host ports, images pinned to a tag of its own; MAX_SLAVES=3 and a 60 s scaling window, so the
 autoscaler adds and retires slaves during the run too), runs eight writers and eight readers
 (tests/lib/workload.py) through the gateway and the orchestrator's DB API, and meanwhile the
-nemesis (tests/lib/nemesis.py) injects, one at a time at random, every kind of fault it has:
-the master cut off from ZooKeeper only and from RabbitMQ only, the orchestrator from ZooKeeper,
-a slave from RabbitMQ (iptables in the container's network namespace), the master or the
-orchestrator frozen (SIGSTOP) past the ZooKeeper session (4 s), SIGKILL of a random worker
-and of the orchestrator (compose restarts it), crash/master and promote. With HA=1 (or NEMESIS_HA=1) the stack is docker-compose.ha.yml's
-(three RabbitMQ nodes, three ZooKeeper servers, two orchestrators with the leader lock) and the
-nemesis has two kinds more: SIGKILL of one RabbitMQ node and of one ZooKeeper server (docker
-kill; started again when the fault's time is up); the orchestrator's faults hit the active one
-(a killed one is started again on heal and comes back as a standby), and the DB API half of the
-load and the nemesis's own admin calls follow whichever is active (tests/lib/orchpair.py).
-After each fault the nemesis waits until every node is healthy again and an orchestrator is
-active, so that every fault is a single one. Then it waits for the
-stack to settle, copies every worker's SQLite file out through /proc/<pid>/root, gathers the logs (every
-worker's and both orchestrators'; with HA the brokers' and ZooKeeper servers' are kept in the
-work directory's infra-logs/, for a post-mortem), and runs the checker (tests/lib/checker.py). The verdicts, the fault timeline and the
-availability per kind of fault go to NEMESIS_OUT and to stdout (a section "## Notes" at the end
-of an earlier NEMESIS_OUT, written by hand, is kept); the history (JSON lines) and the logs stay in a temporary directory, named at the
-end (with run.json and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety
-property failed; 3 (no report) if the engine lost the HA stack's networks meanwhile (another
-test's swarm mode on the same engine did that: DNS inside the stack then fails).
+nemesis (tests/lib/nemesis.py) injects, one at a time at random, every kind of fault it has: the
+master cut off from ZooKeeper only and from RabbitMQ only, the orchestrator from ZooKeeper, a
+slave from RabbitMQ (iptables in the container's network namespace), the master or the
+orchestrator frozen (SIGSTOP) past the ZooKeeper session (4 s), SIGKILL of a random worker and of
+the orchestrator (compose restarts it), crash/master and promote. With HA=1 (or NEMESIS_HA=1) the
+stack is docker-compose.ha.yml's (three RabbitMQ nodes, three ZooKeeper servers, two orchestrators
+with the leader lock) and the nemesis has two kinds more: SIGKILL of one RabbitMQ node and of one
+ZooKeeper server (docker kill; started again when the fault's time is up); the orchestrator's
+faults hit the active one (a killed one is started again on heal and comes back as a standby), and
+the DB API half of the load and the nemesis's own admin calls follow whichever is active
+(tests/lib/orchpair.py). After each fault the nemesis waits until every node is healthy again and
+an orchestrator is active, so that every fault is a single one. Then it waits for the stack to
+settle, copies every worker's SQLite file out through /proc/<pid>/root, gathers the logs (every
+worker's and both orchestrators'; with HA the brokers' and ZooKeeper servers' are kept in the work
+directory's infra-logs/, for a post-mortem), and runs the checker (tests/lib/checker.py). The
+verdicts, the fault timeline and the availability per kind of fault go to NEMESIS_OUT and to
+stdout (a section "## Notes" at the end of an earlier NEMESIS_OUT, written by hand, is kept); the
+history (JSON lines) and the logs stay in a temporary directory, named at the end (with run.json
+and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety property failed; 3 (no
+report) if the engine lost the HA stack's networks meanwhile (another test's swarm mode on the
+same engine did that: DNS inside the stack then fails).
 
 Cleanup: every fault is healed when its time is up, and whatever is still in effect at the end —
 also after an exception or Ctrl-C/SIGTERM — is healed in finally blocks; the stack is then
 removed (docker/stack.sh down: containers, workers, network, volumes) with its image tags.
-Stacks of earlier runs that were killed before their teardown (nemesis<pid>x<n>, pid gone) are
-removed first.
+Stacks of earlier runs that were killed before their teardown (nemesis<pid>x<n>, with HA
+nemha<pid>x<n>; pid gone) are removed first.
 """
 import os
 import json

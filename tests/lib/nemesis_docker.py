@@ -54,7 +54,7 @@ class DockerTarget(OrchestratorView):
         self.killed = []  # containers stopped by docker kill and not yet started
         self.started = {}  # node (service) -> when it was started again, until it is healthy
         self.restarted = []  # (service, note): nodes that did not come back by docker start alone
-        self.broken = None  # why the run cannot be judged for availability (the engine lost the stack's networks)
+        self.broken = None  # why the run cannot be judged (the engine lost the stack's networks)
         self.restarts = 0
 
     def can_partition(self):
@@ -180,23 +180,24 @@ class DockerTarget(OrchestratorView):
         end = time.monotonic() + timeout
         services = PEERS_HA["mq"] + PEERS_HA["zk"] + ORCHESTRATORS
         while time.monotonic() < end:
-            states = {svc: self.stack.inspect(self.stack.service_container(svc),
-                                              "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}")
-                      for svc in services}
+            states, nets = {}, {}
+            for svc in services:
+                out = self.stack.inspect(self.stack.service_container(svc), "{{len .NetworkSettings.Networks}} "
+                                         "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}")
+                nets[svc], _, states[svc] = out.partition(" ")
             waiting = [svc for svc, st in states.items() if st.split() not in (["running", "healthy"], ["running"])]
             for svc in [s for s in self.started if s not in waiting]:
                 del self.started[svc]
             for svc in [s for s in waiting if time.monotonic() - self.started.get(s, time.monotonic()) > REJOIN_S]:
-                # Seen with a RabbitMQ node started again: its join helper could not reach its own
-                # node and it stayed unhealthy; a second start is what an operator would try.
+                # A node that does not come back (seen with RabbitMQ once the engine's DNS had
+                # failed, see below): a second start is what an operator would try.
                 del self.started[svc]
                 r = subprocess.run(["docker", "restart", "-t", "5", self.stack.service_container(svc)],
                                    capture_output=True, text=True, timeout=120)
                 note = f"{svc} not healthy {REJOIN_S:.0f}s after its start: docker restart (status {r.returncode})"
                 self.restarted.append(note)
                 self.log(f"# nemesis: {note}")
-            detached = [svc for svc in services if states[svc].startswith("running") and
-                        self.stack.inspect(self.stack.service_container(svc), "{{len .NetworkSettings.Networks}}") == "0"]
+            detached = [svc for svc in services if states[svc].startswith("running") and nets[svc] == "0"]
             if detached and not self.broken:
                 # Seen when another test put this engine into swarm mode and out again meanwhile: running
                 # containers lose their networks in the engine's books, and with them its DNS names.
