@@ -25,10 +25,11 @@ and asks the active one (admin, workers); a killed one is started again on heal 
 A target is the stack under test, seen through a small interface (nemesis_process.py,
 nemesis_docker.py): workers() (the orchestrator's status: id, pid, role, state), kill(who),
 pause(who) / resume(who), partition(who, peer) -> heal function or None (None: that target has
-no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup(); an HA target also
-can_kill_infra() -> True, kill_node(peer, rng) -> the node killed, start_node(node) -> note, and
-wait_ready() -> note: after each heal the nemesis waits for it (every node back and healthy, an
-active orchestrator), so that the next fault is again a single one.
+no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup();
+an HA target also can_kill_infra() -> True, kill_node(peer, rng) -> the node killed,
+start_node(node) -> note, and wait_ready() -> note: after each fault the nemesis waits for it
+(every node back and healthy, an active orchestrator), so that the next fault is again a single
+one.
 `who` is ("worker", worker dict) or ("orchestrator", None) — with a pair, ("orchestrator", the
 active one's service name), from the target's active_orchestrator().
 
