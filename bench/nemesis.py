@@ -30,7 +30,7 @@ verdicts, the fault timeline and the availability per kind of fault go to NEMESI
 stdout (a section "## Notes" at the end of an earlier NEMESIS_OUT, written by hand, is kept); the
 history (JSON lines) and the logs stay in a temporary directory, named at the end (with run.json
 and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety property failed; 3 (no
-report) if the engine lost the HA stack's networks meanwhile (another test's swarm mode on the
+report) if the engine lost the stack's networks meanwhile (another test's swarm mode on the
 same engine did that: DNS inside the stack then fails).
 
 Cleanup: every fault is healed when its time is up, and whatever is still in effect at the end —
@@ -56,7 +56,7 @@ import runner  # noqa: E402
 from apistack import Stop, free_ports, install_signal_handlers  # noqa: E402
 from dockerstack import DockerStack, LogFollower, remove_stale  # noqa: E402
 from history import History  # noqa: E402
-from nemesis import KINDS, supported  # noqa: E402
+from nemesis import INFRA_KILLS, KINDS, supported  # noqa: E402
 from nemesis_docker import PEERS_HA, DockerTarget  # noqa: E402
 from orchpair import OrchestratorPair  # noqa: E402
 from workload import Workload  # noqa: E402
@@ -217,7 +217,7 @@ def main():
         return rejudge(sys.argv[2])
     install_signal_handlers()
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
-    kinds = os.environ.get("NEMESIS_KINDS", ",".join(KINDS)).split(",")
+    kinds = [k for k in os.environ.get("NEMESIS_KINDS", ",".join(KINDS)).split(",") if HA or k not in INFRA_KILLS]
     workdir = tempfile.mkdtemp(prefix="rideshare-nemesis.")
     at_commit = commit()
     say(f"# seed {seed}, {SECONDS:.0f}s, {'HA stack, ' if HA else ''}faults {', '.join(kinds)}; "

@@ -174,8 +174,12 @@ class DockerTarget(OrchestratorView):
 
     def wait_ready(self, timeout=180):
         """HA: until every node and both orchestrators run (healthy where they have a check) and
-        one orchestrator is active; what was waited for, or None (single stack: nothing)."""
+        one orchestrator is active; what was waited for, or None (single stack: nothing to wait
+        for). Both check that the engine still lists the stack's networks (_detached)."""
         if self.pair is None:
+            self._detached({svc: self.stack.inspect(self.stack.service_container(svc),
+                                                    "{{len .NetworkSettings.Networks}}")
+                            for svc in ("rabbitmq", "zookeeper", "orchestrator")})
             return None
         end = time.monotonic() + timeout
         services = PEERS_HA["mq"] + PEERS_HA["zk"] + ORCHESTRATORS
@@ -197,17 +201,22 @@ class DockerTarget(OrchestratorView):
                 note = f"{svc} not healthy {REJOIN_S:.0f}s after its start: docker restart (status {r.returncode})"
                 self.restarted.append(note)
                 self.log(f"# nemesis: {note}")
-            detached = [svc for svc in services if states[svc].startswith("running") and nets[svc] == "0"]
-            if detached and not self.broken:
-                # Seen when another test put this engine into swarm mode and out again meanwhile: running
-                # containers lose their networks in the engine's books, and with them its DNS names.
-                self.broken = f"the engine lists no network for {', '.join(detached)}"
-                self.log(f"# nemesis: BROKEN RUN: {self.broken}")
+            self._detached({svc: nets[svc] for svc in services if states[svc].startswith("running")})
             roles = self.pair.roles()
             if not waiting and "active" in roles.values() and None not in roles.values():
                 return "all nodes healthy, orchestrators " + ", ".join(f"{s} {r}" for s, r in sorted(roles.items()))
             time.sleep(0.5)
         return f"NOT READY after {timeout}s: {states} {self.pair.roles()}"
+
+    def _detached(self, nets):
+        """nets: {service: how many networks the engine lists for its running container}. Seen
+        when another test put this engine into swarm mode and out again meanwhile: running
+        containers lose their networks in the engine's books, and with them its DNS names; the
+        run is then void."""
+        detached = [svc for svc, n in nets.items() if n == "0"]
+        if detached and not self.broken:
+            self.broken = f"the engine lists no network for {', '.join(detached)}"
+            self.log(f"# nemesis: BROKEN RUN: {self.broken}")
 
     def restart_orchestrator(self, timeout=60):
         """HA: starts the orchestrators' containers this target killed, and waits until one is
