@@ -12,6 +12,8 @@
 #   make soak       1,000,000 writes: bounded disk and memory, recovery time (bench/soak.py)
 #   make nemesis    ten minutes of partitions, pauses and kills on the container stack under
 #                   load, judged from the history: docs/reliability.md (bench/nemesis.py)
+#                   HA=1: on the HA stack, with kills of RabbitMQ and ZooKeeper nodes too, and
+#                   the orchestrator faults on the active one: docs/reliability-ha.md
 #   make up         the whole stack in containers (docker-compose.yml), gateway on :8080;
 #                   HA=1: with docker-compose.ha.yml (3 RabbitMQ nodes, 3 ZooKeeper, 2 orchestrators)
 #   make down       stop it and remove everything of it (either topology), workers included
@@ -120,6 +122,7 @@ USES_test_console_keys   := console
 USES_test_console_model  := console
 USES_test_console_series := console
 USES_test_dbclient       := rest
+USES_test_dbclient_silent := rest
 USES_test_events         := orchestrator
 USES_test_replica        := worker
 USES_test_rides_areas    := rides rest

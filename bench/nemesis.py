@@ -1,32 +1,43 @@
 #!/usr/bin/env python3
 """nemesis.py — `make nemesis`: ten minutes of partitions, pauses and kills on the container stack,
-judged from the history, written into docs/reliability.md.
+judged from the history, written into docs/reliability.md (docs/reliability-ha.md with HA=1).
 
   make nemesis                          (= python3 bench/nemesis.py)
+  HA=1 make nemesis                     the same on the HA stack (`HA=1 make up`'s topology)
   NEMESIS_SECONDS=600 NEMESIS_SEED=N NEMESIS_OUT=docs/reliability.md NEMESIS_KINDS=a,b,...
   bench/nemesis.py rejudge WORKDIR      the checker and the report again over a kept run
 
-Brings up a private container stack (tests/lib/dockerstack.py: its own compose project name,
-free host ports, images pinned to a tag of its own; MAX_SLAVES=3 and a 60 s scaling window, so the
+Brings up a private container stack (tests/lib/dockerstack.py: its own compose project name, free
+host ports, images pinned to a tag of its own; MAX_SLAVES=3 and a 60 s scaling window, so the
 autoscaler adds and retires slaves during the run too), runs eight writers and eight readers
 (tests/lib/workload.py) through the gateway and the orchestrator's DB API, and meanwhile the
-nemesis (tests/lib/nemesis.py) injects, one at a time at random, every kind of fault it has:
-the master cut off from ZooKeeper only and from RabbitMQ only, the orchestrator from ZooKeeper,
-a slave from RabbitMQ (iptables in the container's network namespace), the master or the
-orchestrator frozen (SIGSTOP) past the ZooKeeper session (4 s), SIGKILL of a random worker
-and of the orchestrator (compose restarts it), crash/master and promote. Then it waits for the
-stack to settle, copies every worker's SQLite file out through /proc/<pid>/root, gathers the logs,
-and runs the checker (tests/lib/checker.py). The verdicts, the fault timeline and the
-availability per kind of fault go to NEMESIS_OUT and to stdout (a section "## Notes" at the end
-of an earlier NEMESIS_OUT, written by hand, is kept); the history (JSON lines) and the logs stay in a temporary directory, named at the
-end (with run.json and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety
-property failed.
+nemesis (tests/lib/nemesis.py) injects, one at a time at random, every kind of fault it has: the
+master cut off from ZooKeeper only and from RabbitMQ only, the orchestrator from ZooKeeper, a
+slave from RabbitMQ (iptables in the container's network namespace), the master or the
+orchestrator frozen (SIGSTOP) past the ZooKeeper session (4 s), SIGKILL of a random worker and of
+the orchestrator (compose restarts it), crash/master and promote. With HA=1 (or NEMESIS_HA=1) the
+stack is docker-compose.ha.yml's (three RabbitMQ nodes, three ZooKeeper servers, two orchestrators
+with the leader lock) and the nemesis has two kinds more: SIGKILL of one RabbitMQ node and of one
+ZooKeeper server (docker kill; started again when the fault's time is up); the orchestrator's
+faults hit the active one (a killed one is started again on heal and comes back as a standby), and
+the DB API half of the load and the nemesis's own admin calls follow whichever is active
+(tests/lib/orchpair.py). After each fault the nemesis waits until every node is healthy again and
+an orchestrator is active, so that every fault is a single one. Then it waits for the stack to
+settle, copies every worker's SQLite file out through /proc/<pid>/root, gathers the logs (every
+worker's and both orchestrators'; with HA the brokers' and ZooKeeper servers' are kept in the work
+directory's infra-logs/, for a post-mortem), and runs the checker (tests/lib/checker.py). The
+verdicts, the fault timeline and the availability per kind of fault go to NEMESIS_OUT and to
+stdout (a section "## Notes" at the end of an earlier NEMESIS_OUT, written by hand, is kept); the
+history (JSON lines) and the logs stay in a temporary directory, named at the end (with run.json
+and the replicas' copies: `rejudge` reads them). Exit status 1 if a safety property failed; 3 (no
+report) if the engine lost the stack's networks meanwhile (another test's swarm mode on the
+same engine did that: DNS inside the stack then fails).
 
 Cleanup: every fault is healed when its time is up, and whatever is still in effect at the end —
 also after an exception or Ctrl-C/SIGTERM — is healed in finally blocks; the stack is then
 removed (docker/stack.sh down: containers, workers, network, volumes) with its image tags.
-Stacks of earlier runs that were killed before their teardown (nemesis<pid>x<n>, pid gone) are
-removed first.
+Stacks of earlier runs that were killed before their teardown (nemesis<pid>x<n>, with HA
+nemha<pid>x<n>; pid gone) are removed first.
 """
 import os
 import json
@@ -45,14 +56,24 @@ import runner  # noqa: E402
 from apistack import Stop, free_ports, install_signal_handlers  # noqa: E402
 from dockerstack import DockerStack, LogFollower, remove_stale  # noqa: E402
 from history import History  # noqa: E402
-from nemesis import KINDS  # noqa: E402
-from nemesis_docker import DockerTarget  # noqa: E402
+from nemesis import INFRA_KILLS, KINDS, supported  # noqa: E402
+from nemesis_docker import PEERS_HA, DockerTarget  # noqa: E402
+from orchpair import OrchestratorPair  # noqa: E402
 from workload import Workload  # noqa: E402
 
-PREFIX = "nemesis"
+HA = os.environ.get("HA") == "1" or os.environ.get("NEMESIS_HA") == "1"
+PREFIX = "nemha" if HA else "nemesis"
 SECONDS = float(os.environ.get("NEMESIS_SECONDS", "600"))
-OUT = os.environ.get("NEMESIS_OUT", os.path.join(ROOT, "docs", "reliability.md"))
+OUT = os.environ.get("NEMESIS_OUT", os.path.join(ROOT, "docs", "reliability-ha.md" if HA else "reliability.md"))
 SESSION_S = 4.0  # the orchestrator's default ZK_SESSION_MS, which compose does not set
+# The clients' timeout: with HA shorter, so that a client whose request is stuck on a frozen or
+# cut-off active orchestrator (its outcome unknown) sends its next one while the fault lasts —
+# to the orchestrator that took over — as a population of clients would keep arriving.
+CLIENT_TIMEOUT_S = 5.0 if HA else 20.0
+# Gaps between faults and their lengths, drawn at random. With HA a little shorter: after a kill of
+# a RabbitMQ node the nemesis waits for it to be back in the cluster (up to a minute), and a run
+# is still to see 30 faults or more in ten minutes.
+GAP_S, DURATION_S = ((1.5, 5.0), (4.0, 12.0)) if HA else ((2.0, 8.0), (4.0, 15.0))
 SETTINGS = {"MAX_SLAVES": 3, "SCALE_WINDOW_S": 60, "READS_PER_SLAVE": 2000, "LOG_LEVEL": "info"}
 
 
@@ -97,21 +118,28 @@ def write_report(path, res, seed, stack, kinds, workdir, at_commit):
     verdicts = res.verdicts.lines()
     at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(res.history.started))
     notes = notes_of(path)
+    title, intro, ha_env = "", "", ""
+    if HA:
+        title = " on the HA topology"
+        intro = ("\nThe stack is `HA=1 make up`'s: three RabbitMQ nodes, three ZooKeeper servers, two orchestrators\n"
+                 "with the leader lock. The single-node run is in `docs/reliability.md`.\n")
+        ha_env = "HA=1 "
     with open(path, "w") as f:
-        f.write(f"""# Reliability: the nemesis run
+        f.write(f"""# Reliability: the nemesis run{title}
 
-Generated by `bench/nemesis.py` (`make nemesis`); how it works and what each property means:
+Generated by `bench/nemesis.py` (`{ha_env}make nemesis`); how it works and what each property means:
 the top of `bench/nemesis.py`, `tests/lib/nemesis.py` and `tests/lib/checker.py`. The
 60-second version on the process stack runs in `make test` (`tests/integration/test_nemesis.py`).
-
+{intro}
 Run: {at}, commit {at_commit},
-seed {seed}, {res.duration:.0f} s, container stack `{stack}` on Docker
+seed {seed}, {res.duration:.0f} s, {'HA ' if HA else ''}container stack `{stack}` on Docker
 {subprocess.run(['docker', 'version', '-f', '{{.Server.Version}}'], capture_output=True, text=True).stdout.strip()},
-settings {', '.join(f'{k}={v}' for k, v in SETTINGS.items())}, ZooKeeper session {SESSION_S:.0f} s.
+settings {', '.join(f'{k}={v}' for k, v in SETTINGS.items())}, ZooKeeper session {SESSION_S:.0f} s,
+clients' timeout {CLIENT_TIMEOUT_S:.0f} s.
 Command:
 
 ```sh
-NEMESIS_SEED={seed} NEMESIS_SECONDS={SECONDS:.0f} make nemesis
+{ha_env}NEMESIS_SEED={seed} NEMESIS_SECONDS={SECONDS:.0f} make nemesis
 ```
 
 Fault kinds: {', '.join(kinds)}.
@@ -151,11 +179,25 @@ unavailability (safety is the verdicts above).
     say(f"# report written to {path}; history and logs in {workdir}")
 
 
+def keep_infra_logs(stack, directory):
+    """The RabbitMQ nodes' and ZooKeeper servers' logs, one file each (not the services' format:
+    for a post-mortem, not for the checker)."""
+    os.makedirs(directory, exist_ok=True)
+    for svc in PEERS_HA["mq"] + PEERS_HA["zk"]:
+        c = stack.service_container(svc)
+        if c:
+            with open(os.path.join(directory, f"{svc}.log"), "w") as f:
+                subprocess.run(["docker", "logs", "-t", c], stdout=f, stderr=subprocess.STDOUT, timeout=120)
+
+
 def rejudge(workdir):
     """The checker again over a kept run (history.jsonl, run.json, all.log, replicas/*.db), and
     the report written anew: for a change to the checker or the report, without a new run."""
     with open(os.path.join(workdir, "run.json")) as f:
         run = json.load(f)
+    if run.get("ha", False) != HA:
+        say("# that run's topology is not this one's: rejudge it " + ("with HA=1" if run.get("ha") else "without HA"))
+        return 2
     history = History.load(os.path.join(workdir, "history.jsonl"))
     with open(os.path.join(workdir, "all.log"), errors="replace") as f:
         lines = f.read().splitlines()
@@ -175,24 +217,33 @@ def main():
         return rejudge(sys.argv[2])
     install_signal_handlers()
     seed = int(os.environ.get("NEMESIS_SEED", str(random.randrange(1 << 30))))
-    kinds = os.environ.get("NEMESIS_KINDS", ",".join(KINDS)).split(",")
+    kinds = [k for k in os.environ.get("NEMESIS_KINDS", ",".join(KINDS)).split(",") if HA or k not in INFRA_KILLS]
     workdir = tempfile.mkdtemp(prefix="rideshare-nemesis.")
     at_commit = commit()
-    say(f"# seed {seed}, {SECONDS:.0f}s, faults {', '.join(kinds)}; work directory {workdir}")
+    say(f"# seed {seed}, {SECONDS:.0f}s, {'HA stack, ' if HA else ''}faults {', '.join(kinds)}; "
+        f"work directory {workdir}")
     remove_stale(PREFIX, log=say)
-    stack = DockerStack.fresh(PREFIX, SETTINGS)
-    follower, target = None, None
+    stack = DockerStack.fresh(PREFIX, SETTINGS, ha=HA)
+    follower, target, pair = None, None, None
     try:
-        ports = dict(zip(("GATEWAY_PORT", "USERS_PORT", "RIDES_PORT", "ORCH_PORT", "PROMETHEUS_PORT"), free_ports(5)))
+        names = ["GATEWAY_PORT", "USERS_PORT", "RIDES_PORT", "ORCH_PORT", "PROMETHEUS_PORT"] + (["ORCH2_PORT"] * HA)
+        ports = dict(zip(names, free_ports(len(names))))
         t0 = time.monotonic()
         stack.up(ports, workdir)
         say(f"# stack {stack.name} up in {time.monotonic() - t0:.0f}s, ports {ports}")
         follower = LogFollower(stack, os.path.join(workdir, "logs"))
         follower.start()
-        target = DockerTarget(stack, SESSION_S, log=say)
+        if HA:
+            pair = OrchestratorPair({"orchestrator": ports["ORCH_PORT"], "orchestrator-2": ports["ORCH2_PORT"]})
+            pair.start()
+            say(f"# active orchestrator: {pair.wait_active(120)}")
+        target = DockerTarget(stack, SESSION_S, log=say, pair=pair)
+        kinds = supported(target, kinds)
         history = History()
-        load = Workload(history, ports["GATEWAY_PORT"], ports["ORCH_PORT"], f"n{seed % 100000}", seed=seed,
-                        think_s=0.005)
+        load = Workload(history, ports["GATEWAY_PORT"], target.orch_port, f"n{seed % 100000}", seed=seed,
+                        think_s=0.005, timeout=CLIENT_TIMEOUT_S)
+        if pair:  # the DB API half follows the active orchestrator, as users and rides do
+            pair.on_change(lambda port: setattr(load, "orch", port))
         load.create_owner()
 
         def path_of(w):
@@ -214,15 +265,20 @@ def main():
 
         def logs():
             lines = follower.lines()
+            if HA:
+                keep_infra_logs(stack, os.path.join(workdir, "infra-logs"))
             with open(os.path.join(workdir, "all.log"), "w") as f:
                 f.write("\n".join(lines) + "\n")
             return lines
 
         res = runner.run(history, load, target, SECONDS, kinds, seed, path_of=path_of, logs=logs,
-                         log=say, gap_s=(2.0, 8.0), duration_s=(4.0, 15.0), settle_s=180)
+                         log=say, gap_s=GAP_S, duration_s=DURATION_S, settle_s=180)
         history.dump(os.path.join(workdir, "history.jsonl"))
+        if target.broken:
+            say(f"# the run is void, no report written: {target.broken}; history and logs in {workdir}")
+            return 3
         with open(os.path.join(workdir, "run.json"), "w") as f:
-            json.dump({"seed": seed, "stack": stack.name, "kinds": kinds, "commit": at_commit,
+            json.dump({"seed": seed, "stack": stack.name, "kinds": kinds, "commit": at_commit, "ha": HA,
                        "duration": res.duration, "settled": res.settled, "skipped": res.skipped}, f)
         for line in runner.report_lines(res):
             say(f"# {line}")
@@ -231,6 +287,8 @@ def main():
     finally:
         if target is not None:
             target.cleanup()
+        if pair is not None:
+            pair.stop()
         if follower is not None:
             follower.stop()
         stack.down()

@@ -11,7 +11,9 @@
  * and quotes no more than 64 printable bytes of client text (docs/db-api.md).
  *
  * With several orchestrators (an active one and standbys) each call goes
- * through call_active, which says when trying another one is safe
+ * through call_active, which says when trying another one is safe, and
+ * first through follow_takeover, which moves the client to another one
+ * when the active one has gone silent and another says it took over
  * (dbclient.h).
  */
 #include "dbclient.h"
@@ -47,6 +49,7 @@ int dbc_init(struct dbclient *c, const char *base, long timeout_ms)
         p++;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    atomic_store(&c->answered_ms, clock_ms());
     return 0;
 }
 
@@ -84,6 +87,46 @@ static int from_standby(const struct http_result *hr)
     return standby;
 }
 
+/* Whether the orchestrator at url says it is the active one. */
+static int says_active(const struct dbclient *c, const char *base)
+{
+    char url[600];
+    const char *headers[] = { c->auth, NULL };
+    struct http_result hr;
+    snprintf(url, sizeof url, "%s/api/v1/role", base);
+    if (http_call("GET", url, NULL, c->auth[0] ? headers : NULL, DBC_PROBE_TIMEOUT_MS, &hr) != 0) {
+        http_result_free(&hr);
+        return 0;
+    }
+    cJSON *j = hr.status == 200 && hr.body ? json_parse(hr.body, hr.body_len) : NULL;
+    const char *role = json_get_str(j, "role");
+    int active = role && strcmp(role, "active") == 0;
+    cJSON_Delete(j);
+    http_result_free(&hr);
+    return active;
+}
+
+/* Calls are waiting and nothing has answered for DBC_SILENT_MS: one thread at
+ * a time (the others go on as before) asks the other orchestrators whether
+ * one of them is now the active one, and moves the client there. */
+static void follow_takeover(const struct dbclient *c)
+{
+    struct dbclient *m = (struct dbclient *)c; /* the shared state is atomic (see call_active) */
+    int64_t now = clock_ms(), next = atomic_load(&m->next_probe_ms);
+    if (c->nurls == 1 || atomic_load(&m->waiting) == 0 || now - atomic_load(&m->answered_ms) < DBC_SILENT_MS ||
+        now < next || !atomic_compare_exchange_strong(&m->next_probe_ms, &next, now + DBC_PROBE_EVERY_MS))
+        return;
+    int cur = atomic_load(&m->active);
+    for (int k = 1; k < c->nurls; k++) {
+        int j = (cur + k) % c->nurls;
+        if (!says_active(c, c->urls[j])) continue;
+        if (atomic_compare_exchange_strong(&m->active, &cur, j))
+            log_warn("orchestrator silent for %lld ms with calls waiting; another says it is active url=%s",
+                     (long long)(now - atomic_load(&m->answered_ms)), c->urls[j]);
+        return;
+    }
+}
+
 /* One call, to the active orchestrator or the next ones (dbclient.h): 0 with
  * an answer in *hr, -1 without one. */
 static int call_active(const struct dbclient *c, const char *what, const char *body, struct http_result *hr)
@@ -93,13 +136,17 @@ static int call_active(const struct dbclient *c, const char *what, const char *b
     _Atomic int *active = (_Atomic int *)&c->active;
     const char *headers[] = { c->auth, NULL };
     int idempotent = strcmp(what, "read") == 0;
+    follow_takeover(c);
     int first = atomic_load(active), i = first, rc;
     int64_t deadline = clock_ms() + c->timeout_ms;
     for (int tries = 1;; tries++) {
         char url[600];
         snprintf(url, sizeof url, "%s/api/v1/db/%s", c->urls[i], what);
         int64_t left = deadline - clock_ms();
+        atomic_fetch_add((_Atomic int *)&c->waiting, 1);
         rc = http_call("POST", url, body, c->auth[0] ? headers : NULL, left < 1 ? 1 : (long)left, hr);
+        atomic_fetch_sub((_Atomic int *)&c->waiting, 1);
+        if (rc == 0 && !from_standby(hr)) atomic_store((_Atomic int64_t *)&c->answered_ms, clock_ms());
         int elsewhere = rc == 0 ? from_standby(hr) : hr->unsent || idempotent;
         if (!elsewhere || c->nurls == 1 || tries >= DBC_ROUNDS * c->nurls) break;
         i = (i + 1) % c->nurls;

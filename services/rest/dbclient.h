@@ -41,16 +41,32 @@ enum dbc_kind { DBC_OK = 0, DBC_CONFLICT, DBC_TOO_LARGE, DBC_REJECTED, DBC_UNAVA
  * its outcome is unknown, and a second request id could apply it twice.
  * At most DBC_ROUNDS rounds of the list, all within the call's timeout,
  * with a pause after each round that found no active one (a takeover is
- * under way: a call waits it out rather than fail, if its timeout allows). With one URL nothing is retried, as before. */
+ * under way: a call waits it out rather than fail, if its timeout allows). With one URL nothing is retried, as before.
+ *
+ * An active one that stops answering without refusing anything — frozen, or
+ * cut off from the network — would hold every call until its timeout, and
+ * the next calls would go to it again. So when calls are waiting on it and
+ * none has been answered for DBC_SILENT_MS, a new call first asks the others
+ * GET /api/v1/role (DBC_PROBE_TIMEOUT_MS each, at most one such round per
+ * DBC_PROBE_EVERY_MS over all threads) and goes to one that says it is the
+ * active one: the standby that took over once the silent one's ZooKeeper
+ * session expired. The calls already sent stay where they are (their
+ * outcome is unknown). */
 #define DBC_MAX_URLS 4
 #define DBC_ROUNDS 25          /* with the pause: a takeover of a few seconds is waited out */
 #define DBC_ROUND_PAUSE_MS 200
+#define DBC_SILENT_MS 1000
+#define DBC_PROBE_EVERY_MS 500
+#define DBC_PROBE_TIMEOUT_MS 500
 
 struct dbclient {
     char base[1024];     /* the URLs as given, each without its trailing '/', joined by commas */
     char urls[DBC_MAX_URLS][512];
     int nurls;
     _Atomic int active;  /* index into urls of the last one that answered as the active one */
+    _Atomic int waiting; /* calls waiting for an answer */
+    _Atomic int64_t answered_ms;   /* clock_ms of the last answer (not a standby's) */
+    _Atomic int64_t next_probe_ms; /* the earliest time of the next GET /api/v1/role round */
     long timeout_ms;     /* per call, all tries included */
     char auth[300];      /* "Authorization: Bearer <admin token>", or "" */
 };

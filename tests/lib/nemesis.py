@@ -15,12 +15,23 @@ target supports, injects it, waits a random time, heals it, and records both end
   partition-master-mq   the master cut off from RabbitMQ only (it keeps ZooKeeper)
   partition-orch-zk     the orchestrator cut off from ZooKeeper
   partition-slave-mq    a slave cut off from RabbitMQ (the log)
+  kill-broker           (HA targets) SIGKILL of one RabbitMQ node of the cluster, chosen at random,
+                        started again when the fault's time is up
+  kill-zk               (HA targets) the same for one ZooKeeper server of the ensemble
+
+With the HA pair of orchestrators the target acts on the active one (kill, pause, partition)
+and asks the active one (admin, workers); a killed one is started again on heal (a standby then).
 
 A target is the stack under test, seen through a small interface (nemesis_process.py,
 nemesis_docker.py): workers() (the orchestrator's status: id, pid, role, state), kill(who),
 pause(who) / resume(who), partition(who, peer) -> heal function or None (None: that target has
-no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup().
-`who` is ("worker", worker dict) or ("orchestrator", None).
+no partition backend), restart_orchestrator(), admin(method, path, body), session_s, cleanup();
+an HA target also can_kill_infra() -> True, kill_node(peer, rng) -> the node killed,
+start_node(node) -> note, and wait_ready() -> note: after each fault the nemesis waits for it
+(every node back and healthy, an active orchestrator), so that the next fault is again a single
+one.
+`who` is ("worker", worker dict) or ("orchestrator", None) — with a pair, ("orchestrator", the
+active one's service name), from the target's active_orchestrator().
 
 A fault's recorded start is the moment its injection has taken effect (the kill sent, the pause
 or the firewall rules in place); a promote's is when it was asked for. Everything a fault changes
@@ -35,9 +46,11 @@ import threading
 import time
 
 KINDS = ["kill-worker", "kill-orchestrator", "crash-master", "promote", "pause-master", "pause-orchestrator",
-         "partition-master-zk", "partition-master-mq", "partition-orch-zk", "partition-slave-mq"]
+         "partition-master-zk", "partition-master-mq", "partition-orch-zk", "partition-slave-mq",
+         "kill-broker", "kill-zk"]
 PARTITIONS = {"partition-master-zk": ("master", "zk"), "partition-master-mq": ("master", "mq"),
               "partition-orch-zk": ("orchestrator", "zk"), "partition-slave-mq": ("slave", "mq")}
+INFRA_KILLS = {"kill-broker": "mq", "kill-zk": "zk"}
 
 
 class Skip(Exception):
@@ -81,6 +94,7 @@ class Nemesis:
                 except Skip as e:
                     self.skipped[kind] = self.skipped.get(kind, 0) + 1
                     self.log(f"# nemesis: {kind} skipped: {e}")
+                    self.heal_all()  # what was registered before the skip (nothing took effect)
                 except Exception as e:  # a fault that could not be injected is reported, not fatal
                     self.skipped[kind] = self.skipped.get(kind, 0) + 1
                     self.log(f"# nemesis: {kind} failed to inject: {type(e).__name__}: {e}")
@@ -100,6 +114,12 @@ class Nemesis:
         if heal is not None:
             note = self._heal(heal) or ""
         self.h.fault_end(rec, note)
+        ready = getattr(self.t, "wait_ready", None)
+        if ready is not None and not self.stop_ev.is_set():
+            t0 = time.monotonic()
+            what = ready()
+            if what:
+                self.log(f"# nemesis: {kind} over ({note}); {what} {time.monotonic() - t0:.1f}s later")
 
     def _register(self, heal):
         with self.lock:
@@ -137,6 +157,16 @@ class Nemesis:
             raise Skip(f"no {role} worker")
         return self.rng.choice(pool)
 
+    def _orchestrator(self):
+        """("orchestrator", None), or with a pair ("orchestrator", the active one's name)."""
+        active = getattr(self.t, "active_orchestrator", None)
+        if active is None:
+            return ("orchestrator", None)
+        name = active()
+        if name is None:
+            raise Skip("no orchestrator is active")
+        return ("orchestrator", name)
+
     def _inject(self, kind):
         t = self.t
         if kind == "kill-worker":
@@ -144,9 +174,10 @@ class Nemesis:
             t.kill(("worker", w))
             return self.h.fault_start(kind, f"{w['role']} {w['id']}", f"pid {w['pid']}"), None
         if kind == "kill-orchestrator":
+            who = self._orchestrator()
             heal = self._register(lambda: t.restart_orchestrator())
-            t.kill(("orchestrator", None))
-            return self.h.fault_start(kind, "orchestrator", ""), heal
+            t.kill(who)
+            return self.h.fault_start(kind, _name(who), ""), heal
         if kind == "crash-master":
             st, body = t.admin("POST", "/api/v1/crash/master", None)
             if st is None:
@@ -163,13 +194,13 @@ class Nemesis:
             rec["detail"] = f"answer {st} {body}"
             return rec, None
         if kind in ("pause-master", "pause-orchestrator"):
-            who = ("worker", self._pick("master")) if kind == "pause-master" else ("orchestrator", None)
+            who = ("worker", self._pick("master")) if kind == "pause-master" else self._orchestrator()
             heal = self._register(lambda: t.resume(who))
             t.pause(who)
             return self.h.fault_start(kind, _name(who), ""), heal
         if kind in PARTITIONS:
             role, peer = PARTITIONS[kind]
-            who = ("orchestrator", None) if role == "orchestrator" else ("worker", self._pick(role))
+            who = self._orchestrator() if role == "orchestrator" else ("worker", self._pick(role))
             holder = []
             # Registered before the cut: a heal that runs before the cut is made undoes nothing.
             heal = self._register(lambda: holder[0]() if holder else None)
@@ -179,6 +210,11 @@ class Nemesis:
                 raise Skip("no partition backend for this target")
             holder.append(undo)
             return self.h.fault_start(kind, _name(who), f"from {peer}"), heal
+        if kind in INFRA_KILLS:
+            holder = []
+            heal = self._register(lambda: t.start_node(holder[0]) if holder else None)
+            holder.append(t.kill_node(INFRA_KILLS[kind], self.rng))
+            return self.h.fault_start(kind, holder[0], "SIGKILL"), heal
         raise ValueError(f"unknown fault kind {kind}")
 
 
@@ -203,9 +239,14 @@ class OrchestratorView:
 
 def _name(who):
     kind, w = who
-    return "orchestrator" if kind == "orchestrator" else f"{w['role']} {w['id']}"
+    if kind == "orchestrator":
+        return w or "orchestrator"
+    return f"{w['role']} {w['id']}"
 
 
 def supported(target, kinds):
-    """The kinds target can inject (partitions only with a partition backend)."""
-    return [k for k in kinds if k not in PARTITIONS or target.can_partition()]
+    """The kinds target can inject (partitions only with a partition backend, kills of RabbitMQ
+    and ZooKeeper nodes only where there are several)."""
+    infra = getattr(target, "can_kill_infra", lambda: False)()
+    return [k for k in kinds
+            if (k not in PARTITIONS or target.can_partition()) and (k not in INFRA_KILLS or infra)]
