@@ -37,8 +37,8 @@ from apistack import ApiClient, free_ports, ride_ts  # noqa: E402
 from harness import TMP, Client, Suite, check, pid_alive, wait_for  # noqa: E402
 from load import WriteLoad  # noqa: E402
 from ops import PASSWORD, user  # noqa: E402
-from swarmnodes import (ENV, NODES, RUN, endpoint_mode, host_address, preflight, remove_run, setup, sh,  # noqa: E402
-                        skip, slow_wait, swarm_sh, workers_by_node)
+from swarmnodes import (ENV, NODES, RUN, endpoint_mode, forward_rule, host_address, preflight,  # noqa: E402
+                        remove_run, setup, sh, skip, slow_wait, swarm_sh, workers_by_node)
 
 HA = os.environ.get("SWARM_HA", "1") == "1"
 APP_IMAGE = os.environ.get("APP_IMAGE", "rideshare-app")  # the C services' and the workers' (swarm.sh's too)
@@ -362,6 +362,8 @@ def everything_removed():
     left += sh("docker", "ps", "-aq", "--filter", f"label=rideshare.stack={RUN}").split()
     left += [v for v in sh("docker", "volume", "ls", "-q").split() if v.startswith(RUN)]
     left += [m for m in sh("findmnt", "-rn", "-o", "TARGET").split() if m.startswith(f"/tmp/{RUN}/")]
+    if subprocess.run(["iptables", "-C", *forward_rule(RUN)], capture_output=True, timeout=30).returncode == 0:
+        left.append("the forwarding rule")
     if os.path.exists(f"/tmp/{RUN}"):
         left.append(f"/tmp/{RUN}")
     check(not left, f"left behind: {left}")

@@ -55,7 +55,7 @@ class Node:
     """One extra dockerd in a network namespace of run's."""
 
     def __init__(self, run, k):
-        self.k, self.ns, self.host_if, self.ns_if = k, f"{run}n{k}", f"{run}h{k}", f"{run}c{k}"
+        self.run, self.k, self.ns, self.host_if, self.ns_if = run, k, f"{run}n{k}", f"{run}h{k}", f"{run}c{k}"
         self.addr = ADDRS[k - 1]
         self.dir = f"/tmp/{run}/n{k}"
         self.sock = f"{self.dir}/d.sock"
@@ -84,6 +84,11 @@ class Node:
         sh(*ip, "route", "add", "default", "dev", self.ns_if)
         sh("ip", "link", "set", self.host_if, "up")
         sh("ip", "route", "add", f"{self.addr}/32", "dev", self.host_if, "src", host_addr)
+        # Node to node goes through the host, whose FORWARD policy Docker sets to DROP: allowed
+        # between this run's veths only (the brokers and the ZooKeeper servers of the two nodes
+        # talk to each other; the rest talks to the manager, the host itself).
+        if subprocess.run(["iptables", "-C", *forward_rule(self.run)], capture_output=True, timeout=30).returncode:
+            sh("iptables", "-I", *forward_rule(self.run))
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -129,6 +134,11 @@ class Node:
                 pass
 
 
+def forward_rule(run):
+    """The host's rule (chain and match) that forwards between run's veths."""
+    return ["DOCKER-USER", "-i", f"{run}h+", "-o", f"{run}h+", "-j", "ACCEPT"]
+
+
 def ns_pids(ns):
     r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
     return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
@@ -169,6 +179,8 @@ def remove_run(run, ours):
     for k in (1, 2):
         n = Node(run, k)
         subprocess.run(["ip", "link", "del", n.host_if], capture_output=True, timeout=30)
+    while subprocess.run(["iptables", "-D", *forward_rule(run)], capture_output=True, timeout=30).returncode == 0:
+        pass
         subprocess.run(["ip", "netns", "del", n.ns], capture_output=True, timeout=30)
     shutil.rmtree(base, ignore_errors=True)
 
@@ -206,7 +218,7 @@ def preflight(images):
     """Skips (exit 77) where this machine cannot make the swarm; removes stale runs."""
     if os.geteuid() != 0:
         skip("needs root (network namespaces, a second dockerd)")
-    for tool in ("docker", "dockerd", "nsenter", "ip", "findmnt", "containerd"):
+    for tool in ("docker", "dockerd", "nsenter", "ip", "iptables", "findmnt", "containerd"):
         if not shutil.which(tool):
             skip(f"{tool} not found")
     try:
