@@ -12,8 +12,13 @@
  * used: it frees the handle's transfer buffers, and allocating them again
  * on every call (one is 64 KB) made malloc the biggest cost of a call.
  *
- * Every call has a total timeout (CURLOPT_TIMEOUT_MS) and a connect timeout;
+ * Every call has a total timeout (CURLOPT_TIMEOUT_MS) and a connect timeout of
+ * at most CONNECT_TIMEOUT_MS: a peer that has not answered a SYN by then is
+ * gone, and a caller with another address to try should go on to it.
  * NOSIGNAL keeps curl from using SIGALRM for them, which is not thread-safe.
+ * Names are looked up again after DNS_CACHE_S: a peer replaced under the same
+ * name (a container started again, a Swarm task on another node) has a new
+ * address, and curl's default would keep connecting to the old one for 60 s.
  * Requests with a body drop curl's "Expect: 100-continue", which would
  * otherwise add a round trip (or a one-second wait) before bodies over 1 KB.
  * Proxies from the environment are ignored: these calls go between our own
@@ -29,6 +34,8 @@
 #include <strings.h>
 
 #define DEFAULT_TIMEOUT_MS 10000L       /* used when the caller passes <= 0 */
+#define CONNECT_TIMEOUT_MS 3000L
+#define DNS_CACHE_S 2L
 #define MAX_RESPONSE (64u * 1024 * 1024) /* a bigger answer is an error, not a crash */
 
 static pthread_key_t handle_key;
@@ -56,6 +63,7 @@ static CURL *thread_handle(void)
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_PROXY, "");
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, DNS_CACHE_S);
     }
     return h;
 }
@@ -149,7 +157,7 @@ int http_call(const char *method, const char *url, const char *body,
 
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
@@ -191,7 +199,8 @@ int http_call(const char *method, const char *url, const char *body,
          * request. REQUEST_SIZE counts what this call sent, retries included. */
         long sent = 0;
         curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
-        out->unsent = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && sent == 0;
+        out->unsent = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                       rc == CURLE_OPERATION_TIMEDOUT) && sent == 0;
     } else if (status == 0) {
         ret = fail(out, "no HTTP status in the response", NULL);
     }

@@ -16,8 +16,9 @@ struct http_result {
     char *body;        /* malloc'd, NUL-terminated, "" when empty; NULL on failure */
     size_t body_len;
     char error[128];   /* why the call failed, when status == 0 */
-    int unsent;        /* the call failed before a connection existed (refused, name unknown):
-                          the server got nothing, so asking another one is safe */
+    int unsent;        /* the call failed before it sent anything (refused, name unknown, no
+                          connection or no byte sent in time): the server got nothing, so
+                          asking another one is safe */
 };
 
 /* method "GET"/"POST"/...; body may be NULL; headers a NULL-terminated list

@@ -7,7 +7,8 @@ file (/etc/docker/daemon.json may set a data root), a data root, exec root, pid 
 of its own under /tmp/<run> (`ip netns exec` is not used: it mounts a fresh /sys without the
 cgroup hierarchies, where dockerd cannot start). Each namespace has one address of its own
 (198.18.0.0/15, the benchmarking range) and reaches the host's address over the veth (a
-route on each side, no address added to the host); the host's engine makes a new swarm
+route on each side, no address added to the host), and the other node's through the host
+(proxy ARP on the veths, a forwarding rule in DOCKER-USER); the host's engine makes a new swarm
 advertising its own address and the two join it as workers. Images reach them by
 `docker save | docker -H ... load` (swarm.sh up with SWARM_NODES): there is no registry.
 
@@ -84,9 +85,13 @@ class Node:
         sh(*ip, "route", "add", "default", "dev", self.ns_if)
         sh("ip", "link", "set", self.host_if, "up")
         sh("ip", "route", "add", f"{self.addr}/32", "dev", self.host_if, "src", host_addr)
-        # Node to node goes through the host, whose FORWARD policy Docker sets to DROP: allowed
-        # between this run's veths only (the brokers and the ZooKeeper servers of the two nodes
-        # talk to each other; the rest talks to the manager, the host itself).
+        # Node to node goes through the host (the brokers and the ZooKeeper servers of the two
+        # nodes talk to each other; the rest talks to the manager, the host itself): the host
+        # answers ARP on the veth for the other node's address (proxy ARP; the setting goes
+        # with the veth), and forwards between this run's veths, past the DROP policy Docker
+        # gives FORWARD.
+        with open(f"/proc/sys/net/ipv4/conf/{self.host_if}/proxy_arp", "w") as f:
+            f.write("1\n")
         if subprocess.run(["iptables", "-C", *forward_rule(self.run)], capture_output=True, timeout=30).returncode:
             sh("iptables", "-I", *forward_rule(self.run))
 
