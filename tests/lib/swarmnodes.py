@@ -184,9 +184,9 @@ def remove_run(run, ours):
     for k in (1, 2):
         n = Node(run, k)
         subprocess.run(["ip", "link", "del", n.host_if], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", n.ns], capture_output=True, timeout=30)
     while subprocess.run(["iptables", "-D", *forward_rule(run)], capture_output=True, timeout=30).returncode == 0:
         pass
-        subprocess.run(["ip", "netns", "del", n.ns], capture_output=True, timeout=30)
     shutil.rmtree(base, ignore_errors=True)
 
 
