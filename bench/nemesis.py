@@ -64,7 +64,7 @@ from workload import Workload  # noqa: E402
 HA = os.environ.get("HA") == "1" or os.environ.get("NEMESIS_HA") == "1"
 PREFIX = "nemha" if HA else "nemesis"
 SECONDS = float(os.environ.get("NEMESIS_SECONDS", "600"))
-OUT = os.environ.get("NEMESIS_OUT", os.path.join(ROOT, "docs", "reliability-ha.md" if HA else "reliability.md"))
+OUT = os.environ.get("NEMESIS_OUT", os.path.join(ROOT, "docs", f"reliability{'-ha' if HA else ''}.md"))
 SESSION_S = 4.0  # the orchestrator's default ZK_SESSION_MS, which compose does not set
 # The clients' timeout: with HA shorter, so that a client whose request is stuck on a frozen or
 # cut-off active orchestrator (its outcome unknown) sends its next one while the fault lasts —

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # entrypoint.sh — renders the scrape config for the compose network (users, rides and the
-# orchestrator on port 80 of the back network; ORCH_ADDRS lists both of the HA pair), puts ADMIN_TOKEN in a file only Prometheus
-# reads (mode 0600), and runs Prometheus with bounded storage. /run/prometheus is a tmpfs
-# (docker-compose.yml).
+# orchestrator on port 80 of the back network; ORCH_ADDRS lists both of the HA pair), puts
+# ADMIN_TOKEN in a file only Prometheus reads (mode 0600), and runs Prometheus with bounded
+# storage. /run/prometheus is a tmpfs (docker-compose.yml).
 set -euo pipefail
 conf=/run/prometheus
 umask 077
