@@ -147,6 +147,25 @@ tail_log() {
     done
 }
 
+# await_up WHAT PROBE PORT PIDFILE T0 DEADLINE_S LOG...: waits until PORT answers PROBE and
+# belongs to the process of PIDFILE; dies with the logs' last lines when that process exits or
+# DEADLINE_S have passed since T0 (ms).
+await_up() {
+    local what=$1 kind=$2 port=$3 pidfile=$4 t=$(( $5 + $6 * 1000 )) limit=$6
+    shift 6
+    until probe "$kind" "$port" && owns "$port" "$(cat "$pidfile")"; do
+        if ! running "$(cat "$pidfile")"; then
+            tail_log "$@"
+            die "$what exited during start (logs in $(dirname "$1"))"
+        fi
+        if [ "$(now_ms)" -ge "$t" ]; then
+            tail_log "$@"
+            die "$what did not answer $kind on port $port within ${limit}s"
+        fi
+        sleep 0.05
+    done
+}
+
 load_ports() {
     [ -s "$DIR/ports" ] || die "no $DIR/ports: was '$0 start $DIR' run?"
     # The layout is the directory's, fixed at its first start: HA comes from the file.

@@ -68,7 +68,7 @@ start_epmd() {
 }
 
 start_rabbitmq() {
-    local r=$R t0 t
+    local r=$R t0
     mkdir -p "$r/mnesia" "$r/log" "$r/home"
     # A cookie of our own: no clash with /var/lib/rabbitmq's, nor with
     # another run's. Erlang refuses a cookie file others can read. The nodes
@@ -109,18 +109,8 @@ EOF
         exec setsid "$RMQ_SCRIPTS/rabbitmq-server" -noinput
     ) </dev/null >"$r/log/stdout.log" 2>&1 &
     echo $! >"$r/beam.pid"
-    t=$(( t0 + RMQ_START_DEADLINE * 1000 ))
-    until probe amqp "$AMQP_PORT" && owns "$AMQP_PORT" "$(cat "$r/beam.pid")"; do
-        if ! running "$(cat "$r/beam.pid")"; then
-            tail_log "$r/log/stdout.log" "$r/log/$NODE.log"
-            die "rabbitmq node $NODE exited during start (logs in $r/log)"
-        fi
-        if [ "$(now_ms)" -ge "$t" ]; then
-            tail_log "$r/log/stdout.log" "$r/log/$NODE.log"
-            die "rabbitmq node $NODE did not accept AMQP on port $AMQP_PORT within ${RMQ_START_DEADLINE}s"
-        fi
-        sleep 0.1
-    done
+    await_up "rabbitmq node $NODE" amqp "$AMQP_PORT" "$r/beam.pid" "$t0" "$RMQ_START_DEADLINE" \
+        "$r/log/stdout.log" "$r/log/$NODE.log"
     say "rabbitmq up in $(( $(now_ms) - t0 )) ms: node=$NODE amqp=127.0.0.1:$AMQP_PORT pid=$(cat "$r/beam.pid")"
 }
 

@@ -25,7 +25,7 @@ use_zk() {
 }
 
 start_zk() {
-    local z=$Z t0 t k c ready=ruok
+    local z=$Z t0 k c ready=ruok
     mkdir -p "$z/data" "$z/log" "$z/conf"
     # maxClientCnxns counts connections per client address, and here every
     # client is 127.0.0.1: the orchestrator (two while it renews an expired
@@ -83,18 +83,8 @@ EOF
             org.apache.zookeeper.server.quorum.QuorumPeerMain "$z/conf/zoo.cfg"
     ) </dev/null >"$z/log/stdout.log" 2>&1 &
     echo $! >"$z/zk.pid"
-    t=$(( t0 + ZK_START_DEADLINE * 1000 ))
-    until probe "$ready" "$ZK_PORT" && owns "$ZK_PORT" "$(cat "$z/zk.pid")"; do
-        if ! running "$(cat "$z/zk.pid")"; then
-            tail_log "$z/log/stdout.log" "$z/log/zookeeper.log"
-            die "zookeeper exited during start (logs in $z/log)"
-        fi
-        if [ "$(now_ms)" -ge "$t" ]; then
-            tail_log "$z/log/stdout.log" "$z/log/zookeeper.log"
-            die "zookeeper did not answer $ready on port $ZK_PORT within ${ZK_START_DEADLINE}s"
-        fi
-        sleep 0.05
-    done
+    await_up zookeeper "$ready" "$ZK_PORT" "$z/zk.pid" "$t0" "$ZK_START_DEADLINE" \
+        "$z/log/stdout.log" "$z/log/zookeeper.log"
     say "zookeeper up in $(( $(now_ms) - t0 )) ms: 127.0.0.1:$ZK_PORT pid=$(cat "$z/zk.pid")"
 }
 

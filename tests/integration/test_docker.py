@@ -51,6 +51,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))  # the shared harness
 from apistack import ApiClient, free_ports  # noqa: E402
+from dockerstack import engine_ok  # noqa: E402
 from grader import final_project_grader  # noqa: E402
 from harness import HELPERS, ROOT, TMP, Suite, check, pid_alive, wait_for  # noqa: E402
 from ops import PASSWORD  # noqa: E402
@@ -477,15 +478,6 @@ def conformance_suite(seed):
         print(f"not ok docker-api: conformance suite (not done in {API_SUITE_TIMEOUT_S}s)", flush=True)
         return True
     return r.returncode != 0
-
-
-def engine_ok():
-    if not os.path.exists(os.environ.get("DOCKER_SOCKET", "/var/run/docker.sock")):
-        return False
-    try:
-        return subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def main():

@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import checker  # noqa: E402
 import runner  # noqa: E402
 from apistack import free_ports, install_signal_handlers  # noqa: E402
-from dockerstack import DockerStack, LogFollower, remove_stale, sh  # noqa: E402
+from dockerstack import DockerStack, LogFollower, engine_ok, remove_stale, sh  # noqa: E402
 from harness import TMP  # noqa: E402
 from history import OK, Call, History  # noqa: E402
 from workload import Workload  # noqa: E402
@@ -74,15 +74,6 @@ def verdict(ok, what):
     if not ok:
         failed += 1
     say(f"{'ok' if ok else 'not ok'} {SUITE}: {what}")
-
-
-def engine_ok():
-    if not os.path.exists(os.environ.get("DOCKER_SOCKET", "/var/run/docker.sock")):
-        return False
-    try:
-        return subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def acks_since(history, t):

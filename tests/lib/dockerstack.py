@@ -34,6 +34,16 @@ IMAGES_HA = dict(IMAGES, **{"orchestrator-2": "rideshare-app", "rabbitmq-2": "ri
 ORCHESTRATORS = ("orchestrator", "orchestrator-2")
 
 
+def engine_ok():
+    """Whether a Docker engine answers here (its socket, then `docker version`)."""
+    if not os.path.exists(os.environ.get("DOCKER_SOCKET", "/var/run/docker.sock")):
+        return False
+    try:
+        return subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def sh(argv, timeout=120, env=None, check=True):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
