@@ -16,14 +16,16 @@
  * the handle's pending list and is freed by zk_close, after
  * zookeeper_close() has stopped the library's threads.
  *
- * Host names: the library resolves its host list again at every turn of
- * its I/O loop by default — with Docker's DNS (30-130 ms a name on a busy
- * host, more for the name of a server whose container is gone) that kept its
- * thread so busy that sessions expired while two of three servers were up.
- * zk_open tells it to resolve only when it (re)connects
- * (zoo_set_servers_resolution_delay -1): a server whose name no longer
- * resolves is then left out of the next round, one that comes back is found
- * at the next reconnect.
+ * Host names: the library looks its host names up on its own I/O thread at
+ * every reconnect attempt, and a lookup that hangs (Docker's DNS, for the
+ * name of a server whose node is gone, asks servers it cannot reach) stopped
+ * that thread for the resolver's whole timeout, try after try, so sessions
+ * expired while two of three servers were up. The library is given
+ * addresses only: zk_resolve.h looks the names up on threads of its own,
+ * each lookup bounded, at zk_open and then every few seconds (a refresher
+ * thread), and a changed list is handed over with zoo_set_servers. A name
+ * that stops resolving keeps its last addresses: the library then finds
+ * that server down, as it would any dead address.
  *
  * The library's own log lines are routed through our logger (one line, our
  * format, level WARN and up, rate-limited) instead of going to stderr in its
@@ -51,8 +53,10 @@
 #include "clock.h"
 #include "log.h"
 #include "zk_acl.h"
+#include "zk_resolve.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +79,16 @@ struct zk {
     zk_state_fn on_state;
     void *ctx;
     struct watch pending;      /* list head of watches not yet fired */
+    struct zk_names *names;    /* the servers' names and their last addresses */
+    pthread_t refresher;
+    int has_refresher;
+    atomic_int stopping;       /* closing, for the refresher's lookups */
 };
+
+/* How long zk_open waits for the first lookups once one name has resolved,
+ * and how often (and for how long) the refresher looks the names up again. */
+enum { FIRST_LOOKUP_MS = 1000, REFRESH_CONNECTED_MS = 10000, REFRESH_DISCONNECTED_MS = 2000,
+       REFRESH_WAIT_MS = 2000 };
 
 /* The library logs each failed reconnect (every ~30 ms while a server is
  * down), so its lines are rate-limited: one per 5 s, with a count of those
@@ -192,6 +205,31 @@ static int add_auths(struct zk *z, int64_t deadline_ms)
     return 0;
 }
 
+/* Looks the names up again now and then (see the top), off the library's
+ * threads, and gives the library a list that changed. */
+static void *refresher_main(void *arg)
+{
+    struct zk *z = arg;
+    pthread_mutex_lock(&z->mu);
+    while (!z->closing) {
+        struct timespec next = clock_deadline(z->connected ? REFRESH_CONNECTED_MS : REFRESH_DISCONNECTED_MS);
+        int rc = 0;
+        while (!z->closing && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&z->cond, &z->mu, &next);
+        if (z->closing) break;
+        pthread_mutex_unlock(&z->mu);
+        if (zk_names_refresh(z->names, REFRESH_WAIT_MS, REFRESH_WAIT_MS, &z->stopping) &&
+            !atomic_load(&z->stopping)) {
+            const char *addrs = zk_names_list(z->names);
+            int set = zoo_set_servers(z->zh, addrs);
+            if (set == ZOK) log_info("zk server addresses changed addrs=%s", addrs);
+            else log_warn("zk server addresses not taken addrs=%s err=\"%s\"", addrs, zerror(set));
+        }
+        pthread_mutex_lock(&z->mu);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
 struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeout_ms,
                    zk_state_fn on_state, void *ctx)
 {
@@ -200,22 +238,39 @@ struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeou
         log_warn("zk open failed err=\"no hosts given\"");
         return NULL;
     }
+    struct zk_names *names = zk_names_new(hosts, NULL);
+    if (!names) {
+        log_warn("zk open failed hosts=%s err=\"not a list of host:port\"", hosts);
+        return NULL;
+    }
+    struct timespec deadline = clock_deadline(connect_timeout_ms);
+    int64_t deadline_ms = clock_ms() + connect_timeout_ms;
+    zk_names_refresh(names, FIRST_LOOKUP_MS, connect_timeout_ms, NULL);
+    const char *addrs = zk_names_list(names);
+    if (!*addrs) {
+        log_warn("zk open failed hosts=%s err=\"no server name resolved\" timeout_ms=%d", hosts,
+                 connect_timeout_ms);
+        zk_names_free(names);
+        return NULL;
+    }
     struct zk *z = calloc(1, sizeof *z);
-    if (!z) return NULL;
+    if (!z) {
+        zk_names_free(names);
+        return NULL;
+    }
     pthread_mutex_init(&z->mu, NULL);
     clock_cond_init(&z->cond);
     z->pending.next = z->pending.prev = &z->pending;
     z->on_state = on_state;
     z->ctx = ctx;
-    z->zh = zookeeper_init2(hosts, session_watcher, session_timeout_ms, NULL, z, 0, lib_log);
+    z->names = names;
+    z->zh = zookeeper_init2(addrs, session_watcher, session_timeout_ms, NULL, z, 0, lib_log);
     if (!z->zh) {
-        log_warn("zk open failed hosts=%s err=\"%s\"", hosts, strerror(errno));
+        log_warn("zk open failed hosts=%s addrs=%s err=\"%s\"", hosts, addrs, strerror(errno));
         zk_close(z);
         return NULL;
     }
-    zoo_set_servers_resolution_delay(z->zh, -1);
-    struct timespec deadline = clock_deadline(connect_timeout_ms);
-    if (add_auths(z, clock_ms() + connect_timeout_ms)) {
+    if (add_auths(z, deadline_ms)) {
         zk_close(z);
         return NULL;
     }
@@ -226,12 +281,14 @@ struct zk *zk_open(const char *hosts, int session_timeout_ms, int connect_timeou
     int ok = z->connected;
     pthread_mutex_unlock(&z->mu);
     if (!ok) {
-        log_warn("zk open failed hosts=%s err=\"%s\" timeout_ms=%d", hosts,
+        log_warn("zk open failed hosts=%s addrs=%s err=\"%s\" timeout_ms=%d", hosts, addrs,
                  rc == ETIMEDOUT ? "not connected in time" : "session refused", connect_timeout_ms);
         zk_close(z);
         return NULL;
     }
-    log_info("zk connected hosts=%s session=0x%llx session_timeout_ms=%d", hosts,
+    z->has_refresher = pthread_create(&z->refresher, NULL, refresher_main, z) == 0;
+    if (!z->has_refresher) log_warn("zk address refresher not started: names looked up once only");
+    log_info("zk connected hosts=%s addrs=%s session=0x%llx session_timeout_ms=%d", hosts, addrs,
              (unsigned long long)zoo_client_id(z->zh)->client_id, zoo_recv_timeout(z->zh));
     return z;
 }
@@ -241,13 +298,18 @@ void zk_close(struct zk *z)
     if (!z) return;
     pthread_mutex_lock(&z->mu);
     z->closing = 1; /* no user callbacks from here on */
+    atomic_store(&z->stopping, 1);
+    pthread_cond_broadcast(&z->cond);
     pthread_mutex_unlock(&z->mu);
+    /* Within a lookup slice (50 ms): its lookups are left to finish alone. */
+    if (z->has_refresher) pthread_join(z->refresher, NULL);
     /* Joins the library's threads: no watcher runs after this. */
     if (z->zh) zookeeper_close(z->zh);
     for (struct watch *w = z->pending.next, *next; w != &z->pending; w = next) {
         next = w->next;
         free(w);
     }
+    zk_names_free(z->names);
     pthread_cond_destroy(&z->cond);
     pthread_mutex_destroy(&z->mu);
     free(z);

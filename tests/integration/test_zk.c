@@ -293,6 +293,20 @@ TEST(open_dead_port_fails_in_time)
     CHECK(took >= 900 && took < 2500);
 }
 
+/* A server name that does not resolve (a server whose node is gone) is
+ * left out while it does not, and the session opens on the others. */
+TEST(open_with_a_server_name_that_does_not_resolve)
+{
+    char h[512];
+    snprintf(h, sizeof h, "no-such-server.invalid:2181,%s", hosts);
+    struct zk *z = zk_open(h, 4000, 5000, NULL, NULL);
+    CHECK(z);
+    CHECK_INT(zk_ensure_path(z, root), 0);
+    zk_close(z);
+    CHECK(zk_open("no-such-server.invalid:2181", 4000, 1000, NULL, NULL) == NULL);
+    CHECK(zk_open("not a host list", 4000, 1000, NULL, NULL) == NULL);
+}
+
 /* A session whose first server refuses the connection (an ensemble with one
  * server down) still authenticates: the library drops an identity added
  * between two connection attempts, and the session then reads as nobody
@@ -369,6 +383,7 @@ int main(int argc, char **argv)
     RUN(data_watch_fires_on_set);
     RUN(open_dead_port_fails_in_time);
     RUN(identity_kept_when_first_server_refuses);
+    RUN(open_with_a_server_name_that_does_not_resolve);
     cleanup();
     return test_done();
 }
