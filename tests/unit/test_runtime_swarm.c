@@ -88,6 +88,9 @@ TEST(service_body)
     CHECK_STR(cJSON_GetArrayItem(env, 2)->valuestring, "DATA_DIR=" SWARM_DATA_DIR); /* where its tmpfs is */
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(c, "ReadOnly")));
     CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "CapabilityDrop"), 0)->valuestring, "ALL");
+    cJSON *dns = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "DNSConfig"), "Options");
+    CHECK_INT(cJSON_GetArraySize(dns), 2);
+    CHECK_STR(cJSON_GetArrayItem(dns, 0)->valuestring, "timeout:1");
     const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Mounts"), 0);
     CHECK_STR(jstr(m, "Type"), "tmpfs");
     CHECK_STR(jstr(m, "Target"), SWARM_DATA_DIR);

@@ -71,6 +71,12 @@ static int add_container(cJSON *tt, const struct swarm_settings *s, const struct
     cJSON *dd = ok ? cJSON_CreateString("DATA_DIR=" SWARM_DATA_DIR) : NULL;
     ok = dd && cJSON_AddItemToArray(env, dd);
     const char *drop[] = { "ALL" };
+    /* As docker_json.c says: a name the overlay's DNS does not know (a
+     * broker's or ZooKeeper server's on a node that is gone) is asked of
+     * the host's servers, 10 s with the resolver's defaults, 1 s with these. */
+    const char *dns[] = { "timeout:1", "attempts:1" };
+    cJSON *dc = ok ? cJSON_AddObjectToObject(c, "DNSConfig") : NULL;
+    ok = ok && dc && cJSON_AddItemToObject(dc, "Options", cJSON_CreateStringArray(dns, 2));
     cJSON *mounts = ok ? cJSON_AddArrayToObject(c, "Mounts") : NULL;
     return ok && cJSON_AddTrueToObject(c, "ReadOnly") &&
            cJSON_AddItemToObject(c, "CapabilityDrop", cJSON_CreateStringArray(drop, 1)) &&
