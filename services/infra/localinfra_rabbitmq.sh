@@ -10,7 +10,10 @@
 # Erlang distribution needs an epmd; the host's shared one (port 4369) is
 # never touched: every run starts its own epmd on a free port
 # (ERL_EPMD_PORT) and kills it on stop. Management and other plugins stay off
-# (enabled-plugins file "[].") — they would bind more ports. "Up" means an
+# (enabled-plugins file "[].") — they would bind more ports. The nodes' advanced.config is
+# rabbitmq-advanced.config beside this file, the containers' too (how soon a cluster gives up on
+# a node that vanished: the file says why); RMQ_ADVANCED_CONFIG=FILE replaces it (for a
+# benchmark comparing settings, as bench/stream_failover.py does). "Up" means an
 # AMQP handshake gets connection.start back, which only happens once the
 # node has booted far enough to start its listeners.
 #
@@ -100,7 +103,7 @@ EOF
             RABBITMQ_DIST_PORT="$DIST_PORT" \
             RABBITMQ_CONF_ENV_FILE="$r/rabbitmq-env.conf" \
             RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf" \
-            RABBITMQ_ADVANCED_CONFIG_FILE="$r/advanced.config" \
+            RABBITMQ_ADVANCED_CONFIG_FILE="${RMQ_ADVANCED_CONFIG:-$HERE/rabbitmq-advanced.config}" \
             RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins" \
             RABBITMQ_MNESIA_BASE="$r/mnesia" \
             RABBITMQ_LOG_BASE="$r/log" \
