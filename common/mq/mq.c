@@ -152,6 +152,7 @@ static amqp_rpc_reply_t login(struct mq *m, const struct amqp_connection_info *c
                                       AMQP_SASL_METHOD_PLAIN, ci->user, ci->password);
 }
 
+/* quiet: 1 logs no failure, 2 (a probe) nothing at all. */
 static struct mq *connect_once(const char *url, int timeout_ms, int quiet, volatile int *stop)
 {
     int64_t deadline = clock_ms() + timeout_ms;
@@ -225,7 +226,7 @@ out:
         free(m);
         m = NULL;
     } else {
-        log_info("amqp connected broker=%s heartbeat_s=%d", m->where, m->heartbeat_s);
+        if (quiet < 2) log_info("amqp connected broker=%s heartbeat_s=%d", m->where, m->heartbeat_s);
     }
     free(copy);
     return m;
@@ -266,6 +267,41 @@ static struct mq *connect_list(const char *list, int timeout_ms, int quiet, vola
 }
 
 struct mq *mq_connect(const char *url, int timeout_ms) { return connect_list(url, timeout_ms, 0, NULL); }
+
+/* The cluster_name the broker announced in connection.start, "" if none. */
+static void announced_cluster(struct mq *m, char *out, size_t n)
+{
+    out[0] = '\0';
+    amqp_table_t *t = amqp_get_server_properties(m->conn);
+    for (int i = 0; t && i < t->num_entries; i++) {
+        amqp_table_entry_t *e = &t->entries[i];
+        if (e->key.len != 12 || memcmp(e->key.bytes, "cluster_name", 12) != 0) continue;
+        if (e->value.kind != AMQP_FIELD_KIND_UTF8 && e->value.kind != AMQP_FIELD_KIND_BYTES) continue;
+        amqp_bytes_t v = e->value.value.bytes;
+        snprintf(out, n, "%.*s", (int)(v.len < n ? v.len : n - 1), (const char *)v.bytes);
+    }
+}
+
+int mq_cluster_whole(const char *list, int timeout_ms, char *detail, size_t n)
+{
+    char url[1024], first[256] = "", name[256];
+    detail[0] = '\0';
+    for (int i = 0, count = mq_node_count(list); i < count; i++) {
+        struct mq *m = mq_node_url(list, i, url, sizeof url) ? NULL : connect_once(url, timeout_ms, 2, NULL);
+        if (!m) {
+            snprintf(detail, n, "node %d does not answer", i);
+            return 0;
+        }
+        announced_cluster(m, name, sizeof name);
+        mq_close(m);
+        if (i == 0) memcpy(first, name, sizeof first);
+        else if (strcmp(name, first) != 0) {
+            snprintf(detail, n, "node %d is in cluster \"%s\", node 0 in \"%s\"", i, name, first);
+            return 0;
+        }
+    }
+    return 1;
+}
 
 struct mq *mq_connect_retry(const char *url, volatile int *stop)
 {

@@ -70,8 +70,25 @@ join_when_up() {
     say "could not join $seed"
     return 1
 }
+# The seed names the cluster: a member announces that name (a node on its own, its own name),
+# which is how an orchestrator tells that the cluster has formed before it declares queues
+# (mq_cluster_whole in common/mq/mq.h; a Swarm stack has no start-up order).
+name_when_up() {
+    local k
+    for k in $(seq 1 120); do
+        if rabbitmqctl -q await_startup >/dev/null 2>&1 && rabbitmqctl -q set_cluster_name rideshare >/dev/null 2>&1; then
+            say "cluster named rideshare"
+            return 0
+        fi
+        sleep 1
+    done
+    say "could not name the cluster"
+    return 1
+}
 if [ -n "${RABBITMQ_JOIN:-}" ]; then
     join_when_up "$RABBITMQ_JOIN" &
+else
+    name_when_up &
 fi
 
 # The passwords and the cookie stay out of the broker's environment.

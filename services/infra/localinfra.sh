@@ -292,6 +292,10 @@ start)
         running=$(HOME="$R/home" ERL_EPMD_PORT="$EPMD_PORT" RABBITMQ_CONF_ENV_FILE="$R/rabbitmq-env.conf" \
             "$RMQ_SCRIPTS/rabbitmqctl" -q -n "$NODE" eval 'length(rabbit_nodes:all_running()).' </dev/null 2>&1 || true)
         [ "$running" = 3 ] || die "the cluster has $running running nodes, not 3"
+        # The name every node announces once it is a member (an unnamed cluster's nodes each
+        # announce their own): how an orchestrator tells that the cluster has formed
+        # (mq_cluster_whole in common/mq/mq.h).
+        rmqctl set_cluster_name rideshare
         say "rabbitmq cluster of 3 up in $(( $(now_ms) - t_all )) ms"
     else
         start_rabbitmq

@@ -23,11 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adminapi.h"
 #include "backupapi.h"
 #include "backups.h"
+#include "clock.h"
 #include "config.h"
 #include "configapi.h"
 #include "dbapi.h"
@@ -37,6 +39,7 @@
 #include "log.h"
 #include "metricsview.h"
 #include "mq.h"
+#include "mq_nodes.h"
 #include "readcache.h"
 #include "rpc.h"
 #include "runtime.h"
@@ -58,6 +61,8 @@ static const struct config_var vars[] = {
                                                            "of a cluster comma-separated (tried in turn, failing over)" },
     { "MQ_REPLICAS", "1", "nodes the queues and streams are replicated on, orchestrator and workers: 1 classic "
                           "queues, more quorum queues and replicated streams (a cluster)" },
+    { "MQ_CLUSTER_WAIT_S", "180", "with MQ_REPLICAS > 1 and several nodes: how long to wait at start for every node "
+                                 "to be in one cluster before declaring queues (then declared anyway)" },
     { "WORKER_RABBITMQ_URL", "", "the broker as its workers reach it, with their user (empty: RABBITMQ_URL)" },
     { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds, orchestrator and workers (0: none)" },
     { "BROKER_LOST_MS", "2500", "a worker cut off from the broker this long is replaced, as a crashed one (0: never)" },
@@ -169,6 +174,34 @@ static int zk_access(char *e_auth, size_t auth_n, char *e_readers, size_t reader
     for (const char *c = readers; *c; c++) nreaders += *c == ',';
     log_info("zookeeper access control on identity=%.*s readers=%d", (int)strcspn(self, ":"), self, nreaders);
     return 0;
+}
+
+/* Queues declared on a cluster still forming get fewer replicas than
+ * MQ_REPLICAS (RabbitMQ places them on the nodes there are), and a stream
+ * whose only replica is on one node is gone with it: on a stack without
+ * start-up order (a Swarm stack), nothing is declared until every node of
+ * the list is in one cluster, or wait_s has passed. */
+static void await_broker_cluster(const char *url, int wait_s, volatile sig_atomic_t *stop)
+{
+    if (mq_replicas() <= 1 || mq_node_count(url) <= 1) return;
+    int64_t start = clock_ms(), last_log = 0;
+    char why[512];
+    while (!*stop) {
+        if (mq_cluster_whole(url, 2000, why, sizeof why)) {
+            if (last_log) log_info("the RabbitMQ cluster is whole waited_ms=%lld", (long long)(clock_ms() - start));
+            return;
+        }
+        if (clock_ms() - start >= (int64_t)wait_s * 1000) {
+            log_warn("declaring queues on an incomplete RabbitMQ cluster: fewer replicas than MQ_REPLICAS "
+                     "err=\"%s\" waited_s=%d", why, wait_s);
+            return;
+        }
+        if (!last_log || clock_ms() - last_log >= 10000) {
+            log_info("waiting for every RabbitMQ node to be in one cluster before declaring queues err=\"%s\"", why);
+            last_log = clock_ms();
+        }
+        for (int i = 0; i < 10 && !*stop; i++) nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+    }
 }
 
 static void worker_bin_default(char *buf, size_t n)
@@ -307,6 +340,7 @@ int main(int argc, char **argv)
     }
     if (!rt) return 1;
     workers_attach(ws, rt);
+    await_broker_cluster(config_str(vars, "RABBITMQ_URL"), (int)config_long(vars, "MQ_CLUSTER_WAIT_S", 0, 86400), stop);
     struct rpc *rpc = rpc_start(config_str(vars, "RABBITMQ_URL"));
     struct scaler *sc = scaler_new(config_long(vars, "SCALE_WINDOW_S", 1, 86400) * 1000,
                                    (int)config_long(vars, "READS_PER_SLAVE", 1, 1000000));

@@ -311,6 +311,19 @@ TEST(connect_failures_are_fast)
     CHECK(took >= 400 && took < 2000);
 }
 
+/* One node is a whole cluster, and so is a list that names it twice (one
+ * cluster name); a list with a node that does not answer is not. */
+TEST(cluster_whole_of_a_list)
+{
+    char list[2048], why[256];
+    CHECK_INT(mq_cluster_whole(url, 2000, why, sizeof why), 1);
+    snprintf(list, sizeof list, "%s,%s", url, url);
+    CHECK_INT(mq_cluster_whole(list, 2000, why, sizeof why), 1);
+    snprintf(list, sizeof list, "%s,amqp://guest:guest@127.0.0.1:%d/", url, closed_port());
+    CHECK_INT(mq_cluster_whole(list, 2000, why, sizeof why), 0);
+    CHECK_STR(why, "node 1 does not answer");
+}
+
 static volatile int stop_flag;
 static void *set_stop_later(void *arg)
 {
@@ -501,6 +514,7 @@ int main(void)
     RUN(channel_error_fails_connection);
     RUN(connect_failures_are_fast);
     RUN(connect_retry_stops_and_succeeds);
+    RUN(cluster_whole_of_a_list);
     RUN(publish_to_a_broker_that_stops_reading_fails_in_time);
     RUN(stop_flag_ends_a_stuck_publish);
     return test_done();
