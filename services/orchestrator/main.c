@@ -40,6 +40,7 @@
 #include "metricsview.h"
 #include "mq.h"
 #include "mq_nodes.h"
+#include "protocol.h"
 #include "readcache.h"
 #include "rpc.h"
 #include "runtime.h"
@@ -62,7 +63,7 @@ static const struct config_var vars[] = {
     { "MQ_REPLICAS", "1", "nodes the queues and streams are replicated on, orchestrator and workers: 1 classic "
                           "queues, more quorum queues and replicated streams (a cluster)" },
     { "MQ_CLUSTER_WAIT_S", "180", "with MQ_REPLICAS > 1 and several nodes: how long to wait at start for every node "
-                                 "to be in one cluster before declaring queues (then declared anyway)" },
+                                 "to be in one cluster before the first declare of the queues (then declared anyway)" },
     { "WORKER_RABBITMQ_URL", "", "the broker as its workers reach it, with their user (empty: RABBITMQ_URL)" },
     { "AMQP_HEARTBEAT_S", "2", "AMQP heartbeat interval in seconds, orchestrator and workers (0: none)" },
     { "BROKER_LOST_MS", "2500", "a worker cut off from the broker this long is replaced, as a crashed one (0: never)" },
@@ -179,11 +180,17 @@ static int zk_access(char *e_auth, size_t auth_n, char *e_readers, size_t reader
 /* Queues declared on a cluster still forming get fewer replicas than
  * MQ_REPLICAS (RabbitMQ places them on the nodes there are), and a stream
  * whose only replica is on one node is gone with it: on a stack without
- * start-up order (a Swarm stack), nothing is declared until every node of
- * the list is in one cluster, or wait_s has passed. */
+ * start-up order (a Swarm stack), the first declares wait until every node
+ * of the list is in one cluster, or wait_s has passed. Once writeQ exists
+ * the queues are made and their replicas placed: a standby taking over, or
+ * a restart, does not wait for a node that is down. */
 static void await_broker_cluster(const char *url, int wait_s, volatile sig_atomic_t *stop)
 {
     if (mq_replicas() <= 1 || mq_node_count(url) <= 1) return;
+    struct mq *m = mq_connect(url, 2000);
+    int made = m && mq_queue_depth(m, PROTO_WRITE_QUEUE, NULL, NULL) == 0;
+    mq_close(m);
+    if (made) return;
     int64_t start = clock_ms(), last_log = 0;
     char why[512];
     while (!*stop) {
