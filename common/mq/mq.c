@@ -282,12 +282,16 @@ static void announced_cluster(struct mq *m, char *out, size_t n)
     }
 }
 
-int mq_cluster_whole(const char *list, int timeout_ms, char *detail, size_t n)
+int mq_cluster_whole(const char *list, int timeout_ms, volatile int *stop, char *detail, size_t n)
 {
     char url[1024], first[256] = "", name[256];
     detail[0] = '\0';
     for (int i = 0, count = mq_node_count(list); i < count; i++) {
-        struct mq *m = mq_node_url(list, i, url, sizeof url) ? NULL : connect_once(url, timeout_ms, 2, NULL);
+        if (stop && *stop) {
+            snprintf(detail, n, "stopped");
+            return 0;
+        }
+        struct mq *m = mq_node_url(list, i, url, sizeof url) ? NULL : connect_once(url, timeout_ms, 2, stop);
         if (!m) {
             snprintf(detail, n, "node %d does not answer", i);
             return 0;

@@ -126,13 +126,13 @@ void mq_close(struct mq *m);
 
 /* Whether every node of list (mq_nodes.h) answers, each within timeout_ms,
  * and announces the same cluster_name: 1, or 0 with the first node that
- * does not in detail (n bytes). A node that booted on its own announces a
+ * does not in detail (n bytes); 0 at once when *stop is set (NULL: none). A node that booted on its own announces a
  * name of its own until it has joined, so this is how a client tells that
  * a cluster has formed — provided the cluster was given a name
  * (`rabbitmqctl set_cluster_name`, as the project's stacks do): unnamed,
  * every node announces its own. Queues declared before that get fewer
  * replicas than asked for, on the nodes there were. */
-int mq_cluster_whole(const char *list, int timeout_ms, char *detail, size_t n);
+int mq_cluster_whole(const char *list, int timeout_ms, volatile int *stop, char *detail, size_t n);
 
 /* Whether the connection is still usable. */
 int mq_ok(const struct mq *m);

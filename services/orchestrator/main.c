@@ -194,7 +194,7 @@ static void await_broker_cluster(const char *url, int wait_s, volatile sig_atomi
     int64_t start = clock_ms(), last_log = 0;
     char why[512];
     while (!*stop) {
-        if (mq_cluster_whole(url, 2000, why, sizeof why)) {
+        if (mq_cluster_whole(url, 2000, stop, why, sizeof why)) {
             if (last_log) log_info("the RabbitMQ cluster is whole waited_ms=%lld", (long long)(clock_ms() - start));
             return;
         }

@@ -316,12 +316,15 @@ TEST(connect_failures_are_fast)
 TEST(cluster_whole_of_a_list)
 {
     char list[2048], why[256];
-    CHECK_INT(mq_cluster_whole(url, 2000, why, sizeof why), 1);
+    CHECK_INT(mq_cluster_whole(url, 2000, NULL, why, sizeof why), 1);
     snprintf(list, sizeof list, "%s,%s", url, url);
-    CHECK_INT(mq_cluster_whole(list, 2000, why, sizeof why), 1);
+    CHECK_INT(mq_cluster_whole(list, 2000, NULL, why, sizeof why), 1);
     snprintf(list, sizeof list, "%s,amqp://guest:guest@127.0.0.1:%d/", url, closed_port());
-    CHECK_INT(mq_cluster_whole(list, 2000, why, sizeof why), 0);
+    CHECK_INT(mq_cluster_whole(list, 2000, NULL, why, sizeof why), 0);
     CHECK_STR(why, "node 1 does not answer");
+    volatile int stop = 1;
+    CHECK_INT(mq_cluster_whole(url, 2000, &stop, why, sizeof why), 0);
+    CHECK_STR(why, "stopped");
 }
 
 static volatile int stop_flag;
