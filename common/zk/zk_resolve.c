@@ -57,6 +57,18 @@ struct batch {
     struct job jobs[MAX_NAMES];
 };
 
+/* Whether the comma-separated list holds the entry one (k bytes) whole: a
+ * substring test would take 10.0.0.1:2181 for listed in 110.0.0.1:2181. */
+static int listed(const char *list, const char *one, size_t k)
+{
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == k && memcmp(p, one, k) == 0) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 /* The system's resolver, IPv4 only: the library is given "ip:port", and
  * an IPv6 literal would need brackets it does not parse. */
 static int system_lookup(const char *name, const char *port, char *out, size_t n)
@@ -71,8 +83,8 @@ static int system_lookup(const char *name, const char *port, char *out, size_t n
         const struct sockaddr_in *sin = (const struct sockaddr_in *)a->ai_addr;
         if (!inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip)) continue;
         snprintf(one, sizeof one, "%s:%s", ip, port);
-        if (strstr(out, one)) continue; /* getaddrinfo repeats an address per protocol */
         size_t k = strlen(one);
+        if (listed(out, one, k)) continue; /* getaddrinfo repeats an address per protocol */
         if (len + k + 2 > n) break;
         if (len) out[len++] = ',';
         memcpy(out + len, one, k + 1);
